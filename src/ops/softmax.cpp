@@ -1,0 +1,114 @@
+// Softmax and log-softmax along any axis on the CPU.
+//
+// The tensor is viewed as [outer, n, inner] with n the extent of the axis; each of the
+// outer * inner lanes is normalised on its own (stride `inner` between its elements).
+#include "attnkit/ops/softmax.h"
+
+#include <cmath>
+#include <limits>
+
+#include "cpu/parallel.h"
+#include "ops/op_common.h"
+
+namespace attnkit::ops {
+namespace {
+
+using detail::dispatch_float;
+
+struct Lanes {
+  std::int64_t outer, n, inner;
+};
+
+Lanes lanes_of(const char* op, const Tensor& x, std::int64_t axis) {
+  detail::check_float(op, "x", x);
+  ATTNKIT_CHECK(x.dim() >= 1, op, ": x must have at least one axis, got ", x.describe());
+  const std::int64_t a = detail::normalize_axis(op, axis, x.dim());
+  Lanes lanes{1, x.size(a), 1};
+  for (std::int64_t i = 0; i < a; ++i) lanes.outer *= x.size(i);
+  for (std::int64_t i = a + 1; i < x.dim(); ++i) lanes.inner *= x.size(i);
+  return lanes;
+}
+
+// Calls body(base, stride) for each lane; element k of the lane is at base + k * stride.
+template <typename F>
+void for_each_lane(const Lanes& lanes, F&& body) {
+  cpu::parallel_for(lanes.outer * lanes.inner, lanes.n * 8, [&](std::int64_t lane) {
+    const std::int64_t o = lane / lanes.inner, i = lane % lanes.inner;
+    body(o * lanes.n * lanes.inner + i, lanes.inner);
+  });
+}
+
+template <typename T>
+void softmax_forward(const Lanes& lanes, const T* x, T* y, bool log) {
+  for_each_lane(lanes, [&](std::int64_t base, std::int64_t stride) {
+    T max = -std::numeric_limits<T>::infinity();
+    for (std::int64_t k = 0; k < lanes.n; ++k) max = std::max(max, x[base + k * stride]);
+    double sum = 0;
+    for (std::int64_t k = 0; k < lanes.n; ++k) sum += std::exp(double(x[base + k * stride] - max));
+    if (log) {
+      const double log_sum = std::log(sum);
+      for (std::int64_t k = 0; k < lanes.n; ++k)
+        y[base + k * stride] = static_cast<T>(double(x[base + k * stride] - max) - log_sum);
+    } else {
+      for (std::int64_t k = 0; k < lanes.n; ++k)
+        y[base + k * stride] = static_cast<T>(std::exp(double(x[base + k * stride] - max)) / sum);
+    }
+  });
+}
+
+template <typename T>
+void softmax_backward_lanes(const Lanes& lanes, const T* y, const T* dy, T* dx, bool log) {
+  for_each_lane(lanes, [&](std::int64_t base, std::int64_t stride) {
+    double dot = 0;  // softmax: sum dy * y; log_softmax: sum dy
+    for (std::int64_t k = 0; k < lanes.n; ++k) {
+      const std::int64_t at = base + k * stride;
+      dot += log ? double(dy[at]) : double(dy[at]) * double(y[at]);
+    }
+    for (std::int64_t k = 0; k < lanes.n; ++k) {
+      const std::int64_t at = base + k * stride;
+      dx[at] = log ? static_cast<T>(dy[at] - std::exp(double(y[at])) * dot)
+                   : static_cast<T>(double(y[at]) * (double(dy[at]) - dot));
+    }
+  });
+}
+
+Tensor forward(const char* op, const Tensor& x, std::int64_t axis, bool log) {
+  const Lanes lanes = lanes_of(op, x, axis);
+  detail::require_cpu(op, x.device());
+  Tensor y = Tensor::empty_like(x);
+  dispatch_float(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    softmax_forward(lanes, x.data<T>(), y.data<T>(), log);
+  });
+  return y;
+}
+
+Tensor backward(const char* op, const Tensor& y, const Tensor& dy, std::int64_t axis, bool log) {
+  const Lanes lanes = lanes_of(op, y, axis);
+  detail::check_like(op, "dy", dy, y.shape(), y);
+  detail::require_cpu(op, detail::common_device(op, {{"y", &y}, {"dy", &dy}}));
+  Tensor dx = Tensor::empty_like(y);
+  dispatch_float(y.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    softmax_backward_lanes(lanes, y.data<T>(), dy.data<T>(), dx.data<T>(), log);
+  });
+  return dx;
+}
+
+}  // namespace
+
+Tensor softmax(const Tensor& x, std::int64_t axis) { return forward("softmax", x, axis, false); }
+
+Tensor softmax_backward(const Tensor& y, const Tensor& dy, std::int64_t axis) {
+  return backward("softmax_backward", y, dy, axis, false);
+}
+
+Tensor log_softmax(const Tensor& x, std::int64_t axis) {
+  return forward("log_softmax", x, axis, true);
+}
+
+Tensor log_softmax_backward(const Tensor& y, const Tensor& dy, std::int64_t axis) {
+  return backward("log_softmax_backward", y, dy, axis, true);
+}
+
+}  // namespace attnkit::ops
