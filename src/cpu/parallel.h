@@ -2,7 +2,8 @@
 //
 // Threads are only started when the loop is big enough to pay for them: `cost_per_item` is a
 // rough count of arithmetic operations in one iteration, and small loops (the common case in
-// the sentiment models: batch 32, length 20, width 32) stay on one thread.
+// the sentiment models: batch 32, length 20, width 32) stay on one thread. The body must not
+// throw (an exception cannot leave a parallel region): validate before the loop.
 #pragma once
 
 #include <cstdint>

@@ -1,0 +1,113 @@
+// attnkit/ops/attention.h: the attention mechanisms of the Keras tutorials (../MODELS.md).
+//
+// 1. Additive tanh-softmax pooling (seed 000's Attention(step_dim), seed 001's Attention):
+//      x [B, T, D], w [D], b [T] (optional), mask [B, T] u8 (optional, 1 = a real step)
+//      e_t = tanh(x_t . w + b_t);  s_t = mask_t exp(e_t);  a_t = s_t / (sum_t s_t + epsilon)
+//      y = sum_t a_t x_t  [B, D],  or with return_sequences y_t = a_t x_t  [B, T, D]
+//    epsilon is seed 000's K.epsilon() (1e-7) by default; 0 gives seed 001's plain softmax. A row
+//    whose steps are all masked has weights 0 and output 0. The weights a [B, T] are returned.
+//    Gradient: with da_t = dy . x_t (or dy_t . x_t), de_t = a_t (da_t - sum_s a_s da_s), the
+//    softmax rule (it holds with epsilon too); dpre_t = de_t (1 - e_t^2);
+//    dx_t = a_t dy (or a_t dy_t) + dpre_t w;  dw = sum_{b,t} dpre_t x_t;  db_t = sum_b dpre_t.
+//
+// 2. Dense-softmax gating over features (seed 000's "Attention" models):
+//      x [..., D], weight [D, D], bias [D] (optional)
+//      probs = softmax(x weight + bias) over the last axis;  y = x * probs
+//    Gradient: dprobs = dy * x; dz = probs (dprobs - sum(probs dprobs)); dx = dy probs + dz weight^T;
+//    dweight = x^T dz; dbias = sum of dz over rows.
+//
+// 3. Dense-softmax gating over time (seed 003's attention_3d_block):
+//      x [B, T, D], weight [T, T], bias [T] (optional)
+//      q[b, d, :] = softmax(x[b, :, d] weight + bias), a distribution over time per feature;
+//      single_vector (SINGLE_ATTENTION_VECTOR): p[b, t] = mean_d q[b, d, t], shared by features
+//      probs[b, t, d] = q[b, d, t] (or p[b, t]);  y = x * probs
+//    probs is the seed's 'attention_vec' layer output. The backward recomputes q from x.
+//    Gradient: the rule of 2 applied to x transposed to [B, D, T], with dq = dy * x transposed
+//    (or, single_vector, its sum over features divided by D), plus the direct dy * probs.
+//
+// 4. Multi-head scaled dot-product attention (seed 004; seed 002's Luong attention is scale 1):
+//      q [B, Tq, H*dk], k [B, Tk, H*dk], v [B, Tk, H*dv], key_mask [B, Tk] u8 (optional)
+//      head h uses columns [h*dk, (h+1)*dk) of q and k and [h*dv, (h+1)*dv) of v; its output
+//      fills the same columns of out [B, Tq, H*dv] (heads split and merged without copies).
+//      s_ij = scale q_i . k_j, with scale = 1/sqrt(dk) unless given; key j is hidden from every
+//      query when key_mask[b, j] = 0 and, when causal, from query i if j > i (top-left
+//      alignment, as PyTorch's is_causal: query i sees keys 0..i, whatever Tq and Tk are).
+//      P = softmax over visible keys; out_i = sum_j P_ij v_j; lse_i = log sum_j exp(s_ij) [B, H, Tq]
+//      A query that sees no key gets out 0 and lse -inf. With return_weights, P [B, H, Tq, Tk].
+//    Gradient (the flash-attention form; P recomputed from lse): dP_ij = dout_i . v_j,
+//    D_i = dout_i . out_i, dS_ij = P_ij (dP_ij - D_i); dq_i = scale sum_j dS_ij k_j,
+//    dk_j = scale sum_i dS_ij q_i, dv_j = sum_i P_ij dout_i.
+#pragma once
+
+#include <optional>
+
+#include "attnkit/tensor.h"
+
+namespace attnkit::ops {
+
+// ---- 1. additive tanh-softmax pooling
+
+struct AdditiveAttentionOptions {
+  bool return_sequences = false;
+  double epsilon = 1e-7;
+};
+struct AdditiveAttentionResult {
+  Tensor y;
+  Tensor weights;  // [B, T]
+};
+AdditiveAttentionResult additive_attention(const Tensor& x, const Tensor& w, const Tensor& b,
+                                           const Tensor& mask = Tensor(),
+                                           const AdditiveAttentionOptions& options = {});
+struct AdditiveAttentionGrads {
+  Tensor dx, dw, db;  // db undefined without b
+};
+AdditiveAttentionGrads additive_attention_backward(const Tensor& x, const Tensor& w, const Tensor& b,
+                                                   const Tensor& weights, const Tensor& dy,
+                                                   const AdditiveAttentionOptions& options = {});
+
+// ---- 2 and 3. Dense-softmax gating
+
+struct GatingResult {
+  Tensor y;
+  Tensor probs;  // the shape of x
+};
+struct GatingGrads {
+  Tensor dx, dweight, dbias;  // dbias undefined without bias
+};
+
+GatingResult gating_attention(const Tensor& x, const Tensor& weight, const Tensor& bias);
+GatingGrads gating_attention_backward(const Tensor& x, const Tensor& weight, const Tensor& probs,
+                                      const Tensor& dy, bool has_bias = true);
+
+GatingResult temporal_gating_attention(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                       bool single_vector = false);
+GatingGrads temporal_gating_attention_backward(const Tensor& x, const Tensor& weight,
+                                               const Tensor& bias, const Tensor& dy,
+                                               bool single_vector = false);
+
+// ---- 4. multi-head scaled dot-product attention
+
+struct AttentionOptions {
+  std::int64_t num_heads = 1;
+  bool causal = false;
+  std::optional<double> scale;  // 1 / sqrt(dk) when not given
+  bool return_weights = false;
+};
+struct AttentionResult {
+  Tensor out;      // [B, Tq, H*dv]
+  Tensor lse;      // [B, H, Tq], log-sum-exp of each query's scores
+  Tensor weights;  // [B, H, Tq, Tk] when return_weights
+};
+AttentionResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                             const Tensor& key_mask = Tensor(),
+                                             const AttentionOptions& options = {});
+struct AttentionGrads {
+  Tensor dq, dk, dv;
+};
+AttentionGrads scaled_dot_product_attention_backward(const Tensor& q, const Tensor& k,
+                                                     const Tensor& v, const Tensor& key_mask,
+                                                     const AttentionResult& forward,
+                                                     const Tensor& dout,
+                                                     const AttentionOptions& options = {});
+
+}  // namespace attnkit::ops

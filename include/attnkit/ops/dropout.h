@@ -1,0 +1,24 @@
+// attnkit/ops/dropout.h: inverted dropout with a counter-based mask.
+//
+// Shapes: x of any shape -> y of the same shape, and a u8 mask of that shape (1 = kept).
+//   keep_i = uniform_i >= rate, where uniform_i is number i of the Philox stream drawn from
+//   `generator` (random.h); y_i = keep_i ? x_i / (1 - rate) : 0.
+// Because uniform_i depends only on (seed, offset, i), a GPU kernel computes the same mask.
+// As in Keras, dropout is only applied in training; at inference the layer skips the op.
+//
+// Gradient (see linear.h for the rule): dx_i = keep_i ? dy_i / (1 - rate) : 0.
+#pragma once
+
+#include "attnkit/tensor.h"
+
+namespace attnkit::ops {
+
+struct DropoutResult {
+  Tensor y;
+  Tensor mask;  // u8, same shape as x
+};
+// rate in [0, 1).
+DropoutResult dropout(const Tensor& x, double rate, Generator& generator);
+Tensor dropout_backward(const Tensor& dy, const Tensor& mask, double rate);
+
+}  // namespace attnkit::ops

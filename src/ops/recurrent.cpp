@@ -1,0 +1,382 @@
+// SimpleRNN, LSTM and GRU on the CPU: one time loop serves the three cells.
+//
+// Forward: the input projection of all steps is one matrix product, xw = x W + b, kept as
+// [B, T, G*U]; each step then adds h' R (one product of [B, U] by [U, G*U]) and applies the
+// cell's gate equations. Backward runs the steps in reverse: the cell's equations give the
+// gradients of the gate pre-activations, which feed dR (h'^T dgates), the previous state's
+// gradient (dgates R^T) and, after the loop, dW, dx and the bias in three products.
+#include "attnkit/ops/recurrent.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "cpu/blas.h"
+#include "cpu/reduce.h"
+#include "ops/op_common.h"
+
+namespace attnkit::ops {
+
+const char* recurrent_cell_name(RecurrentCell cell) {
+  switch (cell) {
+    case RecurrentCell::simple_rnn: return "simple_rnn";
+    case RecurrentCell::lstm: return "lstm";
+    case RecurrentCell::gru: return "gru";
+  }
+  return "unknown";
+}
+
+std::int64_t recurrent_gate_count(RecurrentCell cell) {
+  switch (cell) {
+    case RecurrentCell::simple_rnn: return 1;
+    case RecurrentCell::lstm: return 4;
+    case RecurrentCell::gru: return 3;
+  }
+  return 0;
+}
+
+namespace {
+
+struct Dims {
+  std::int64_t B, T, I, U, G;
+  std::int64_t GU() const { return G * U; }
+};
+
+// GRU with reset_after keeps a second (recurrent) bias row.
+bool has_recurrent_bias(RecurrentCell cell, const RecurrentOptions& options, const Tensor& bias) {
+  return cell == RecurrentCell::gru && options.reset_after && bias.defined();
+}
+
+Dims check_recurrent(const char* op, RecurrentCell cell, const Tensor& x, const Tensor& kernel,
+                     const Tensor& recurrent_kernel, const Tensor& bias, const Tensor& h0,
+                     const Tensor& c0, const RecurrentOptions& options) {
+  detail::check_float(op, "x", x);
+  detail::check_rank(op, "x", x, 3, "[B, T, I]");
+  ATTNKIT_CHECK(x.size(1) >= 1, op, ": x needs at least one time step, got ", x.describe());
+  Dims d{x.size(0), x.size(1), x.size(2), 0, recurrent_gate_count(cell)};
+  ATTNKIT_CHECK(kernel.defined() && kernel.dim() == 2 && kernel.size(0) == d.I &&
+                    kernel.size(1) % d.G == 0 && kernel.size(1) > 0,
+                op, ": kernel must be [I, ", d.G, " * units] with I = ", d.I,
+                " (the features of x) for a ", recurrent_cell_name(cell), ", got ", kernel.describe());
+  d.U = kernel.size(1) / d.G;
+  detail::check_like(op, "kernel", kernel, {d.I, d.GU()}, x);
+  detail::check_like(op, "recurrent_kernel", recurrent_kernel, {d.U, d.GU()}, x);
+  if (bias.defined()) {
+    const Shape expected = has_recurrent_bias(cell, options, bias) ? Shape{2, d.GU()} : Shape{d.GU()};
+    detail::check_like(op, "bias", bias, expected, x);
+  }
+  if (h0.defined()) detail::check_like(op, "h0", h0, {d.B, d.U}, x);
+  if (c0.defined()) {
+    ATTNKIT_CHECK(cell == RecurrentCell::lstm, op, ": only an LSTM has a cell state c0");
+    detail::check_like(op, "c0", c0, {d.B, d.U}, x);
+  }
+  detail::require_cpu(op, detail::common_device(op, {{"x", &x}, {"kernel", &kernel},
+                                                     {"recurrent_kernel", &recurrent_kernel},
+                                                     {"bias", &bias}, {"h0", &h0}, {"c0", &c0}}));
+  return d;
+}
+
+template <typename T>
+T sigmoid(T v) {
+  if (v >= T(0)) return T(1) / (T(1) + std::exp(-v));
+  const T e = std::exp(v);
+  return e / (T(1) + e);
+}
+
+// The input time step that processing step s reads.
+std::int64_t time_of(std::int64_t s, const Dims& d, const RecurrentOptions& options) {
+  return options.go_backwards ? d.T - 1 - s : s;
+}
+
+template <typename T>
+void forward_impl(RecurrentCell cell, const Dims& d, const RecurrentOptions& options, const Tensor& x,
+                  const Tensor& kernel, const Tensor& recurrent_kernel, const Tensor& bias,
+                  const Tensor& h0, const Tensor& c0, RecurrentResult& out) {
+  const std::int64_t B = d.B, T_ = d.T, U = d.U, GU = d.GU();
+  const bool gru = cell == RecurrentCell::gru, lstm = cell == RecurrentCell::lstm;
+  const bool recurrent_bias = has_recurrent_bias(cell, options, bias);
+  const T* R = recurrent_kernel.data<T>();
+
+  // xw[b, t, :] = x[b, t] W + input bias.
+  std::vector<T> xw(static_cast<std::size_t>(B * T_ * GU));
+  if (bias.defined()) {
+    const T* b_in = bias.data<T>();
+    for (std::int64_t row = 0; row < B * T_; ++row)
+      for (std::int64_t j = 0; j < GU; ++j) xw[static_cast<std::size_t>(row * GU + j)] = b_in[j];
+  }
+  cpu::gemm<T>(false, false, int(B * T_), int(GU), int(d.I), T(1), x.data<T>(), int(d.I),
+               kernel.data<T>(), int(GU), bias.defined() ? T(1) : T(0), xw.data(), int(GU));
+
+  T* h_seq = out.cache.h_seq.data<T>();
+  T* gates = out.cache.gates.data<T>();
+  T* c_seq = lstm ? out.cache.c_seq.data<T>() : nullptr;
+  T* rec_cache = gru ? out.cache.recurrent.data<T>() : nullptr;
+  const std::vector<T> zeros(static_cast<std::size_t>(B * U), T(0));
+  std::vector<T> rec(static_cast<std::size_t>(B * GU));
+  // A GRU without reset_after multiplies r into h' before R_h: that product waits for r.
+  const std::int64_t rec_columns = (gru && !options.reset_after) ? 2 * U : GU;
+
+  for (std::int64_t s = 0; s < T_; ++s) {
+    const std::int64_t t = time_of(s, d, options);
+    const T* h_prev = s > 0 ? h_seq + (s - 1) * B * U : (h0.defined() ? h0.data<T>() : zeros.data());
+    const T* c_prev = !lstm ? nullptr : s > 0 ? c_seq + (s - 1) * B * U : (c0.defined() ? c0.data<T>() : zeros.data());
+    cpu::gemm<T>(false, false, int(B), int(rec_columns), int(U), T(1), h_prev, int(U), R, int(GU),
+                 T(0), rec.data(), int(GU));
+    if (recurrent_bias) {
+      const T* b_rec = bias.data<T>() + GU;
+      for (std::int64_t b = 0; b < B; ++b)
+        for (std::int64_t j = 0; j < GU; ++j) rec[static_cast<std::size_t>(b * GU + j)] += b_rec[j];
+    }
+    for (std::int64_t b = 0; b < B; ++b) {
+      const T* pre_x = xw.data() + (b * T_ + t) * GU;
+      const T* pre_h = rec.data() + b * GU;
+      T* g = gates + (s * B + b) * GU;
+      T* h = h_seq + (s * B + b) * U;
+      const T* hp = h_prev + b * U;
+      for (std::int64_t u = 0; u < U; ++u) {
+        switch (cell) {
+          case RecurrentCell::simple_rnn:
+            h[u] = g[u] = std::tanh(pre_x[u] + pre_h[u]);
+            break;
+          case RecurrentCell::lstm: {
+            const T i = sigmoid(pre_x[u] + pre_h[u]);
+            const T f = sigmoid(pre_x[U + u] + pre_h[U + u]);
+            const T c_hat = std::tanh(pre_x[2 * U + u] + pre_h[2 * U + u]);
+            const T o = sigmoid(pre_x[3 * U + u] + pre_h[3 * U + u]);
+            const T c = f * c_prev[b * U + u] + i * c_hat;
+            g[u] = i, g[U + u] = f, g[2 * U + u] = c_hat, g[3 * U + u] = o;
+            c_seq[(s * B + b) * U + u] = c;
+            h[u] = o * std::tanh(c);
+            break;
+          }
+          case RecurrentCell::gru: {
+            const T z = sigmoid(pre_x[u] + pre_h[u]);
+            const T r = sigmoid(pre_x[U + u] + pre_h[U + u]);
+            g[u] = z, g[U + u] = r;
+            if (options.reset_after) {
+              const T hh = std::tanh(pre_x[2 * U + u] + r * pre_h[2 * U + u]);
+              g[2 * U + u] = hh;
+              rec_cache[(s * B + b) * U + u] = pre_h[2 * U + u];
+              h[u] = z * hp[u] + (T(1) - z) * hh;
+            } else {
+              rec_cache[(s * B + b) * U + u] = r * hp[u];  // finished below
+            }
+            break;
+          }
+        }
+      }
+    }
+    if (gru && !options.reset_after) {
+      // (r h') R_h for every sample, then the candidate and the new state.
+      const T* r_h = rec_cache + s * B * U;
+      cpu::gemm<T>(false, false, int(B), int(U), int(U), T(1), r_h, int(U), R + 2 * U, int(GU), T(0),
+                   rec.data(), int(U));
+      for (std::int64_t b = 0; b < B; ++b)
+        for (std::int64_t u = 0; u < U; ++u) {
+          T* g = gates + (s * B + b) * GU;
+          const T hh = std::tanh(xw[static_cast<std::size_t>((b * T_ + t) * GU + 2 * U + u)] +
+                                 rec[static_cast<std::size_t>(b * U + u)]);
+          g[2 * U + u] = hh;
+          h_seq[(s * B + b) * U + u] = g[u] * h_prev[b * U + u] + (T(1) - g[u]) * hh;
+        }
+    }
+  }
+
+  const T* last = h_seq + (T_ - 1) * B * U;
+  std::copy(last, last + B * U, out.h_last.data<T>());
+  if (lstm) std::copy(c_seq + (T_ - 1) * B * U, c_seq + T_ * B * U, out.c_last.data<T>());
+  T* y = out.y.data<T>();
+  if (options.return_sequences) {
+    for (std::int64_t s = 0; s < T_; ++s)
+      for (std::int64_t b = 0; b < B; ++b)
+        std::copy(h_seq + (s * B + b) * U, h_seq + (s * B + b + 1) * U, y + (b * T_ + s) * U);
+  } else {
+    std::copy(last, last + B * U, y);
+  }
+}
+
+template <typename T>
+void backward_impl(RecurrentCell cell, const Dims& d, const RecurrentOptions& options,
+                   const Tensor& x, const Tensor& kernel, const Tensor& recurrent_kernel,
+                   const Tensor& bias, const Tensor& h0, const Tensor& c0,
+                   const RecurrentCache& cache, const Tensor& dy, const Tensor& dh_last,
+                   const Tensor& dc_last, RecurrentGrads& grads) {
+  const std::int64_t B = d.B, T_ = d.T, U = d.U, GU = d.GU();
+  const bool gru = cell == RecurrentCell::gru, lstm = cell == RecurrentCell::lstm;
+  const bool reset_after = options.reset_after;
+  const T* R = recurrent_kernel.data<T>();
+  const T* h_seq = cache.h_seq.data<T>();
+  const T* gates = cache.gates.data<T>();
+  const T* c_seq = lstm ? cache.c_seq.data<T>() : nullptr;
+  const T* rec_cache = gru ? cache.recurrent.data<T>() : nullptr;
+  const T* pdy = dy.defined() ? dy.data<T>() : nullptr;
+
+  // The running gradients of the state entering the step being processed.
+  std::vector<T> dh(static_cast<std::size_t>(B * U), T(0)), dc(dh), dh_next(dh), direct(dh);
+  if (pdy != nullptr && !options.return_sequences)
+    for (std::int64_t i = 0; i < B * U; ++i) dh[static_cast<std::size_t>(i)] += pdy[i];
+  if (dh_last.defined())
+    for (std::int64_t i = 0; i < B * U; ++i) dh[static_cast<std::size_t>(i)] += dh_last.data<T>()[i];
+  if (dc_last.defined())
+    for (std::int64_t i = 0; i < B * U; ++i) dc[static_cast<std::size_t>(i)] = dc_last.data<T>()[i];
+
+  // dxw: gradients of the input pre-activations, [B, T, GU] like xw; drec: of the recurrent ones.
+  std::vector<T> dxw(static_cast<std::size_t>(B * T_ * GU)), drec(static_cast<std::size_t>(B * GU));
+  T* dR = grads.drecurrent_kernel.data<T>();
+  std::fill(dR, dR + U * GU, T(0));
+  std::vector<T> drec_bias(static_cast<std::size_t>(GU), T(0));
+  const std::vector<T> zeros(static_cast<std::size_t>(B * U), T(0));
+  const std::int64_t rec_columns = (gru && !reset_after) ? 2 * U : GU;
+
+  for (std::int64_t s = T_ - 1; s >= 0; --s) {
+    const std::int64_t t = time_of(s, d, options);
+    if (pdy != nullptr && options.return_sequences)
+      for (std::int64_t b = 0; b < B; ++b)
+        for (std::int64_t u = 0; u < U; ++u) dh[static_cast<std::size_t>(b * U + u)] += pdy[(b * T_ + s) * U + u];
+    const T* h_prev = s > 0 ? h_seq + (s - 1) * B * U : (h0.defined() ? h0.data<T>() : zeros.data());
+    const T* c_prev = !lstm ? nullptr : s > 0 ? c_seq + (s - 1) * B * U : (c0.defined() ? c0.data<T>() : zeros.data());
+    for (std::int64_t b = 0; b < B; ++b) {
+      const T* g = gates + (s * B + b) * GU;
+      T* dpre_x = dxw.data() + (b * T_ + t) * GU;
+      T* dpre_h = drec.data() + b * GU;
+      for (std::int64_t u = 0; u < U; ++u) {
+        const std::size_t bu = static_cast<std::size_t>(b * U + u);
+        const T dh_u = dh[bu];
+        switch (cell) {
+          case RecurrentCell::simple_rnn: {
+            const T h = g[u];
+            dpre_x[u] = dpre_h[u] = dh_u * (T(1) - h * h);
+            break;
+          }
+          case RecurrentCell::lstm: {
+            const T i = g[u], f = g[U + u], c_hat = g[2 * U + u], o = g[3 * U + u];
+            const T tanh_c = std::tanh(c_seq[(s * B + b) * U + u]);
+            const T dc_total = dc[bu] + dh_u * o * (T(1) - tanh_c * tanh_c);
+            dpre_x[u] = dpre_h[u] = dc_total * c_hat * i * (T(1) - i);
+            dpre_x[U + u] = dpre_h[U + u] = dc_total * c_prev[bu] * f * (T(1) - f);
+            dpre_x[2 * U + u] = dpre_h[2 * U + u] = dc_total * i * (T(1) - c_hat * c_hat);
+            dpre_x[3 * U + u] = dpre_h[3 * U + u] = dh_u * tanh_c * o * (T(1) - o);
+            dc[bu] = dc_total * f;  // the gradient of c' for the step before
+            break;
+          }
+          case RecurrentCell::gru: {
+            const T z = g[u], r = g[U + u], hh = g[2 * U + u];
+            const T dhh_pre = dh_u * (T(1) - z) * (T(1) - hh * hh);
+            dpre_x[u] = dpre_h[u] = dh_u * (h_prev[bu] - hh) * z * (T(1) - z);
+            dpre_x[2 * U + u] = dhh_pre;
+            direct[bu] = dh_u * z;  // h = z h' + ...: the path to h' that skips R
+            if (reset_after) {
+              const T rec_h = rec_cache[(s * B + b) * U + u];
+              dpre_x[U + u] = dpre_h[U + u] = dhh_pre * rec_h * r * (T(1) - r);
+              dpre_h[2 * U + u] = dhh_pre * r;
+            }
+            break;
+          }
+        }
+      }
+    }
+    if (gru && !reset_after) {
+      // hh = tanh(xw_h + (r h') R_h): d(r h') = dhh_pre R_h^T, then r's and h''s shares.
+      const T* r_h = rec_cache + s * B * U;
+      const T* dhh_pre = dxw.data() + t * GU + 2 * U;  // rows b at stride T * GU
+      cpu::gemm<T>(true, false, int(U), int(U), int(B), T(1), r_h, int(U), dhh_pre, int(T_ * GU), T(1),
+                   dR + 2 * U, int(GU));
+      std::vector<T>& d_rh = dh_next;  // scratch until dh_next is computed below
+      cpu::gemm<T>(false, true, int(B), int(U), int(U), T(1), dhh_pre, int(T_ * GU), R + 2 * U, int(GU),
+                   T(0), d_rh.data(), int(U));
+      for (std::int64_t b = 0; b < B; ++b)
+        for (std::int64_t u = 0; u < U; ++u) {
+          const std::size_t bu = static_cast<std::size_t>(b * U + u);
+          const T r = gates[(s * B + b) * GU + U + u];
+          const T dr_pre = d_rh[bu] * h_prev[bu] * r * (T(1) - r);
+          dxw[static_cast<std::size_t>((b * T_ + t) * GU + U + u)] = dr_pre;
+          drec[static_cast<std::size_t>(b * GU + U + u)] = dr_pre;
+          direct[bu] += d_rh[bu] * r;
+        }
+    }
+    // dR += h'^T drec; dh' = drec R^T (+ the direct path of the GRU).
+    cpu::gemm<T>(true, false, int(U), int(rec_columns), int(B), T(1), h_prev, int(U), drec.data(),
+                 int(GU), T(1), dR, int(GU));
+    cpu::gemm<T>(false, true, int(B), int(U), int(rec_columns), T(1), drec.data(), int(GU), R, int(GU),
+                 T(0), dh_next.data(), int(U));
+    if (gru)
+      for (std::int64_t i = 0; i < B * U; ++i) dh_next[static_cast<std::size_t>(i)] += direct[static_cast<std::size_t>(i)];
+    if (has_recurrent_bias(cell, options, bias))
+      for (std::int64_t b = 0; b < B; ++b)
+        for (std::int64_t j = 0; j < GU; ++j) drec_bias[static_cast<std::size_t>(j)] += drec[static_cast<std::size_t>(b * GU + j)];
+    dh.swap(dh_next);
+  }
+
+  // The input side of every step at once.
+  cpu::gemm<T>(true, false, int(d.I), int(GU), int(B * T_), T(1), x.data<T>(), int(d.I), dxw.data(),
+               int(GU), T(0), grads.dkernel.data<T>(), int(GU));
+  cpu::gemm<T>(false, true, int(B * T_), int(d.I), int(GU), T(1), dxw.data(), int(GU), kernel.data<T>(),
+               int(GU), T(0), grads.dx.data<T>(), int(d.I));
+  if (bias.defined()) {
+    T* db = grads.dbias.data<T>();
+    cpu::column_sums(dxw.data(), B * T_, GU, db);
+    if (has_recurrent_bias(cell, options, bias)) std::copy(drec_bias.begin(), drec_bias.end(), db + GU);
+  }
+  std::copy(dh.begin(), dh.end(), grads.dh0.data<T>());
+  if (lstm) std::copy(dc.begin(), dc.end(), grads.dc0.data<T>());
+}
+
+}  // namespace
+
+RecurrentResult recurrent(RecurrentCell cell, const Tensor& x, const Tensor& kernel,
+                          const Tensor& recurrent_kernel, const Tensor& bias, const Tensor& h0,
+                          const Tensor& c0, const RecurrentOptions& options) {
+  const Dims d = check_recurrent(recurrent_cell_name(cell), cell, x, kernel, recurrent_kernel, bias,
+                                 h0, c0, options);
+  const DType dt = x.dtype();
+  const bool lstm = cell == RecurrentCell::lstm, gru = cell == RecurrentCell::gru;
+  RecurrentResult out;
+  out.y = options.return_sequences ? Tensor::empty({d.B, d.T, d.U}, dt) : Tensor::empty({d.B, d.U}, dt);
+  out.h_last = Tensor::empty({d.B, d.U}, dt);
+  if (lstm) out.c_last = Tensor::empty({d.B, d.U}, dt);
+  out.cache.h_seq = Tensor::empty({d.T, d.B, d.U}, dt);
+  out.cache.gates = Tensor::empty({d.T, d.B, d.GU()}, dt);
+  if (lstm) out.cache.c_seq = Tensor::empty({d.T, d.B, d.U}, dt);
+  if (gru) out.cache.recurrent = Tensor::empty({d.T, d.B, d.U}, dt);
+  detail::dispatch_float(dt, [&](auto tag) {
+    forward_impl<decltype(tag)>(cell, d, options, x, kernel, recurrent_kernel, bias, h0, c0, out);
+  });
+  return out;
+}
+
+RecurrentGrads recurrent_backward(RecurrentCell cell, const Tensor& x, const Tensor& kernel,
+                                  const Tensor& recurrent_kernel, const Tensor& bias,
+                                  const Tensor& h0, const Tensor& c0,
+                                  const RecurrentResult& forward, const Tensor& dy,
+                                  const Tensor& dh_last, const Tensor& dc_last,
+                                  const RecurrentOptions& options) {
+  const char* op = "recurrent_backward";
+  const Dims d = check_recurrent(op, cell, x, kernel, recurrent_kernel, bias, h0, c0, options);
+  const bool lstm = cell == RecurrentCell::lstm, gru = cell == RecurrentCell::gru;
+  detail::check_like(op, "cache.h_seq", forward.cache.h_seq, {d.T, d.B, d.U}, x);
+  detail::check_like(op, "cache.gates", forward.cache.gates, {d.T, d.B, d.GU()}, x);
+  if (lstm) detail::check_like(op, "cache.c_seq", forward.cache.c_seq, {d.T, d.B, d.U}, x);
+  if (gru) detail::check_like(op, "cache.recurrent", forward.cache.recurrent, {d.T, d.B, d.U}, x);
+  if (dy.defined())
+    detail::check_like(op, "dy", dy, options.return_sequences ? Shape{d.B, d.T, d.U} : Shape{d.B, d.U}, x);
+  if (dh_last.defined()) detail::check_like(op, "dh_last", dh_last, {d.B, d.U}, x);
+  if (dc_last.defined()) {
+    ATTNKIT_CHECK(lstm, op, ": only an LSTM has a cell state gradient dc_last");
+    detail::check_like(op, "dc_last", dc_last, {d.B, d.U}, x);
+  }
+  const DType dt = x.dtype();
+  RecurrentGrads grads;
+  grads.dx = Tensor::empty_like(x);
+  grads.dkernel = Tensor::empty_like(kernel);
+  grads.drecurrent_kernel = Tensor::empty_like(recurrent_kernel);
+  if (bias.defined()) grads.dbias = Tensor::empty_like(bias);
+  grads.dh0 = Tensor::empty({d.B, d.U}, dt);
+  if (lstm) grads.dc0 = Tensor::empty({d.B, d.U}, dt);
+  detail::dispatch_float(dt, [&](auto tag) {
+    backward_impl<decltype(tag)>(cell, d, options, x, kernel, recurrent_kernel, bias, h0, c0,
+                                 forward.cache, dy, dh_last, dc_last, grads);
+  });
+  return grads;
+}
+
+}  // namespace attnkit::ops

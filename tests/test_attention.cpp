@@ -1,0 +1,327 @@
+// The attention ops: forward against the seeds' definitions written as plain loops, backward
+// against finite differences; masks, odd sizes, several heads, causal and cross attention.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "attnkit/ops/attention.h"
+#include "gradcheck.h"
+#include "support.h"
+
+namespace attnkit {
+namespace {
+
+using namespace testing;
+
+// ------------------------------------------------------------------ additive pooling
+
+struct AdditiveReference {
+  std::vector<double> y, weights;
+};
+
+// Seed 000's Attention.call: a = exp(tanh(x.w + b)) * mask / (sum + eps); y = sum a x.
+AdditiveReference reference_additive(const Tensor& x, const Tensor& w, const Tensor& b,
+                                     const Tensor& mask, double eps, bool sequences) {
+  const std::int64_t B = x.size(0), T = x.size(1), D = x.size(2);
+  const auto vx = values(x), vw = values(w);
+  AdditiveReference r;
+  for (std::int64_t bi = 0; bi < B; ++bi) {
+    std::vector<double> a(T);
+    double sum = 0;
+    for (std::int64_t t = 0; t < T; ++t) {
+      double e = b.defined() ? b.item(t) : 0.0;
+      for (std::int64_t k = 0; k < D; ++k) e += vx[(bi * T + t) * D + k] * vw[k];
+      a[t] = std::exp(std::tanh(e)) * (mask.defined() ? mask.item(bi * T + t) : 1.0);
+      sum += a[t];
+    }
+    for (std::int64_t t = 0; t < T; ++t) r.weights.push_back(sum + eps > 0 ? a[t] / (sum + eps) : 0.0);
+    for (std::int64_t t = 0; t < (sequences ? T : 1); ++t)
+      for (std::int64_t k = 0; k < D; ++k) {
+        double acc = 0;
+        for (std::int64_t s = 0; s < T; ++s)
+          if (!sequences || s == t) acc += r.weights[bi * T + s] * vx[(bi * T + s) * D + k];
+        r.y.push_back(acc);
+      }
+  }
+  return r;
+}
+
+class AdditiveAttention : public ::testing::TestWithParam<std::tuple<bool, bool, double>> {};
+
+TEST_P(AdditiveAttention, ForwardMatchesSeedAndGradient) {
+  const auto [masked, sequences, eps] = GetParam();
+  Generator gen(121);
+  Tensor x = random_tensor({3, 7, 5}, gen), w = random_tensor({5}, gen), b = random_tensor({7}, gen);
+  Tensor mask = masked ? random_mask(3, 7, gen) : Tensor();
+  ops::AdditiveAttentionOptions options;
+  options.return_sequences = sequences;
+  options.epsilon = eps;
+  ops::AdditiveAttentionResult r = ops::additive_attention(x, w, b, mask, options);
+  const AdditiveReference ref = reference_additive(x, w, b, mask, eps, sequences);
+  EXPECT_EQ(r.y.shape(), sequences ? (Shape{3, 7, 5}) : (Shape{3, 5}));
+  EXPECT_TRUE(all_close(r.y, ref.y, 1e-13));
+  EXPECT_TRUE(all_close(r.weights, ref.weights, 1e-13));
+
+  GradCheck check;
+  check.inputs = {x, w, b, mask.defined() ? mask : Tensor::full({3, 7}, 1, DType::u8)};
+  check.forward = [=](const Tensors& in) { return Tensors{ops::additive_attention(in[0], in[1], in[2], in[3], options).y}; };
+  check.backward = [=](const Tensors& in, const Tensors&, const Tensors& d) {
+    const Tensor weights = ops::additive_attention(in[0], in[1], in[2], in[3], options).weights;
+    auto g = ops::additive_attention_backward(in[0], in[1], in[2], weights, d[0], options);
+    return Tensors{g.dx, g.dw, g.db, Tensor()};
+  };
+  check_gradients(check);
+}
+
+std::string additive_case_name(const ::testing::TestParamInfo<std::tuple<bool, bool, double>>& p) {
+  return std::string(std::get<0>(p.param) ? "Masked" : "Unmasked") +
+         (std::get<1>(p.param) ? "Sequences" : "Pooled") + (std::get<2>(p.param) > 0 ? "Seed000Epsilon" : "Softmax");
+}
+
+INSTANTIATE_TEST_SUITE_P(Gradient, AdditiveAttention,
+                         ::testing::Combine(::testing::Bool(), ::testing::Bool(), ::testing::Values(1e-7, 0.0)),
+                         additive_case_name);
+
+TEST(AdditiveAttention, FullyMaskedRowWeighsNothing) {
+  Generator gen(122);
+  Tensor x = random_tensor({2, 4, 3}, gen), w = random_tensor({3}, gen);
+  Tensor mask = Tensor::from_vector<std::uint8_t>({0, 0, 0, 0, 1, 0, 1, 1}, {2, 4});
+  for (const double eps : {1e-7, 0.0}) {
+    ops::AdditiveAttentionOptions options;
+    options.epsilon = eps;
+    ops::AdditiveAttentionResult r = ops::additive_attention(x, w, Tensor(), mask, options);
+    const auto a = values(r.weights);
+    for (int t = 0; t < 4; ++t) EXPECT_EQ(a[t], 0.0);
+    EXPECT_EQ(a[5], 0.0);
+    EXPECT_NEAR(a[4] + a[6] + a[7], 1.0, 1e-6);
+    for (int k = 0; k < 3; ++k) EXPECT_EQ(r.y.item(k), 0.0);
+  }
+}
+
+// ------------------------------------------------------------------ gating
+
+TEST(GatingAttention, ForwardMatchesDenseSoftmaxMultiply) {
+  Generator gen(123);
+  Tensor x = random_tensor({2, 5, 6}, gen), W = random_tensor({6, 6}, gen), c = random_tensor({6}, gen);
+  ops::GatingResult r = ops::gating_attention(x, W, c);
+  const auto vx = values(x), vW = values(W);
+  std::vector<double> probs, y;
+  for (std::int64_t row = 0; row < 10; ++row) {
+    std::vector<double> z(6);
+    double sum = 0;
+    for (int j = 0; j < 6; ++j) {
+      z[j] = c.item(j);
+      for (int i = 0; i < 6; ++i) z[j] += vx[row * 6 + i] * vW[i * 6 + j];
+      sum += std::exp(z[j]);
+    }
+    for (int j = 0; j < 6; ++j) {
+      probs.push_back(std::exp(z[j]) / sum);
+      y.push_back(vx[row * 6 + j] * probs.back());
+    }
+  }
+  EXPECT_TRUE(all_close(r.probs, probs, 1e-14));
+  EXPECT_TRUE(all_close(r.y, y, 1e-14));
+}
+
+TEST(Gradient, GatingAttention) {
+  Generator gen(124);
+  GradCheck check;
+  check.inputs = {random_tensor({2, 5, 6}, gen), random_tensor({6, 6}, gen), random_tensor({6}, gen)};
+  check.forward = [](const Tensors& in) { return Tensors{ops::gating_attention(in[0], in[1], in[2]).y}; };
+  check.backward = [](const Tensors& in, const Tensors&, const Tensors& d) {
+    const Tensor probs = ops::gating_attention(in[0], in[1], in[2]).probs;
+    auto g = ops::gating_attention_backward(in[0], in[1], probs, d[0], true);
+    return Tensors{g.dx, g.dweight, g.dbias};
+  };
+  check_gradients(check);
+}
+
+// Seed 003's attention_3d_block: Permute, Dense(T, softmax), optional mean over features and
+// RepeatVector, Permute back, Multiply.
+std::vector<double> reference_temporal(const Tensor& x, const Tensor& W, const Tensor& c, bool single,
+                                       std::vector<double>* probs_out) {
+  const std::int64_t B = x.size(0), T = x.size(1), D = x.size(2);
+  const auto vx = values(x), vW = values(W);
+  std::vector<double> q(B * D * T);  // [B, D, T]
+  for (std::int64_t b = 0; b < B; ++b)
+    for (std::int64_t d = 0; d < D; ++d) {
+      double sum = 0;
+      for (std::int64_t t = 0; t < T; ++t) {
+        double z = c.item(t);
+        for (std::int64_t s = 0; s < T; ++s) z += vx[(b * T + s) * D + d] * vW[s * T + t];
+        q[(b * D + d) * T + t] = std::exp(z);
+        sum += q[(b * D + d) * T + t];
+      }
+      for (std::int64_t t = 0; t < T; ++t) q[(b * D + d) * T + t] /= sum;
+    }
+  std::vector<double> y;
+  probs_out->clear();
+  for (std::int64_t b = 0; b < B; ++b)
+    for (std::int64_t t = 0; t < T; ++t)
+      for (std::int64_t d = 0; d < D; ++d) {
+        double p = q[(b * D + d) * T + t];
+        if (single) {
+          p = 0;
+          for (std::int64_t f = 0; f < D; ++f) p += q[(b * D + f) * T + t] / double(D);
+        }
+        probs_out->push_back(p);
+        y.push_back(vx[(b * T + t) * D + d] * p);
+      }
+  return y;
+}
+
+class TemporalGating : public ::testing::TestWithParam<bool> {};
+
+TEST_P(TemporalGating, ForwardMatchesSeed003AndGradient) {
+  const bool single = GetParam();
+  Generator gen(125);
+  Tensor x = random_tensor({3, 7, 2}, gen), W = random_tensor({7, 7}, gen), c = random_tensor({7}, gen);
+  ops::GatingResult r = ops::temporal_gating_attention(x, W, c, single);
+  std::vector<double> probs;
+  const auto y = reference_temporal(x, W, c, single, &probs);
+  EXPECT_TRUE(all_close(r.y, y, 1e-14));
+  EXPECT_TRUE(all_close(r.probs, probs, 1e-14));
+
+  GradCheck check;
+  check.inputs = {x, W, c};
+  check.forward = [=](const Tensors& in) { return Tensors{ops::temporal_gating_attention(in[0], in[1], in[2], single).y}; };
+  check.backward = [=](const Tensors& in, const Tensors&, const Tensors& d) {
+    auto g = ops::temporal_gating_attention_backward(in[0], in[1], in[2], d[0], single);
+    return Tensors{g.dx, g.dweight, g.dbias};
+  };
+  check_gradients(check);
+}
+
+std::string temporal_case_name(const ::testing::TestParamInfo<bool>& p) {
+  return p.param ? "SingleVector" : "PerFeature";
+}
+
+INSTANTIATE_TEST_SUITE_P(Gradient, TemporalGating, ::testing::Bool(), temporal_case_name);
+
+// ------------------------------------------------------------------ scaled dot-product attention
+
+struct SdpaReference {
+  std::vector<double> out, lse, weights;
+};
+
+// softmax(scale q k^T) v per head, with masks, written from the definition.
+SdpaReference reference_sdpa(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
+                             std::int64_t H, bool causal, double scale) {
+  const std::int64_t B = q.size(0), Tq = q.size(1), Tk = k.size(1), dk = q.size(2) / H, dv = v.size(2) / H;
+  const auto vq = values(q), vk = values(k), vv = values(v);
+  SdpaReference r;
+  r.out.assign(B * Tq * H * dv, 0.0);
+  for (std::int64_t b = 0; b < B; ++b)
+    for (std::int64_t h = 0; h < H; ++h)
+      for (std::int64_t i = 0; i < Tq; ++i) {
+        std::vector<double> s(Tk);
+        double sum = 0;
+        for (std::int64_t j = 0; j < Tk; ++j) {
+          const bool visible = (!mask.defined() || mask.item(b * Tk + j) != 0) && (!causal || j <= i);
+          double dot = 0;
+          for (std::int64_t c = 0; c < dk; ++c)
+            dot += vq[(b * Tq + i) * H * dk + h * dk + c] * vk[(b * Tk + j) * H * dk + h * dk + c];
+          s[j] = visible ? std::exp(scale * dot) : 0.0;
+          sum += s[j];
+        }
+        r.lse.push_back(sum > 0 ? std::log(sum) : -std::numeric_limits<double>::infinity());
+        for (std::int64_t j = 0; j < Tk; ++j) {
+          const double p = sum > 0 ? s[j] / sum : 0.0;
+          r.weights.push_back(p);
+          for (std::int64_t c = 0; c < dv; ++c)
+            r.out[(b * Tq + i) * H * dv + h * dv + c] += p * vv[(b * Tk + j) * H * dv + h * dv + c];
+        }
+      }
+  return r;
+}
+
+struct SdpaCase {
+  const char* name;
+  std::int64_t heads, Tq, Tk, dk, dv;
+  bool masked, causal;
+  std::optional<double> scale;
+};
+
+class Sdpa : public ::testing::TestWithParam<SdpaCase> {};
+
+TEST_P(Sdpa, ForwardMatchesDefinitionAndGradient) {
+  const SdpaCase c = GetParam();
+  Generator gen(131);
+  const std::int64_t B = 2;
+  Tensor q = random_tensor({B, c.Tq, c.heads * c.dk}, gen, -1.5, 1.5);
+  Tensor k = random_tensor({B, c.Tk, c.heads * c.dk}, gen, -1.5, 1.5);
+  Tensor v = random_tensor({B, c.Tk, c.heads * c.dv}, gen);
+  Tensor mask = c.masked ? random_mask(B, c.Tk, gen) : Tensor();
+  ops::AttentionOptions options;
+  options.num_heads = c.heads;
+  options.causal = c.causal;
+  options.scale = c.scale;
+  options.return_weights = true;
+  ops::AttentionResult r = ops::scaled_dot_product_attention(q, k, v, mask, options);
+  const double scale = c.scale.value_or(1 / std::sqrt(double(c.dk)));
+  const SdpaReference ref = reference_sdpa(q, k, v, mask, c.heads, c.causal, scale);
+  EXPECT_TRUE(all_close(r.out, ref.out, 1e-13));
+  EXPECT_TRUE(all_close(r.weights, ref.weights, 1e-13));
+  const auto lse = values(r.lse);
+  for (std::size_t i = 0; i < lse.size(); ++i) {
+    if (std::isinf(ref.lse[i]))
+      EXPECT_TRUE(std::isinf(lse[i]) && lse[i] < 0) << "query " << i << " sees no key";
+    else
+      EXPECT_NEAR(lse[i], ref.lse[i], 1e-12);
+  }
+
+  GradCheck check;
+  check.inputs = {q, k, v, mask.defined() ? mask : Tensor::full({B, c.Tk}, 1, DType::u8)};
+  options.return_weights = false;
+  check.forward = [=](const Tensors& in) {
+    return Tensors{ops::scaled_dot_product_attention(in[0], in[1], in[2], in[3], options).out};
+  };
+  check.backward = [=](const Tensors& in, const Tensors&, const Tensors& d) {
+    ops::AttentionResult f = ops::scaled_dot_product_attention(in[0], in[1], in[2], in[3], options);
+    ops::AttentionGrads g = ops::scaled_dot_product_attention_backward(in[0], in[1], in[2], in[3], f, d[0], options);
+    return Tensors{g.dq, g.dk, g.dv, Tensor()};
+  };
+  check_gradients(check);
+}
+
+std::string sdpa_case_name(const ::testing::TestParamInfo<SdpaCase>& p) { return p.param.name; }
+void PrintTo(const SdpaCase& c, std::ostream* out) { *out << c.name; }
+
+INSTANTIATE_TEST_SUITE_P(
+    Gradient, Sdpa,
+    ::testing::Values(SdpaCase{"SingleHead", 1, 5, 5, 4, 4, false, false, std::nullopt},
+                      SdpaCase{"ThreeHeadsMasked", 3, 7, 7, 3, 5, true, false, std::nullopt},
+                      SdpaCase{"CausalSelf", 2, 6, 6, 4, 3, false, true, std::nullopt},
+                      SdpaCase{"CausalMasked", 2, 5, 5, 3, 3, true, true, std::nullopt},
+                      SdpaCase{"CrossLongerKeys", 2, 3, 8, 4, 2, true, false, std::nullopt},
+                      SdpaCase{"CrossCausalMoreQueries", 1, 7, 4, 5, 3, false, true, std::nullopt},
+                      SdpaCase{"LuongDotScaleOne", 1, 4, 6, 5, 5, false, false, 1.0}),
+    sdpa_case_name);
+
+TEST(Sdpa, QueryThatSeesNoKeyGetsZeros) {
+  Generator gen(132);
+  Tensor q = random_tensor({1, 3, 4}, gen), k = random_tensor({1, 3, 4}, gen), v = random_tensor({1, 3, 4}, gen);
+  Tensor mask = Tensor::from_vector<std::uint8_t>({0, 0, 1}, {1, 3});
+  ops::AttentionOptions options;
+  options.causal = true;  // queries 0 and 1 see only keys 0..1, both masked
+  ops::AttentionResult r = ops::scaled_dot_product_attention(q, k, v, mask, options);
+  for (int c = 0; c < 8; ++c) EXPECT_EQ(r.out.item(c), 0.0);
+  EXPECT_TRUE(all_close(r.out.slice(0, 1).reshape({3, 4}).slice(2, 3), values(v.reshape({3, 4}).slice(2, 3)), 1e-15));
+  ops::AttentionGrads g = ops::scaled_dot_product_attention_backward(q, k, v, mask, r, Tensor::full({1, 3, 4}, 1.0, DType::f64), options);
+  for (int c = 0; c < 8; ++c) EXPECT_EQ(g.dq.item(c), 0.0);
+}
+
+TEST(Sdpa, HeadsMustDivideTheWidth) {
+  Tensor q = Tensor::zeros({1, 2, 30}), v = Tensor::zeros({1, 2, 30});
+  ops::AttentionOptions options;
+  options.num_heads = 4;
+  EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(q, q, v, Tensor(), options),
+                       "the width 30 of q is not divisible by 4 heads");
+  options.num_heads = 2;
+  EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(q, Tensor::zeros({1, 3, 20}), v, Tensor(), options),
+                       "k must have shape [1, 3, 30]");
+}
+
+}  // namespace
+}  // namespace attnkit
