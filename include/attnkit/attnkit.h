@@ -1,0 +1,20 @@
+// attnkit/attnkit.h: everything of the public API in one include.
+#pragma once
+
+#include "attnkit/config.h"
+#include "attnkit/device.h"
+#include "attnkit/dtype.h"
+#include "attnkit/error.h"
+#include "attnkit/ops/attention.h"
+#include "attnkit/ops/conv.h"
+#include "attnkit/ops/dropout.h"
+#include "attnkit/ops/elementwise.h"
+#include "attnkit/ops/embedding.h"
+#include "attnkit/ops/linear.h"
+#include "attnkit/ops/loss.h"
+#include "attnkit/ops/norm.h"
+#include "attnkit/ops/recurrent.h"
+#include "attnkit/ops/shape.h"
+#include "attnkit/ops/softmax.h"
+#include "attnkit/random.h"
+#include "attnkit/tensor.h"
