@@ -44,7 +44,7 @@ Batch make_batch(std::int64_t n, Generator& gen) {
   return batch;
 }
 
-struct Model {
+struct Weights {
   Tensor table, attention_w, attention_b, dense_w, dense_b;
 };
 
@@ -52,7 +52,7 @@ struct Forward {
   Tensor embedded, weights, pooled, logits;
 };
 
-Forward forward(const Model& m, const Tensor& ids) {
+Forward forward(const Weights& m, const Tensor& ids) {
   Forward f;
   f.embedded = ops::embedding(ids, m.table);  // [N, T, F]
   ops::AdditiveAttentionResult attention = ops::additive_attention(f.embedded, m.attention_w, m.attention_b);
@@ -68,7 +68,7 @@ void sgd_step(Tensor& parameter, const Tensor& gradient, float learning_rate) {
   for (std::int64_t i = 0; i < parameter.numel(); ++i) p[i] -= learning_rate * g[i];
 }
 
-double accuracy(const Model& m, const Batch& batch) {
+double accuracy(const Weights& m, const Batch& batch) {
   const std::vector<float> logits = forward(m, batch.ids).logits.to_vector<float>();
   int correct = 0;
   for (std::size_t i = 0; i < batch.labels.size(); ++i)
@@ -80,7 +80,7 @@ double accuracy(const Model& m, const Batch& batch) {
 
 int main() {
   Generator gen(2024);
-  Model m;
+  Weights m;
   m.table = Tensor::uniform({kVocabulary, kFeatures}, -0.05, 0.05, gen);
   m.attention_w = Tensor::uniform({kFeatures}, -0.5, 0.5, gen);
   m.attention_b = Tensor::zeros({kSteps});

@@ -102,3 +102,58 @@ void check_gradients(const GradCheck& check) {
 }
 
 }  // namespace attnkit::testing
+
+#include "attnkit/model.h"
+
+namespace attnkit::testing {
+
+void check_model_gradients(Model& model, const Tensors& inputs, bool training, int elements_per_parameter,
+                           double tolerance) {
+  const auto named = model.named_parameters();
+  for (const auto& entry : named) entry.second->value = entry.second->value.to(DType::f64);
+  auto run = [&]() {
+    Generator generator(99);
+    CallContext context;
+    context.training = training;
+    context.generator = &generator;
+    return model.forward(inputs, context);
+  };
+  const Tensors outputs = run();
+  Generator projection_gen(515);
+  Tensors projections;
+  for (const Tensor& y : outputs) projections.push_back(Tensor::uniform(y.shape(), -1, 1, projection_gen, DType::f64));
+  for (const auto& entry : named) entry.second->grad = Tensor();
+  run();
+  model.backward(projections);
+  const double h = 1e-6;
+  int checked = 0;
+  for (const auto& [name, p] : named) {
+    if (!p->trainable) {
+      EXPECT_FALSE(p->grad.defined()) << name << " is frozen but received a gradient";
+      continue;
+    }
+    ASSERT_TRUE(p->grad.defined()) << "no gradient for " << name;
+    ASSERT_EQ(p->grad.shape(), p->value.shape()) << name;
+    const std::vector<double> analytic = values(p->grad);
+    const std::int64_t n = p->value.numel();
+    const std::int64_t stride = std::max<std::int64_t>(1, n / elements_per_parameter);
+    int reported = 0;
+    for (std::int64_t i = 0; i < n; i += stride, ++checked) {
+      double* w = p->value.data<double>();
+      const double saved = w[i];
+      w[i] = saved + h;
+      const double plus = projected_loss(run(), projections);
+      w[i] = saved - h;
+      const double minus = projected_loss(run(), projections);
+      w[i] = saved;
+      const double numeric = (plus - minus) / (2 * h);
+      const double a = analytic[static_cast<std::size_t>(i)];
+      if (!(std::abs(a - numeric) <= tolerance * std::max({1.0, std::abs(a), std::abs(numeric)})) && reported++ < 3)
+        ADD_FAILURE() << name << " " << p->value.describe() << ", element " << i << ": analytic " << a
+                      << ", finite difference " << numeric;
+    }
+  }
+  EXPECT_GT(checked, 0) << "the model has no trainable parameter to check";
+}
+
+}  // namespace attnkit::testing

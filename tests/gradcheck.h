@@ -40,3 +40,19 @@ struct GradCheck {
 void check_gradients(const GradCheck& check);
 
 }  // namespace attnkit::testing
+
+namespace attnkit {
+class Model;
+}
+
+namespace attnkit::testing {
+
+// The same check for a whole model: its parameters are converted to float64, the loss is a
+// random projection of its outputs, and Model::backward's parameter gradients are compared with
+// central differences on up to `elements_per_parameter` elements of every trainable parameter.
+// This checks the layers' glue (activations, wrappers, caches, accumulation of branches).
+// `training` runs the forward in training mode with a generator reseeded for every pass.
+void check_model_gradients(Model& model, const Tensors& inputs, bool training = false,
+                           int elements_per_parameter = 24, double tolerance = 1e-6);
+
+}  // namespace attnkit::testing

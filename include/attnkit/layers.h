@@ -1,0 +1,106 @@
+// attnkit/layers.h: the layers, made by factory functions named as in Keras.
+//
+// Each factory returns a LayerRef to call on symbolic tensors (layer.h). Shapes below leave out
+// the batch axis; parameter initialisation is Keras's: glorot_uniform kernels, orthogonal
+// recurrent kernels, zero biases (an LSTM's forget-gate bias 1), embeddings uniform(-0.05, 0.05).
+//
+//   layer                         inputs -> outputs                     parameters
+//   Embedding(V, E)               ids [T] i32 -> [T, E]                  embeddings [V, E]
+//   Dense(units, activation)      [..., in] -> [..., units]              kernel [in, units], bias
+//   Dropout(rate)                 x -> x (training only, Philox mask)
+//   Flatten()                     [d1, d2, ...] -> [d1 * d2 * ...]
+//   Activation(name)              x -> f(x)
+//   Conv1D(f, k, padding, act)    [T, C] -> [T', f]                      kernel [k, C, f], bias
+//   MaxPooling1D(pool, strides)   [T, C] -> [T', C]
+//   GlobalMaxPooling1D()          [T, C] -> [C]
+//   GlobalAveragePooling1D()      [T, C] -> [C]
+//   SimpleRNN/LSTM/GRU(units)     [T, I] (+ initial states) -> [T, units] or [units]
+//                                 (+ final states with return_state)    kernel, recurrent_kernel, bias
+//   Bidirectional(rnn)            [T, I] -> forward and backward outputs concatenated
+//   Concatenate(axis)             several -> joined along axis
+//   Multiply(), Add()             several of one shape -> elementwise product / sum
+//   BatchNormalization()          [..., C] -> [..., C]                   gamma, beta, moving mean/var
+//   LayerNormalization()          [..., C] -> [..., C]                   gamma, beta
+//   PaddingMask()                 ids [T] i32 -> mask [T] u8 (id != 0)
+//   AdditiveAttention()           [T, D] (+ mask [T]) -> [D] or [T, D]   W [D], b [T]
+//                                 (+ weights [T] with return_attention)
+//   GatingAttention()             [..., D] -> [..., D]                   kernel [D, D], bias [D]
+//                                 (+ probs with return_attention)
+//   TemporalGatingAttention()     [T, D] -> [T, D]                       kernel [T, T], bias [T]
+//                                 (+ probs [T, D] with return_attention)
+//   MultiHeadSelfAttention(h, w)  [T, D] (+ key mask [T]) -> [T, D]      query, key, value [D, w] and
+//                                 (+ weights [h, T, T])                 output [w, D] kernels, biases
+//   DotAttention()                query [Tq, D], value [Tk, D] (+ mask [Tk]) -> context [Tq, D]
+//                                 (+ weights [Tq, Tk])
+#pragma once
+
+#include <optional>
+#include <string>
+
+#include "attnkit/layer.h"
+
+namespace attnkit::layers {
+
+LayerRef Embedding(std::int64_t input_dim, std::int64_t output_dim);
+LayerRef Dense(std::int64_t units, const std::string& activation = "linear", bool use_bias = true);
+LayerRef Dropout(double rate);
+LayerRef Flatten();
+LayerRef Activation(const std::string& activation);
+
+LayerRef Conv1D(std::int64_t filters, std::int64_t kernel_size, const std::string& padding = "valid",
+                const std::string& activation = "linear", bool use_bias = true);
+// strides 0 means strides = pool_size.
+LayerRef MaxPooling1D(std::int64_t pool_size = 2, std::int64_t strides = 0,
+                      const std::string& padding = "valid");
+LayerRef GlobalMaxPooling1D();
+LayerRef GlobalAveragePooling1D();
+
+struct RecurrentOptions {
+  ATTNKIT_ARG(bool, return_sequences) = false;
+  // Also return the final state(s): [output, h] (SimpleRNN, GRU) or [output, h, c] (LSTM).
+  ATTNKIT_ARG(bool, return_state) = false;
+  ATTNKIT_ARG(bool, go_backwards) = false;
+  // GRU only: Keras 2's default (TensorFlow 2) applies the reset gate after the product.
+  ATTNKIT_ARG(bool, reset_after) = true;
+};
+// Inputs: x, or {x, h0} ({x, h0, c0} for LSTM) for Keras's initial_state.
+LayerRef SimpleRNN(std::int64_t units, const RecurrentOptions& options = {});
+LayerRef LSTM(std::int64_t units, const RecurrentOptions& options = {});
+LayerRef GRU(std::int64_t units, const RecurrentOptions& options = {});
+// Wraps a SimpleRNN, LSTM or GRU: a forward copy and a go_backwards copy, outputs concatenated
+// on the last axis (the backward sequence reversed into time order first, as Keras does).
+LayerRef Bidirectional(const LayerRef& recurrent);
+
+LayerRef Concatenate(std::int64_t axis = -1);
+LayerRef Multiply();
+LayerRef Add();
+
+LayerRef BatchNormalization(double momentum = 0.99, double epsilon = 1e-3);
+LayerRef LayerNormalization(double epsilon = 1e-3);
+
+LayerRef PaddingMask();
+
+struct AdditiveAttentionOptions {
+  ATTNKIT_ARG(bool, return_sequences) = false;
+  // Seed 000 divides by sum + K.epsilon(); 0 gives seed 001's softmax.
+  ATTNKIT_ARG(double, epsilon) = 1e-7;
+  ATTNKIT_ARG(bool, use_bias) = true;
+  ATTNKIT_ARG(bool, return_attention) = false;
+};
+// Seed 000's Attention(step_dim) and seed 001's Attention: needs a known number of steps.
+LayerRef AdditiveAttention(const AdditiveAttentionOptions& options = {});
+
+// Seed 000's Dense(D, softmax) followed by Multiply, fused.
+LayerRef GatingAttention(bool return_attention = false);
+// Seed 003's attention_3d_block: a Dense(T, softmax) over time for every feature.
+LayerRef TemporalGatingAttention(bool single_vector = false, bool return_attention = false);
+
+// Seed 004's MultiHeadSelfAttention(num_heads, weights_dim): an error when weights_dim is not
+// divisible by num_heads.
+LayerRef MultiHeadSelfAttention(std::int64_t num_heads = 8, std::int64_t weights_dim = 64,
+                                bool causal = false, bool return_attention = false);
+
+// Luong's dot attention of seed 002: softmax(scale query value^T) value.
+LayerRef DotAttention(double scale = 1.0, bool return_attention = false);
+
+}  // namespace attnkit::layers

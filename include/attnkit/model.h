@@ -1,0 +1,151 @@
+// attnkit/model.h: models (a functional graph of layers, or a Sequential stack) and their
+// training loop, in the manner of Keras.
+//
+//   SymbolicTensor ids = Input({20}, DType::i32, "inputs");
+//   SymbolicTensor x = layers::Embedding(6000, 32)(ids);
+//   x = layers::Dropout(0.25)(x);
+//   SymbolicTensor y = layers::Dense(2, "softmax")(layers::LSTM(32)(x));
+//   Model model(ids, y);
+//   model.compile(CompileOptions().optimizer(Adam()).loss("categorical_crossentropy"));
+//   History history = model.fit(x_train, y_train, FitOptions().epochs(4).validation_split(0.2));
+//
+// Inputs and targets are tensors whose first axis is the sample; a model with several inputs
+// or outputs takes them in the order they were given to the constructor.
+//
+// fit() follows Keras: the last validation_split of the samples (unshuffled) is held out for
+// validation; the rest is shuffled every epoch (with `seed`) and split into batches; the loss of
+// several outputs is their sum; the reported training loss and metrics are averages over the
+// epoch's samples, measured while training (dropout on). A progress line per epoch updates in
+// place on a terminal and is printed once per epoch otherwise.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "attnkit/callbacks.h"
+#include "attnkit/layer.h"
+#include "attnkit/optimizers.h"
+
+namespace attnkit {
+
+struct CompileOptions {
+  // Adam() unless given.
+  ATTNKIT_ARG(std::shared_ptr<Optimizer>, optimizer);
+  // "categorical_crossentropy" or "binary_crossentropy", for every output.
+  ATTNKIT_ARG(std::string, loss) = "categorical_crossentropy";
+  // "accuracy" (categorical or binary, after the loss), or none.
+  ATTNKIT_ARG(std::vector<std::string>, metrics) = std::vector<std::string>{"accuracy"};
+};
+
+using OutputStream = std::ostream*;
+
+struct FitOptions {
+  ATTNKIT_ARG(std::int64_t, batch_size) = 32;
+  ATTNKIT_ARG(int, epochs) = 1;
+  ATTNKIT_ARG(double, validation_split) = 0.0;
+  ATTNKIT_ARG(bool, shuffle) = true;
+  // Seeds the shuffles and dropout: the same seed gives the same training.
+  ATTNKIT_ARG(std::uint64_t, seed) = 0;
+  // 0: silent; 1: a progress line per epoch.
+  ATTNKIT_ARG(int, verbose) = 1;
+  ATTNKIT_ARG(std::vector<std::shared_ptr<Callback>>, callbacks);
+  // Where progress goes; standard output unless given.
+  ATTNKIT_ARG(OutputStream, output) = nullptr;
+};
+
+// Per-epoch logs: "loss", "accuracy", "val_loss", "val_accuracy", "lr"; and each epoch's time.
+struct History {
+  std::map<std::string, std::vector<double>> history;
+  std::vector<double> epoch_seconds;
+  int epochs() const { return static_cast<int>(epoch_seconds.size()); }
+};
+
+class Model {
+ public:
+  // A model from its inputs to its outputs. The parameters of layers not yet built are created
+  // here, drawn from a generator seeded with `seed`.
+  Model(const std::vector<SymbolicTensor>& inputs, const std::vector<SymbolicTensor>& outputs,
+        const std::string& name = "model", std::uint64_t seed = 0);
+  Model(const SymbolicTensor& input, const SymbolicTensor& output, const std::string& name = "model",
+        std::uint64_t seed = 0);
+  virtual ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  // ---- structure
+  const std::string& name() const { return name_; }
+  const std::vector<SymbolicTensor>& inputs() const { return inputs_; }
+  const std::vector<SymbolicTensor>& outputs() const { return outputs_; }
+  // The layers in the order they run (inputs first), each once.
+  std::vector<LayerPtr> layers() const;
+  LayerPtr get_layer(const std::string& name) const;
+  // Every parameter, named "<layer>/<parameter>" (the names of saved weights).
+  std::vector<std::pair<std::string, Parameter*>> named_parameters() const;
+  std::int64_t count_params() const;
+  std::int64_t count_trainable_params() const;
+  // Keras's summary: layers, output shapes, parameter counts, and the totals.
+  std::string summary() const;
+  // Copies of all parameter values, and putting them back (as Keras's get/set_weights).
+  Tensors get_weights() const;
+  void set_weights(const Tensors& weights);
+
+  // ---- running the graph
+  // Computes the outputs and keeps what backward() needs.
+  Tensors forward(const Tensors& inputs, const CallContext& context);
+  // Backpropagates gradients of the outputs of the last forward(); adds parameter gradients.
+  void backward(const Tensors& output_grads);
+
+  // ---- training
+  void compile(const CompileOptions& options = {});
+  History fit(const Tensors& x, const Tensors& y, const FitOptions& options = {});
+  History fit(const Tensor& x, const Tensor& y, const FitOptions& options = {});
+  // Loss and metrics over the data, in inference mode: {"loss": ..., "accuracy": ...}.
+  Logs evaluate(const Tensors& x, const Tensors& y, std::int64_t batch_size = 32);
+  Logs evaluate(const Tensor& x, const Tensor& y, std::int64_t batch_size = 32);
+  Tensors predict(const Tensors& x, std::int64_t batch_size = 32);
+  Tensor predict(const Tensor& x, std::int64_t batch_size = 32);
+  Optimizer& optimizer() const;
+  // Set by a callback to end fit() after the current epoch.
+  bool stop_training = false;
+
+  // ---- saving (serialization.cpp)
+  // The weights as safetensors, named as in named_parameters().
+  void save_weights(const std::string& path) const;
+  // Loads weights saved from a model of the same structure; names, shapes and dtypes must match.
+  void load_weights(const std::string& path);
+  // The structure as JSON: layers with their configs, and the graph.
+  Json to_config() const;
+  static std::unique_ptr<Model> from_config(const Json& config);
+  // prefix.json (structure) and prefix.safetensors (weights), each written atomically.
+  void save(const std::string& prefix) const;
+  static std::unique_ptr<Model> load(const std::string& prefix);
+
+ protected:
+  Model(const std::string& name, std::uint64_t seed);
+  // (Re)builds the graph from inputs to outputs, creating the parameters of new layers.
+  void set_graph(const std::vector<SymbolicTensor>& inputs, const std::vector<SymbolicTensor>& outputs);
+
+ private:
+  struct Graph;
+  struct Compiled;
+  Tensors run_batch(const Tensors& x, const Tensors* y, bool training, Generator* generator, Logs* logs);
+
+  std::string name_;
+  std::uint64_t seed_;
+  std::vector<SymbolicTensor> inputs_, outputs_;
+  std::unique_ptr<Graph> graph_;
+  std::unique_ptr<Compiled> compiled_;
+};
+
+// A linear stack of layers from one input.
+class Sequential : public Model {
+ public:
+  explicit Sequential(const Shape& input_shape, DType input_dtype = DType::f32,
+                      const std::string& name = "sequential", std::uint64_t seed = 0);
+  Sequential& add(const LayerRef& layer);
+};
+
+}  // namespace attnkit

@@ -1,0 +1,313 @@
+// Attention layers: AdditiveAttention, GatingAttention (over features and over time),
+// MultiHeadSelfAttention and DotAttention.
+//
+// A layer created with return_attention has a second output, its attention weights, for
+// inspection: no gradient flows back through it.
+#include "attnkit/ops/attention.h"
+#include "attnkit/ops/elementwise.h"
+#include "attnkit/ops/linear.h"
+#include "layers/initializers.h"
+#include "layers/layer_classes.h"
+
+namespace attnkit::layers {
+namespace {
+
+// The optional mask input: u8 [steps].
+void expect_mask(const std::string& label, const Shape& mask, std::int64_t steps) {
+  ATTNKIT_CHECK(mask.size() == 1 && (mask[0] == steps || mask[0] < 0 || steps < 0), label,
+                ": the mask must be [", steps, "] (one entry per step), got ", shape_str(mask));
+}
+
+void refuse_weight_gradient(const std::string& label, const Tensors& output_grads) {
+  ATTNKIT_CHECK(output_grads.size() < 2 || !output_grads[1].defined(), label,
+                ": its attention weights output is for inspection; a loss cannot depend on it");
+}
+
+}  // namespace
+
+// ------------------------------------------------------------------ AdditiveAttention
+
+AdditiveAttentionLayer::AdditiveAttentionLayer(const AdditiveAttentionOptions& options)
+    : Layer("AdditiveAttention"), options_(options) {}
+
+std::vector<Shape> AdditiveAttentionLayer::output_shapes(const std::vector<Shape>& input_shapes) const {
+  expect_inputs(input_shapes, 1, 2);
+  const Shape& x = input_shapes[0];
+  ATTNKIT_CHECK(x.size() == 2 && x[0] > 0 && x[1] > 0, label(),
+                ": needs inputs [steps, features] with both known (it has a bias per step), got ", shape_str(x));
+  if (input_shapes.size() == 2) expect_mask(label(), input_shapes[1], x[0]);
+  std::vector<Shape> out{options_.return_sequences() ? x : Shape{x[1]}};
+  if (options_.return_attention()) out.push_back({x[0]});
+  return out;
+}
+
+void AdditiveAttentionLayer::create_parameters(const std::vector<Shape>& input_shapes, Generator& init) {
+  const Shape& x = input_shapes[0];
+  w_ = &add_parameter("W", glorot_uniform({x[1]}, init));
+  if (options_.use_bias()) b_ = &add_parameter("b", Tensor::zeros({x[0]}));
+}
+
+namespace {
+ops::AdditiveAttentionOptions op_options(const AdditiveAttentionOptions& o) {
+  ops::AdditiveAttentionOptions options;
+  options.return_sequences = o.return_sequences();
+  options.epsilon = o.epsilon();
+  return options;
+}
+}  // namespace
+
+Tensors AdditiveAttentionLayer::forward(const Tensors& inputs, const CallContext&, std::any& cache) {
+  const Tensor mask = inputs.size() > 1 ? inputs[1] : Tensor();
+  ops::AdditiveAttentionResult r = ops::additive_attention(inputs[0], w_->value, b_ ? b_->value : Tensor(), mask,
+                                                           op_options(options_));
+  cache = r.weights;
+  if (options_.return_attention()) return {r.y, r.weights};
+  return {r.y};
+}
+
+Tensors AdditiveAttentionLayer::backward(const Tensors& inputs, const std::any& cache, const Tensors& output_grads,
+                                         const std::vector<bool>& needs_grad) {
+  refuse_weight_gradient(label(), output_grads);
+  ops::AdditiveAttentionGrads g = ops::additive_attention_backward(
+      inputs[0], w_->value, b_ ? b_->value : Tensor(), std::any_cast<const Tensor&>(cache), output_grads[0],
+      op_options(options_));
+  if (w_->trainable) {
+    accumulate(*w_, g.dw);
+    if (b_) accumulate(*b_, g.db);
+  }
+  Tensors grads{needs_grad[0] ? g.dx : Tensor()};
+  if (inputs.size() > 1) grads.push_back(Tensor());
+  return grads;
+}
+
+Json AdditiveAttentionLayer::config() const {
+  return {{"return_sequences", options_.return_sequences()},
+          {"epsilon", options_.epsilon()},
+          {"use_bias", options_.use_bias()},
+          {"return_attention", options_.return_attention()}};
+}
+
+// ------------------------------------------------------------------ GatingAttention
+
+GatingAttentionLayer::GatingAttentionLayer(bool over_time, bool single_vector, bool return_attention)
+    : Layer(over_time ? "TemporalGatingAttention" : "GatingAttention"),
+      over_time_(over_time),
+      single_vector_(single_vector),
+      return_attention_(return_attention) {}
+
+std::vector<Shape> GatingAttentionLayer::output_shapes(const std::vector<Shape>& input_shapes) const {
+  expect_inputs(input_shapes, 1, 1);
+  const Shape& x = input_shapes[0];
+  if (over_time_)
+    ATTNKIT_CHECK(x.size() == 2 && x[0] > 0 && x[1] > 0, label(),
+                  ": needs inputs [steps, features] with both known, got ", shape_str(x));
+  else
+    ATTNKIT_CHECK(!x.empty() && x.back() > 0, label(), ": needs inputs with a known last axis, got ", shape_str(x));
+  std::vector<Shape> out{x};
+  if (return_attention_) out.push_back(x);
+  return out;
+}
+
+void GatingAttentionLayer::create_parameters(const std::vector<Shape>& input_shapes, Generator& init) {
+  const std::int64_t n = over_time_ ? input_shapes[0][0] : input_shapes[0].back();
+  kernel_ = &add_parameter("kernel", glorot_uniform({n, n}, init));
+  bias_ = &add_parameter("bias", Tensor::zeros({n}));
+}
+
+Tensors GatingAttentionLayer::forward(const Tensors& inputs, const CallContext&, std::any& cache) {
+  ops::GatingResult r = over_time_
+                            ? ops::temporal_gating_attention(inputs[0], kernel_->value, bias_->value, single_vector_)
+                            : ops::gating_attention(inputs[0], kernel_->value, bias_->value);
+  cache = r.probs;
+  if (return_attention_) return {r.y, r.probs};
+  return {r.y};
+}
+
+Tensors GatingAttentionLayer::backward(const Tensors& inputs, const std::any& cache, const Tensors& output_grads,
+                                       const std::vector<bool>& needs_grad) {
+  refuse_weight_gradient(label(), output_grads);
+  ops::GatingGrads g =
+      over_time_ ? ops::temporal_gating_attention_backward(inputs[0], kernel_->value, bias_->value, output_grads[0],
+                                                           single_vector_)
+                 : ops::gating_attention_backward(inputs[0], kernel_->value, std::any_cast<const Tensor&>(cache),
+                                                  output_grads[0], true);
+  if (kernel_->trainable) {
+    accumulate(*kernel_, g.dweight);
+    accumulate(*bias_, g.dbias);
+  }
+  return {needs_grad[0] ? g.dx : Tensor()};
+}
+
+Json GatingAttentionLayer::config() const {
+  Json config{{"return_attention", return_attention_}};
+  if (over_time_) config["single_vector"] = single_vector_;
+  return config;
+}
+
+// ------------------------------------------------------------------ MultiHeadSelfAttention
+
+MultiHeadSelfAttentionLayer::MultiHeadSelfAttentionLayer(std::int64_t num_heads, std::int64_t weights_dim,
+                                                         bool causal, bool return_attention)
+    : Layer("MultiHeadSelfAttention"),
+      num_heads_(num_heads),
+      weights_dim_(weights_dim),
+      causal_(causal),
+      return_attention_(return_attention) {
+  ATTNKIT_CHECK(num_heads > 0 && weights_dim > 0, "MultiHeadSelfAttention: num_heads and weights_dim must be positive");
+  ATTNKIT_CHECK(weights_dim % num_heads == 0, "MultiHeadSelfAttention: weights_dim = ", weights_dim,
+                " must be divisible by num_heads = ", num_heads, " to split it into heads");
+}
+
+std::vector<Shape> MultiHeadSelfAttentionLayer::output_shapes(const std::vector<Shape>& input_shapes) const {
+  expect_inputs(input_shapes, 1, 2);
+  const Shape& x = input_shapes[0];
+  ATTNKIT_CHECK(x.size() == 2 && x[1] > 0, label(), ": needs inputs [steps, features] with known features, got ",
+                shape_str(x));
+  if (input_shapes.size() == 2) expect_mask(label(), input_shapes[1], x[0]);
+  std::vector<Shape> out{x};
+  if (return_attention_) out.push_back({num_heads_, x[0], x[0]});
+  return out;
+}
+
+void MultiHeadSelfAttentionLayer::create_parameters(const std::vector<Shape>& input_shapes, Generator& init) {
+  const std::int64_t d = input_shapes[0][1], w = weights_dim_;
+  query_kernel_ = &add_parameter("query/kernel", glorot_uniform({d, w}, init));
+  query_bias_ = &add_parameter("query/bias", Tensor::zeros({w}));
+  key_kernel_ = &add_parameter("key/kernel", glorot_uniform({d, w}, init));
+  key_bias_ = &add_parameter("key/bias", Tensor::zeros({w}));
+  value_kernel_ = &add_parameter("value/kernel", glorot_uniform({d, w}, init));
+  value_bias_ = &add_parameter("value/bias", Tensor::zeros({w}));
+  output_kernel_ = &add_parameter("output/kernel", glorot_uniform({w, d}, init));
+  output_bias_ = &add_parameter("output/bias", Tensor::zeros({d}));
+}
+
+struct SelfAttentionCache {
+  Tensor q, k, v;
+  ops::AttentionResult attention;
+};
+
+namespace {
+ops::AttentionOptions sdpa_options(std::int64_t heads, bool causal, std::optional<double> scale, bool weights) {
+  ops::AttentionOptions options;
+  options.num_heads = heads;
+  options.causal = causal;
+  options.scale = scale;
+  options.return_weights = weights;
+  return options;
+}
+}  // namespace
+
+Tensors MultiHeadSelfAttentionLayer::forward(const Tensors& inputs, const CallContext&, std::any& cache) {
+  const Tensor& x = inputs[0];
+  const Tensor mask = inputs.size() > 1 ? inputs[1] : Tensor();
+  SelfAttentionCache c;
+  c.q = ops::linear(x, query_kernel_->value, query_bias_->value);
+  c.k = ops::linear(x, key_kernel_->value, key_bias_->value);
+  c.v = ops::linear(x, value_kernel_->value, value_bias_->value);
+  c.attention = ops::scaled_dot_product_attention(c.q, c.k, c.v, mask,
+                                                  sdpa_options(num_heads_, causal_, std::nullopt, return_attention_));
+  Tensor y = ops::linear(c.attention.out, output_kernel_->value, output_bias_->value);
+  Tensors out{y};
+  if (return_attention_) out.push_back(c.attention.weights);
+  cache = std::move(c);
+  return out;
+}
+
+Tensors MultiHeadSelfAttentionLayer::backward(const Tensors& inputs, const std::any& cache,
+                                              const Tensors& output_grads, const std::vector<bool>& needs_grad) {
+  refuse_weight_gradient(label(), output_grads);
+  const auto& c = std::any_cast<const SelfAttentionCache&>(cache);
+  const Tensor& x = inputs[0];
+  const Tensor mask = inputs.size() > 1 ? inputs[1] : Tensor();
+  const ops::LinearGrads out = ops::linear_backward(c.attention.out, output_kernel_->value, output_grads[0]);
+  const ops::AttentionGrads a = ops::scaled_dot_product_attention_backward(
+      c.q, c.k, c.v, mask, c.attention, out.dx, sdpa_options(num_heads_, causal_, std::nullopt, false));
+  const ops::LinearGrads q = ops::linear_backward(x, query_kernel_->value, a.dq);
+  const ops::LinearGrads k = ops::linear_backward(x, key_kernel_->value, a.dk);
+  const ops::LinearGrads v = ops::linear_backward(x, value_kernel_->value, a.dv);
+  if (query_kernel_->trainable) {
+    accumulate(*output_kernel_, out.dweight);
+    accumulate(*output_bias_, out.dbias);
+    accumulate(*query_kernel_, q.dweight);
+    accumulate(*query_bias_, q.dbias);
+    accumulate(*key_kernel_, k.dweight);
+    accumulate(*key_bias_, k.dbias);
+    accumulate(*value_kernel_, v.dweight);
+    accumulate(*value_bias_, v.dbias);
+  }
+  Tensors grads{needs_grad[0] ? ops::add(ops::add(q.dx, k.dx), v.dx) : Tensor()};
+  if (inputs.size() > 1) grads.push_back(Tensor());
+  return grads;
+}
+
+Json MultiHeadSelfAttentionLayer::config() const {
+  return {{"num_heads", num_heads_},
+          {"weights_dim", weights_dim_},
+          {"causal", causal_},
+          {"return_attention", return_attention_}};
+}
+
+// ------------------------------------------------------------------ DotAttention
+
+DotAttentionLayer::DotAttentionLayer(double scale, bool return_attention)
+    : Layer("DotAttention"), scale_(scale), return_attention_(return_attention) {}
+
+std::vector<Shape> DotAttentionLayer::output_shapes(const std::vector<Shape>& input_shapes) const {
+  expect_inputs(input_shapes, 2, 3);
+  const Shape& query = input_shapes[0];
+  const Shape& value = input_shapes[1];
+  ATTNKIT_CHECK(query.size() == 2 && value.size() == 2 && query[1] == value[1] && query[1] > 0, label(),
+                ": query [Tq, D] and value [Tk, D] must share a known D, got ", shape_str(query), " and ",
+                shape_str(value));
+  if (input_shapes.size() == 3) expect_mask(label(), input_shapes[2], value[0]);
+  std::vector<Shape> out{query};
+  if (return_attention_) out.push_back({query[0], value[0]});
+  return out;
+}
+
+Tensors DotAttentionLayer::forward(const Tensors& inputs, const CallContext&, std::any& cache) {
+  const Tensor mask = inputs.size() > 2 ? inputs[2] : Tensor();
+  ops::AttentionResult r = ops::scaled_dot_product_attention(inputs[0], inputs[1], inputs[1], mask,
+                                                             sdpa_options(1, false, scale_, return_attention_));
+  Tensors out{r.out};
+  if (return_attention_) {
+    const Tensor& w = r.weights;  // [B, 1, Tq, Tk]
+    out.push_back(w.reshape({w.size(0), w.size(2), w.size(3)}));
+  }
+  cache = std::move(r);
+  return out;
+}
+
+Tensors DotAttentionLayer::backward(const Tensors& inputs, const std::any& cache, const Tensors& output_grads,
+                                    const std::vector<bool>& needs_grad) {
+  refuse_weight_gradient(label(), output_grads);
+  const Tensor mask = inputs.size() > 2 ? inputs[2] : Tensor();
+  const ops::AttentionGrads g = ops::scaled_dot_product_attention_backward(
+      inputs[0], inputs[1], inputs[1], mask, std::any_cast<const ops::AttentionResult&>(cache), output_grads[0],
+      sdpa_options(1, false, scale_, false));
+  Tensors grads{needs_grad[0] ? g.dq : Tensor(), needs_grad[1] ? ops::add(g.dk, g.dv) : Tensor()};
+  if (inputs.size() > 2) grads.push_back(Tensor());
+  return grads;
+}
+
+Json DotAttentionLayer::config() const { return {{"scale", scale_}, {"return_attention", return_attention_}}; }
+
+// ------------------------------------------------------------------ factories
+
+LayerRef AdditiveAttention(const AdditiveAttentionOptions& options) {
+  return LayerRef(std::make_shared<AdditiveAttentionLayer>(options));
+}
+LayerRef GatingAttention(bool return_attention) {
+  return LayerRef(std::make_shared<GatingAttentionLayer>(false, false, return_attention));
+}
+LayerRef TemporalGatingAttention(bool single_vector, bool return_attention) {
+  return LayerRef(std::make_shared<GatingAttentionLayer>(true, single_vector, return_attention));
+}
+LayerRef MultiHeadSelfAttention(std::int64_t num_heads, std::int64_t weights_dim, bool causal, bool return_attention) {
+  return LayerRef(std::make_shared<MultiHeadSelfAttentionLayer>(num_heads, weights_dim, causal, return_attention));
+}
+LayerRef DotAttention(double scale, bool return_attention) {
+  return LayerRef(std::make_shared<DotAttentionLayer>(scale, return_attention));
+}
+
+}  // namespace attnkit::layers

@@ -1,0 +1,283 @@
+// Internal: the concrete layer classes behind the factories of attnkit/layers.h.
+//
+// Each class holds its options, checks its inputs in output_shapes(), creates its parameters in
+// create_parameters(), and calls the ops in forward() and backward(); config() lists the options
+// so that registry.cpp can make the layer again from a saved model.
+#pragma once
+
+#include <string>
+
+#include "attnkit/layer.h"
+#include "attnkit/layers.h"
+#include "attnkit/ops/conv.h"
+#include "attnkit/ops/elementwise.h"
+#include "attnkit/ops/recurrent.h"
+
+namespace attnkit::layers {
+
+#define ATTNKIT_LAYER_METHODS                                                                      \
+  std::vector<Shape> output_shapes(const std::vector<Shape>& input_shapes) const override;        \
+  Tensors forward(const Tensors& inputs, const CallContext& context, std::any& cache) override;   \
+  Tensors backward(const Tensors& inputs, const std::any& cache, const Tensors& output_grads,      \
+                   const std::vector<bool>& needs_grad) override;                                  \
+  Json config() const override
+
+class InputLayer : public Layer {
+ public:
+  InputLayer(Shape shape, DType dtype, std::string name);
+  std::vector<DType> output_dtypes(const std::vector<DType>&) const override { return {dtype_}; }
+  ATTNKIT_LAYER_METHODS;
+
+ private:
+  Shape shape_;
+  DType dtype_;
+};
+
+// ---------------------------------------------------------------- core (core.cpp)
+
+class EmbeddingLayer : public Layer {
+ public:
+  EmbeddingLayer(std::int64_t input_dim, std::int64_t output_dim);
+  std::vector<DType> output_dtypes(const std::vector<DType>& input_dtypes) const override;
+  ATTNKIT_LAYER_METHODS;
+
+ protected:
+  void create_parameters(const std::vector<Shape>&, Generator& init) override;
+
+ private:
+  std::int64_t input_dim_, output_dim_;
+  Parameter* embeddings_ = nullptr;
+};
+
+class DenseLayer : public Layer {
+ public:
+  DenseLayer(std::int64_t units, ops::Activation activation, bool use_bias);
+  ATTNKIT_LAYER_METHODS;
+
+ protected:
+  void create_parameters(const std::vector<Shape>& input_shapes, Generator& init) override;
+
+ private:
+  std::int64_t units_;
+  ops::Activation activation_;
+  bool use_bias_;
+  Parameter* kernel_ = nullptr;
+  Parameter* bias_ = nullptr;
+};
+
+class DropoutLayer : public Layer {
+ public:
+  explicit DropoutLayer(double rate);
+  ATTNKIT_LAYER_METHODS;
+
+ private:
+  double rate_;
+};
+
+class FlattenLayer : public Layer {
+ public:
+  FlattenLayer();
+  ATTNKIT_LAYER_METHODS;
+};
+
+class ActivationLayer : public Layer {
+ public:
+  explicit ActivationLayer(ops::Activation activation);
+  ATTNKIT_LAYER_METHODS;
+
+ private:
+  ops::Activation activation_;
+};
+
+class ConcatenateLayer : public Layer {
+ public:
+  explicit ConcatenateLayer(std::int64_t axis);
+  ATTNKIT_LAYER_METHODS;
+
+ private:
+  std::int64_t axis_;  // Keras's: counts the batch axis, negative from the end
+};
+
+// Multiply and Add: elementwise over several inputs of one shape.
+class MergeLayer : public Layer {
+ public:
+  explicit MergeLayer(bool multiply);
+  ATTNKIT_LAYER_METHODS;
+
+ private:
+  bool multiply_;
+};
+
+class PaddingMaskLayer : public Layer {
+ public:
+  PaddingMaskLayer();
+  std::vector<DType> output_dtypes(const std::vector<DType>& input_dtypes) const override;
+  ATTNKIT_LAYER_METHODS;
+};
+
+// ---------------------------------------------------------------- convolution (conv.cpp)
+
+class Conv1DLayer : public Layer {
+ public:
+  Conv1DLayer(std::int64_t filters, std::int64_t kernel_size, ops::Padding padding,
+              ops::Activation activation, bool use_bias);
+  ATTNKIT_LAYER_METHODS;
+
+ protected:
+  void create_parameters(const std::vector<Shape>& input_shapes, Generator& init) override;
+
+ private:
+  std::int64_t filters_, kernel_size_;
+  ops::Padding padding_;
+  ops::Activation activation_;
+  bool use_bias_;
+  Parameter* kernel_ = nullptr;
+  Parameter* bias_ = nullptr;
+};
+
+class MaxPooling1DLayer : public Layer {
+ public:
+  MaxPooling1DLayer(std::int64_t pool_size, std::int64_t strides, ops::Padding padding);
+  ATTNKIT_LAYER_METHODS;
+
+ private:
+  std::int64_t pool_size_, strides_;
+  ops::Padding padding_;
+};
+
+// GlobalMaxPooling1D and GlobalAveragePooling1D: [T, C] -> [C].
+class GlobalPooling1DLayer : public Layer {
+ public:
+  explicit GlobalPooling1DLayer(bool average);
+  ATTNKIT_LAYER_METHODS;
+
+ private:
+  bool average_;
+};
+
+// ---------------------------------------------------------------- recurrent (recurrent.cpp)
+
+class RecurrentLayer : public Layer {
+ public:
+  RecurrentLayer(ops::RecurrentCell cell, std::int64_t units, const RecurrentOptions& options);
+  ATTNKIT_LAYER_METHODS;
+  ops::RecurrentCell cell() const { return cell_; }
+  std::int64_t units() const { return units_; }
+  const RecurrentOptions& options() const { return options_; }
+
+ protected:
+  void create_parameters(const std::vector<Shape>& input_shapes, Generator& init) override;
+
+ private:
+  std::size_t state_count() const { return cell_ == ops::RecurrentCell::lstm ? 2 : 1; }
+  ops::RecurrentCell cell_;
+  std::int64_t units_;
+  RecurrentOptions options_;
+  Parameter* kernel_ = nullptr;
+  Parameter* recurrent_kernel_ = nullptr;
+  Parameter* bias_ = nullptr;
+};
+
+class BidirectionalLayer : public Layer {
+ public:
+  explicit BidirectionalLayer(std::shared_ptr<RecurrentLayer> forward_layer);
+  ATTNKIT_LAYER_METHODS;
+
+ protected:
+  void create_parameters(const std::vector<Shape>& input_shapes, Generator& init) override;
+  std::vector<Layer*> children() const override { return {forward_.get(), backward_.get()}; }
+
+ private:
+  std::shared_ptr<RecurrentLayer> forward_, backward_;
+};
+
+// ---------------------------------------------------------------- normalisation (norm.cpp)
+
+class BatchNormalizationLayer : public Layer {
+ public:
+  BatchNormalizationLayer(double momentum, double epsilon);
+  ATTNKIT_LAYER_METHODS;
+
+ protected:
+  void create_parameters(const std::vector<Shape>& input_shapes, Generator& init) override;
+
+ private:
+  double momentum_, epsilon_;
+  Parameter *gamma_ = nullptr, *beta_ = nullptr, *moving_mean_ = nullptr, *moving_variance_ = nullptr;
+};
+
+class LayerNormalizationLayer : public Layer {
+ public:
+  explicit LayerNormalizationLayer(double epsilon);
+  ATTNKIT_LAYER_METHODS;
+
+ protected:
+  void create_parameters(const std::vector<Shape>& input_shapes, Generator& init) override;
+
+ private:
+  double epsilon_;
+  Parameter *gamma_ = nullptr, *beta_ = nullptr;
+};
+
+// ---------------------------------------------------------------- attention (attention.cpp)
+
+class AdditiveAttentionLayer : public Layer {
+ public:
+  explicit AdditiveAttentionLayer(const AdditiveAttentionOptions& options);
+  ATTNKIT_LAYER_METHODS;
+
+ protected:
+  void create_parameters(const std::vector<Shape>& input_shapes, Generator& init) override;
+
+ private:
+  AdditiveAttentionOptions options_;
+  Parameter *w_ = nullptr, *b_ = nullptr;
+};
+
+// Gating over features (seed 000) or over time (seed 003).
+class GatingAttentionLayer : public Layer {
+ public:
+  GatingAttentionLayer(bool over_time, bool single_vector, bool return_attention);
+  ATTNKIT_LAYER_METHODS;
+
+ protected:
+  void create_parameters(const std::vector<Shape>& input_shapes, Generator& init) override;
+
+ private:
+  bool over_time_, single_vector_, return_attention_;
+  Parameter *kernel_ = nullptr, *bias_ = nullptr;
+};
+
+class MultiHeadSelfAttentionLayer : public Layer {
+ public:
+  MultiHeadSelfAttentionLayer(std::int64_t num_heads, std::int64_t weights_dim, bool causal,
+                              bool return_attention);
+  ATTNKIT_LAYER_METHODS;
+
+ protected:
+  void create_parameters(const std::vector<Shape>& input_shapes, Generator& init) override;
+
+ private:
+  std::int64_t num_heads_, weights_dim_;
+  bool causal_, return_attention_;
+  Parameter *query_kernel_ = nullptr, *query_bias_ = nullptr, *key_kernel_ = nullptr,
+            *key_bias_ = nullptr, *value_kernel_ = nullptr, *value_bias_ = nullptr,
+            *output_kernel_ = nullptr, *output_bias_ = nullptr;
+};
+
+class DotAttentionLayer : public Layer {
+ public:
+  DotAttentionLayer(double scale, bool return_attention);
+  ATTNKIT_LAYER_METHODS;
+
+ private:
+  double scale_;
+  bool return_attention_;
+};
+
+#undef ATTNKIT_LAYER_METHODS
+
+// Makes a layer of type `type` from its config(), for loading saved models.
+LayerPtr make_layer(const std::string& type, const Json& config);
+
+}  // namespace attnkit::layers

@@ -1,0 +1,82 @@
+// Making layers again from their type and config(), for Model::from_config.
+#include "layers/layer_classes.h"
+
+namespace attnkit::layers {
+namespace {
+
+RecurrentOptions recurrent_options(const Json& c) {
+  return RecurrentOptions()
+      .return_sequences(c.at("return_sequences").get<bool>())
+      .return_state(c.at("return_state").get<bool>())
+      .go_backwards(c.at("go_backwards").get<bool>())
+      .reset_after(c.at("reset_after").get<bool>());
+}
+
+std::shared_ptr<RecurrentLayer> make_recurrent(const std::string& type, const Json& c) {
+  const std::int64_t units = c.at("units").get<std::int64_t>();
+  if (type == "SimpleRNN")
+    return std::make_shared<RecurrentLayer>(ops::RecurrentCell::simple_rnn, units, recurrent_options(c));
+  if (type == "LSTM") return std::make_shared<RecurrentLayer>(ops::RecurrentCell::lstm, units, recurrent_options(c));
+  if (type == "GRU") return std::make_shared<RecurrentLayer>(ops::RecurrentCell::gru, units, recurrent_options(c));
+  return nullptr;
+}
+
+}  // namespace
+
+LayerPtr make_layer(const std::string& type, const Json& c) {
+  if (type == "Embedding")
+    return std::make_shared<EmbeddingLayer>(c.at("input_dim").get<std::int64_t>(), c.at("output_dim").get<std::int64_t>());
+  if (type == "Dense")
+    return std::make_shared<DenseLayer>(c.at("units").get<std::int64_t>(),
+                                        ops::parse_activation(c.at("activation").get<std::string>()),
+                                        c.at("use_bias").get<bool>());
+  if (type == "Dropout") return std::make_shared<DropoutLayer>(c.at("rate").get<double>());
+  if (type == "Flatten") return std::make_shared<FlattenLayer>();
+  if (type == "Activation")
+    return std::make_shared<ActivationLayer>(ops::parse_activation(c.at("activation").get<std::string>()));
+  if (type == "Concatenate") return std::make_shared<ConcatenateLayer>(c.at("axis").get<std::int64_t>());
+  if (type == "Multiply") return std::make_shared<MergeLayer>(true);
+  if (type == "Add") return std::make_shared<MergeLayer>(false);
+  if (type == "PaddingMask") return std::make_shared<PaddingMaskLayer>();
+  if (type == "Conv1D")
+    return std::make_shared<Conv1DLayer>(c.at("filters").get<std::int64_t>(), c.at("kernel_size").get<std::int64_t>(),
+                                         ops::parse_padding(c.at("padding").get<std::string>()),
+                                         ops::parse_activation(c.at("activation").get<std::string>()),
+                                         c.at("use_bias").get<bool>());
+  if (type == "MaxPooling1D")
+    return std::make_shared<MaxPooling1DLayer>(c.at("pool_size").get<std::int64_t>(), c.at("strides").get<std::int64_t>(),
+                                               ops::parse_padding(c.at("padding").get<std::string>()));
+  if (type == "GlobalMaxPooling1D") return std::make_shared<GlobalPooling1DLayer>(false);
+  if (type == "GlobalAveragePooling1D") return std::make_shared<GlobalPooling1DLayer>(true);
+  if (auto recurrent = make_recurrent(type, c)) return recurrent;
+  if (type == "Bidirectional") {
+    const Json& inner = c.at("layer");
+    auto recurrent_layer = make_recurrent(inner.at("type").get<std::string>(), inner.at("config"));
+    ATTNKIT_CHECK(recurrent_layer != nullptr, "Bidirectional wraps a SimpleRNN, LSTM or GRU, not ",
+                  inner.at("type").dump());
+    return std::make_shared<BidirectionalLayer>(recurrent_layer);
+  }
+  if (type == "BatchNormalization")
+    return std::make_shared<BatchNormalizationLayer>(c.at("momentum").get<double>(), c.at("epsilon").get<double>());
+  if (type == "LayerNormalization") return std::make_shared<LayerNormalizationLayer>(c.at("epsilon").get<double>());
+  if (type == "AdditiveAttention")
+    return std::make_shared<AdditiveAttentionLayer>(AdditiveAttentionOptions()
+                                                        .return_sequences(c.at("return_sequences").get<bool>())
+                                                        .epsilon(c.at("epsilon").get<double>())
+                                                        .use_bias(c.at("use_bias").get<bool>())
+                                                        .return_attention(c.at("return_attention").get<bool>()));
+  if (type == "GatingAttention")
+    return std::make_shared<GatingAttentionLayer>(false, false, c.at("return_attention").get<bool>());
+  if (type == "TemporalGatingAttention")
+    return std::make_shared<GatingAttentionLayer>(true, c.at("single_vector").get<bool>(),
+                                                  c.at("return_attention").get<bool>());
+  if (type == "MultiHeadSelfAttention")
+    return std::make_shared<MultiHeadSelfAttentionLayer>(c.at("num_heads").get<std::int64_t>(),
+                                                         c.at("weights_dim").get<std::int64_t>(),
+                                                         c.at("causal").get<bool>(), c.at("return_attention").get<bool>());
+  if (type == "DotAttention")
+    return std::make_shared<DotAttentionLayer>(c.at("scale").get<double>(), c.at("return_attention").get<bool>());
+  ATTNKIT_FAIL("unknown layer type '", type, "'");
+}
+
+}  // namespace attnkit::layers

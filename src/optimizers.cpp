@@ -1,0 +1,119 @@
+// Adam and SGD (see optimizers.h for the update rules).
+#include "attnkit/optimizers.h"
+
+#include <cmath>
+
+#include "cpu/parallel.h"
+
+namespace attnkit {
+
+Optimizer::Optimizer(double learning_rate) : learning_rate_(learning_rate) {
+  ATTNKIT_CHECK(learning_rate > 0 && std::isfinite(learning_rate), "optimizer: the learning rate must be positive, got ",
+                learning_rate);
+}
+
+void Optimizer::set_learning_rate(double learning_rate) {
+  ATTNKIT_CHECK(learning_rate > 0 && std::isfinite(learning_rate), "optimizer: the learning rate must be positive, got ",
+                learning_rate);
+  learning_rate_ = learning_rate;
+}
+
+void Optimizer::step(const std::vector<Parameter*>& parameters) {
+  ++iterations_;
+  for (Parameter* p : parameters) {
+    if (!p->trainable || !p->grad.defined()) continue;
+    ATTNKIT_CHECK(p->value.dtype() == DType::f32 && p->grad.dtype() == DType::f32 && p->value.is_cpu(),
+                  "optimizer: parameter '", p->name, "' must be f32 on the cpu, got ", p->value.describe());
+    update(*p, state_[p]);
+    p->grad = Tensor();
+  }
+}
+
+namespace {
+
+// Applies `body(i)` to every element of a parameter, on both cores when it is large.
+template <typename F>
+void for_each_weight(std::int64_t n, F&& body) {
+  constexpr std::int64_t kChunk = 8192;
+  cpu::parallel_for((n + kChunk - 1) / kChunk, kChunk * 8, [&](std::int64_t chunk) {
+    const std::int64_t end = std::min(n, (chunk + 1) * kChunk);
+    for (std::int64_t i = chunk * kChunk; i < end; ++i) body(i);
+  });
+}
+
+class AdamOptimizer : public Optimizer {
+ public:
+  AdamOptimizer(double learning_rate, double beta_1, double beta_2, double epsilon)
+      : Optimizer(learning_rate), beta_1_(beta_1), beta_2_(beta_2), epsilon_(epsilon) {
+    ATTNKIT_CHECK(beta_1 >= 0 && beta_1 < 1 && beta_2 >= 0 && beta_2 < 1, "Adam: beta_1 and beta_2 must be in [0, 1), got ",
+                  beta_1, " and ", beta_2);
+    ATTNKIT_CHECK(epsilon > 0, "Adam: epsilon must be positive, got ", epsilon);
+  }
+  std::string name() const override { return "Adam"; }
+  Json config() const override {
+    return {{"learning_rate", learning_rate()}, {"beta_1", beta_1_}, {"beta_2", beta_2_}, {"epsilon", epsilon_}};
+  }
+
+ protected:
+  void update(Parameter& p, std::vector<Tensor>& state) override {
+    if (state.empty()) state = {Tensor::zeros_like(p.value), Tensor::zeros_like(p.value)};
+    const double t = static_cast<double>(iterations());
+    const float step = static_cast<float>(learning_rate() * std::sqrt(1 - std::pow(beta_2_, t)) /
+                                          (1 - std::pow(beta_1_, t)));
+    const float b1 = static_cast<float>(beta_1_), b2 = static_cast<float>(beta_2_), eps = static_cast<float>(epsilon_);
+    float* w = p.value.data<float>();
+    const float* g = p.grad.data<float>();
+    float* m = state[0].data<float>();
+    float* v = state[1].data<float>();
+    for_each_weight(p.value.numel(), [&](std::int64_t i) {
+      m[i] = b1 * m[i] + (1 - b1) * g[i];
+      v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i];
+      w[i] -= step * m[i] / (std::sqrt(v[i]) + eps);
+    });
+  }
+
+ private:
+  double beta_1_, beta_2_, epsilon_;
+};
+
+class SgdOptimizer : public Optimizer {
+ public:
+  SgdOptimizer(double learning_rate, double momentum) : Optimizer(learning_rate), momentum_(momentum) {
+    ATTNKIT_CHECK(momentum >= 0 && momentum < 1, "SGD: momentum must be in [0, 1), got ", momentum);
+  }
+  std::string name() const override { return "SGD"; }
+  Json config() const override { return {{"learning_rate", learning_rate()}, {"momentum", momentum_}}; }
+
+ protected:
+  void update(Parameter& p, std::vector<Tensor>& state) override {
+    const float lr = static_cast<float>(learning_rate());
+    float* w = p.value.data<float>();
+    const float* g = p.grad.data<float>();
+    if (momentum_ == 0) {
+      for_each_weight(p.value.numel(), [&](std::int64_t i) { w[i] -= lr * g[i]; });
+      return;
+    }
+    if (state.empty()) state = {Tensor::zeros_like(p.value)};
+    float* velocity = state[0].data<float>();
+    const float mu = static_cast<float>(momentum_);
+    for_each_weight(p.value.numel(), [&](std::int64_t i) {
+      velocity[i] = mu * velocity[i] - lr * g[i];
+      w[i] += velocity[i];
+    });
+  }
+
+ private:
+  double momentum_;
+};
+
+}  // namespace
+
+std::shared_ptr<Optimizer> Adam(double learning_rate, double beta_1, double beta_2, double epsilon) {
+  return std::make_shared<AdamOptimizer>(learning_rate, beta_1, beta_2, epsilon);
+}
+
+std::shared_ptr<Optimizer> SGD(double learning_rate, double momentum) {
+  return std::make_shared<SgdOptimizer>(learning_rate, momentum);
+}
+
+}  // namespace attnkit

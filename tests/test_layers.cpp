@@ -1,0 +1,279 @@
+// Layers: every layer's output shapes and parameter count, Keras's initialisers, and the
+// gradients of each layer inside a small model against finite differences.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <functional>
+
+#include "attnkit/layers.h"
+#include "attnkit/model.h"
+#include "gradcheck.h"
+#include "support.h"
+
+namespace attnkit {
+namespace {
+
+using namespace testing;
+
+struct ShapeCase {
+  std::string name;
+  std::vector<Shape> input_shapes;
+  std::vector<DType> input_dtypes;
+  std::function<LayerRef()> make;
+  std::vector<Shape> expected_outputs;
+  std::int64_t expected_params;
+  std::int64_t expected_trainable;
+};
+
+std::vector<ShapeCase> shape_cases() {
+  using namespace layers;
+  const DType f = DType::f32, i = DType::i32, u = DType::u8;
+  auto seq = RecurrentOptions().return_sequences(true);
+  return {
+      {"Embedding", {{7}}, {i}, [] { return Embedding(50, 8); }, {{7, 8}}, 400, 400},
+      {"EmbeddingFrozen", {{7}}, {i}, [] { return Embedding(50, 8).trainable(false); }, {{7, 8}}, 400, 0},
+      {"Dense", {{7, 4}}, {f}, [] { return Dense(5, "tanh"); }, {{7, 5}}, 25, 25},
+      {"DenseNoBias", {{4}}, {f}, [] { return Dense(5, "linear", false); }, {{5}}, 20, 20},
+      {"Dropout", {{7, 4}}, {f}, [] { return Dropout(0.3); }, {{7, 4}}, 0, 0},
+      {"Flatten", {{7, 4}}, {f}, [] { return Flatten(); }, {{28}}, 0, 0},
+      {"Activation", {{7, 4}}, {f}, [] { return Activation("sigmoid"); }, {{7, 4}}, 0, 0},
+      {"Conv1DSame", {{9, 3}}, {f}, [] { return Conv1D(6, 4, "same", "relu"); }, {{9, 6}}, 78, 78},
+      {"Conv1DValid", {{9, 3}}, {f}, [] { return Conv1D(6, 4); }, {{6, 6}}, 78, 78},
+      {"MaxPooling1D", {{9, 3}}, {f}, [] { return MaxPooling1D(2); }, {{4, 3}}, 0, 0},
+      {"MaxPooling1DSame", {{9, 3}}, {f}, [] { return MaxPooling1D(2, 0, "same"); }, {{5, 3}}, 0, 0},
+      {"GlobalMaxPooling1D", {{9, 3}}, {f}, [] { return GlobalMaxPooling1D(); }, {{3}}, 0, 0},
+      {"GlobalAveragePooling1D", {{9, 3}}, {f}, [] { return GlobalAveragePooling1D(); }, {{3}}, 0, 0},
+      // SimpleRNN: I*U + U*U + U; LSTM: 4U(I+U) + 4U; GRU: 3U(I+U) + 6U (reset_after) or + 3U.
+      {"SimpleRNN", {{6, 3}}, {f}, [] { return SimpleRNN(5); }, {{5}}, 45, 45},
+      {"SimpleRNNSequences", {{6, 3}}, {f}, [=] { return SimpleRNN(5, seq); }, {{6, 5}}, 45, 45},
+      {"LSTMWithState", {{6, 3}}, {f}, [] { return LSTM(5, RecurrentOptions().return_state(true)); },
+       {{5}, {5}, {5}}, 180, 180},
+      {"LSTMInitialState", {{6, 3}, {5}, {5}}, {f, f, f}, [] { return LSTM(5); }, {{5}}, 180, 180},
+      {"GRU", {{6, 3}}, {f}, [] { return GRU(5); }, {{5}}, 150, 150},
+      {"GRUResetBefore", {{6, 3}}, {f}, [] { return GRU(5, RecurrentOptions().reset_after(false)); }, {{5}}, 135, 135},
+      {"Bidirectional", {{6, 3}}, {f}, [=] { return Bidirectional(LSTM(5, seq)); }, {{6, 10}}, 360, 360},
+      {"Concatenate", {{6, 3}, {6, 2}}, {f, f}, [] { return Concatenate(); }, {{6, 5}}, 0, 0},
+      {"ConcatenateAxis1", {{6, 3}, {2, 3}}, {f, f}, [] { return Concatenate(1); }, {{8, 3}}, 0, 0},
+      {"Multiply", {{6, 3}, {6, 3}}, {f, f}, [] { return Multiply(); }, {{6, 3}}, 0, 0},
+      {"Add", {{6, 3}, {6, 3}, {6, 3}}, {f, f, f}, [] { return Add(); }, {{6, 3}}, 0, 0},
+      {"BatchNormalization", {{6, 3}}, {f}, [] { return BatchNormalization(); }, {{6, 3}}, 12, 6},
+      {"LayerNormalization", {{6, 3}}, {f}, [] { return LayerNormalization(); }, {{6, 3}}, 6, 6},
+      {"PaddingMask", {{7}}, {i}, [] { return PaddingMask(); }, {{7}}, 0, 0},
+      // Seed 000's Attention(step_dim): W [D] and b [T].
+      {"AdditiveAttention", {{6, 4}}, {f}, [] { return AdditiveAttention(); }, {{4}}, 10, 10},
+      {"AdditiveAttentionSequencesMasked", {{6, 4}, {6}}, {f, u},
+       [] { return AdditiveAttention(AdditiveAttentionOptions().return_sequences(true).return_attention(true)); },
+       {{6, 4}, {6}}, 10, 10},
+      {"GatingAttention", {{6, 4}}, {f}, [] { return GatingAttention(); }, {{6, 4}}, 20, 20},
+      {"TemporalGatingAttention", {{6, 4}}, {f}, [] { return TemporalGatingAttention(true, true); },
+       {{6, 4}, {6, 4}}, 42, 42},
+      // Seed 004: 3 (D w + w) + (w D + D).
+      {"MultiHeadSelfAttention", {{5, 4}}, {f}, [] { return MultiHeadSelfAttention(2, 6, false, true); },
+       {{5, 4}, {2, 5, 5}}, 118, 118},
+      {"DotAttention", {{3, 4}, {5, 4}}, {f, f}, [] { return DotAttention(1.0, true); }, {{3, 4}, {3, 5}}, 0, 0},
+  };
+}
+
+class LayerShapes : public ::testing::TestWithParam<ShapeCase> {};
+
+TEST_P(LayerShapes, OutputShapesAndParameterCounts) {
+  const ShapeCase& c = GetParam();
+  std::vector<SymbolicTensor> inputs;
+  for (std::size_t k = 0; k < c.input_shapes.size(); ++k) inputs.push_back(Input(c.input_shapes[k], c.input_dtypes[k]));
+  const LayerRef layer = c.make();
+  const std::vector<SymbolicTensor> outputs = layer.call(inputs);
+  ASSERT_EQ(outputs.size(), c.expected_outputs.size());
+  for (std::size_t k = 0; k < outputs.size(); ++k) EXPECT_EQ(outputs[k].shape(), c.expected_outputs[k]) << "output " << k;
+  Model model(inputs, outputs);
+  EXPECT_EQ(layer->count_params(), c.expected_params);
+  EXPECT_EQ(layer->count_trainable_params(), c.expected_trainable);
+  // A forward pass gives tensors of those shapes, with the batch in front.
+  Generator gen(7);
+  Tensors values_in;
+  for (std::size_t k = 0; k < inputs.size(); ++k) {
+    Shape shape = c.input_shapes[k];
+    shape.insert(shape.begin(), 3);
+    if (c.input_dtypes[k] == DType::i32)
+      values_in.push_back(random_ids(shape, 50, gen));
+    else if (c.input_dtypes[k] == DType::u8)
+      values_in.push_back(random_mask(3, shape[1], gen));
+    else
+      values_in.push_back(random_tensor(shape, gen, -1, 1, DType::f32));
+  }
+  const Tensors out = model.forward(values_in, CallContext{});
+  for (std::size_t k = 0; k < out.size(); ++k) {
+    Shape expected = c.expected_outputs[k];
+    expected.insert(expected.begin(), 3);
+    EXPECT_EQ(out[k].shape(), expected) << "output " << k;
+  }
+}
+
+std::string shape_case_name(const ::testing::TestParamInfo<ShapeCase>& p) { return p.param.name; }
+void PrintTo(const ShapeCase& c, std::ostream* out) { *out << c.name; }
+
+INSTANTIATE_TEST_SUITE_P(Layers, LayerShapes, ::testing::ValuesIn(shape_cases()), shape_case_name);
+
+TEST(Layers, MisuseIsReportedWithTheLayer) {
+  using namespace layers;
+  EXPECT_ATTNKIT_ERROR(MultiHeadSelfAttention(3, 64), "weights_dim = 64 must be divisible by num_heads = 3");
+  EXPECT_ATTNKIT_ERROR(Dense(3)(Input({4}, DType::i32)), "Dense layer: input 0 must be floating point, got i32");
+  EXPECT_ATTNKIT_ERROR(Embedding(10, 4)(Input({5}, DType::f32)), "Embedding layer: token ids must be i32");
+  EXPECT_ATTNKIT_ERROR(LSTM(4)(Input({5})), "needs inputs [steps, features]");
+  EXPECT_ATTNKIT_ERROR(Concatenate()({Input({5, 3}), Input({4, 3})}), "does not match input 0");
+  EXPECT_ATTNKIT_ERROR(AdditiveAttention()(Input({-1, 8})), "both known");
+  EXPECT_ATTNKIT_ERROR(Bidirectional(Dense(3)), "Bidirectional wraps a SimpleRNN, LSTM or GRU");
+  EXPECT_ATTNKIT_ERROR(LSTM(4, RecurrentOptions().return_state(true))(Input({5, 3})), "use call()");
+}
+
+TEST(Layers, InitialisersFollowKeras) {
+  using namespace layers;
+  SymbolicTensor x = Input({10, 24});
+  LayerRef lstm = LSTM(16);
+  LayerRef dense = Dense(40);
+  Model model(x, dense(lstm(x)));
+  for (const auto& [name, p] : model.named_parameters()) {
+    const std::vector<double> w = values(p->value);
+    if (name == "lstm/recurrent_kernel") {
+      // Orthogonal [16, 64]: its rows are orthonormal.
+      for (int r = 0; r < 16; ++r)
+        for (int s = 0; s < 16; ++s) {
+          double dot = 0;
+          for (int c = 0; c < 64; ++c) dot += w[r * 64 + c] * w[s * 64 + c];
+          EXPECT_NEAR(dot, r == s ? 1.0 : 0.0, 1e-5) << r << "," << s;
+        }
+    } else if (name == "lstm/bias") {
+      for (int j = 0; j < 64; ++j) EXPECT_EQ(w[j], j >= 16 && j < 32 ? 1.0 : 0.0) << "unit_forget_bias, entry " << j;
+    } else if (name == "lstm/kernel" || name == "dense/kernel") {
+      // glorot_uniform: within sqrt(6 / (fan_in + fan_out)), and spread over most of it.
+      const double limit = name == "lstm/kernel" ? std::sqrt(6.0 / (24 + 64)) : std::sqrt(6.0 / (16 + 40));
+      double max_seen = 0;
+      for (const double v : w) {
+        EXPECT_LE(std::abs(v), limit);
+        max_seen = std::max(max_seen, std::abs(v));
+      }
+      EXPECT_GT(max_seen, 0.9 * limit);
+    } else if (name == "dense/bias") {
+      for (const double v : w) EXPECT_EQ(v, 0.0);
+    }
+  }
+}
+
+// ------------------------------------------------------------------ gradients through models
+
+// A Dense in front of the layer under test, so that the layer's input gradient is checked
+// through the Dense's parameters; then the layer; then its outputs.
+void check_layer(const std::function<std::vector<SymbolicTensor>(const SymbolicTensor&)>& build, const Shape& shape,
+                 bool training = false) {
+  SymbolicTensor x = Input(shape, DType::f64);
+  SymbolicTensor h = layers::Dense(shape.back(), "tanh")(x);
+  Model model({x}, build(h));
+  Generator gen(3);
+  Shape batch = shape;
+  batch.insert(batch.begin(), 3);
+  check_model_gradients(model, {random_tensor(batch, gen)}, training);
+}
+
+TEST(LayerGradient, DenseActivations) {
+  for (const char* activation : {"linear", "relu", "sigmoid", "softmax"})
+    check_layer([&](const SymbolicTensor& h) { return std::vector<SymbolicTensor>{layers::Dense(3, activation)(h)}; },
+                {5, 4});
+}
+
+TEST(LayerGradient, Conv1DAndPooling) {
+  check_layer(
+      [](const SymbolicTensor& h) {
+        SymbolicTensor c = layers::Conv1D(5, 4, "same", "relu")(h);
+        return std::vector<SymbolicTensor>{layers::MaxPooling1D(2)(c), layers::GlobalMaxPooling1D()(c),
+                                           layers::GlobalAveragePooling1D()(c)};
+      },
+      {9, 3});
+}
+
+TEST(LayerGradient, RecurrentWithStatesAndBidirectional) {
+  using namespace layers;
+  check_layer(
+      [](const SymbolicTensor& h) {
+        std::vector<SymbolicTensor> lstm = LSTM(4, RecurrentOptions().return_sequences(true).return_state(true)).call({h});
+        SymbolicTensor gru = GRU(3)({h, Dense(3)(lstm[1])});  // initial state from the LSTM's h
+        SymbolicTensor bi = Bidirectional(SimpleRNN(2, RecurrentOptions().return_sequences(true)))(lstm[0]);
+        return std::vector<SymbolicTensor>{gru, bi, lstm[2]};
+      },
+      {6, 3});
+}
+
+TEST(LayerGradient, NormalisationInTraining) {
+  check_layer(
+      [](const SymbolicTensor& h) {
+        return std::vector<SymbolicTensor>{layers::LayerNormalization()(layers::BatchNormalization()(h))};
+      },
+      {5, 4}, true);
+}
+
+TEST(LayerGradient, MergesAndBranches) {
+  using namespace layers;
+  check_layer(
+      [](const SymbolicTensor& h) {
+        SymbolicTensor a = Dense(4, "sigmoid")(h), b = Dense(4)(h);
+        SymbolicTensor m = Multiply()({h, a, b});
+        SymbolicTensor s = Add()({m, h});
+        return std::vector<SymbolicTensor>{Flatten()(Concatenate()({s, a})), Activation("tanh")(m)};
+      },
+      {5, 4});
+}
+
+TEST(LayerGradient, AttentionLayers) {
+  using namespace layers;
+  check_layer(
+      [](const SymbolicTensor& h) {
+        SymbolicTensor g = GatingAttention()(h);
+        SymbolicTensor t = TemporalGatingAttention(true)(g);
+        SymbolicTensor m = MultiHeadSelfAttention(2, 6, true)(t);
+        SymbolicTensor pooled = AdditiveAttention()(m);
+        SymbolicTensor sequences = AdditiveAttention(AdditiveAttentionOptions().return_sequences(true).epsilon(0))(t);
+        SymbolicTensor context = DotAttention(0.5)({sequences, m});
+        return std::vector<SymbolicTensor>{pooled, context};
+      },
+      {6, 4});
+}
+
+TEST(LayerGradient, MasksFromTokenIds) {
+  using namespace layers;
+  SymbolicTensor ids = Input({6}, DType::i32);
+  SymbolicTensor mask = PaddingMask()(ids);
+  SymbolicTensor e = Embedding(20, 4)(ids);
+  SymbolicTensor attended = MultiHeadSelfAttention(2, 4)({e, mask});
+  SymbolicTensor pooled = AdditiveAttention()({attended, mask});
+  Model model(ids, Dense(2, "softmax")(pooled));
+  // Pre-padded ids (zeros first, as pad_sequences makes them).
+  Tensor batch = Tensor::from_vector<std::int32_t>({0, 0, 3, 5, 7, 2, 0, 1, 4, 4, 9, 12, 6, 8, 10, 11, 13, 19}, {3, 6});
+  check_model_gradients(model, {batch});
+}
+
+TEST(LayerGradient, FrozenEmbeddingGetsNoGradient) {
+  using namespace layers;
+  SymbolicTensor ids = Input({5}, DType::i32);
+  Model model(ids, Dense(2, "softmax")(Flatten()(Embedding(20, 3).trainable(false)(ids))));
+  Tensor batch = Tensor::from_vector<std::int32_t>({1, 2, 3, 4, 5, 6, 7, 8, 9, 10}, {2, 5});
+  check_model_gradients(model, {batch});  // asserts the frozen table received none
+  EXPECT_EQ(model.count_trainable_params(), 32);
+}
+
+TEST(Layers, DropoutDropsOnlyInTraining) {
+  SymbolicTensor x = Input({100});
+  Model model(x, layers::Dropout(0.5)(x));
+  Tensor ones = Tensor::full({4, 100}, 1.0);
+  EXPECT_TRUE(all_close(model.forward({ones}, CallContext{})[0], values(ones), 0));
+  Generator gen(5);
+  CallContext training{true, &gen};
+  const std::vector<double> y = values(model.forward({ones}, training)[0]);
+  int dropped = 0;
+  for (const double v : y) {
+    EXPECT_TRUE(v == 0.0 || v == 2.0) << v;
+    dropped += v == 0.0;
+  }
+  EXPECT_GT(dropped, 120);
+  EXPECT_LT(dropped, 280);
+}
+
+}  // namespace
+}  // namespace attnkit
