@@ -8,6 +8,8 @@ packages=(
   g++ cmake ninja-build pkg-config   # the build
   libopenblas-dev                    # CPU matrix products
   libgtest-dev libbenchmark-dev      # tests and benchmarks
+  nlohmann-json3-dev                 # JSON (model configs, safetensors headers)
+  python3-numpy                      # a test reads saved weights with numpy
 )
 
 missing=()

@@ -12,13 +12,18 @@ RecurrentOptions recurrent_options(const Json& c) {
       .reset_after(c.at("reset_after").get<bool>());
 }
 
+// A SimpleRNN, LSTM or GRU; null for any other type.
 std::shared_ptr<RecurrentLayer> make_recurrent(const std::string& type, const Json& c) {
-  const std::int64_t units = c.at("units").get<std::int64_t>();
+  ops::RecurrentCell cell;
   if (type == "SimpleRNN")
-    return std::make_shared<RecurrentLayer>(ops::RecurrentCell::simple_rnn, units, recurrent_options(c));
-  if (type == "LSTM") return std::make_shared<RecurrentLayer>(ops::RecurrentCell::lstm, units, recurrent_options(c));
-  if (type == "GRU") return std::make_shared<RecurrentLayer>(ops::RecurrentCell::gru, units, recurrent_options(c));
-  return nullptr;
+    cell = ops::RecurrentCell::simple_rnn;
+  else if (type == "LSTM")
+    cell = ops::RecurrentCell::lstm;
+  else if (type == "GRU")
+    cell = ops::RecurrentCell::gru;
+  else
+    return nullptr;
+  return std::make_shared<RecurrentLayer>(cell, c.at("units").get<std::int64_t>(), recurrent_options(c));
 }
 
 }  // namespace
