@@ -1,28 +1,35 @@
-// A user's program: multi-head self-attention over random tokens through the installed library.
-// Prints one line and exits 0 when the attention weights are distributions.
+// main.cpp: a BiLSTM with attention pooling learns which sequences hold the token 7.
 #include <attnkit/attnkit.h>
 
-#include <cmath>
 #include <cstdio>
+#include <vector>
 
 int main() {
   using namespace attnkit;
-  Generator gen(2024);
-  Tensor table = Tensor::uniform({50, 8}, -0.05, 0.05, gen);
-  Tensor ids = Tensor::from_vector<std::int32_t>({3, 14, 15, 9, 26, 5}, {2, 3});
-  Tensor x = ops::embedding(ids, table);  // [2, 3, 8]
-  ops::AttentionOptions options;
-  options.num_heads = 2;
-  options.return_weights = true;
-  ops::AttentionResult r = ops::scaled_dot_product_attention(x, x, x, Tensor(), options);
-  const std::vector<float> w = r.weights.to_vector<float>();  // [2, 2, 3, 3]
-  for (std::size_t row = 0; row < w.size() / 3; ++row) {
-    const float sum = w[3 * row] + w[3 * row + 1] + w[3 * row + 2];
-    if (std::fabs(sum - 1.0f) > 1e-5f) {
-      std::printf("attention row %zu sums to %f\n", row, sum);
-      return 1;
+  // 2000 sequences of 10 tokens from 1..29; label 1 (one-hot [0, 1]) when 7 occurs.
+  Generator gen(1);
+  std::vector<std::int32_t> ids(2000 * 10);
+  std::vector<float> labels(2000 * 2, 0.0f);
+  for (int i = 0; i < 2000; ++i) {
+    int label = 0;
+    for (int t = 0; t < 10; ++t) {
+      ids[i * 10 + t] = static_cast<std::int32_t>(1 + gen.uniform_int(29));
+      label |= ids[i * 10 + t] == 7;
     }
+    labels[i * 2 + label] = 1.0f;
   }
-  std::printf("attnkit %s: attention output %s\n", ATTNKIT_VERSION_STRING, r.out.describe().c_str());
-  return 0;
+  Tensor x = Tensor::from_vector(ids, {2000, 10}), y = Tensor::from_vector(labels, {2000, 2});
+
+  SymbolicTensor tokens = Input({10}, DType::i32, "tokens");
+  SymbolicTensor h = layers::Embedding(30, 16)(tokens);
+  h = layers::Bidirectional(layers::LSTM(16, layers::RecurrentOptions().return_sequences(true)))(h);
+  SymbolicTensor probs = layers::Dense(2, "softmax")(layers::AdditiveAttention()(h));
+  Model model(tokens, probs);
+  model.compile(CompileOptions().optimizer(Adam(0.01)).loss("categorical_crossentropy"));
+  std::printf("%s", model.summary().c_str());
+
+  History history = model.fit(x, y, FitOptions().epochs(4).batch_size(32).validation_split(0.2));
+  const double accuracy = history.history["val_accuracy"].back();
+  std::printf("validation accuracy %.3f\n", accuracy);
+  return accuracy > 0.9 ? 0 : 1;
 }
