@@ -122,6 +122,7 @@ void Model::set_graph(const std::vector<SymbolicTensor>& inputs, const std::vect
   inputs_ = inputs;
   outputs_ = outputs;
   graph_ = std::move(graph);
+  for (const auto& named : named_parameters()) graph_->parameters.push_back(named.second);
 }
 
 // ------------------------------------------------------------------ structure

@@ -16,6 +16,7 @@ struct Model::Graph {
   std::vector<std::size_t> first_slot;       // the slot of each node's first output
   std::size_t slot_count = 0;
   std::vector<std::size_t> input_slots, output_slots;
+  std::vector<Parameter*> parameters;  // of every layer, in the order of named_parameters()
   std::vector<Tensor> values;     // of the last forward pass, per slot
   std::vector<std::any> caches;   // of the last forward pass, per node
 

@@ -221,9 +221,7 @@ Tensors Model::run_batch(const Tensors& x, const Tensors* y, bool training, Gene
   (*logs)["loss"] = loss;
   if (training) {
     backward(grads);
-    std::vector<Parameter*> parameters;
-    for (auto& named : named_parameters()) parameters.push_back(named.second);
-    compiled_->optimizer->step(parameters);
+    compiled_->optimizer->step(graph_->parameters);
   }
   return outputs;
 }

@@ -266,6 +266,43 @@ TEST(Fit, BadDataIsReported) {
   EXPECT_ATTNKIT_ERROR(uncompiled.fit(Tensor::zeros({4, 3}), Tensor::zeros({4, 2})), "is not compiled");
 }
 
+TEST(Fit, SequentialModelsTrainLikeFunctionalOnes) {
+  using namespace layers;
+  const MarkerData train(600, 12);
+  Sequential model({10}, DType::i32, "stack");
+  model.add(Embedding(30, 8)).add(LSTM(16)).add(Dense(2, "softmax"));
+  EXPECT_EQ(model.count_params(), 30 * 8 + (4 * 16 * (8 + 16) + 64) + (16 * 2 + 2));
+  EXPECT_EQ(model.summary().rfind("Model: \"stack\"\n", 0), 0u);
+  EXPECT_EQ(model.summary().find("InputLayer"), std::string::npos);  // Keras leaves it out
+  model.compile(CompileOptions().optimizer(Adam(0.01)));
+  const History h = model.fit(train.x, train.y, FitOptions().epochs(3).verbose(0));
+  EXPECT_LT(h.history.at("loss").back(), h.history.at("loss").front());
+}
+
+TEST(Fit, SeveralInputsAndOutputsSumTheirLosses) {
+  using namespace layers;
+  const MarkerData a(400, 13), b(400, 14);
+  SymbolicTensor first = Input({10}, DType::i32, "first"), second = Input({10}, DType::i32, "second");
+  LayerRef embedding = Embedding(30, 8);  // shared by both inputs
+  SymbolicTensor ha = LSTM(8)(embedding(first)), hb = LSTM(8)(embedding(second));
+  SymbolicTensor joint = Concatenate()({ha, hb});
+  Model model({first, second}, {Dense(2, "softmax").named("out_a")(joint), Dense(2, "softmax").named("out_b")(joint)});
+  model.compile(CompileOptions().optimizer(Adam(0.01)));
+  const History h = model.fit({a.x, b.x}, {a.y, b.y}, FitOptions().epochs(3).verbose(0));
+  EXPECT_EQ(h.history.count("out_a_accuracy") + h.history.count("out_b_accuracy"), 2u);
+  // The loss is the sum of the two outputs' losses.
+  model.compile(CompileOptions().optimizer(Adam(0.01)));
+  const Logs logs = model.evaluate({a.x, b.x}, {a.y, b.y});
+  SymbolicTensor only_a = model.outputs()[0];
+  Model part_a(model.inputs(), {only_a});
+  part_a.compile();
+  Model part_b(model.inputs(), {model.outputs()[1]});
+  part_b.compile();
+  EXPECT_NEAR(logs.at("loss"),
+              part_a.evaluate({a.x, b.x}, {a.y}).at("loss") + part_b.evaluate({a.x, b.x}, {b.y}).at("loss"), 1e-6);
+  EXPECT_LT(h.history.at("loss").back(), h.history.at("loss").front());
+}
+
 // ------------------------------------------------------------------ callbacks
 
 // Random labels on few samples: the validation loss gets worse as the model memorises.
