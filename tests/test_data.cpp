@@ -1,0 +1,2 @@
+// Data pipeline tests (to be written).
+#include <gtest/gtest.h>

@@ -1,0 +1,2 @@
+// Segmentation tests (to be written).
+#include <gtest/gtest.h>
