@@ -30,7 +30,7 @@ TEST(Utf8, RejectsInvalidSequences) {
       {"\xff", 0},
   };
   for (const auto& [text, offset] : cases) {
-    EXPECT_EQ(utf8::find_invalid(text), offset) << testing::PrintToString(text);
+    EXPECT_EQ(utf8::find_invalid(text), offset) << ::testing::PrintToString(text);
     EXPECT_ATTNKIT_ERROR(utf8::decode(text), "invalid UTF-8 at byte " + std::to_string(offset));
   }
 }
