@@ -23,6 +23,12 @@ const std::vector<ModelSpec>& models() {
   return specs;
 }
 
+// The model beyond the blog: a Transformer encoder (not one of the twelve; no blog figure).
+const ModelSpec& transformer_spec() {
+  static const ModelSpec spec{"transformer", "Transformer", 10, 0.0, false};
+  return spec;
+}
+
 namespace {
 const std::string kTrainable = "-trainable";
 
@@ -35,10 +41,12 @@ std::vector<std::string> model_names() {
   std::vector<std::string> names;
   for (const ModelSpec& m : models()) names.push_back(m.name);
   for (const ModelSpec& m : models()) names.push_back(m.name + kTrainable);
+  names.push_back(transformer_spec().name);
   return names;
 }
 
 ModelSpec spec(const std::string& name) {
+  if (name == transformer_spec().name) return transformer_spec();
   const bool trainable = ends_with_trainable(name);
   const std::string base = trainable ? name.substr(0, name.size() - kTrainable.size()) : name;
   for (const ModelSpec& m : models())
@@ -100,6 +108,19 @@ std::unique_ptr<Model> build(const std::string& name, const ZooOptions& o) {
   } else if (base == "attention3") {
     for (int i = 0; i < 3; ++i) x = Dense(o.embedding_dim(), "relu")(gate(x));
     y = softmax(Flatten()(x));
+  } else if (base == "transformer") {
+    // One encoder block (self-attention and a feed-forward net, each with dropout, a residual
+    // and layer normalisation) over token and position embeddings; padding is masked out of
+    // the attention; the steps are averaged.
+    const std::int64_t width = o.embedding_dim();
+    const SymbolicTensor mask = PaddingMask()(inputs);
+    x = PositionEmbedding()(x);
+    SymbolicTensor attended = Dropout(0.1)(MultiHeadSelfAttention(2, width)({x, mask}));
+    x = LayerNormalization(1e-6)(Add()({x, attended}));
+    SymbolicTensor fed = Dropout(0.1)(Dense(width)(Dense(width, "relu")(x)));
+    x = LayerNormalization(1e-6)(Add()({x, fed}));
+    x = Dropout(0.1)(Dense(20, "relu")(Dropout(0.1)(GlobalAveragePooling1D()(x))));
+    y = softmax(x);
   }
   return std::make_unique<Model>(inputs, y, s.name, o.seed());
 }

@@ -32,6 +32,7 @@ std::vector<ShapeCase> shape_cases() {
   return {
       {"Embedding", {{7}}, {i}, [] { return Embedding(50, 8); }, {{7, 8}}, 400, 400},
       {"EmbeddingFrozen", {{7}}, {i}, [] { return Embedding(50, 8).trainable(false); }, {{7, 8}}, 400, 0},
+      {"PositionEmbedding", {{7, 4}}, {f}, [] { return PositionEmbedding(); }, {{7, 4}}, 28, 28},
       {"Dense", {{7, 4}}, {f}, [] { return Dense(5, "tanh"); }, {{7, 5}}, 25, 25},
       {"DenseNoBias", {{4}}, {f}, [] { return Dense(5, "linear", false); }, {{5}}, 20, 20},
       {"Dropout", {{7, 4}}, {f}, [] { return Dropout(0.3); }, {{7, 4}}, 0, 0},
@@ -234,6 +235,11 @@ TEST(LayerGradient, AttentionLayers) {
         return std::vector<SymbolicTensor>{pooled, context};
       },
       {6, 4});
+}
+
+TEST(LayerGradient, PositionEmbedding) {
+  check_layer([](const SymbolicTensor& h) { return std::vector<SymbolicTensor>{layers::PositionEmbedding()(h)}; },
+              {5, 4});
 }
 
 TEST(LayerGradient, MasksFromTokenIds) {

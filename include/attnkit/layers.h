@@ -6,6 +6,7 @@
 //
 //   layer                         inputs -> outputs                     parameters
 //   Embedding(V, E)               ids [T] i32 -> [T, E]                  embeddings [V, E]
+//   PositionEmbedding()           [T, D] -> [T, D] plus a learned vector per step   embeddings [T, D]
 //   Dense(units, activation)      [..., in] -> [..., units]              kernel [in, units], bias
 //   Dropout(rate)                 x -> x (training only, Philox mask)
 //   Flatten()                     [d1, d2, ...] -> [d1 * d2 * ...]
@@ -42,6 +43,8 @@
 namespace attnkit::layers {
 
 LayerRef Embedding(std::int64_t input_dim, std::int64_t output_dim);
+// Adds a learned vector to each position (the Keras Transformer example's position embedding).
+LayerRef PositionEmbedding();
 LayerRef Dense(std::int64_t units, const std::string& activation = "linear", bool use_bias = true);
 LayerRef Dropout(double rate);
 LayerRef Flatten();

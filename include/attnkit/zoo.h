@@ -6,7 +6,10 @@
 //   bigru-attention, attention3
 // and the same names with "-trainable" appended. The blog freezes the embedding of textcnn,
 // attention, bilstm-attention, bigru-attention and attention3 (Keras trainable=False): those are
-// reproduced as they are, and their "-trainable" twins train it.
+// reproduced as they are, and their "-trainable" twins train it. Beyond the blog, "transformer"
+// is a Transformer encoder classifier (token and position embeddings, one block of 2-head
+// self-attention with the padding masked and a feed-forward net, residuals and layer norm,
+// average pooling).
 #pragma once
 
 #include <memory>
@@ -27,9 +30,10 @@ struct ModelSpec {
 
 // The twelve models, in the blog's order.
 const std::vector<ModelSpec>& models();
-// Every name build() accepts: the twelve, then their trainable variants.
+// Every name build() accepts: the twelve, their trainable variants, and transformer.
 std::vector<std::string> model_names();
-// The spec of a name (a "-trainable" name gives its base model with frozen_embedding false).
+// The spec of a name (a "-trainable" name gives its base model with frozen_embedding false;
+// transformer has no blog figure: blog_accuracy 0).
 ModelSpec spec(const std::string& name);
 
 struct ZooOptions {

@@ -64,6 +64,38 @@ Tensors EmbeddingLayer::backward(const Tensors& inputs, const std::any&, const T
 
 Json EmbeddingLayer::config() const { return {{"input_dim", input_dim_}, {"output_dim", output_dim_}}; }
 
+// ------------------------------------------------------------------ PositionEmbedding
+
+PositionEmbeddingLayer::PositionEmbeddingLayer() : Layer("PositionEmbedding") {}
+
+std::vector<Shape> PositionEmbeddingLayer::output_shapes(const std::vector<Shape>& input_shapes) const {
+  expect_inputs(input_shapes, 1, 1);
+  const Shape& x = input_shapes[0];
+  ATTNKIT_CHECK(x.size() == 2 && x[0] > 0 && x[1] > 0, label(), ": needs inputs [steps, features] with both known, got ",
+                shape_str(x));
+  return {x};
+}
+
+void PositionEmbeddingLayer::create_parameters(const std::vector<Shape>& input_shapes, Generator& init) {
+  embeddings_ = &add_parameter("embeddings", Tensor::uniform(input_shapes[0], -0.05, 0.05, init));
+}
+
+// With the steps and features flattened, the position table is a bias over the batch.
+Tensors PositionEmbeddingLayer::forward(const Tensors& inputs, const CallContext&, std::any&) {
+  const Tensor& x = inputs[0];
+  return {ops::bias_add(x.reshape({x.size(0), -1}), embeddings_->value.reshape({-1})).reshape(x.shape())};
+}
+
+Tensors PositionEmbeddingLayer::backward(const Tensors& inputs, const std::any&, const Tensors& output_grads,
+                                         const std::vector<bool>& needs_grad) {
+  const Tensor& dy = output_grads[0];
+  if (embeddings_->trainable)
+    accumulate(*embeddings_, ops::bias_add_backward(dy.reshape({dy.size(0), -1})).reshape(embeddings_->value.shape()));
+  return {needs_grad[0] ? dy : Tensor()};
+}
+
+Json PositionEmbeddingLayer::config() const { return Json::object(); }
+
 // ------------------------------------------------------------------ Dense
 
 DenseLayer::DenseLayer(std::int64_t units, ops::Activation activation, bool use_bias)
@@ -303,6 +335,7 @@ Json PaddingMaskLayer::config() const { return Json::object(); }
 LayerRef Embedding(std::int64_t input_dim, std::int64_t output_dim) {
   return LayerRef(std::make_shared<EmbeddingLayer>(input_dim, output_dim));
 }
+LayerRef PositionEmbedding() { return LayerRef(std::make_shared<PositionEmbeddingLayer>()); }
 LayerRef Dense(std::int64_t units, const std::string& activation, bool use_bias) {
   return LayerRef(std::make_shared<DenseLayer>(units, ops::parse_activation(activation), use_bias));
 }

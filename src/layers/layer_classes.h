@@ -49,6 +49,18 @@ class EmbeddingLayer : public Layer {
   Parameter* embeddings_ = nullptr;
 };
 
+class PositionEmbeddingLayer : public Layer {
+ public:
+  PositionEmbeddingLayer();
+  ATTNKIT_LAYER_METHODS;
+
+ protected:
+  void create_parameters(const std::vector<Shape>& input_shapes, Generator& init) override;
+
+ private:
+  Parameter* embeddings_ = nullptr;
+};
+
 class DenseLayer : public Layer {
  public:
   DenseLayer(std::int64_t units, ops::Activation activation, bool use_bias);

@@ -31,6 +31,7 @@ std::shared_ptr<RecurrentLayer> make_recurrent(const std::string& type, const Js
 LayerPtr make_layer(const std::string& type, const Json& c) {
   if (type == "Embedding")
     return std::make_shared<EmbeddingLayer>(c.at("input_dim").get<std::int64_t>(), c.at("output_dim").get<std::int64_t>());
+  if (type == "PositionEmbedding") return std::make_shared<PositionEmbeddingLayer>();
   if (type == "Dense")
     return std::make_shared<DenseLayer>(c.at("units").get<std::int64_t>(),
                                         ops::parse_activation(c.at("activation").get<std::string>()),
