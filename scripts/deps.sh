@@ -8,8 +8,10 @@ packages=(
   g++ cmake ninja-build pkg-config   # the build
   libopenblas-dev                    # CPU matrix products
   libgtest-dev libbenchmark-dev      # tests and benchmarks
-  nlohmann-json3-dev                 # JSON (model configs, safetensors headers)
+  nlohmann-json3-dev libcli11-dev    # JSON (model configs, safetensors headers); the command line
   python3-numpy                      # a test reads saved weights with numpy
+  python3-jieba                      # jieba's dictionary and HMM tables; the segmentation test
+  python3-matplotlib fonts-wqy-zenhei  # report plots, with a font for Chinese tokens
 )
 
 missing=()

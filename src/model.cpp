@@ -141,6 +141,22 @@ LayerPtr Model::get_layer(const std::string& name) const {
   ATTNKIT_FAIL("model '", name_, "' has no layer named '", name, "'");
 }
 
+std::vector<SymbolicTensor> Model::layer_inputs(const std::string& name) const {
+  for (const auto& node : graph_->nodes)
+    if (node->layer->name() == name) return node->inputs;
+  ATTNKIT_FAIL("model '", name_, "' has no layer named '", name, "'");
+}
+
+std::vector<SymbolicTensor> Model::layer_outputs(const std::string& name) const {
+  for (const auto& node : graph_->nodes)
+    if (node->layer->name() == name) {
+      std::vector<SymbolicTensor> outputs;
+      for (std::size_t k = 0; k < node->output_shapes.size(); ++k) outputs.emplace_back(node, static_cast<int>(k));
+      return outputs;
+    }
+  ATTNKIT_FAIL("model '", name_, "' has no layer named '", name, "'");
+}
+
 std::vector<std::pair<std::string, Parameter*>> Model::named_parameters() const {
   std::vector<std::pair<std::string, Parameter*>> named;
   for (const LayerPtr& layer : layers())

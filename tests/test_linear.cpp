@@ -147,3 +147,42 @@ TEST(Linear, ShapeMismatchesNameTheArgument) {
 
 }  // namespace
 }  // namespace attnkit
+
+#include "attnkit/ops/conv.h"
+#include "attnkit/ops/recurrent.h"
+
+namespace attnkit {
+namespace {
+
+using namespace testing;
+
+// Skipping the input gradient leaves it undefined and changes none of the others.
+TEST(Backward, InputGradientCanBeSkipped) {
+  Generator gen(9);
+  Tensor x = random_tensor({4, 6, 3}, gen), w = random_tensor({3, 5}, gen), dy = random_tensor({4, 6, 5}, gen);
+  const ops::LinearGrads full = ops::linear_backward(x, w, dy), part = ops::linear_backward(x, w, dy, true, false);
+  EXPECT_FALSE(part.dx.defined());
+  EXPECT_EQ(values(part.dweight), values(full.dweight));
+  EXPECT_EQ(values(part.dbias), values(full.dbias));
+
+  Tensor k = random_tensor({3, 3, 5}, gen);
+  const ops::Conv1dGrads conv_full = ops::conv1d_backward(x, k, dy);
+  const ops::Conv1dGrads conv_part = ops::conv1d_backward(x, k, dy, true, ops::Padding::same, false);
+  EXPECT_FALSE(conv_part.dx.defined());
+  EXPECT_EQ(values(conv_part.dweight), values(conv_full.dweight));
+
+  Tensor kernel = random_tensor({3, 8}, gen), recurrent = random_tensor({2, 8}, gen), bias = random_tensor({8}, gen);
+  ops::RecurrentOptions options;
+  options.return_sequences = true;
+  const auto r = ops::recurrent(ops::RecurrentCell::lstm, x, kernel, recurrent, bias, Tensor(), Tensor(), options);
+  const Tensor d = random_tensor({4, 6, 2}, gen);
+  const auto rec_full = ops::recurrent_backward(ops::RecurrentCell::lstm, x, kernel, recurrent, bias, Tensor(), Tensor(),
+                                                r, d, Tensor(), Tensor(), options);
+  const auto rec_part = ops::recurrent_backward(ops::RecurrentCell::lstm, x, kernel, recurrent, bias, Tensor(), Tensor(),
+                                                r, d, Tensor(), Tensor(), options, false);
+  EXPECT_FALSE(rec_part.dx.defined());
+  EXPECT_EQ(values(rec_part.drecurrent_kernel), values(rec_full.drecurrent_kernel));
+}
+
+}  // namespace
+}  // namespace attnkit

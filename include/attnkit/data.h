@@ -24,10 +24,11 @@ struct CsvTable {
 
 // Reads a CSV file: fields separated by commas; a field may be quoted with double quotes, and
 // then hold commas, line breaks and doubled quotes (""); lines end in LF or CRLF; a UTF-8 byte
-// order mark at the start is skipped; the first row is the header; an empty last line is
-// ignored. Every field must be valid UTF-8. Errors (attnkit::Error) name the file and line: an
-// unterminated quote, a row with more or fewer fields than the header, text after a closing
-// quote, invalid UTF-8, an empty file.
+// order mark at the start is skipped; the first row is the header; the line end after the last
+// row is optional (an empty line is otherwise a row of one empty field). Every field must be
+// valid UTF-8. Errors (attnkit::Error) name the file and line: an unterminated quote, a row with
+// more or fewer fields than the header, text after a closing quote, invalid UTF-8, a carriage
+// return outside quotes without its line feed, an empty file.
 CsvTable read_csv(const std::string& path);
 
 // ---------------------------------------------------------------- labelled reviews
@@ -43,7 +44,8 @@ LabelledTexts read_labelled_csv(const std::string& path, int classes = 2);
 
 // ---------------------------------------------------------------- stopwords
 
-// One word per line (LF or CRLF); blank lines are skipped.
+// One word per line (LF or CRLF); blank lines are skipped. Words are kept as written, spaces
+// included, as the blog's pandas.read_csv(sep="\t", quoting=3) reads them.
 std::set<std::string> read_stopwords(const std::string& path);
 // The words not in `stopwords`, joined with single spaces (the blog's txt_cut).
 std::string join_without_stopwords(const std::vector<std::string>& words, const std::set<std::string>& stopwords);
@@ -54,7 +56,10 @@ std::string join_without_stopwords(const std::vector<std::string>& words, const 
 extern const char* const kKerasFilters;
 
 // keras.preprocessing.text.text_to_word_sequence: lower-case (Python's str.lower), every filter
-// character replaced by a space, split on spaces, empty pieces dropped.
+// character replaced by a space, split on spaces, empty pieces dropped. The lower-casing is
+// Python's for U+0000-U+052F (Latin, Greek, Cyrillic), the Roman numerals, the circled letters
+// and the full-width forms (Ａ-Ｚ); other capitals are kept (see text_pipeline.cpp).
+// The text must be valid UTF-8.
 std::vector<std::string> text_to_word_sequence(const std::string& text, const std::string& filters = kKerasFilters);
 
 class Tokenizer {
@@ -62,7 +67,7 @@ class Tokenizer {
   // num_words: only indices below it are kept by texts_to_sequences (0: keep all).
   explicit Tokenizer(std::int64_t num_words = 0, std::string filters = kKerasFilters);
   // Counts words; ranks them by descending count, ties in order of first appearance; word
-  // indices start at 1.
+  // indices start at 1. A second call adds to the counts and ranks again, as in Keras.
   void fit_on_texts(const std::vector<std::string>& texts);
   // Each text's words as indices, skipping unknown words and indices >= num_words.
   std::vector<std::vector<std::int32_t>> texts_to_sequences(const std::vector<std::string>& texts) const;
@@ -75,7 +80,9 @@ class Tokenizer {
   // 0 when the word is unknown.
   std::int32_t index_of(const std::string& word) const;
 
-  // The tokenizer as JSON text, and back (for predicting from saved models).
+  // The tokenizer as JSON text, and back (for predicting from saved models). The format is
+  // Keras's tokenizer.to_json(), so keras.preprocessing.text.tokenizer_from_json reads it, and
+  // from_json reads Keras's (lower=True, split=" ", char_level=False and no oov_token only).
   std::string to_json() const;
   static Tokenizer from_json(const std::string& json);
 
@@ -85,6 +92,8 @@ class Tokenizer {
   std::int64_t document_count_ = 0;
   std::vector<std::string> words_;
   std::vector<std::int64_t> counts_;
+  std::vector<std::int64_t> document_counts_;  // aligned with words(): the texts that hold each word
+  std::vector<std::int32_t> first_seen_;       // the indices in order of first appearance
   std::map<std::string, std::int32_t> index_;
 };
 

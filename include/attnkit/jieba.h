@@ -5,7 +5,8 @@
 // digits, and a few symbols, and everything else; within a block, the dictionary gives a DAG of
 // candidate words and the route of maximum total log frequency is taken; runs of single
 // characters not in the dictionary go, with the HMM on, to a 4-state (B, M, E, S) Viterbi
-// decoder. Text outside the blocks is split into whitespace runs and single characters.
+// decoder. Text outside the blocks becomes one word per character, except that "\r\n" stays
+// together.
 #pragma once
 
 #include <memory>

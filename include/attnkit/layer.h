@@ -91,6 +91,8 @@ class Layer : public std::enable_shared_from_this<Layer> {
   const std::string& type() const { return type_; }
   const std::string& name() const { return name_; }
   void set_name(const std::string& name) { name_ = name; }
+  // "Dense layer 'dense_1'", for messages.
+  std::string label() const;
 
   // ---- symbolic calls (graph construction)
   // Records a call on `inputs` and returns its outputs.
@@ -140,8 +142,6 @@ class Layer : public std::enable_shared_from_this<Layer> {
   // Layers held by this one (Bidirectional's two directions); their parameters are listed too,
   // prefixed by their names. Their build and trainability follow this layer's.
   virtual std::vector<Layer*> children() const { return {}; }
-  // "Dense layer 'dense_1'", for messages.
-  std::string label() const;
   // Checks the number of inputs of a call.
   void expect_inputs(const std::vector<Shape>& input_shapes, std::size_t min_count,
                      std::size_t max_count) const;

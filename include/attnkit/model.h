@@ -82,6 +82,10 @@ class Model {
   // The layers in the order they run (inputs first), each once.
   std::vector<LayerPtr> layers() const;
   LayerPtr get_layer(const std::string& name) const;
+  // The inputs and outputs of a layer's first call in this model (Keras's layer.input and
+  // layer.output), to build models that read the inside of this one.
+  std::vector<SymbolicTensor> layer_inputs(const std::string& name) const;
+  std::vector<SymbolicTensor> layer_outputs(const std::string& name) const;
   // Every parameter, named "<layer>/<parameter>" (the names of saved weights).
   std::vector<std::pair<std::string, Parameter*>> named_parameters() const;
   std::int64_t count_params() const;

@@ -222,9 +222,9 @@ Tensors MultiHeadSelfAttentionLayer::backward(const Tensors& inputs, const std::
   const ops::LinearGrads out = ops::linear_backward(c.attention.out, output_kernel_->value, output_grads[0]);
   const ops::AttentionGrads a = ops::scaled_dot_product_attention_backward(
       c.q, c.k, c.v, mask, c.attention, out.dx, sdpa_options(num_heads_, causal_, std::nullopt, false));
-  const ops::LinearGrads q = ops::linear_backward(x, query_kernel_->value, a.dq);
-  const ops::LinearGrads k = ops::linear_backward(x, key_kernel_->value, a.dk);
-  const ops::LinearGrads v = ops::linear_backward(x, value_kernel_->value, a.dv);
+  const ops::LinearGrads q = ops::linear_backward(x, query_kernel_->value, a.dq, true, needs_grad[0]);
+  const ops::LinearGrads k = ops::linear_backward(x, key_kernel_->value, a.dk, true, needs_grad[0]);
+  const ops::LinearGrads v = ops::linear_backward(x, value_kernel_->value, a.dv, true, needs_grad[0]);
   if (query_kernel_->trainable) {
     accumulate(*output_kernel_, out.dweight);
     accumulate(*output_bias_, out.dbias);

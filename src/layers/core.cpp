@@ -126,10 +126,10 @@ Tensors DenseLayer::forward(const Tensors& inputs, const CallContext&, std::any&
 Tensors DenseLayer::backward(const Tensors& inputs, const std::any& cache, const Tensors& output_grads,
                              const std::vector<bool>& needs_grad) {
   const Tensor dz = ops::activation_backward(std::any_cast<const Tensor&>(cache), output_grads[0], activation_);
-  const ops::LinearGrads g = ops::linear_backward(inputs[0], kernel_->value, dz, use_bias_);
+  const ops::LinearGrads g = ops::linear_backward(inputs[0], kernel_->value, dz, use_bias_, needs_grad[0]);
   if (kernel_->trainable) accumulate(*kernel_, g.dweight);
   if (use_bias_ && bias_->trainable) accumulate(*bias_, g.dbias);
-  return {needs_grad[0] ? g.dx : Tensor()};
+  return {g.dx};
 }
 
 Json DenseLayer::config() const {

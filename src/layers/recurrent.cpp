@@ -81,13 +81,14 @@ Tensors RecurrentLayer::backward(const Tensors& inputs, const std::any& cache, c
   const Tensor dc_last = output_grads.size() > 2 ? output_grads[2] : Tensor();
   const ops::RecurrentGrads g = ops::recurrent_backward(
       cell_, inputs[0], kernel_->value, recurrent_kernel_->value, bias_->value, h0, c0,
-      std::any_cast<const ops::RecurrentResult&>(cache), output_grads[0], dh_last, dc_last, op_options(cell_, options_));
+      std::any_cast<const ops::RecurrentResult&>(cache), output_grads[0], dh_last, dc_last, op_options(cell_, options_),
+      needs_grad[0]);
   if (kernel_->trainable) {
     accumulate(*kernel_, g.dkernel);
     accumulate(*recurrent_kernel_, g.drecurrent_kernel);
     accumulate(*bias_, g.dbias);
   }
-  Tensors grads{needs_grad[0] ? g.dx : Tensor()};
+  Tensors grads{g.dx};
   if (inputs.size() > 1) grads.push_back(needs_grad[1] ? g.dh0 : Tensor());
   if (inputs.size() > 2) grads.push_back(needs_grad[2] ? g.dc0 : Tensor());
   return grads;

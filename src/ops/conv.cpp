@@ -109,13 +109,13 @@ Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, Padding
 }
 
 Conv1dGrads conv1d_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, bool has_bias,
-                            Padding padding) {
+                            Padding padding, bool needs_dx) {
   const ConvDims d = conv_dims("conv1d_backward", x, weight, padding);
   detail::check_like("conv1d_backward", "dy", dy, {d.batch, d.out_steps, d.out}, x);
   detail::require_cpu("conv1d_backward",
                       detail::common_device("conv1d_backward",
                                             {{"x", &x}, {"weight", &weight}, {"dy", &dy}}));
-  Conv1dGrads grads{Tensor::empty_like(x), Tensor::empty_like(weight),
+  Conv1dGrads grads{needs_dx ? Tensor::empty_like(x) : Tensor(), Tensor::empty_like(weight),
                     has_bias ? Tensor::empty({d.out}, x.dtype()) : Tensor()};
   detail::dispatch_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -125,10 +125,12 @@ Conv1dGrads conv1d_backward(const Tensor& x, const Tensor& weight, const Tensor&
     const T* pdy = dy.data<T>();
     cpu::gemm<T>(true, false, int(width), int(d.out), int(rows), T(1), cols.data(), int(width), pdy,
                  int(d.out), T(0), grads.dweight.data<T>(), int(d.out));
-    // cols is free now: reuse it for dcols = dy weight^T.
-    cpu::gemm<T>(false, true, int(rows), int(width), int(d.out), T(1), pdy, int(d.out),
-                 weight.data<T>(), int(d.out), T(0), cols.data(), int(width));
-    col2im(d, cols.data(), grads.dx.data<T>());
+    if (needs_dx) {
+      // cols is free now: reuse it for dcols = dy weight^T.
+      cpu::gemm<T>(false, true, int(rows), int(width), int(d.out), T(1), pdy, int(d.out),
+                   weight.data<T>(), int(d.out), T(0), cols.data(), int(width));
+      col2im(d, cols.data(), grads.dx.data<T>());
+    }
     if (has_bias) cpu::column_sums(pdy, rows, d.out, grads.dbias.data<T>());
   });
   return grads;

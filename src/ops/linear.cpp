@@ -142,19 +142,21 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   return y;
 }
 
-LinearGrads linear_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, bool has_bias) {
+LinearGrads linear_backward(const Tensor& x, const Tensor& weight, const Tensor& dy, bool has_bias,
+                            bool needs_dx) {
   check_linear("linear_backward", x, weight);
   const std::int64_t in = weight.size(0), out = weight.size(1), rows = rows_of(x);
   detail::check_like("linear_backward", "dy", dy, with_last(x.shape(), out), x);
   require_cpu("linear_backward",
               common_device("linear_backward", {{"x", &x}, {"weight", &weight}, {"dy", &dy}}));
-  LinearGrads grads{Tensor::empty_like(x), Tensor::empty_like(weight),
+  LinearGrads grads{needs_dx ? Tensor::empty_like(x) : Tensor(), Tensor::empty_like(weight),
                     has_bias ? Tensor::empty({out}, x.dtype()) : Tensor()};
   dispatch_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* pdy = dy.data<T>();
-    cpu::gemm<T>(false, true, int(rows), int(in), int(out), T(1), pdy, int(out), weight.data<T>(),
-                 int(out), T(0), grads.dx.data<T>(), int(in));
+    if (needs_dx)
+      cpu::gemm<T>(false, true, int(rows), int(in), int(out), T(1), pdy, int(out), weight.data<T>(),
+                   int(out), T(0), grads.dx.data<T>(), int(in));
     cpu::gemm<T>(true, false, int(in), int(out), int(rows), T(1), x.data<T>(), int(in), pdy,
                  int(out), T(0), grads.dweight.data<T>(), int(out));
     if (has_bias) cpu::column_sums(pdy, rows, out, grads.dbias.data<T>());

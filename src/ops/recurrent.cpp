@@ -310,8 +310,9 @@ void backward_impl(RecurrentCell cell, const Dims& d, const RecurrentOptions& op
   // The input side of every step at once.
   cpu::gemm<T>(true, false, int(d.I), int(GU), int(B * T_), T(1), x.data<T>(), int(d.I), dxw.data(),
                int(GU), T(0), grads.dkernel.data<T>(), int(GU));
-  cpu::gemm<T>(false, true, int(B * T_), int(d.I), int(GU), T(1), dxw.data(), int(GU), kernel.data<T>(),
-               int(GU), T(0), grads.dx.data<T>(), int(d.I));
+  if (grads.dx.defined())
+    cpu::gemm<T>(false, true, int(B * T_), int(d.I), int(GU), T(1), dxw.data(), int(GU), kernel.data<T>(),
+                 int(GU), T(0), grads.dx.data<T>(), int(d.I));
   if (bias.defined()) {
     T* db = grads.dbias.data<T>();
     cpu::column_sums(dxw.data(), B * T_, GU, db);
@@ -349,7 +350,7 @@ RecurrentGrads recurrent_backward(RecurrentCell cell, const Tensor& x, const Ten
                                   const Tensor& h0, const Tensor& c0,
                                   const RecurrentResult& forward, const Tensor& dy,
                                   const Tensor& dh_last, const Tensor& dc_last,
-                                  const RecurrentOptions& options) {
+                                  const RecurrentOptions& options, bool needs_dx) {
   const char* op = "recurrent_backward";
   const Dims d = check_recurrent(op, cell, x, kernel, recurrent_kernel, bias, h0, c0, options);
   const bool lstm = cell == RecurrentCell::lstm, gru = cell == RecurrentCell::gru;
@@ -366,7 +367,7 @@ RecurrentGrads recurrent_backward(RecurrentCell cell, const Tensor& x, const Ten
   }
   const DType dt = x.dtype();
   RecurrentGrads grads;
-  grads.dx = Tensor::empty_like(x);
+  if (needs_dx) grads.dx = Tensor::empty_like(x);
   grads.dkernel = Tensor::empty_like(kernel);
   grads.drecurrent_kernel = Tensor::empty_like(recurrent_kernel);
   if (bias.defined()) grads.dbias = Tensor::empty_like(bias);

@@ -34,8 +34,9 @@ Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 struct Conv1dGrads {
   Tensor dx, dweight, dbias;  // dbias undefined when there was no bias
 };
+// needs_dx false skips the input gradient (dx undefined).
 Conv1dGrads conv1d_backward(const Tensor& x, const Tensor& weight, const Tensor& dy,
-                            bool has_bias = true, Padding padding = Padding::same);
+                            bool has_bias = true, Padding padding = Padding::same, bool needs_dx = true);
 
 struct MaxPool1dResult {
   Tensor y;

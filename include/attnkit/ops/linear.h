@@ -31,8 +31,10 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias = Tensor
 struct LinearGrads {
   Tensor dx, dweight, dbias;  // dbias undefined when there was no bias
 };
+// needs_dx false skips the input gradient (dx undefined): the product that makes it is the
+// largest of the three, and a layer after a frozen embedding does not need it.
 LinearGrads linear_backward(const Tensor& x, const Tensor& weight, const Tensor& dy,
-                            bool has_bias = true);
+                            bool has_bias = true, bool needs_dx = true);
 
 Tensor bias_add(const Tensor& x, const Tensor& bias);
 // dx is dy itself; the bias gradient sums dy over all leading axes.

@@ -66,12 +66,13 @@ struct RecurrentGrads {
 };
 
 // `forward` is the result of recurrent() with the same arguments. dy may be undefined when only
-// the final states receive gradients; dh_last and dc_last may be undefined.
+// the final states receive gradients; dh_last and dc_last may be undefined. needs_dx false
+// skips the input gradient (dx undefined).
 RecurrentGrads recurrent_backward(RecurrentCell cell, const Tensor& x, const Tensor& kernel,
                                   const Tensor& recurrent_kernel, const Tensor& bias,
                                   const Tensor& h0, const Tensor& c0,
                                   const RecurrentResult& forward, const Tensor& dy,
                                   const Tensor& dh_last = Tensor(), const Tensor& dc_last = Tensor(),
-                                  const RecurrentOptions& options = {});
+                                  const RecurrentOptions& options = {}, bool needs_dx = true);
 
 }  // namespace attnkit::ops

@@ -1,0 +1,123 @@
+// attnkit/sentiment.h: the sentiment pipeline of the Keras blog post (MODELS.md), end to end:
+// CSV -> jieba segmentation -> stopwords -> Keras Tokenizer(num_words) -> pad_sequences(20) ->
+// stratified 80/20 split -> one-hot labels -> a zoo model trained with Adam, batch 32 and a
+// validation split of 0.2 -> test accuracy, confusion matrix, classification report, Cohen's
+// kappa, and the attention over the tokens of reviews.
+#pragma once
+
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "attnkit/data.h"
+#include "attnkit/jieba.h"
+#include "attnkit/metrics.h"
+#include "attnkit/model.h"
+#include "attnkit/zoo.h"
+
+namespace attnkit::sentiment {
+
+struct DataOptions {
+  ATTNKIT_ARG(std::string, csv);
+  // hit_stopwords.txt beside the CSV unless given.
+  ATTNKIT_ARG(std::string, stopwords);
+  ATTNKIT_ARG(std::string, jieba_directory) = jieba::default_directory();
+  ATTNKIT_ARG(std::int64_t, num_words) = 6000;
+  ATTNKIT_ARG(std::int64_t, maxlen) = 20;
+  ATTNKIT_ARG(double, test_fraction) = 0.2;
+  ATTNKIT_ARG(std::uint64_t, seed) = 0;
+};
+
+// The stopword file that goes with a CSV when none is named: hit_stopwords.txt beside it.
+std::string stopwords_path(const DataOptions& options);
+
+struct Dataset {
+  std::vector<std::string> reviews;  // as in the CSV
+  std::vector<std::string> cut;      // segmented, stopwords dropped, joined by spaces
+  std::vector<int> labels;
+  data::Tokenizer tokenizer;         // fitted on every review, as the blog does
+  data::Split split;
+  Tensor x_train, y_train, x_test, y_test;  // ids [N, maxlen] i32; one-hot [N, 2] f32
+  std::vector<int> test_labels;
+};
+
+// Reads, segments, tokenises, pads and splits the data; errors name the file and line.
+Dataset prepare(const DataOptions& options);
+
+struct TrainOptions {
+  ATTNKIT_ARG(std::string, model) = "bilstm-attention-trainable";
+  // 0: the model's default (the blog's epoch count).
+  ATTNKIT_ARG(int, epochs) = 0;
+  ATTNKIT_ARG(std::uint64_t, seed) = 0;
+  // Models with a trainable embedding stop after this many epochs without a better validation
+  // loss, and keep their best weights; the blog's frozen models run all their epochs.
+  ATTNKIT_ARG(int, patience) = 2;
+  ATTNKIT_ARG(int, verbose) = 1;
+  ATTNKIT_ARG(OutputStream, output) = nullptr;
+};
+
+struct Evaluation {
+  double loss = 0, accuracy = 0, kappa = 0;
+  metrics::ConfusionMatrix confusion;
+  metrics::ClassificationReport report;
+};
+
+// Test metrics of a model on ids x, one-hot y and the labels behind y.
+Evaluation evaluate(Model& model, const Tensor& x, const Tensor& y, const std::vector<int>& labels);
+
+struct TrainResult {
+  zoo::ModelSpec spec;
+  std::unique_ptr<Model> model;
+  History history;
+  Evaluation test;
+  std::string device;
+  int epochs_planned = 0;
+};
+
+TrainResult train(const Dataset& dataset, const TrainOptions& options);
+
+// How a model attends to the tokens of one review (positions of padding left out).
+struct TokenAttention {
+  // "steps": one weight per token (additive attention; self-attention received, averaged over
+  // heads and queries); "features": per token, the gate's distribution over features (seed
+  // 000's Dense-softmax gating) and, as its one-number summary, the gate's largest weight.
+  std::string kind;
+  std::vector<std::string> tokens;
+  std::vector<double> weights;                    // one per token
+  std::vector<std::vector<double>> feature_gates;  // kind "features": [token][feature]
+};
+
+// Null when the model has no attention layer. `ids` is one padded review [1, maxlen].
+std::unique_ptr<TokenAttention> token_attention(Model& model, const data::Tokenizer& tokenizer, const Tensor& ids);
+
+// ---- runs saved to a folder, and predictions from them
+
+// Writes the model (model.json, model.safetensors), the tokenizer, the options, the report
+// (report.txt, history.csv, metrics.json) and the attention over the first test reviews
+// (attention.json) into `directory`, creating it.
+void save_run(const std::string& directory, const TrainResult& result, const Dataset& dataset,
+              const DataOptions& data_options);
+
+struct SavedRun {
+  std::string model_name;
+  std::unique_ptr<Model> model;
+  data::Tokenizer tokenizer;
+  DataOptions data_options;
+};
+SavedRun load_run(const std::string& directory);
+
+struct Prediction {
+  int label = 0;
+  double probability = 0;  // of that label
+  std::vector<std::string> words;               // after segmentation and stopwords
+  std::unique_ptr<TokenAttention> attention;    // null for models without attention
+};
+Prediction predict(Model& model, const data::Tokenizer& tokenizer, const jieba::Segmenter& segmenter,
+                   const std::set<std::string>& stopwords, const std::string& text, std::int64_t maxlen);
+
+// The metrics of a run as one JSON object: model, device, epochs, test_accuracy, kappa,
+// epoch_seconds, history, and more.
+Json run_summary(const TrainResult& result);
+
+}  // namespace attnkit::sentiment

@@ -1,0 +1,291 @@
+// attnkit: the command line of the sentiment pipeline.
+//
+//   attnkit train --model NAME --data CSV [--epochs N] [--device auto|cpu|cuda] [--seed S]
+//                 [--report DIR] [--json]
+//   attnkit zoo --data CSV [--models a,b,...] [--device ...] [--seed S] [--report DIR] [--json]
+//   attnkit evaluate --run DIR [--data CSV] [--json]
+//   attnkit predict --run DIR --text TEXT [--json]
+//   attnkit segment [--no-hmm]          (lines on stdin; one JSON array of tokens per line)
+//   attnkit summary --model NAME
+//
+// Every failure is one line on stderr naming the problem, and exit status 1 (2 for a command
+// line that cannot be parsed).
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <sstream>
+
+#include "attnkit/attnkit.h"
+#include "attnkit/sentiment.h"
+
+namespace fs = std::filesystem;
+using namespace attnkit;
+
+namespace {
+
+// ---------------------------------------------------------------- devices
+
+// "auto" is the GPU when one can train, else the CPU; "cuda" without one is an error.
+std::string resolve_device(const std::string& requested) {
+  if (requested == "cpu") return "cpu";
+  const int gpus = cuda_device_count();
+  if (requested == "cuda") {
+    ATTNKIT_CHECK(gpus > 0, "--device cuda: no CUDA device is available (", cuda_status(), ")");
+    ATTNKIT_FAIL("--device cuda: this version of attnkit trains on the cpu only; use --device cpu or auto");
+  }
+  return "cpu";
+}
+
+// ---------------------------------------------------------------- reports
+
+// Finds plot_report.py: $ATTNKIT_PLOT_SCRIPT, the source tree's, or the installed one.
+std::string plot_script(const char* argv0) {
+  if (const char* env = std::getenv("ATTNKIT_PLOT_SCRIPT")) return env;
+  if (fs::exists(ATTNKIT_SOURCE_PLOT_SCRIPT)) return ATTNKIT_SOURCE_PLOT_SCRIPT;
+  const fs::path installed = fs::path(argv0).parent_path() / ".." / "share" / "attnkit" / "plot_report.py";
+  return fs::exists(installed) ? installed.string() : "";
+}
+
+// Draws the report's plots with matplotlib; a missing python or matplotlib costs the plots only.
+void draw_plots(const std::string& directory, const char* argv0) {
+  const std::string script = plot_script(argv0);
+  const std::string python = fs::exists("/usr/bin/python3") ? "/usr/bin/python3" : "python3";
+  if (script.empty()) {
+    std::cout << "plots skipped: plot_report.py not found (set ATTNKIT_PLOT_SCRIPT)\n";
+    return;
+  }
+  const std::string command = python + " '" + script + "' '" + directory + "'";
+  if (std::system(command.c_str()) != 0)
+    std::cout << "plots skipped: '" << command << "' failed (python3-matplotlib installs what it needs)\n";
+}
+
+void print_result(const sentiment::TrainResult& r) {
+  std::cout << "\nmodel " << r.spec.name << " (" << r.spec.blog_name << ") on " << r.device << ": "
+            << r.history.epochs() << " epochs"
+            << (r.history.epochs() < r.epochs_planned ? " (stopped early, best weights restored)" : "") << "\n"
+            << "test accuracy " << r.test.accuracy << ", Cohen's kappa " << r.test.kappa << ", test loss " << r.test.loss
+            << "\n\nconfusion matrix (rows: true label 0, 1; columns: predicted 0, 1)\n"
+            << "  " << r.test.confusion.at(0, 0) << "  " << r.test.confusion.at(0, 1) << "\n"
+            << "  " << r.test.confusion.at(1, 0) << "  " << r.test.confusion.at(1, 1) << "\n\n"
+            << r.test.report.str();
+}
+
+double mean(const std::vector<double>& values) {
+  double sum = 0;
+  for (const double v : values) sum += v;
+  return values.empty() ? 0.0 : sum / double(values.size());
+}
+
+// ---------------------------------------------------------------- commands
+
+struct DataArguments {
+  std::string csv, stopwords, jieba_directory = jieba::default_directory();
+  std::uint64_t seed = 0;
+
+  void add_to(CLI::App& command, bool required) {
+    command.add_option("--data", csv, "CSV of labelled reviews (columns label,review)")->required(required);
+    command.add_option("--stopwords", stopwords, "stopword list (default: hit_stopwords.txt beside the CSV)");
+    command.add_option("--jieba-dir", jieba_directory, "folder of jieba's dict.txt and finalseg/ tables");
+    command.add_option("--seed", seed, "seed of the split, the initial weights and the shuffles");
+  }
+  sentiment::DataOptions options() const {
+    return sentiment::DataOptions().csv(csv).stopwords(stopwords).jieba_directory(jieba_directory).seed(seed);
+  }
+};
+
+int run_train(const DataArguments& data, const std::string& model, int epochs, const std::string& device,
+              const std::string& report, bool json, const char* argv0) {
+  const std::string resolved = resolve_device(device);
+  zoo::spec(model);  // an unknown name fails before the data is read
+  const sentiment::DataOptions options = data.options();
+  const sentiment::Dataset dataset = sentiment::prepare(options);
+  std::cout << "data: " << dataset.reviews.size() << " reviews, " << dataset.x_train.size(0) << " for training ("
+            << "the last 20% of them for validation), " << dataset.x_test.size(0) << " for testing; "
+            << dataset.tokenizer.words().size() << " distinct words, the " << dataset.tokenizer.num_words() - 1
+            << " most frequent kept\n";
+  sentiment::TrainResult result =
+      sentiment::train(dataset, sentiment::TrainOptions().model(model).epochs(epochs).seed(data.seed));
+  result.device = resolved;
+  print_result(result);
+  if (!report.empty()) {
+    sentiment::save_run(report, result, dataset, options);
+    draw_plots(report, argv0);
+    std::cout << "report written to " << report << "\n";
+  }
+  if (json) std::cout << sentiment::run_summary(result).dump() << "\n";
+  return 0;
+}
+
+int run_zoo(const DataArguments& data, std::vector<std::string> models, const std::string& device,
+            const std::string& report, bool json, const char* argv0) {
+  const std::string resolved = resolve_device(device);
+  if (models.empty()) models = zoo::model_names();
+  for (const std::string& name : models) zoo::spec(name);
+  const sentiment::DataOptions options = data.options();
+  const sentiment::Dataset dataset = sentiment::prepare(options);
+  Json results = Json::array();
+  std::ostringstream table;
+  table << "| model | epochs | test accuracy | blog accuracy | Cohen's kappa | parameters (trainable) | s/epoch | device |\n"
+        << "|---|---|---|---|---|---|---|---|\n";
+  for (const std::string& name : models) {
+    std::cout << "\n==== " << name << "\n";
+    sentiment::TrainResult r = sentiment::train(dataset, sentiment::TrainOptions().model(name).seed(data.seed));
+    r.device = resolved;
+    print_result(r);
+    if (!report.empty()) {
+      const std::string dir = (fs::path(report) / name).string();
+      sentiment::save_run(dir, r, dataset, options);
+      draw_plots(dir, argv0);
+    }
+    char row[512];
+    std::snprintf(row, sizeof row, "| %s | %d%s | %.4f | %s | %.4f | %lld (%lld) | %.2f | %s |\n", name.c_str(),
+                  r.history.epochs(), r.history.epochs() < r.epochs_planned ? " (early stop)" : "", r.test.accuracy,
+                  r.spec.blog_accuracy > 0 ? std::to_string(r.spec.blog_accuracy).substr(0, 6).c_str() : "-",
+                  r.test.kappa, static_cast<long long>(r.model->count_params()),
+                  static_cast<long long>(r.model->count_trainable_params()), mean(r.history.epoch_seconds),
+                  r.device.c_str());
+    table << row;
+    std::cout << "\n" << table.str() << std::flush;
+    results.push_back(sentiment::run_summary(r));
+  }
+  if (!report.empty()) write_file_atomically((fs::path(report) / "zoo.md").string(), table.str());
+  if (json) std::cout << Json{{"models", results}}.dump() << "\n";
+  return 0;
+}
+
+int run_evaluate(const std::string& run_dir, const std::string& csv, bool json) {
+  sentiment::SavedRun run = sentiment::load_run(run_dir);
+  sentiment::DataOptions options = run.data_options;
+  if (!csv.empty()) options.csv(csv);
+  // The saved tokenizer and split seed give back the run's own test set.
+  sentiment::Dataset dataset = sentiment::prepare(options);
+  dataset.tokenizer = run.tokenizer;
+  const Tensor x = data::pad_sequences(run.tokenizer.texts_to_sequences(dataset.cut), options.maxlen());
+  const sentiment::Evaluation e =
+      sentiment::evaluate(*run.model, data::take(x, dataset.split.test), dataset.y_test, dataset.test_labels);
+  std::cout << "model " << run.model_name << " from " << run_dir << " on " << dataset.x_test.size(0)
+            << " test reviews: accuracy " << e.accuracy << ", Cohen's kappa " << e.kappa << ", loss " << e.loss
+            << "\n\n" << e.report.str();
+  if (json)
+    std::cout << Json{{"model", run.model_name}, {"test_accuracy", e.accuracy}, {"kappa", e.kappa}, {"test_loss", e.loss}}.dump()
+              << "\n";
+  return 0;
+}
+
+int run_predict(const std::string& run_dir, const std::string& text, const std::string& jieba_directory, bool json) {
+  sentiment::SavedRun run = sentiment::load_run(run_dir);
+  const jieba::Segmenter segmenter(jieba_directory);
+  const std::set<std::string> stopwords = data::read_stopwords(run.data_options.stopwords());
+  const sentiment::Prediction p =
+      sentiment::predict(*run.model, run.tokenizer, segmenter, stopwords, text, run.data_options.maxlen());
+  std::cout << "label " << p.label << " (" << (p.label == 1 ? "positive" : "negative") << "), probability "
+            << p.probability << "\n";
+  Json out{{"model", run.model_name}, {"label", p.label}, {"probability", p.probability}, {"words", p.words}};
+  if (p.attention) {
+    std::cout << (p.attention->kind == "steps" ? "attention over the tokens:\n"
+                                               : "largest gate weight at each token (Dense-softmax gating):\n");
+    for (std::size_t i = 0; i < p.attention->tokens.size(); ++i)
+      std::cout << "  " << p.attention->tokens[i] << "\t" << p.attention->weights[i] << "\n";
+    out["attention"] = {{"kind", p.attention->kind}, {"tokens", p.attention->tokens}, {"weights", p.attention->weights}};
+  }
+  if (json) std::cout << out.dump() << "\n";
+  return 0;
+}
+
+int run_segment(bool hmm, const std::string& jieba_directory) {
+  const jieba::Segmenter segmenter(jieba_directory);
+  std::string line;
+  for (std::int64_t number = 1; std::getline(std::cin, line); ++number) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    try {
+      std::cout << Json(segmenter.cut(line, hmm)).dump() << "\n";
+    } catch (const Error& e) {
+      ATTNKIT_FAIL("stdin, line ", number, ": ", e.message());
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"attnkit: attention-based sentiment models of Chinese reviews, in C++"};
+  app.require_subcommand(1);
+
+  DataArguments train_data;
+  std::string train_model, train_device = "auto", train_report;
+  int train_epochs = 0;
+  bool train_json = false;
+  CLI::App* train = app.add_subcommand("train", "train one model of the zoo and report on the test set");
+  train->add_option("--model", train_model, "model name (see attnkit summary --help)")->required();
+  train_data.add_to(*train, true);
+  train->add_option("--epochs", train_epochs, "epochs (default: the blog's count for the model)");
+  train->add_option("--device", train_device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  train->add_option("--report", train_report, "folder for the model, the report and the plots");
+  train->add_flag("--json", train_json, "end with the results as one JSON object");
+
+  DataArguments zoo_data;
+  std::vector<std::string> zoo_models;
+  std::string zoo_device = "auto", zoo_report;
+  bool zoo_json = false;
+  CLI::App* zoo_command = app.add_subcommand("zoo", "train every model (or --models) and print a table");
+  zoo_data.add_to(*zoo_command, true);
+  zoo_command->add_option("--models", zoo_models, "comma-separated model names (default: all)")->delimiter(',');
+  zoo_command->add_option("--device", zoo_device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  zoo_command->add_option("--report", zoo_report, "folder for one report per model and the table");
+  zoo_command->add_flag("--json", zoo_json, "end with the results as one JSON object");
+
+  std::string evaluate_run, evaluate_csv;
+  bool evaluate_json = false;
+  CLI::App* evaluate = app.add_subcommand("evaluate", "evaluate a saved run on its test set");
+  evaluate->add_option("--run", evaluate_run, "folder written by train --report")->required();
+  evaluate->add_option("--data", evaluate_csv, "the CSV (default: the one the run was trained on)");
+  evaluate->add_flag("--json", evaluate_json, "end with the results as one JSON object");
+
+  std::string predict_run, predict_text, predict_jieba = jieba::default_directory();
+  bool predict_json = false;
+  CLI::App* predict = app.add_subcommand("predict", "classify a text with a saved run");
+  predict->add_option("--run", predict_run, "folder written by train --report")->required();
+  predict->add_option("--text", predict_text, "the review")->required();
+  predict->add_option("--jieba-dir", predict_jieba, "folder of jieba's dict.txt and finalseg/ tables");
+  predict->add_flag("--json", predict_json, "end with the prediction as one JSON object");
+
+  bool segment_no_hmm = false;
+  std::string segment_jieba = jieba::default_directory();
+  CLI::App* segment = app.add_subcommand("segment", "segment lines from stdin as jieba.lcut does");
+  segment->add_flag("--no-hmm", segment_no_hmm, "no HMM for unknown words (jieba.lcut(text, HMM=False))");
+  segment->add_option("--jieba-dir", segment_jieba, "folder of jieba's dict.txt and finalseg/ tables");
+
+  std::string summary_model;
+  std::string names;
+  for (const std::string& n : zoo::model_names()) names += (names.empty() ? "" : ", ") + n;
+  CLI::App* summary = app.add_subcommand("summary", "print a model's layers and parameters as Keras does");
+  summary->add_option("--model", summary_model, "one of: " + names)->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;  // --help is a success; CLI11 has printed the reason
+  }
+  try {
+    if (train->parsed()) return run_train(train_data, train_model, train_epochs, train_device, train_report, train_json, argv[0]);
+    if (zoo_command->parsed()) return run_zoo(zoo_data, zoo_models, zoo_device, zoo_report, zoo_json, argv[0]);
+    if (evaluate->parsed()) return run_evaluate(evaluate_run, evaluate_csv, evaluate_json);
+    if (predict->parsed()) return run_predict(predict_run, predict_text, predict_jieba, predict_json);
+    if (segment->parsed()) return run_segment(!segment_no_hmm, segment_jieba);
+    if (summary->parsed()) {
+      std::cout << zoo::build(summary_model)->summary();
+      return 0;
+    }
+  } catch (const Error& e) {
+    std::cerr << "attnkit: " << e.message() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    std::cerr << "attnkit: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

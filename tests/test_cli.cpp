@@ -1,0 +1,140 @@
+// The attnkit command, run as a user runs it: its outputs, its JSON, its saved runs and its
+// errors. Tests that need the review data skip where it is absent.
+#include <gtest/gtest.h>
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+namespace {
+
+namespace fs = std::filesystem;
+
+struct CliRun {
+  int status;
+  std::string output;  // stdout and stderr together
+};
+
+CliRun run(const std::string& arguments, const std::string& input = "") {
+  std::string command = std::string(ATTNKIT_CLI) + " " + arguments + " 2>&1";
+  std::string input_file;
+  if (!input.empty()) {
+    // One file per process: ctest runs the tests of this file side by side.
+    input_file = (fs::temp_directory_path() / ("attnkit_cli_input_" + std::to_string(getpid()) + ".txt")).string();
+    std::ofstream(input_file, std::ios::binary) << input;
+    command += " < " + input_file;
+  }
+  FILE* pipe = popen(command.c_str(), "r");
+  CliRun r{-1, ""};
+  if (pipe == nullptr) return r;
+  char buffer[4096];
+  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) r.output += buffer;
+  const int status = pclose(pipe);
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  if (!input_file.empty()) fs::remove(input_file);
+  return r;
+}
+
+std::string data_csv() { return std::string(ATTNKIT_TEST_DATA_DIR) + "/waimai_10k.csv"; }
+
+// The last line of the output, parsed as JSON.
+nlohmann::json last_json_line(const std::string& output) {
+  const std::size_t end = output.find_last_not_of('\n');
+  const std::size_t start = output.rfind('\n', end);
+  return nlohmann::json::parse(output.substr(start == std::string::npos ? 0 : start + 1, end - start));
+}
+
+TEST(Cli, SummaryEndsWithKerasTotals) {
+  const CliRun r = run("summary --model bilstm-attention");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("Total params: 406,934\nTrainable params: 214,934\nNon-trainable params: 192,000\n"),
+            std::string::npos)
+      << r.output;
+}
+
+TEST(Cli, SegmentPrintsOneJsonArrayPerLine) {
+  const CliRun r = run("segment", "很快，好吃，味道足，量大\n没有送水没有送水没有送水\r\n\n");
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::istringstream lines(r.output);
+  std::string line;
+  std::vector<nlohmann::json> arrays;
+  while (std::getline(lines, line)) arrays.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(arrays.size(), 3u);
+  EXPECT_EQ(arrays[0], nlohmann::json({"很快", "，", "好吃", "，", "味道", "足", "，", "量", "大"}));
+  EXPECT_EQ(arrays[1], nlohmann::json({"没有", "送水", "没有", "送水", "没有", "送水"}));
+  EXPECT_EQ(arrays[2], nlohmann::json::array());
+  const CliRun no_hmm = run("segment --no-hmm", "韩冰是好人\n");
+  ASSERT_EQ(no_hmm.status, 0) << no_hmm.output;
+  EXPECT_EQ(nlohmann::json::parse(no_hmm.output), nlohmann::json({"韩", "冰", "是", "好人"}));
+}
+
+TEST(Cli, BadUsageIsAClearError) {
+  CliRun r = run("summary --model transformerx");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("attnkit: unknown model 'transformerx' (known: mlp, cnn"), std::string::npos) << r.output;
+  r = run("train --model lstm --data /nonexistent/reviews.csv");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("/nonexistent/reviews.csv"), std::string::npos) << r.output;
+  r = run("train --model lstm --data x.csv --device tpu");
+  EXPECT_EQ(r.status, 2) << r.output;  // CLI11 rejects the value
+  r = run("segment", "ok\n\xff\xfe\n");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("stdin, line 2: jieba: the text is not valid UTF-8"), std::string::npos) << r.output;
+  r = run("frobnicate");
+  EXPECT_NE(r.status, 0);
+}
+
+TEST(Cli, CudaWithoutAGpuIsRefused) {
+  const CliRun r = run("train --model lstm --data " + data_csv() + " --device cuda");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("--device cuda"), std::string::npos) << r.output;
+}
+
+TEST(Cli, TrainReportsSavesAndPredicts) {
+  if (!fs::exists(data_csv())) GTEST_SKIP() << "no " << data_csv();
+  const fs::path report = fs::temp_directory_path() / "attnkit_cli_run";
+  fs::remove_all(report);
+  const CliRun r = run("train --model bilstm-attention-trainable --epochs 1 --data " + data_csv() + " --report " +
+                    report.string() + " --json");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const nlohmann::json result = last_json_line(r.output);
+  for (const char* key : {"model", "device", "epochs", "test_accuracy", "kappa", "epoch_seconds", "history"})
+    EXPECT_TRUE(result.contains(key)) << key;
+  EXPECT_EQ(result["model"], "bilstm-attention-trainable");
+  EXPECT_EQ(result["device"], "cpu");
+  EXPECT_EQ(result["epochs"], 1);
+  EXPECT_GT(result["test_accuracy"].get<double>(), 0.8);
+  EXPECT_EQ(result["epoch_seconds"].size(), 1u);
+  EXPECT_NE(r.output.find("precision    recall  f1-score   support"), std::string::npos);
+  for (const char* file : {"model.json", "model.safetensors", "tokenizer.json", "run.json", "report.txt", "history.csv",
+                           "metrics.json", "attention.json"})
+    EXPECT_TRUE(fs::exists(report / file)) << file;
+
+  // The saved run, evaluated again, gives the same test accuracy.
+  const CliRun evaluated = run("evaluate --run " + report.string() + " --json");
+  ASSERT_EQ(evaluated.status, 0) << evaluated.output;
+  EXPECT_DOUBLE_EQ(last_json_line(evaluated.output)["test_accuracy"].get<double>(), result["test_accuracy"].get<double>());
+
+  const CliRun predicted = run("predict --run " + report.string() + " --text '很好吃，送餐也快，下次还点' --json");
+  ASSERT_EQ(predicted.status, 0) << predicted.output;
+  const nlohmann::json p = last_json_line(predicted.output);
+  EXPECT_EQ(p["label"], 1) << predicted.output;
+  EXPECT_GT(p["probability"].get<double>(), 0.5);
+  ASSERT_TRUE(p.contains("attention"));
+  EXPECT_EQ(p["attention"]["tokens"].size(), p["attention"]["weights"].size());
+  // Additive attention over the 20 steps: each token's weight is a share of 1 (padding takes the rest).
+  double total = 0;
+  for (const auto& w : p["attention"]["weights"]) {
+    EXPECT_GT(w.get<double>(), 0.0);
+    total += w.get<double>();
+  }
+  EXPECT_LE(total, 1.0 + 1e-6);
+  fs::remove_all(report);
+}
+
+}  // namespace
