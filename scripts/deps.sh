@@ -10,6 +10,7 @@ packages=(
   libgtest-dev libbenchmark-dev      # tests and benchmarks
   nlohmann-json3-dev libcli11-dev    # JSON (model configs, safetensors headers); the command line
   python3-numpy                      # a test reads saved weights with numpy
+  python3-sklearn                    # the split test compares with train_test_split
   python3-jieba                      # jieba's dictionary and HMM tables; the segmentation test
   python3-matplotlib fonts-wqy-zenhei  # report plots, with a font for Chinese tokens
 )

@@ -40,7 +40,8 @@ bool ends_with_trainable(const std::string& name) {
 std::vector<std::string> model_names() {
   std::vector<std::string> names;
   for (const ModelSpec& m : models()) names.push_back(m.name);
-  for (const ModelSpec& m : models()) names.push_back(m.name + kTrainable);
+  for (const ModelSpec& m : models())
+    if (m.frozen_embedding) names.push_back(m.name + kTrainable);
   names.push_back(transformer_spec().name);
   return names;
 }

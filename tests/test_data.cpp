@@ -439,58 +439,56 @@ TEST(PadSequences, PadsAndTruncatesLikeKeras) {
 
 // ------------------------------------------------------------------ stratified_split
 
-// The labels of the reviews' shape: 7,987 of class 0 then 4,000 of class 1, and 7 of class 2.
-std::vector<int> sorted_labels() {
-  std::vector<int> labels(7987, 0);
-  labels.insert(labels.end(), 4000, 1);
-  labels.insert(labels.end(), 7, 2);
-  return labels;
+// scikit-learn's train_test_split(range(N), stratify=labels, test_size, random_state=seed).
+Split sklearn_split(const std::vector<int>& labels, double test_fraction, std::uint64_t seed) {
+  const std::string request = write_temp("split_request.json", nlohmann::json(labels).dump());
+  const std::string program =
+      "import json, sys; from sklearn.model_selection import train_test_split; "
+      "y = json.load(open(sys.argv[1])); "
+      "tr, te = train_test_split(list(range(len(y))), stratify=y, test_size=float(sys.argv[2]), "
+      "random_state=int(sys.argv[3])); json.dump([tr, te], sys.stdout)";
+  const std::string output = run_command(std::string(ATTNKIT_TEST_PYTHON) + " -c " + shell_quote(program) + " " +
+                                         shell_quote(request) + " " + std::to_string(test_fraction) + " " +
+                                         std::to_string(seed));
+  std::filesystem::remove(request);
+  if (output.empty()) return {};
+  const auto lists = nlohmann::json::parse(output);
+  return Split{lists.at(0).get<std::vector<std::int64_t>>(), lists.at(1).get<std::vector<std::int64_t>>()};
 }
 
-TEST(Split, TakesRoundedShareOfEachClassDisjointAndComplete) {
-  const std::vector<int> labels = sorted_labels();
-  const Split split = stratified_split(labels, 0.2, 7);
-  const auto count = [&](const std::vector<std::int64_t>& indices, int label) {
-    return std::count_if(indices.begin(), indices.end(),
-                         [&](std::int64_t i) { return labels[static_cast<std::size_t>(i)] == label; });
+TEST(Split, EqualsScikitLearnsTrainTestSplitIndexForIndex) {
+  Generator generator(17);
+  // The reviews' class sizes in data order; three classes whose shares tie in remainder (so the
+  // generator breaks ties); an odd shuffled label list with a rare class.
+  std::vector<int> reviews(7987, 0);
+  reviews.insert(reviews.end(), 4000, 1);
+  std::vector<int> tied;
+  for (int c = 0; c < 3; ++c) tied.insert(tied.end(), 5, c);
+  std::vector<int> mixed(1003);
+  for (int& label : mixed) label = generator.uniform_int(10) == 0 ? 7 : static_cast<int>(generator.uniform_int(3));
+  const struct { const char* name; const std::vector<int>& labels; double test_fraction; std::uint64_t seed; } cases[] = {
+      {"reviews", reviews, 0.2, 0}, {"reviews", reviews, 0.2, 4294967295u}, {"tied", tied, 0.3, 5},
+      {"tied", tied, 0.5, 11},      {"mixed", mixed, 0.37, 123456},
   };
-  EXPECT_EQ(count(split.test, 0), 1597);  // round(1597.4)
-  EXPECT_EQ(count(split.test, 1), 800);
-  EXPECT_EQ(count(split.test, 2), 1);  // round(1.4)
-  EXPECT_EQ(count(split.train, 0), 7987 - 1597);
-  EXPECT_EQ(count(split.train, 1), 3200);
-  EXPECT_EQ(count(split.train, 2), 6);
-  std::vector<std::int64_t> all = split.train;
-  all.insert(all.end(), split.test.begin(), split.test.end());
-  std::sort(all.begin(), all.end());
-  std::vector<std::int64_t> expected(labels.size());
-  std::iota(expected.begin(), expected.end(), 0);
-  EXPECT_EQ(all, expected);
-
-  EXPECT_EQ(stratified_split({0, 1, 0}, 0.0, 1).test.size(), 0u);
-  EXPECT_EQ(stratified_split({0, 1, 0}, 1.0, 1).train.size(), 0u);
-  EXPECT_ATTNKIT_ERROR(stratified_split({0, 1}, 1.5, 1), "test_fraction must lie in [0, 1]");
+  for (const auto& c : cases) {
+    const Split ours = stratified_split(c.labels, c.test_fraction, c.seed);
+    const Split expected = sklearn_split(c.labels, c.test_fraction, c.seed);
+    ASSERT_FALSE(expected.train.empty()) << "scikit-learn (python3-sklearn) did not answer";
+    EXPECT_EQ(ours.train, expected.train) << c.name << " seed " << c.seed;
+    EXPECT_EQ(ours.test, expected.test) << c.name << " seed " << c.seed;
+  }
+  // The blog's split: 2,398 test reviews (ceil of 0.2 * 11,987), 800 of them positive.
+  const Split split = stratified_split(reviews, 0.2, 0);
+  EXPECT_EQ(split.test.size(), 2398u);
+  EXPECT_EQ(std::count_if(split.test.begin(), split.test.end(), [](std::int64_t i) { return i >= 7987; }), 800);
 }
 
-TEST(Split, IsSeededAndShuffled) {
-  const std::vector<int> labels = sorted_labels();
-  const Split split = stratified_split(labels, 0.2, 7);
-  const Split again = stratified_split(labels, 0.2, 7);
-  EXPECT_EQ(split.train, again.train);
-  EXPECT_EQ(split.test, again.test);
-  const Split other = stratified_split(labels, 0.2, 8);
-  EXPECT_NE(split.test, other.test);
-  EXPECT_NE(split.train, other.train);
-  // Keras's validation_split takes the last 20% of the training set: it must hold both classes
-  // in about their shares, which a split ordered by class would not.
-  const std::size_t tail = split.train.size() / 5;
-  std::int64_t positives = 0;
-  for (std::size_t i = split.train.size() - tail; i < split.train.size(); ++i)
-    positives += labels[static_cast<std::size_t>(split.train[i])] == 1;
-  const double share = static_cast<double>(positives) / static_cast<double>(tail);
-  EXPECT_GT(share, 0.28);
-  EXPECT_LT(share, 0.39);
-  EXPECT_FALSE(std::is_sorted(split.test.begin(), split.test.end()));
+TEST(Split, RejectsWhatScikitLearnRejects) {
+  EXPECT_ATTNKIT_ERROR(stratified_split({0, 1, 0, 1}, 1.5, 1), "test_fraction must lie strictly between 0 and 1");
+  EXPECT_ATTNKIT_ERROR(stratified_split({0, 1, 0, 1}, 0.0, 1), "test_fraction must lie strictly between 0 and 1");
+  EXPECT_ATTNKIT_ERROR(stratified_split({0, 1, 0, 0}, 0.5, 1), "class 1 has 1 sample; each class needs at least 2");
+  EXPECT_ATTNKIT_ERROR(stratified_split({0, 1, 0, 1, 2, 2}, 0.1, 1), "cannot hold each of the 3 classes");
+  EXPECT_ATTNKIT_ERROR(stratified_split({0, 1, 0, 1}, 0.5, std::uint64_t{1} << 32), "must fit in 32 bits");
 }
 
 // ------------------------------------------------------------------ take, one_hot

@@ -49,6 +49,12 @@ TEST(Zoo, ParameterTotalsEqualModelsMd) {
     EXPECT_NE(summary.find("Non-trainable params: "), std::string::npos) << t.name;
   }
   EXPECT_EQ(zoo::models().size(), 12u);
+  // The twelve, the trainable twins of the five frozen ones, the transformer.
+  const std::vector<std::string> names = zoo::model_names();
+  EXPECT_EQ(names.size(), 18u);
+  EXPECT_EQ(std::count(names.begin(), names.end(), "attention3-trainable"), 1);
+  EXPECT_EQ(std::count(names.begin(), names.end(), "mlp-trainable"), 0);
+  EXPECT_EQ(zoo::build("mlp-trainable")->count_params(), zoo::build("mlp")->count_params());
   EXPECT_ATTNKIT_ERROR(zoo::build("transformerx"), "unknown model 'transformerx' (known: mlp, cnn");
 }
 

@@ -108,10 +108,10 @@ Tensor pad_sequences(const std::vector<std::vector<std::int32_t>>& sequences, st
 struct Split {
   std::vector<std::int64_t> train, test;  // sample indices, each list in a shuffled order
 };
-// A stratified split: each class contributes round(test_fraction * its count) samples to the
-// test set, chosen by a shuffle seeded with `seed`; both sets are then shuffled (as scikit-learn's
-// train_test_split returns them), so that a Keras validation_split from the end of the training
-// set is not one class.
+// scikit-learn's train_test_split(stratify=labels, test_size=test_fraction, random_state=seed),
+// index for index: ceil(test_fraction * N) test samples, each class's share by sklearn's
+// approximate mode, drawn with numpy's RandomState(seed); both lists come back shuffled, so that a
+// Keras validation_split from the end of the training set is not one class. seed < 2^32.
 Split stratified_split(const std::vector<int>& labels, double test_fraction, std::uint64_t seed);
 
 // Rows `indices` of a [N, ...] tensor.

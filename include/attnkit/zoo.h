@@ -4,7 +4,7 @@
 // Every model reads token ids [20] (i32) and ends in Dense(2, softmax). Names:
 //   mlp, cnn, rnn, lstm, gru, cnn-lstm, bilstm, textcnn, attention, bilstm-attention,
 //   bigru-attention, attention3
-// and the same names with "-trainable" appended. The blog freezes the embedding of textcnn,
+// and the same names with "-trainable" appended for a trainable embedding. The blog freezes the embedding of textcnn,
 // attention, bilstm-attention, bigru-attention and attention3 (Keras trainable=False): those are
 // reproduced as they are, and their "-trainable" twins train it. Beyond the blog, "transformer"
 // is a Transformer encoder classifier (token and position embeddings, one block of 2-head
@@ -30,7 +30,9 @@ struct ModelSpec {
 
 // The twelve models, in the blog's order.
 const std::vector<ModelSpec>& models();
-// Every name build() accepts: the twelve, their trainable variants, and transformer.
+// The distinct models, in the order the zoo trains them: the twelve, the trainable twins of the
+// five frozen ones, and transformer. build() also takes "-trainable" on the seven models that
+// already train their embedding (the same model).
 std::vector<std::string> model_names();
 // The spec of a name (a "-trainable" name gives its base model with frozen_embedding false;
 // transformer has no blog figure: blog_accuracy 0).

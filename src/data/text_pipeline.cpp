@@ -12,7 +12,11 @@
 #include <bitset>
 #include <cmath>
 #include <cstring>
+#include <functional>
 #include <limits>
+#include <map>
+#include <numeric>
+#include <random>
 #include <unordered_map>
 
 #include <nlohmann/json.hpp>
@@ -436,25 +440,111 @@ Tensor pad_sequences(const std::vector<std::vector<std::int32_t>>& sequences, st
   return padded;
 }
 
-Split stratified_split(const std::vector<int>& labels, double test_fraction, std::uint64_t seed) {
-  ATTNKIT_CHECK(test_fraction >= 0.0 && test_fraction <= 1.0,
-                "stratified_split: test_fraction must lie in [0, 1], got ", test_fraction);
-  Generator generator(seed);
-  const auto shuffle = [&](std::vector<std::int64_t>& indices) {  // Fisher-Yates
-    for (std::size_t i = indices.size(); i > 1; --i)
-      std::swap(indices[i - 1], indices[generator.uniform_int(i)]);
-  };
-  std::map<int, std::vector<std::int64_t>> by_class;
-  for (std::size_t i = 0; i < labels.size(); ++i) by_class[labels[i]].push_back(static_cast<std::int64_t>(i));
-  Split split;
-  for (auto& [label, indices] : by_class) {
-    shuffle(indices);
-    const auto test_count = static_cast<std::size_t>(std::llround(test_fraction * static_cast<double>(indices.size())));
-    split.test.insert(split.test.end(), indices.begin(), indices.begin() + static_cast<std::ptrdiff_t>(test_count));
-    split.train.insert(split.train.end(), indices.begin() + static_cast<std::ptrdiff_t>(test_count), indices.end());
+namespace {
+
+// numpy's legacy RandomState(seed): MT19937 seeded by init_genrand, as std::mt19937 is.
+class NumpyRandomState {
+ public:
+  explicit NumpyRandomState(std::uint32_t seed) : engine_(seed) {}
+
+  // RandomState's bounded integer in [0, max]: masked 32-bit draws, rejected above max.
+  std::size_t interval(std::size_t max) {
+    if (max == 0) return 0;
+    std::uint32_t mask = static_cast<std::uint32_t>(max);
+    for (int shift = 1; shift <= 16; shift *= 2) mask |= mask >> shift;
+    std::uint32_t value = 0;
+    do value = static_cast<std::uint32_t>(engine_()) & mask;
+    while (value > max);
+    return value;
   }
-  shuffle(split.train);
-  shuffle(split.test);
+  // RandomState.shuffle: Fisher-Yates from the end.
+  template <typename T>
+  void shuffle(std::vector<T>& values) {
+    for (std::size_t i = values.size(); i-- > 1;) std::swap(values[i], values[interval(i)]);
+  }
+  // RandomState.permutation(n).
+  std::vector<std::size_t> permutation(std::size_t n) {
+    std::vector<std::size_t> values(n);
+    std::iota(values.begin(), values.end(), std::size_t{0});
+    shuffle(values);
+    return values;
+  }
+
+ private:
+  std::mt19937 engine_;
+};
+
+// scikit-learn's _approximate_mode: each class's share of `draws` floored, the rest given to the
+// largest remainders, ties broken by the generator.
+std::vector<std::int64_t> approximate_mode(const std::vector<std::int64_t>& class_counts, std::int64_t draws,
+                                           NumpyRandomState& random) {
+  const double total = static_cast<double>(std::accumulate(class_counts.begin(), class_counts.end(), std::int64_t{0}));
+  std::vector<double> remainder(class_counts.size());
+  std::vector<std::int64_t> floored(class_counts.size());
+  std::int64_t floored_sum = 0;
+  for (std::size_t c = 0; c < class_counts.size(); ++c) {
+    const double continuous = static_cast<double>(class_counts[c]) / total * static_cast<double>(draws);
+    floored[c] = static_cast<std::int64_t>(std::floor(continuous));
+    remainder[c] = continuous - std::floor(continuous);
+    floored_sum += floored[c];
+  }
+  std::int64_t need_to_add = draws - floored_sum;
+  std::vector<double> values = remainder;
+  std::sort(values.begin(), values.end(), std::greater<>());
+  values.erase(std::unique(values.begin(), values.end()), values.end());
+  for (std::size_t v = 0; v < values.size() && need_to_add > 0; ++v) {
+    std::vector<std::size_t> tied;
+    for (std::size_t c = 0; c < remainder.size(); ++c)
+      if (remainder[c] == values[v]) tied.push_back(c);
+    const std::size_t add_now = std::min(tied.size(), static_cast<std::size_t>(need_to_add));
+    const std::vector<std::size_t> chosen = random.permutation(tied.size());  // RandomState.choice
+    for (std::size_t k = 0; k < add_now; ++k) ++floored[tied[chosen[k]]];
+    need_to_add -= static_cast<std::int64_t>(add_now);
+  }
+  return floored;
+}
+
+}  // namespace
+
+Split stratified_split(const std::vector<int>& labels, double test_fraction, std::uint64_t seed) {
+  ATTNKIT_CHECK(test_fraction > 0.0 && test_fraction < 1.0,
+                "stratified_split: test_fraction must lie strictly between 0 and 1, got ", test_fraction);
+  ATTNKIT_CHECK(seed <= std::numeric_limits<std::uint32_t>::max(),
+                "stratified_split: the seed must fit in 32 bits (numpy's RandomState), got ", seed);
+  const auto samples = static_cast<std::int64_t>(labels.size());
+  const auto test_count = static_cast<std::int64_t>(std::ceil(test_fraction * static_cast<double>(samples)));
+  const std::int64_t train_count = samples - test_count;
+
+  std::map<int, std::vector<std::int64_t>> by_class;  // classes ascending, members in data order
+  for (std::size_t i = 0; i < labels.size(); ++i) by_class[labels[i]].push_back(static_cast<std::int64_t>(i));
+  std::vector<std::int64_t> class_counts;
+  for (const auto& [label, members] : by_class) {
+    ATTNKIT_CHECK(members.size() >= 2, "stratified_split: class ", label, " has ", members.size(),
+                  " sample; each class needs at least 2");
+    class_counts.push_back(static_cast<std::int64_t>(members.size()));
+  }
+  const auto classes = static_cast<std::int64_t>(class_counts.size());
+  ATTNKIT_CHECK(train_count >= classes && test_count >= classes, "stratified_split: ", train_count,
+                " training and ", test_count, " test samples cannot hold each of the ", classes, " classes");
+
+  NumpyRandomState random(static_cast<std::uint32_t>(seed));
+  const std::vector<std::int64_t> train_per_class = approximate_mode(class_counts, train_count, random);
+  std::vector<std::int64_t> remaining(class_counts.size());
+  for (std::size_t c = 0; c < class_counts.size(); ++c) remaining[c] = class_counts[c] - train_per_class[c];
+  const std::vector<std::int64_t> test_per_class = approximate_mode(remaining, test_count, random);
+
+  Split split;
+  std::size_t c = 0;
+  for (const auto& [label, members] : by_class) {
+    const std::vector<std::size_t> order = random.permutation(members.size());
+    const auto train_end = static_cast<std::size_t>(train_per_class[c]);
+    const auto test_end = train_end + static_cast<std::size_t>(test_per_class[c]);
+    for (std::size_t k = 0; k < train_end; ++k) split.train.push_back(members[order[k]]);
+    for (std::size_t k = train_end; k < test_end; ++k) split.test.push_back(members[order[k]]);
+    ++c;
+  }
+  random.shuffle(split.train);
+  random.shuffle(split.test);
   return split;
 }
 
