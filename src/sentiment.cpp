@@ -73,7 +73,7 @@ TrainResult train(const Dataset& dataset, const TrainOptions& options) {
                        .seed(options.seed())
                        .verbose(options.verbose())
                        .output(options.output());
-  if (!r.spec.frozen_embedding) fit.callbacks({EarlyStopping("val_loss", options.patience(), 0.0, true)});
+  if (r.spec.early_stopping) fit.callbacks({EarlyStopping("val_loss", options.patience(), 0.0, true)});
   r.history = r.model->fit(dataset.x_train, dataset.y_train, fit);
   r.test = evaluate(*r.model, dataset.x_test, dataset.y_test, dataset.test_labels);
   return r;
@@ -169,7 +169,7 @@ namespace {
 
 Json data_options_json(const DataOptions& o) {
   return {{"csv", o.csv()},         {"stopwords", stopwords_path(o)}, {"num_words", o.num_words()},
-          {"maxlen", o.maxlen()},   {"test_fraction", o.test_fraction()}, {"seed", o.seed()}};
+          {"maxlen", o.maxlen()},   {"test_fraction", o.test_fraction()}, {"split_seed", o.seed()}};
 }
 
 Json attention_json(const TokenAttention& a) {
@@ -278,7 +278,7 @@ SavedRun load_run(const std::string& directory) {
         .num_words(d.at("num_words").get<std::int64_t>())
         .maxlen(d.at("maxlen").get<std::int64_t>())
         .test_fraction(d.at("test_fraction").get<double>())
-        .seed(d.at("seed").get<std::uint64_t>());
+        .seed(d.at("split_seed").get<std::uint64_t>());
   } catch (const nlohmann::json::exception& e) {
     ATTNKIT_FAIL("'", (dir / "run.json").string(), "' is not a saved run: ", e.what());
   }

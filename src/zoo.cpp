@@ -25,7 +25,7 @@ const std::vector<ModelSpec>& models() {
 
 // The model beyond the blog: a Transformer encoder (not one of the twelve; no blog figure).
 const ModelSpec& transformer_spec() {
-  static const ModelSpec spec{"transformer", "Transformer", 10, 0.0, false};
+  static const ModelSpec spec{"transformer", "Transformer", 10, 0.0, false, true};
   return spec;
 }
 
@@ -53,7 +53,8 @@ ModelSpec spec(const std::string& name) {
   for (const ModelSpec& m : models())
     if (m.name == base) {
       ModelSpec s = m;
-      if (trainable) s.name = name, s.blog_name += " (trainable embedding)", s.frozen_embedding = false;
+      if (trainable && m.frozen_embedding)
+        s.name = name, s.blog_name += " (trainable embedding)", s.frozen_embedding = false, s.early_stopping = true;
       return s;
     }
   std::string known;

@@ -26,6 +26,7 @@ struct DataOptions {
   ATTNKIT_ARG(std::int64_t, num_words) = 6000;
   ATTNKIT_ARG(std::int64_t, maxlen) = 20;
   ATTNKIT_ARG(double, test_fraction) = 0.2;
+  // The split's random_state (scikit-learn's train_test_split); 0 is the blog's.
   ATTNKIT_ARG(std::uint64_t, seed) = 0;
 };
 
@@ -50,8 +51,8 @@ struct TrainOptions {
   // 0: the model's default (the blog's epoch count).
   ATTNKIT_ARG(int, epochs) = 0;
   ATTNKIT_ARG(std::uint64_t, seed) = 0;
-  // Models with a trainable embedding stop after this many epochs without a better validation
-  // loss, and keep their best weights; the blog's frozen models run all their epochs.
+  // Models with ModelSpec::early_stopping stop after this many epochs without a better
+  // validation loss, and keep their best weights; the blog's models run all their epochs.
   ATTNKIT_ARG(int, patience) = 2;
   ATTNKIT_ARG(int, verbose) = 1;
   ATTNKIT_ARG(OutputStream, output) = nullptr;

@@ -26,6 +26,9 @@ struct ModelSpec {
   int epochs;                // the blog's epoch count, the default for training
   double blog_accuracy;      // the blog's test accuracy
   bool frozen_embedding;     // as the blog defines the model
+  // Models beyond the blog (the trainable twins of its frozen models, the transformer) stop
+  // early on the validation loss and keep their best weights; the blog's own run all epochs.
+  bool early_stopping = false;
 };
 
 // The twelve models, in the blog's order.

@@ -1,8 +1,8 @@
 // attnkit: the command line of the sentiment pipeline.
 //
-//   attnkit train --model NAME --data CSV [--epochs N] [--device auto|cpu|cuda] [--seed S]
+//   attnkit train --model NAME --data CSV [--epochs N] [--device auto|cpu|cuda] [--split-seed S] [--seed S]
 //                 [--report DIR] [--json]
-//   attnkit zoo --data CSV [--models a,b,...] [--device ...] [--seed S] [--report DIR] [--json]
+//   attnkit zoo --data CSV [--models a,b,...] [--device ...] [--split-seed S] [--seed S] [--report DIR] [--json]
 //   attnkit evaluate --run DIR [--data CSV] [--json]
 //   attnkit predict --run DIR --text TEXT [--json]
 //   attnkit segment [--no-hmm]          (lines on stdin; one JSON array of tokens per line)
@@ -83,16 +83,17 @@ double mean(const std::vector<double>& values) {
 
 struct DataArguments {
   std::string csv, stopwords, jieba_directory = jieba::default_directory();
-  std::uint64_t seed = 0;
+  std::uint64_t split_seed = 0, seed = 0;
 
   void add_to(CLI::App& command, bool required) {
     command.add_option("--data", csv, "CSV of labelled reviews (columns label,review)")->required(required);
     command.add_option("--stopwords", stopwords, "stopword list (default: hit_stopwords.txt beside the CSV)");
     command.add_option("--jieba-dir", jieba_directory, "folder of jieba's dict.txt and finalseg/ tables");
-    command.add_option("--seed", seed, "seed of the split, the initial weights and the shuffles");
+    command.add_option("--split-seed", split_seed, "random_state of the train/test split (default 0, the blog's)");
+    command.add_option("--seed", seed, "seed of the initial weights, the dropout masks and the shuffles");
   }
   sentiment::DataOptions options() const {
-    return sentiment::DataOptions().csv(csv).stopwords(stopwords).jieba_directory(jieba_directory).seed(seed);
+    return sentiment::DataOptions().csv(csv).stopwords(stopwords).jieba_directory(jieba_directory).seed(split_seed);
   }
 };
 
