@@ -14,12 +14,17 @@ import csv
 import json
 import os
 import sys
+import warnings
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
+
+# Emoji and variation selectors in reviews have no glyph in the CJK font: they are drawn as boxes,
+# without a warning for each.
+warnings.filterwarnings("ignore", message="Glyph .* missing from")
 
 
 def use_cjk_font():
