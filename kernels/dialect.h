@@ -184,9 +184,10 @@ using stream_t = void*;
   type(&name) dims = *static_cast<type(*) dims>(                          \
       ::attnkit::sim::block_shared(&ak_shared_site_##name, sizeof(type dims)))
 
-#define AK_LAUNCH(kernel, grid, block, shared_bytes, stream, ...)                                       \
-  ::attnkit::sim::launch(#kernel, ::ak::detail::dim(grid), ::ak::detail::dim(block), (shared_bytes),    \
-                         [&]() { kernel(__VA_ARGS__); })
+#define AK_LAUNCH(kernel, grid, block, shared_bytes, stream, ...)                                        \
+  (static_cast<void>(stream), /* the sim runs every launch at once, in order */                         \
+   ::attnkit::sim::launch(#kernel, ::ak::detail::dim(grid), ::ak::detail::dim(block), (shared_bytes),   \
+                          [&]() { kernel(__VA_ARGS__); }))
 
 namespace detail {
 inline unsigned mask_or_full() { return kFullMask; }

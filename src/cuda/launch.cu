@@ -1,0 +1,18 @@
+// The check after every kernel launch of kernels/ (AK_LAUNCH): a launch that failed (a bad
+// configuration, too much shared memory, no kernel image for this GPU) throws attnkit::Error
+// naming the kernel and where it was launched.
+#include "cuda/check.h"
+#include "kernels/dialect.h"
+
+namespace ak {
+
+void check_launch(const char* kernel, const char* file, int line) {
+  const cudaError_t status = cudaGetLastError();
+  if (status != cudaSuccess)
+    ::attnkit::detail::throw_error(file, line, kernel,
+                                   ::attnkit::detail::concat("launch of kernel ", kernel, " failed: ",
+                                                             cudaGetErrorName(status), ": ",
+                                                             cudaGetErrorString(status)));
+}
+
+}  // namespace ak
