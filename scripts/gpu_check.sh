@@ -1,0 +1,110 @@
+#!/usr/bin/env bash
+# The GPU check, on a machine with an NVIDIA GPU: builds attnkit with CUDA for the present GPU,
+# runs the gpu and sim tests, runs compute-sanitizer (memcheck, racecheck) over the gpu tests,
+# and writes a short report, bench/results/DATE-GPU.md (also copied to $OUT when that is set).
+#
+# It installs nothing from the network. nvcc, CMake and ninja are looked for on PATH, in
+# /usr/local/cuda and in Python's packages. The libraries the build needs (GoogleTest, OpenBLAS,
+# nlohmann-json, CLI11, Google Benchmark) come from the system, or from the Debian packages in
+# .deps/, unpacked into a private prefix: `scripts/gpu_check.sh --fetch` downloads them there on
+# a machine with Debian's package network (.deps/ is ignored by git; a run elsewhere carries it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+deps_packages=(libgtest-dev libgmock-dev libbenchmark-dev libbenchmark1debian nlohmann-json3-dev libcli11-dev
+               libopenblas-dev libopenblas0 libopenblas0-pthread libopenblas-pthread-dev libgfortran5)
+if [ "${1:-}" = "--fetch" ]; then
+  mkdir -p .deps
+  (cd .deps && apt-get download "${deps_packages[@]}")
+  echo "downloaded into .deps/: $(ls .deps | wc -l) packages"
+  exit 0
+fi
+
+say() { echo "gpu_check: $*"; }
+started=$(date +%s)
+
+# ---------------------------------------------------------------- tools
+find_tool() {  # name, then candidate paths
+  local name=$1
+  shift
+  if command -v "$name" >/dev/null 2>&1; then command -v "$name"; return; fi
+  for candidate in "$@"; do [ -x "$candidate" ] && { echo "$candidate"; return; }; done
+  return 1
+}
+python_prefix=$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])' 2>/dev/null || true)
+nvcc=$(find_tool nvcc /usr/local/cuda/bin/nvcc "$python_prefix"/nvidia/cuda_nvcc/bin/nvcc) ||
+  { say "no nvcc found (PATH, /usr/local/cuda/bin, Python's nvidia packages)"; exit 1; }
+cmake=$(find_tool cmake "$python_prefix"/cmake/data/bin/cmake) || { say "no cmake found"; exit 1; }
+ninja=$(find_tool ninja "$python_prefix"/ninja/data/bin/ninja) || ninja=""
+command -v nvidia-smi >/dev/null || { say "nvidia-smi is missing: is there a GPU?"; exit 1; }
+gpu_name=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
+driver=$(nvidia-smi --query-gpu=driver_version --format=csv,noheader | head -1)
+capability=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d '.')
+say "$gpu_name (sm_$capability), driver $driver; nvcc $nvcc; cmake $cmake"
+
+# ---------------------------------------------------------------- libraries from .deps/
+prefix_args=()
+if compgen -G ".deps/*.deb" >/dev/null; then
+  deps_root=/tmp/attnkit-deps
+  rm -rf "$deps_root" && mkdir -p "$deps_root"
+  for package in .deps/*.deb; do dpkg -x "$package" "$deps_root"; done
+  multiarch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
+  export LD_LIBRARY_PATH="$deps_root/usr/lib/$multiarch:$deps_root/usr/lib/$multiarch/openblas-pthread${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  prefix_args=(-DCMAKE_PREFIX_PATH="$deps_root/usr" -DCMAKE_LIBRARY_PATH="$deps_root/usr/lib/$multiarch/openblas-pthread")
+  say "libraries from .deps/ unpacked into $deps_root"
+fi
+
+# ---------------------------------------------------------------- build
+build_dir=${ATTNKIT_BUILD_DIR:-build-gpu}
+generator=()
+[ -n "$ninja" ] && [ ! -f "$build_dir/CMakeCache.txt" ] && generator=(-G Ninja -DCMAKE_MAKE_PROGRAM="$ninja")
+"$cmake" -S . -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DATTNKIT_CUDA=ON \
+  -DCMAKE_CUDA_COMPILER="$nvcc" -DCMAKE_CUDA_ARCHITECTURES="$capability" -DATTNKIT_BUILD_EXAMPLES=OFF \
+  "${prefix_args[@]}" >"$build_dir.configure.log" 2>&1 || { tail -30 "$build_dir.configure.log"; exit 1; }
+"$cmake" --build "$build_dir" -j "$(nproc)" --target attnkit_gpu_tests attnkit_sim_tests >"$build_dir.build.log" 2>&1 ||
+  { tail -40 "$build_dir.build.log"; exit 1; }
+built=$(date +%s)
+
+# ---------------------------------------------------------------- tests and sanitizers
+tests_status=0
+"$build_dir"/tests/attnkit_gpu_tests --gtest_brief=1 >"$build_dir.gpu_tests.log" 2>&1 || tests_status=$?
+sim_status=0
+"$build_dir"/tests/attnkit_sim_tests --gtest_brief=1 >"$build_dir.sim_tests.log" 2>&1 || sim_status=$?
+sanitizer=$(find_tool compute-sanitizer /usr/local/cuda/bin/compute-sanitizer) || sanitizer=""
+declare -A sanitizer_summary
+for tool in memcheck racecheck; do
+  if [ -z "$sanitizer" ]; then sanitizer_summary[$tool]="compute-sanitizer not found"; continue; fi
+  "$sanitizer" --tool "$tool" --error-exitcode 3 "$build_dir"/tests/attnkit_gpu_tests --gtest_brief=1 \
+    >"$build_dir.$tool.log" 2>&1 && sanitizer_summary[$tool]="clean" ||
+    sanitizer_summary[$tool]="errors (exit $?): $(grep -m1 -E '=========.*(Invalid|Race|ERROR)' "$build_dir.$tool.log" || true)"
+done
+
+# ---------------------------------------------------------------- report
+date=$(date +%F)
+slug=$(echo "$gpu_name" | tr -c 'A-Za-z0-9\n' '-' | tr -s '-' | sed 's/-$//')
+report=bench/results/$date-$slug.md
+mkdir -p bench/results
+{
+  echo "# GPU check, $date"
+  echo
+  echo "- device: $gpu_name (sm_$capability), driver $driver"
+  echo "- commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
+  echo "- nvcc: $("$nvcc" --version | tail -1)"
+  echo "- build: $((built - started)) s"
+  echo "- gpu tests (exit $tests_status): $(grep -E '^\[  (PASSED|FAILED)|tests? ran' "$build_dir.gpu_tests.log" | tr '\n' ' ')"
+  echo "- sim tests (exit $sim_status): $(grep -E '^\[  (PASSED|FAILED)|tests? ran' "$build_dir.sim_tests.log" | tr '\n' ' ')"
+  echo "- compute-sanitizer memcheck: ${sanitizer_summary[memcheck]}"
+  echo "- compute-sanitizer racecheck: ${sanitizer_summary[racecheck]}"
+  echo "- total: $(($(date +%s) - started)) s"
+  if [ "$tests_status" -ne 0 ]; then
+    echo
+    echo '## Failed gpu tests'
+    echo
+    echo '```'
+    grep -E -A8 '\[  FAILED  \]|Failure' "$build_dir.gpu_tests.log" | head -80
+    echo '```'
+  fi
+} >"$report"
+cat "$report"
+[ -n "${OUT:-}" ] && cp "$report" "$build_dir".*.log "$OUT"/ 2>/dev/null || true
+[ "$tests_status" -eq 0 ] && [ "$sim_status" -eq 0 ]
