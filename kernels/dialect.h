@@ -349,6 +349,16 @@ void cp_async_wait() {
 
 #endif
 
+// The stream a launcher was given (launchers take void* so that host code needs no CUDA header).
+inline stream_t as_stream(void* stream) { return static_cast<stream_t>(stream); }
+
+// Blocks of `threads` for a grid-stride loop over `count` elements: enough for one element per
+// thread, at least 1, at most 4096 (each thread then takes several).
+inline unsigned grid_stride_blocks(std::int64_t count, int threads) {
+  const std::int64_t blocks = (count + threads - 1) / threads;
+  return static_cast<unsigned>(blocks < 1 ? 1 : (blocks > 4096 ? 4096 : blocks));
+}
+
 // Two 16-bit values packed as a register pair holds them (the first in the low half).
 template <typename T>
 AK_HOST_DEVICE inline std::uint32_t pack2(T low, T high) {

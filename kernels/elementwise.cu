@@ -8,10 +8,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-unsigned blocks_for(std::int64_t n) {
-  const std::int64_t blocks = (n + kThreads - 1) / kThreads;
-  return static_cast<unsigned>(blocks < 4096 ? (blocks > 0 ? blocks : 1) : 4096);
-}
 
 AK_DEVICE float apply(float x, int kind) {
   switch (kind) {
@@ -64,36 +60,34 @@ __global__ void multiply_backward_kernel(const float* a, const float* b, const f
   }
 }
 
-ak::stream_t as_stream(void* stream) { return static_cast<ak::stream_t>(stream); }
-
 }  // namespace
 
 void activation_forward(const float* x, float* y, std::int64_t n, PointwiseActivation kind, void* stream) {
   if (n == 0) return;
-  AK_LAUNCH(activation_forward_kernel, blocks_for(n), kThreads, 0, as_stream(stream), x, y, n, static_cast<int>(kind));
+  AK_LAUNCH(activation_forward_kernel, ak::grid_stride_blocks(n, kThreads), kThreads, 0, ak::as_stream(stream), x, y, n, static_cast<int>(kind));
 }
 
 void activation_backward(const float* y, const float* dy, float* dx, std::int64_t n, PointwiseActivation kind,
                          void* stream) {
   if (n == 0) return;
-  AK_LAUNCH(activation_backward_kernel, blocks_for(n), kThreads, 0, as_stream(stream), y, dy, dx, n,
+  AK_LAUNCH(activation_backward_kernel, ak::grid_stride_blocks(n, kThreads), kThreads, 0, ak::as_stream(stream), y, dy, dx, n,
             static_cast<int>(kind));
 }
 
 void multiply_forward(const float* a, const float* b, float* y, std::int64_t n, void* stream) {
   if (n == 0) return;
-  AK_LAUNCH(multiply_forward_kernel, blocks_for(n), kThreads, 0, as_stream(stream), a, b, y, n);
+  AK_LAUNCH(multiply_forward_kernel, ak::grid_stride_blocks(n, kThreads), kThreads, 0, ak::as_stream(stream), a, b, y, n);
 }
 
 void add_forward(const float* a, const float* b, float* y, std::int64_t n, void* stream) {
   if (n == 0) return;
-  AK_LAUNCH(add_forward_kernel, blocks_for(n), kThreads, 0, as_stream(stream), a, b, y, n);
+  AK_LAUNCH(add_forward_kernel, ak::grid_stride_blocks(n, kThreads), kThreads, 0, ak::as_stream(stream), a, b, y, n);
 }
 
 void multiply_backward(const float* a, const float* b, const float* dy, float* da, float* db, std::int64_t n,
                        void* stream) {
   if (n == 0) return;
-  AK_LAUNCH(multiply_backward_kernel, blocks_for(n), kThreads, 0, as_stream(stream), a, b, dy, da, db, n);
+  AK_LAUNCH(multiply_backward_kernel, ak::grid_stride_blocks(n, kThreads), kThreads, 0, ak::as_stream(stream), a, b, dy, da, db, n);
 }
 
 }  // namespace attnkit::ATTNKIT_KERNEL_NAMESPACE

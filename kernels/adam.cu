@@ -1,0 +1,47 @@
+// The fused Adam step: one thread per weight (grid-stride loops), float32, with the operations
+// in the order of src/optimizers.cpp so that the results agree with the CPU optimizer.
+#include "kernels/adam.h"
+
+#include <cmath>
+
+#include "attnkit/error.h"
+#include "kernels/dialect.h"
+
+namespace attnkit::ATTNKIT_KERNEL_NAMESPACE {
+namespace {
+
+constexpr int kThreads = 256;
+
+
+__global__ void adam_step_kernel(float* param, const float* grad, float* m, float* v, std::int64_t n, float step_size,
+                                 float beta_1, float beta_2, float epsilon) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(blockDim.x) * gridDim.x) {
+    const float g = grad[i];
+    const float m_i = beta_1 * m[i] + (1.0f - beta_1) * g;
+    const float v_i = beta_2 * v[i] + (1.0f - beta_2) * g * g;
+    m[i] = m_i;
+    v[i] = v_i;
+    param[i] -= step_size * m_i / (sqrtf(v_i) + epsilon);
+  }
+}
+
+}  // namespace
+
+void adam_step(float* param, const float* grad, float* m, float* v, std::int64_t n, double learning_rate,
+               double beta_1, double beta_2, double epsilon, std::int64_t step, void* stream) {
+  ATTNKIT_CHECK(n >= 0, "adam_step: negative size ", n);
+  ATTNKIT_CHECK(step >= 1, "adam_step: the step number starts at 1, got ", step);
+  ATTNKIT_CHECK(learning_rate > 0 && beta_1 >= 0 && beta_1 < 1 && beta_2 >= 0 && beta_2 < 1 && epsilon > 0,
+                "adam_step: bad hyperparameters (learning_rate ", learning_rate, ", beta_1 ", beta_1, ", beta_2 ",
+                beta_2, ", epsilon ", epsilon, ")");
+  if (n == 0) return;
+  // The bias correction in double and rounded once, as the CPU optimizer does.
+  const double t = static_cast<double>(step);
+  const float step_size =
+      static_cast<float>(learning_rate * std::sqrt(1 - std::pow(beta_2, t)) / (1 - std::pow(beta_1, t)));
+  AK_LAUNCH(adam_step_kernel, ak::grid_stride_blocks(n, kThreads), kThreads, 0, ak::as_stream(stream), param, grad, m, v, n, step_size,
+            static_cast<float>(beta_1), static_cast<float>(beta_2), static_cast<float>(epsilon));
+}
+
+}  // namespace attnkit::ATTNKIT_KERNEL_NAMESPACE

@@ -1,0 +1,140 @@
+// Categorical cross-entropy, float32, one block per row: the row's sums go through shuffles
+// within each warp and then across the warps through shared memory. The forward's mean over
+// rows is a second launch of one block, so that it adds in a fixed order.
+#include "kernels/loss.h"
+
+#include "attnkit/error.h"
+#include "kernels/dialect.h"
+
+namespace attnkit::ATTNKIT_KERNEL_NAMESPACE {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kWarps = kThreads / ak::kWarpSize;
+constexpr float kEpsilon = 1e-7f;  // Keras's epsilon (ops::kKerasEpsilon)
+
+struct Max {
+  AK_DEVICE float operator()(float a, float b) const { return a > b ? a : b; }
+};
+struct Sum {
+  AK_DEVICE float operator()(float a, float b) const { return a + b; }
+};
+
+// `value` combined over the block; every thread receives the result. `partials` (kWarps floats
+// of shared memory) holds one value per warp, and must not be reused by a later reduction of the
+// same block: there is no barrier after the reads.
+template <typename Combine>
+AK_DEVICE float block_reduce(float value, float* partials, Combine combine) {
+  for (int offset = ak::kWarpSize / 2; offset > 0; offset /= 2) value = combine(value, ak::shfl_xor(value, offset));
+  if (ak::lane_id() == 0) partials[threadIdx.x / ak::kWarpSize] = value;
+  __syncthreads();  // every warp's partial is written before any thread reads them
+  float result = partials[0];
+  for (int warp = 1; warp < kWarps; ++warp) result = combine(result, partials[warp]);
+  return result;
+}
+
+AK_DEVICE float clip(float q) { return q < kEpsilon ? kEpsilon : (q > 1.0f - kEpsilon ? 1.0f - kEpsilon : q); }
+AK_DEVICE bool inside_clip(float q) { return q > kEpsilon && q < 1.0f - kEpsilon; }
+
+// row_losses[row] = -sum_c target log p, with p = clip(pred / sum pred) or log_softmax(pred).
+__global__ void row_losses_kernel(const float* pred, const float* target, float* row_losses, std::int64_t cols,
+                                  bool from_logits) {
+  AK_SHARED(float, first_partials, [kWarps]);
+  AK_SHARED(float, second_partials, [kWarps]);
+  AK_SHARED(float, loss_partials, [kWarps]);
+  const std::int64_t offset = static_cast<std::int64_t>(blockIdx.x) * cols;
+  const float* p = pred + offset;
+  const float* y = target + offset;
+  float target_dot_log_p = 0.0f;
+  if (from_logits) {
+    float max = -INFINITY;
+    for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x) max = Max()(max, p[c]);
+    max = block_reduce(max, first_partials, Max());
+    float sum = 0.0f;
+    for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x) sum += expf(p[c] - max);
+    const float log_sum = max + logf(block_reduce(sum, second_partials, Sum()));
+    for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x) target_dot_log_p += y[c] * (p[c] - log_sum);
+  } else {
+    float sum = 0.0f;
+    for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x) sum += p[c];
+    sum = block_reduce(sum, first_partials, Sum());
+    for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x) target_dot_log_p += y[c] * logf(clip(p[c] / sum));
+  }
+  target_dot_log_p = block_reduce(target_dot_log_p, loss_partials, Sum());
+  if (threadIdx.x == 0) row_losses[blockIdx.x] = -target_dot_log_p;
+}
+
+// loss[0] = the mean of row_losses, by one block.
+__global__ void mean_loss_kernel(const float* row_losses, float* loss, std::int64_t rows) {
+  AK_SHARED(float, partials, [kWarps]);
+  float sum = 0.0f;
+  for (std::int64_t r = threadIdx.x; r < rows; r += blockDim.x) sum += row_losses[r];
+  sum = block_reduce(sum, partials, Sum());
+  if (threadIdx.x == 0) *loss = sum / static_cast<float>(rows);
+}
+
+// From logits: dpred = scale (softmax(pred) sum_c target - target).
+// From probabilities, with s = sum pred and q = pred / s: dq = -target / q inside the clip range
+// (0 outside), and dpred = scale (dq - sum_c dq_c q_c) / s.
+__global__ void backward_kernel(const float* pred, const float* target, float* dpred, std::int64_t cols,
+                                bool from_logits, float scale) {
+  AK_SHARED(float, first_partials, [kWarps]);
+  AK_SHARED(float, second_partials, [kWarps]);
+  AK_SHARED(float, third_partials, [kWarps]);
+  const std::int64_t offset = static_cast<std::int64_t>(blockIdx.x) * cols;
+  const float* p = pred + offset;
+  const float* y = target + offset;
+  float* dp = dpred + offset;
+  if (from_logits) {
+    float max = -INFINITY;
+    for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x) max = Max()(max, p[c]);
+    max = block_reduce(max, first_partials, Max());
+    float sum = 0.0f, target_sum = 0.0f;
+    for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
+      sum += expf(p[c] - max);
+      target_sum += y[c];
+    }
+    sum = block_reduce(sum, second_partials, Sum());
+    target_sum = block_reduce(target_sum, third_partials, Sum());
+    for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x)
+      dp[c] = scale * (expf(p[c] - max) / sum * target_sum - y[c]);
+  } else {
+    float s = 0.0f;
+    for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x) s += p[c];
+    s = block_reduce(s, first_partials, Sum());
+    float dq_dot_q = 0.0f;
+    for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
+      if (inside_clip(p[c] / s)) dq_dot_q -= y[c];  // dq q = -target inside the clip range
+    }
+    dq_dot_q = block_reduce(dq_dot_q, second_partials, Sum());
+    for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
+      const float q = p[c] / s;
+      const float dq = inside_clip(q) ? -y[c] / q : 0.0f;
+      dp[c] = scale * (dq - dq_dot_q) / s;
+    }
+  }
+}
+
+void check_sizes(const char* op, std::int64_t rows, std::int64_t cols) {
+  ATTNKIT_CHECK(rows > 0 && cols > 0, op, ": pred must not be empty, got rows ", rows, ", cols ", cols);
+}
+
+}  // namespace
+
+void categorical_crossentropy_forward(const float* pred, const float* target, float* row_losses, float* loss,
+                                      std::int64_t rows, std::int64_t cols, bool from_logits, void* stream) {
+  check_sizes("categorical_crossentropy_forward", rows, cols);
+  AK_LAUNCH(row_losses_kernel, static_cast<unsigned>(rows), kThreads, 0, ak::as_stream(stream), pred, target, row_losses,
+            cols, from_logits);
+  AK_LAUNCH(mean_loss_kernel, 1, kThreads, 0, ak::as_stream(stream), row_losses, loss, rows);
+}
+
+void categorical_crossentropy_backward(const float* pred, const float* target, float* dpred, std::int64_t rows,
+                                       std::int64_t cols, bool from_logits, float dloss, void* stream) {
+  check_sizes("categorical_crossentropy_backward", rows, cols);
+  const float scale = dloss / static_cast<float>(rows);
+  AK_LAUNCH(backward_kernel, static_cast<unsigned>(rows), kThreads, 0, ak::as_stream(stream), pred, target, dpred, cols,
+            from_logits, scale);
+}
+
+}  // namespace attnkit::ATTNKIT_KERNEL_NAMESPACE

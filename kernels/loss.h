@@ -1,0 +1,22 @@
+// Launchers of kernels/loss.cu: Keras's categorical cross-entropy of float32 [rows, cols]
+// predictions against target distributions in device memory, from probabilities (with Keras's
+// normalisation and clipping) or from logits, as ops::categorical_crossentropy computes it.
+#pragma once
+
+#include <cstdint>
+
+#ifndef ATTNKIT_KERNEL_NAMESPACE
+#define ATTNKIT_KERNEL_NAMESPACE kernels
+#endif
+
+namespace attnkit::ATTNKIT_KERNEL_NAMESPACE {
+
+// loss[0] = the mean over rows of each row's loss, which row_losses [rows] receives on the way;
+// pred and target [rows, cols], rows and cols > 0.
+void categorical_crossentropy_forward(const float* pred, const float* target, float* row_losses, float* loss,
+                                      std::int64_t rows, std::int64_t cols, bool from_logits, void* stream);
+// dpred = dloss times the gradient of the loss with respect to pred; dpred [rows, cols].
+void categorical_crossentropy_backward(const float* pred, const float* target, float* dpred, std::int64_t rows,
+                                       std::int64_t cols, bool from_logits, float dloss, void* stream);
+
+}  // namespace attnkit::ATTNKIT_KERNEL_NAMESPACE

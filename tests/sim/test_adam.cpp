@@ -1,0 +1,64 @@
+// kernels/adam.cu under the sim executor against the Adam of optimizers.h, step after step.
+#include <gtest/gtest.h>
+
+#include <cmath>
+
+#include "attnkit/optimizers.h"
+#include "kernels/adam.h"
+#include "sim_support.h"
+#include "support.h"
+
+namespace attnkit {
+namespace {
+
+using sim::Buffer;
+using namespace testing;
+namespace kern = sim_kernels;
+
+struct Hyperparameters {
+  double learning_rate, beta_1, beta_2, epsilon;
+};
+
+TEST(SimAdam, StepsMatchTheCpuOptimizer) {
+  Generator gen(61);
+  const Hyperparameters settings[] = {{1e-3, 0.9, 0.999, 1e-7}, {0.05, 0.8, 0.95, 1e-4}};
+  for (const Hyperparameters& h : settings) {
+    for (const std::int64_t n : {1, 7, 1001}) {
+      const auto size = static_cast<std::size_t>(n);
+      Parameter parameter{"kernel", random_tensor({n}, gen, -1.0, 1.0, DType::f32), Tensor(), true};
+      const std::shared_ptr<Optimizer> adam = Adam(h.learning_rate, h.beta_1, h.beta_2, h.epsilon);
+      Buffer<float> param_sim(floats_of(parameter.value)), m_sim(size), v_sim(size);
+      m_sim.fill(0.0f);  // the state of a parameter the optimizer has not seen yet
+      v_sim.fill(0.0f);
+      // The moments the kernel should reach, in double.
+      std::vector<double> m_expected(size, 0.0), v_expected(size, 0.0);
+      for (std::int64_t step = 1; step <= 4; ++step) {
+        const Tensor grad = random_tensor({n}, gen, -2.0, 2.0, DType::f32);
+        Buffer<float> grad_sim(floats_of(grad));
+        kern::adam_step(param_sim.data(), grad_sim.data(), m_sim.data(), v_sim.data(), n, h.learning_rate, h.beta_1,
+                        h.beta_2, h.epsilon, step, nullptr);
+        parameter.grad = grad.clone();
+        adam->step({&parameter});
+        EXPECT_TRUE(all_close(tensor_of(param_sim, {n}), parameter.value, 0, 0))
+            << "lr=" << h.learning_rate << " n=" << n << " step=" << step;
+        const std::vector<double> g = values(grad);
+        for (std::size_t i = 0; i < size; ++i) {
+          m_expected[i] = h.beta_1 * m_expected[i] + (1 - h.beta_1) * g[i];
+          v_expected[i] = h.beta_2 * v_expected[i] + (1 - h.beta_2) * g[i] * g[i];
+        }
+        EXPECT_TRUE(all_close(values(tensor_of(m_sim, {n})), m_expected, 1e-6, 1e-5)) << "m, step=" << step;
+        EXPECT_TRUE(all_close(values(tensor_of(v_sim, {n})), v_expected, 1e-6, 1e-5)) << "v, step=" << step;
+      }
+    }
+  }
+}
+
+TEST(SimAdam, StepNumberStartsAtOne) {
+  Buffer<float> param(poison(3)), grad(poison(3)), m(poison(3)), v(poison(3));
+  EXPECT_ATTNKIT_ERROR(
+      kern::adam_step(param.data(), grad.data(), m.data(), v.data(), 3, 1e-3, 0.9, 0.999, 1e-7, 0, nullptr),
+      "step number");
+}
+
+}  // namespace
+}  // namespace attnkit

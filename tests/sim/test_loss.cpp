@@ -1,0 +1,87 @@
+// kernels/loss.cu under the sim executor against ops::categorical_crossentropy and its backward,
+// from probabilities and from logits. Blocks have 8 warps, so that a missing barrier in the
+// block-wide sums would be seen.
+#include <gtest/gtest.h>
+
+#include <vector>
+
+#include "attnkit/ops/loss.h"
+#include "kernels/loss.h"
+#include "sim_support.h"
+#include "support.h"
+
+namespace attnkit {
+namespace {
+
+using sim::Buffer;
+using namespace testing;
+namespace kern = sim_kernels;
+
+// One-hot rows [rows, cols] at random classes.
+Tensor one_hot_targets(std::int64_t rows, std::int64_t cols, Generator& gen) {
+  const std::vector<std::int32_t> classes = random_ids({rows}, cols, gen).to_vector<std::int32_t>();
+  std::vector<float> values(static_cast<std::size_t>(rows * cols), 0.0f);
+  for (std::int64_t r = 0; r < rows; ++r) values[static_cast<std::size_t>(r * cols + classes[static_cast<std::size_t>(r)])] = 1;
+  return Tensor::from_vector<float>(values, {rows, cols});
+}
+
+// Runs the forward and backward launchers on pred and target and compares them with the CPU ops.
+void expect_matches_cpu(const Tensor& pred, const Tensor& target, bool from_logits) {
+  const std::int64_t rows = pred.size(0), cols = pred.size(1);
+  const double dloss = 0.5;
+  Buffer<float> pred_sim(floats_of(pred)), target_sim(floats_of(target));
+  Buffer<float> row_losses(poison(static_cast<std::size_t>(rows))), loss(poison(1));
+  kern::categorical_crossentropy_forward(pred_sim.data(), target_sim.data(), row_losses.data(), loss.data(), rows,
+                                         cols, from_logits, nullptr);
+  EXPECT_TRUE(all_close(tensor_of(loss, {}), ops::categorical_crossentropy(pred, target, from_logits), 1e-6, 1e-5))
+      << "from_logits=" << from_logits << " rows=" << rows << " cols=" << cols;
+  Buffer<float> dpred(poison(static_cast<std::size_t>(rows * cols)));
+  kern::categorical_crossentropy_backward(pred_sim.data(), target_sim.data(), dpred.data(), rows, cols, from_logits,
+                                          static_cast<float>(dloss), nullptr);
+  EXPECT_TRUE(all_close(tensor_of(dpred, {rows, cols}),
+                        ops::categorical_crossentropy_backward(pred, target, from_logits, dloss), 1e-6, 1e-5))
+      << "from_logits=" << from_logits << " rows=" << rows << " cols=" << cols;
+}
+
+TEST(SimLoss, CategoricalCrossentropyFromProbabilitiesMatchesTheCpuOp) {
+  Generator gen(51);
+  for (const std::int64_t rows : {1, 7, 33})
+    for (const std::int64_t cols : {1, 5, 100, 1000}) {
+      // Unnormalised probabilities: the kernels divide by each row's sum, as Keras does.
+      const Tensor pred = random_tensor({rows, cols}, gen, 0.01, 1.0, DType::f32);
+      expect_matches_cpu(pred, one_hot_targets(rows, cols, gen), false);
+    }
+}
+
+TEST(SimLoss, CategoricalCrossentropyFromLogitsMatchesTheCpuOp) {
+  Generator gen(52);
+  for (const std::int64_t rows : {1, 7, 33})
+    for (const std::int64_t cols : {1, 5, 100, 1000}) {
+      const Tensor logits = random_tensor({rows, cols}, gen, -5.0, 5.0, DType::f32);
+      expect_matches_cpu(logits, one_hot_targets(rows, cols, gen), true);
+    }
+}
+
+// Soft targets, and probabilities of 0 and 1 that Keras's clipping catches: the loss stays
+// finite and the clipped entries take no gradient.
+TEST(SimLoss, SoftTargetsAndClippedProbabilities) {
+  Generator gen(53);
+  const std::int64_t rows = 7, cols = 300;
+  std::vector<float> pred = random_tensor({rows, cols}, gen, 0.01, 1.0, DType::f32).to_vector<float>();
+  for (std::int64_t c = 0; c < cols; ++c) pred[static_cast<std::size_t>(c)] = c == 3 ? 1.0f : 0.0f;  // row 0: one-hot
+  pred[static_cast<std::size_t>(cols + 10)] = 0.0f;  // row 1: one zero probability
+  const Tensor target = random_tensor({rows, cols}, gen, 0.0, 1.0, DType::f32);
+  expect_matches_cpu(Tensor::from_vector<float>(pred, {rows, cols}), target, false);
+  expect_matches_cpu(random_tensor({rows, cols}, gen, -20.0, 20.0, DType::f32), target, true);
+}
+
+TEST(SimLoss, RejectsEmptyPredictions) {
+  EXPECT_ATTNKIT_ERROR(
+      kern::categorical_crossentropy_forward(nullptr, nullptr, nullptr, nullptr, 0, 5, false, nullptr),
+      "categorical_crossentropy_forward: pred must not be empty");
+  EXPECT_ATTNKIT_ERROR(kern::categorical_crossentropy_backward(nullptr, nullptr, nullptr, 3, 0, true, 1.0f, nullptr),
+                       "categorical_crossentropy_backward: pred must not be empty");
+}
+
+}  // namespace
+}  // namespace attnkit
