@@ -14,17 +14,20 @@ cmake --build "$build_dir" --target attnkit_sim_tests >/dev/null
 
 backup=$(mktemp)
 mutated_file=""
-restore() { if [ -n "$mutated_file" ]; then cp "$backup" "$mutated_file"; mutated_file=""; fi; }
+restore() {
+  if [ -n "$mutated_file" ]; then cp "$backup" "$mutated_file"; fi
+  mutated_file=""
+}
 trap 'restore; rm -f "$backup"' EXIT INT TERM
 
 mutants=0
 survivors=()
 for file in kernels/*.cu; do
-  count=$(grep -o '__syncthreads()' "$file" | wc -l)
+  count=$({ grep -o '__syncthreads()' "$file" || true; } | wc -l)
   for ((k = 1; k <= count; ++k)); do
     cp "$file" "$backup"
     mutated_file=$file
-    line=$(grep -n '__syncthreads()' "$file" | awk -v k="$k" -F: 'BEGIN{n=0} {c=gsub(/__syncthreads\(\)/,"&"); n+=c; if (n>=k) {print $1; exit}}')
+    line=$(grep -n '__syncthreads()' "$file" | awk -v k="$k" -F: '{n += gsub(/__syncthreads\(\)/, "&"); if (n >= k) {print $1; exit}}')
     # Delete the k-th occurrence (with its semicolon).
     perl -0pi -e 'my $n = 0; s/__syncthreads\(\);/++$n == '"$k"' ? "" : $&/ge' "$file"
     mutants=$((mutants + 1))
