@@ -4,6 +4,7 @@
 #include "kernels/loss.h"
 
 #include "attnkit/error.h"
+#include "kernels/block_reduce.cuh"
 #include "kernels/dialect.h"
 
 namespace attnkit::ATTNKIT_KERNEL_NAMESPACE {
@@ -12,26 +13,6 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / ak::kWarpSize;
 constexpr float kEpsilon = 1e-7f;  // Keras's epsilon (ops::kKerasEpsilon)
-
-struct Max {
-  AK_DEVICE float operator()(float a, float b) const { return a > b ? a : b; }
-};
-struct Sum {
-  AK_DEVICE float operator()(float a, float b) const { return a + b; }
-};
-
-// `value` combined over the block; every thread receives the result. `partials` (kWarps floats
-// of shared memory) holds one value per warp, and must not be reused by a later reduction of the
-// same block: there is no barrier after the reads.
-template <typename Combine>
-AK_DEVICE float block_reduce(float value, float* partials, Combine combine) {
-  for (int offset = ak::kWarpSize / 2; offset > 0; offset /= 2) value = combine(value, ak::shfl_xor(value, offset));
-  if (ak::lane_id() == 0) partials[threadIdx.x / ak::kWarpSize] = value;
-  __syncthreads();  // every warp's partial is written before any thread reads them
-  float result = partials[0];
-  for (int warp = 1; warp < kWarps; ++warp) result = combine(result, partials[warp]);
-  return result;
-}
 
 AK_DEVICE float clip(float q) { return q < kEpsilon ? kEpsilon : (q > 1.0f - kEpsilon ? 1.0f - kEpsilon : q); }
 AK_DEVICE bool inside_clip(float q) { return q > kEpsilon && q < 1.0f - kEpsilon; }
@@ -48,19 +29,19 @@ __global__ void row_losses_kernel(const float* pred, const float* target, float*
   float target_dot_log_p = 0.0f;
   if (from_logits) {
     float max = -INFINITY;
-    for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x) max = Max()(max, p[c]);
-    max = block_reduce(max, first_partials, Max());
+    for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x) max = ak::MaxOf()(max, p[c]);
+    max = ak::block_reduce<kWarps>(max, first_partials, ak::MaxOf());
     float sum = 0.0f;
     for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x) sum += expf(p[c] - max);
-    const float log_sum = max + logf(block_reduce(sum, second_partials, Sum()));
+    const float log_sum = max + logf(ak::block_reduce<kWarps>(sum, second_partials, ak::SumOf()));
     for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x) target_dot_log_p += y[c] * (p[c] - log_sum);
   } else {
     float sum = 0.0f;
     for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x) sum += p[c];
-    sum = block_reduce(sum, first_partials, Sum());
+    sum = ak::block_reduce<kWarps>(sum, first_partials, ak::SumOf());
     for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x) target_dot_log_p += y[c] * logf(clip(p[c] / sum));
   }
-  target_dot_log_p = block_reduce(target_dot_log_p, loss_partials, Sum());
+  target_dot_log_p = ak::block_reduce<kWarps>(target_dot_log_p, loss_partials, ak::SumOf());
   if (threadIdx.x == 0) row_losses[blockIdx.x] = -target_dot_log_p;
 }
 
@@ -69,7 +50,7 @@ __global__ void mean_loss_kernel(const float* row_losses, float* loss, std::int6
   AK_SHARED(float, partials, [kWarps]);
   float sum = 0.0f;
   for (std::int64_t r = threadIdx.x; r < rows; r += blockDim.x) sum += row_losses[r];
-  sum = block_reduce(sum, partials, Sum());
+  sum = ak::block_reduce<kWarps>(sum, partials, ak::SumOf());
   if (threadIdx.x == 0) *loss = sum / static_cast<float>(rows);
 }
 
@@ -87,26 +68,26 @@ __global__ void backward_kernel(const float* pred, const float* target, float* d
   float* dp = dpred + offset;
   if (from_logits) {
     float max = -INFINITY;
-    for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x) max = Max()(max, p[c]);
-    max = block_reduce(max, first_partials, Max());
+    for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x) max = ak::MaxOf()(max, p[c]);
+    max = ak::block_reduce<kWarps>(max, first_partials, ak::MaxOf());
     float sum = 0.0f, target_sum = 0.0f;
     for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
       sum += expf(p[c] - max);
       target_sum += y[c];
     }
-    sum = block_reduce(sum, second_partials, Sum());
-    target_sum = block_reduce(target_sum, third_partials, Sum());
+    sum = ak::block_reduce<kWarps>(sum, second_partials, ak::SumOf());
+    target_sum = ak::block_reduce<kWarps>(target_sum, third_partials, ak::SumOf());
     for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x)
       dp[c] = scale * (expf(p[c] - max) / sum * target_sum - y[c]);
   } else {
     float s = 0.0f;
     for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x) s += p[c];
-    s = block_reduce(s, first_partials, Sum());
+    s = ak::block_reduce<kWarps>(s, first_partials, ak::SumOf());
     float dq_dot_q = 0.0f;
     for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
       if (inside_clip(p[c] / s)) dq_dot_q -= y[c];  // dq q = -target inside the clip range
     }
-    dq_dot_q = block_reduce(dq_dot_q, second_partials, Sum());
+    dq_dot_q = ak::block_reduce<kWarps>(dq_dot_q, second_partials, ak::SumOf());
     for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x) {
       const float q = p[c] / s;
       const float dq = inside_clip(q) ? -y[c] / q : 0.0f;

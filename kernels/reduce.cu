@@ -1,6 +1,6 @@
-// Means along an axis and axis reversal, float32, on arrays viewed as [outer, n, inner]. The mean
-// gives each block kColumnTile consecutive inner columns of one outer index, and splits the n
-// summed rows among kRowLanes warps whose partial sums meet in shared memory.
+// Sums and means along an axis and axis reversal, float32, on arrays viewed as [outer, n, inner].
+// The sum gives each block kColumnTile consecutive inner columns of one outer index, and splits
+// the n summed rows among kRowLanes warps whose partial sums meet in shared memory.
 #include "kernels/reduce.h"
 
 #include "attnkit/error.h"
@@ -13,9 +13,10 @@ constexpr int kThreads = 256;
 constexpr int kColumnTile = 32;  // threadIdx.x: consecutive inner columns, so a warp reads a row segment
 constexpr int kRowLanes = 8;     // threadIdx.y: the n rows are split among 8 warps
 
-
-// Block b covers outer index b / tiles and inner columns (b % tiles) * kColumnTile onwards.
-__global__ void mean_forward_kernel(const float* x, float* y, std::int64_t n, std::int64_t inner, std::int64_t tiles) {
+// y[o, i] = (sum over k of x[o, k, i]) / divisor. Block b covers outer index b / tiles and inner
+// columns (b % tiles) * kColumnTile onwards.
+__global__ void axis_sum_kernel(const float* x, float* y, std::int64_t n, std::int64_t inner, std::int64_t tiles,
+                                float divisor) {
   AK_SHARED(float, partials, [kRowLanes][kColumnTile + 1]);  // +1: no bank conflicts when read by column
   const std::int64_t o = blockIdx.x / tiles;
   const std::int64_t i = blockIdx.x % tiles * kColumnTile + threadIdx.x;
@@ -27,7 +28,7 @@ __global__ void mean_forward_kernel(const float* x, float* y, std::int64_t n, st
   if (threadIdx.y == 0 && i < inner) {
     float total = partials[0][threadIdx.x];
     for (int lane = 1; lane < kRowLanes; ++lane) total += partials[lane][threadIdx.x];
-    y[o * inner + i] = total / static_cast<float>(n);
+    y[o * inner + i] = total / divisor;
   }
 }
 
@@ -58,14 +59,24 @@ void check_mean_sizes(const char* op, std::int64_t outer, std::int64_t n, std::i
   ATTNKIT_CHECK(n > 0, op, ": the mean of an empty axis is undefined");
 }
 
+void launch_axis_sum(const float* x, float* y, std::int64_t outer, std::int64_t n, std::int64_t inner, float divisor,
+                     void* stream) {
+  if (outer == 0 || inner == 0) return;
+  const std::int64_t tiles = (inner + kColumnTile - 1) / kColumnTile;
+  AK_LAUNCH(axis_sum_kernel, static_cast<unsigned>(outer * tiles), dim3(kColumnTile, kRowLanes), 0,
+            ak::as_stream(stream), x, y, n, inner, tiles, divisor);
+}
+
 }  // namespace
+
+void sum_forward(const float* x, float* y, std::int64_t outer, std::int64_t n, std::int64_t inner, void* stream) {
+  check_sizes("sum_forward", outer, n, inner);
+  launch_axis_sum(x, y, outer, n, inner, 1.0f, stream);  // dividing by 1 is exact
+}
 
 void mean_forward(const float* x, float* y, std::int64_t outer, std::int64_t n, std::int64_t inner, void* stream) {
   check_mean_sizes("mean_forward", outer, n, inner);
-  if (outer == 0 || inner == 0) return;
-  const std::int64_t tiles = (inner + kColumnTile - 1) / kColumnTile;
-  AK_LAUNCH(mean_forward_kernel, static_cast<unsigned>(outer * tiles), dim3(kColumnTile, kRowLanes), 0,
-            ak::as_stream(stream), x, y, n, inner, tiles);
+  launch_axis_sum(x, y, outer, n, inner, static_cast<float>(n), stream);
 }
 
 void mean_backward(const float* dy, float* dx, std::int64_t outer, std::int64_t n, std::int64_t inner, void* stream) {

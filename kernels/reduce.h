@@ -1,4 +1,4 @@
-// Launchers of kernels/reduce.cu: the mean along an axis and its gradient, and the reversal of
+// Launchers of kernels/reduce.cu: the sum and the mean along an axis, the mean's gradient, and the reversal of
 // an axis, on float32 arrays in device memory, as ops/reduce.h computes them. The array is
 // viewed as [outer, n, inner] around the axis: the mean over time of [B, T, D] is outer = B,
 // n = T, inner = D.
@@ -12,6 +12,8 @@
 
 namespace attnkit::ATTNKIT_KERNEL_NAMESPACE {
 
+// y[o, i] = sum over k of x[o, k, i]; x [outer, n, inner], y [outer, inner]; n = 0 gives zeros.
+void sum_forward(const float* x, float* y, std::int64_t outer, std::int64_t n, std::int64_t inner, void* stream);
 // y[o, i] = sum over k of x[o, k, i] / n; x [outer, n, inner], y [outer, inner]; n > 0.
 void mean_forward(const float* x, float* y, std::int64_t outer, std::int64_t n, std::int64_t inner, void* stream);
 // dx[o, k, i] = dy[o, i] / n; dy [outer, inner], dx [outer, n, inner]; n > 0.

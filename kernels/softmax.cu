@@ -4,6 +4,7 @@
 #include "kernels/softmax.h"
 
 #include "attnkit/error.h"
+#include "kernels/block_reduce.cuh"
 #include "kernels/dialect.h"
 
 namespace attnkit::ATTNKIT_KERNEL_NAMESPACE {
@@ -14,33 +15,6 @@ constexpr int kBlockWarps = kBlockThreads / ak::kWarpSize;
 constexpr int kWarpsPerBlock = 4;  // the warp-per-row kernels: 4 rows per block
 constexpr std::int64_t kWarpRowCols = 128;
 
-struct Max {
-  AK_DEVICE float operator()(float a, float b) const { return a > b ? a : b; }
-};
-struct Sum {
-  AK_DEVICE float operator()(float a, float b) const { return a + b; }
-};
-
-// `value` combined over the 32 lanes of the warp; every lane receives the result.
-template <typename Combine>
-AK_DEVICE float warp_reduce(float value, Combine combine) {
-  for (int offset = ak::kWarpSize / 2; offset > 0; offset /= 2) value = combine(value, ak::shfl_xor(value, offset));
-  return value;
-}
-
-// `value` combined over the block; every thread receives the result. `partials` (kBlockWarps
-// floats of shared memory) holds one value per warp, and must not be reused by a later reduction
-// of the same block: there is no barrier after the reads.
-template <typename Combine>
-AK_DEVICE float block_reduce(float value, float* partials, Combine combine) {
-  value = warp_reduce(value, combine);
-  if (ak::lane_id() == 0) partials[threadIdx.x / ak::kWarpSize] = value;
-  __syncthreads();  // every warp's partial is written before any thread reads them
-  float result = partials[0];
-  for (int warp = 1; warp < kBlockWarps; ++warp) result = combine(result, partials[warp]);
-  return result;
-}
-
 // One row per block of kBlockThreads threads.
 __global__ void softmax_forward_block_kernel(const float* x, float* y, std::int64_t cols, bool log) {
   AK_SHARED(float, max_partials, [kBlockWarps]);
@@ -48,11 +22,11 @@ __global__ void softmax_forward_block_kernel(const float* x, float* y, std::int6
   const float* x_row = x + blockIdx.x * cols;
   float* y_row = y + blockIdx.x * cols;
   float max = -INFINITY;
-  for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x) max = Max()(max, x_row[c]);
-  max = block_reduce(max, max_partials, Max());
+  for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x) max = ak::MaxOf()(max, x_row[c]);
+  max = ak::block_reduce<kBlockWarps>(max, max_partials, ak::MaxOf());
   float sum = 0.0f;
   for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x) sum += expf(x_row[c] - max);
-  sum = block_reduce(sum, sum_partials, Sum());
+  sum = ak::block_reduce<kBlockWarps>(sum, sum_partials, ak::SumOf());
   const float log_sum = logf(sum);
   for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x)
     y_row[c] = log ? x_row[c] - max - log_sum : expf(x_row[c] - max) / sum;
@@ -66,11 +40,11 @@ __global__ void softmax_forward_warp_kernel(const float* x, float* y, std::int64
   float* y_row = y + row * cols;
   const unsigned lane = ak::lane_id();
   float max = -INFINITY;
-  for (std::int64_t c = lane; c < cols; c += ak::kWarpSize) max = Max()(max, x_row[c]);
-  max = warp_reduce(max, Max());
+  for (std::int64_t c = lane; c < cols; c += ak::kWarpSize) max = ak::MaxOf()(max, x_row[c]);
+  max = ak::warp_reduce(max, ak::MaxOf());
   float sum = 0.0f;
   for (std::int64_t c = lane; c < cols; c += ak::kWarpSize) sum += expf(x_row[c] - max);
-  sum = warp_reduce(sum, Sum());
+  sum = ak::warp_reduce(sum, ak::SumOf());
   const float log_sum = logf(sum);
   for (std::int64_t c = lane; c < cols; c += ak::kWarpSize)
     y_row[c] = log ? x_row[c] - max - log_sum : expf(x_row[c] - max) / sum;
@@ -86,7 +60,7 @@ __global__ void softmax_backward_block_kernel(const float* y, const float* dy, f
   const std::int64_t offset = static_cast<std::int64_t>(blockIdx.x) * cols;
   float dot = 0.0f;
   for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x) dot += backward_term(y[offset + c], dy[offset + c], log);
-  dot = block_reduce(dot, partials, Sum());
+  dot = ak::block_reduce<kBlockWarps>(dot, partials, ak::SumOf());
   for (std::int64_t c = threadIdx.x; c < cols; c += blockDim.x)
     dx[offset + c] = backward_dx(y[offset + c], dy[offset + c], dot, log);
 }
@@ -99,7 +73,7 @@ __global__ void softmax_backward_warp_kernel(const float* y, const float* dy, fl
   const unsigned lane = ak::lane_id();
   float dot = 0.0f;
   for (std::int64_t c = lane; c < cols; c += ak::kWarpSize) dot += backward_term(y[offset + c], dy[offset + c], log);
-  dot = warp_reduce(dot, Sum());
+  dot = ak::warp_reduce(dot, ak::SumOf());
   for (std::int64_t c = lane; c < cols; c += ak::kWarpSize)
     dx[offset + c] = backward_dx(y[offset + c], dy[offset + c], dot, log);
 }

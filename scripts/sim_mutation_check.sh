@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The barrier mutation check: deletes each __syncthreads() of kernels/*.cu in turn, rebuilds the
-# sim tests and runs them; every such mutant must make a sim test fail. The sources are restored
-# after each mutant (and on interruption). Uses the build folder $ATTNKIT_BUILD_DIR (default
-# build-mutation, configured here without CUDA so that only the host copy of a kernel rebuilds).
+# The barrier mutation check: deletes each __syncthreads() of kernels/ (.cu and .cuh files) in
+# turn, rebuilds the sim tests and runs them; every such mutant must make a sim test fail. The
+# sources are restored after each mutant (and on interruption). Uses the build folder
+# $ATTNKIT_BUILD_DIR (default build-mutation, configured here without CUDA so that only the host
+# copy of a kernel rebuilds).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${ATTNKIT_BUILD_DIR:-build-mutation}
@@ -22,7 +23,7 @@ trap 'restore; rm -f "$backup"' EXIT INT TERM
 
 mutants=0
 survivors=()
-for file in kernels/*.cu; do
+for file in kernels/*.cu kernels/*.cuh; do
   count=$({ grep -o '__syncthreads()' "$file" || true; } | wc -l)
   for ((k = 1; k <= count; ++k)); do
     cp "$file" "$backup"

@@ -14,10 +14,6 @@ using sim::Buffer;
 using namespace testing;
 namespace kern = sim_kernels;
 
-std::vector<std::uint8_t> bytes_of(const Tensor& mask) {
-  return std::vector<std::uint8_t>(mask.data<std::uint8_t>(), mask.data<std::uint8_t>() + mask.numel());
-}
-
 TEST(SimDropout, ForwardAndBackwardMatchTheCpuOpBitForBit) {
   Generator gen(31);
   for (const std::uint64_t seed : {0ull, 1234ull, 0x9E3779B97F4A7C15ull}) {
@@ -34,7 +30,7 @@ TEST(SimDropout, ForwardAndBackwardMatchTheCpuOpBitForBit) {
         Buffer<float> x_sim(floats_of(x)), y_sim(poison(size));
         Buffer<std::uint8_t> mask_sim(std::vector<std::uint8_t>(size, 2));
         kern::dropout_forward(x_sim.data(), y_sim.data(), mask_sim.data(), n, rate, seed, offset, nullptr);
-        EXPECT_EQ(mask_sim.values(), bytes_of(expected.mask)) << "seed=" << seed << " n=" << n << " rate=" << rate;
+        EXPECT_EQ(mask_sim.values(), values_of<std::uint8_t>(expected.mask)) << "seed=" << seed << " n=" << n << " rate=" << rate;
         EXPECT_TRUE(all_close(tensor_of(y_sim, {n}), expected.y, 0, 0))
             << "seed=" << seed << " n=" << n << " rate=" << rate;
         Buffer<float> dy_sim(floats_of(dy)), dx_sim(poison(size));

@@ -13,10 +13,6 @@ using sim::Buffer;
 using namespace testing;
 namespace kern = sim_kernels;
 
-std::vector<std::int32_t> ids_of(const Tensor& ids) {
-  return std::vector<std::int32_t>(ids.data<std::int32_t>(), ids.data<std::int32_t>() + ids.numel());
-}
-
 TEST(SimEmbedding, ForwardMatchesTheCpuOp) {
   Generator gen(21);
   for (const std::int64_t count : {1, 7, 1001}) {
@@ -24,7 +20,7 @@ TEST(SimEmbedding, ForwardMatchesTheCpuOp) {
       const std::int64_t vocabulary = 13;
       const Tensor ids = random_ids({count}, vocabulary, gen);
       const Tensor table = random_tensor({vocabulary, features}, gen, -2.0, 2.0, DType::f32);
-      Buffer<std::int32_t> ids_sim(ids_of(ids));
+      Buffer<std::int32_t> ids_sim(values_of<std::int32_t>(ids));
       Buffer<float> table_sim(floats_of(table)), y_sim(poison(static_cast<std::size_t>(count * features)));
       kern::embedding_forward(ids_sim.data(), table_sim.data(), y_sim.data(), count, features, nullptr);
       EXPECT_TRUE(all_close(tensor_of(y_sim, {count, features}), ops::embedding(ids, table), 0, 0))
@@ -47,7 +43,7 @@ TEST(SimEmbedding, BackwardMatchesTheCpuOp) {
       for (const std::int64_t vocabulary : {3, 257}) {
         const Tensor ids = random_ids({count}, vocabulary, gen);
         const Tensor dy = random_tensor({count, features}, gen, -1.0, 1.0, DType::f32);
-        Buffer<std::int32_t> ids_sim(ids_of(ids));
+        Buffer<std::int32_t> ids_sim(values_of<std::int32_t>(ids));
         Buffer<float> dy_sim(floats_of(dy)), dtable_sim(poison(static_cast<std::size_t>(vocabulary * features)));
         kern::embedding_backward(ids_sim.data(), dy_sim.data(), dtable_sim.data(), count, vocabulary, features,
                                  nullptr);
