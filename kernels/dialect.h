@@ -60,6 +60,13 @@ void check_launch(const char* kernel, const char* file, int line);
     ::ak::check_launch(#kernel, __FILE__, __LINE__);                       \
   } while (0)
 
+// Declares, for the launches in its scope, that float results sum with atomics in an order
+// that varies from run to run: the sim then compares its schedules' results with `tolerance`
+// (relative; absolute below 1) instead of bit for bit. Nothing on a GPU.
+struct UnorderedSums {
+  explicit UnorderedSums(double) {}
+};
+
 template <typename T>
 AK_DEVICE T* dynamic_shared() {
   extern __shared__ __align__(16) unsigned char ak_dynamic_shared_memory[];
@@ -188,6 +195,20 @@ using stream_t = void*;
   (static_cast<void>(stream), /* the sim runs every launch at once, in order */                         \
    ::attnkit::sim::launch(#kernel, ::ak::detail::dim(grid), ::ak::detail::dim(block), (shared_bytes),   \
                           [&]() { kernel(__VA_ARGS__); }))
+
+// See the CUDA twin above.
+class UnorderedSums {
+ public:
+  explicit UnorderedSums(double tolerance) : saved_(::attnkit::sim::options().float_tolerance) {
+    if (tolerance > saved_) ::attnkit::sim::options().float_tolerance = tolerance;
+  }
+  ~UnorderedSums() { ::attnkit::sim::options().float_tolerance = saved_; }
+  UnorderedSums(const UnorderedSums&) = delete;
+  UnorderedSums& operator=(const UnorderedSums&) = delete;
+
+ private:
+  double saved_;
+};
 
 namespace detail {
 inline unsigned mask_or_full() { return kFullMask; }

@@ -56,6 +56,8 @@ void embedding_backward(const std::int32_t* ids, const float* dy, float* dtable,
   AK_LAUNCH(zero_kernel, ak::grid_stride_blocks(table_size, kThreads), kThreads, 0, ak::as_stream(stream), dtable, table_size);
   const std::int64_t total = count * features;
   if (total == 0) return;
+  // Repeated ids add into one row with atomics, in an order that varies.
+  const ak::UnorderedSums unordered(1e-5);
   AK_LAUNCH(embedding_backward_kernel, ak::grid_stride_blocks(total, kThreads), kThreads, 0, ak::as_stream(stream), ids, dy, dtable, total,
             features);
 }

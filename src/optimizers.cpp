@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "cpu/parallel.h"
+#include "device_ops/dispatch.h"
 
 namespace attnkit {
 
@@ -22,8 +23,10 @@ void Optimizer::step(const std::vector<Parameter*>& parameters) {
   ++iterations_;
   for (Parameter* p : parameters) {
     if (!p->trainable || !p->grad.defined()) continue;
-    ATTNKIT_CHECK(p->value.dtype() == DType::f32 && p->grad.dtype() == DType::f32 && p->value.is_cpu(),
-                  "optimizer: parameter '", p->name, "' must be f32 on the cpu, got ", p->value.describe());
+    ATTNKIT_CHECK(p->value.dtype() == DType::f32 && p->grad.dtype() == DType::f32, "optimizer: parameter '", p->name,
+                  "' must be f32, got ", p->value.describe(), " with gradient ", p->grad.describe());
+    ATTNKIT_CHECK(p->grad.device() == p->value.device(), "optimizer: the gradient of parameter '", p->name,
+                  "' is on ", p->grad.device(), " but the parameter is on ", p->value.device());
     update(*p, state_[p]);
     p->grad = Tensor();
   }
@@ -57,6 +60,11 @@ class AdamOptimizer : public Optimizer {
  protected:
   void update(Parameter& p, std::vector<Tensor>& state) override {
     if (state.empty()) state = {Tensor::zeros_like(p.value), Tensor::zeros_like(p.value)};
+    if (!p.value.is_cpu()) {  // the same update, in kernels/adam.cu
+      ATTNKIT_DEVICE_OP(p.value.device(), adam_step(p.value, p.grad, state[0], state[1], learning_rate(), beta_1_,
+                                                    beta_2_, epsilon_, iterations()));
+      return;
+    }
     const double t = static_cast<double>(iterations());
     const float step = static_cast<float>(learning_rate() * std::sqrt(1 - std::pow(beta_2_, t)) /
                                           (1 - std::pow(beta_1_, t)));
@@ -86,6 +94,8 @@ class SgdOptimizer : public Optimizer {
 
  protected:
   void update(Parameter& p, std::vector<Tensor>& state) override {
+    ATTNKIT_CHECK(p.value.is_cpu(), "SGD: parameter '", p.name, "' is on ", p.value.device(),
+                  "; SGD runs on the cpu only (Adam runs on every device)");
     const float lr = static_cast<float>(learning_rate());
     float* w = p.value.data<float>();
     const float* g = p.grad.data<float>();

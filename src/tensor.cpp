@@ -8,6 +8,7 @@
 
 #include "cpu/parallel.h"
 #include "cuda/runtime.h"
+#include "sim/sim.h"
 #include "dtype_visit.h"
 
 namespace attnkit {
@@ -51,6 +52,8 @@ Storage::Storage(std::size_t bytes, Device device) : bytes_(bytes), device_(devi
     const std::size_t rounded = (bytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
     data_ = std::aligned_alloc(kHostAlignment, rounded == 0 ? kHostAlignment : rounded);
     ATTNKIT_CHECK(data_ != nullptr, "out of host memory: could not allocate ", bytes, " bytes");
+  } else if (device.is_sim()) {
+    data_ = sim::allocate(bytes);
   } else {
     data_ = cuda::allocate(bytes, device.index);
   }
@@ -59,6 +62,8 @@ Storage::Storage(std::size_t bytes, Device device) : bytes_(bytes), device_(devi
 Storage::~Storage() {
   if (device_.is_cpu())
     std::free(data_);
+  else if (device_.is_sim())
+    sim::release(data_);
   else
     cuda::release(data_, device_.index);
 }
@@ -237,7 +242,8 @@ namespace {
 void copy_bytes(void* destination, Device destination_device, const void* source,
                 Device source_device, std::size_t bytes) {
   if (bytes == 0) return;
-  if (destination_device.is_cpu() && source_device.is_cpu())
+  // The sim's memory is host memory.
+  if (!destination_device.is_cuda() && !source_device.is_cuda())
     std::memcpy(destination, source, bytes);
   else
     cuda::copy(destination, source, bytes);

@@ -1,16 +1,23 @@
 // attnkit/device.h: where a tensor lives, and what the CUDA runtime can see.
 //
-// A Device is a kind (cpu or cuda) and, for cuda, the GPU's ordinal. The CUDA queries below
+// A Device is a kind and, for cuda, the GPU's ordinal:
+//   cpu   the host, with the CPU implementation of every op (the reference);
+//   cuda  an NVIDIA GPU: cuBLAS, cuDNN and the kernels of kernels/;
+//   sim   the kernels of kernels/ compiled for the host and run by the sim executor (src/sim):
+//         the code path of `cuda`, on a machine without a GPU. Its memory is host memory that
+//         only the device code touches; it is slow and meant for tests and debugging.
+// The CUDA queries below
 // never throw: on a machine with no GPU (or a library built without CUDA) they report zero
 // devices and say why in cuda_status().
 #pragma once
 
+#include <cstddef>
 #include <ostream>
 #include <string>
 
 namespace attnkit {
 
-enum class DeviceType : unsigned char { cpu, cuda };
+enum class DeviceType : unsigned char { cpu, cuda, sim };
 
 struct Device {
   DeviceType type = DeviceType::cpu;
@@ -18,15 +25,17 @@ struct Device {
 
   static Device cpu() { return {DeviceType::cpu, 0}; }
   static Device cuda(int index = 0) { return {DeviceType::cuda, index}; }
+  static Device sim() { return {DeviceType::sim, 0}; }
   bool is_cpu() const { return type == DeviceType::cpu; }
   bool is_cuda() const { return type == DeviceType::cuda; }
-  // "cpu" or "cuda:0".
+  bool is_sim() const { return type == DeviceType::sim; }
+  // "cpu", "cuda:0" or "sim".
   std::string str() const;
-  // Parses "cpu", "cuda" or "cuda:N".
+  // Parses "cpu", "cuda", "cuda:N" or "sim".
   static Device parse(const std::string& text);
 
   friend bool operator==(const Device& a, const Device& b) {
-    return a.type == b.type && (a.type == DeviceType::cpu || a.index == b.index);
+    return a.type == b.type && (a.type != DeviceType::cuda || a.index == b.index);
   }
   friend bool operator!=(const Device& a, const Device& b) { return !(a == b); }
 };
@@ -51,5 +60,18 @@ struct CudaDeviceInfo {
 };
 // Properties of a CUDA device; throws attnkit::Error when it does not exist.
 CudaDeviceInfo cuda_device_info(int index);
+
+// Tensors on a GPU take their memory from a cache (freed blocks are kept for reuse by size).
+struct CudaMemoryStats {
+  std::size_t in_use_bytes = 0;        // held by live tensors (rounded to the cache's sizes)
+  std::size_t cached_bytes = 0;        // freed by tensors and kept for reuse
+  std::size_t device_allocations = 0;  // cudaMalloc calls so far
+  std::size_t reuses = 0;              // allocations served from the cache
+};
+CudaMemoryStats cuda_memory_stats(int index = 0);
+// Gives the cached memory of GPU `index` back to the driver.
+void cuda_empty_cache(int index = 0);
+// Waits until every op issued on GPU `index` has finished (ops run asynchronously).
+void cuda_synchronize(int index = 0);
 
 }  // namespace attnkit

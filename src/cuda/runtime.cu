@@ -2,27 +2,13 @@
 // Every runtime call is checked; the queries report "no GPU" instead of throwing.
 #include "attnkit/device.h"
 #include "cuda/check.h"
+#include "cuda/caching_allocator.h"
 #include "cuda/runtime.h"
 
+#include <mutex>
+#include <vector>
+
 namespace attnkit {
-namespace {
-
-// Makes `device` current for the scope, and restores the previous one after.
-class CurrentDevice {
- public:
-  explicit CurrentDevice(int device) {
-    ATTNKIT_CUDA_CHECK(cudaGetDevice(&previous_));
-    if (device != previous_) ATTNKIT_CUDA_CHECK(cudaSetDevice(device));
-  }
-  ~CurrentDevice() { cudaSetDevice(previous_); }
-  CurrentDevice(const CurrentDevice&) = delete;
-  CurrentDevice& operator=(const CurrentDevice&) = delete;
-
- private:
-  int previous_ = 0;
-};
-
-}  // namespace
 
 bool built_with_cuda() { return true; }
 
@@ -63,36 +49,118 @@ CudaDeviceInfo cuda_device_info(int index) {
 
 namespace cuda {
 
-void* allocate(std::size_t bytes, int device) {
-  const int count = cuda_device_count();
-  ATTNKIT_CHECK(device >= 0 && device < count, "cannot allocate on cuda:", device, " (",
-                cuda_status(), ")");
+CurrentDevice::CurrentDevice(int device) {
+  ATTNKIT_CUDA_CHECK(cudaGetDevice(&previous_));
+  if (device != previous_) ATTNKIT_CUDA_CHECK(cudaSetDevice(device));
+}
+
+CurrentDevice::~CurrentDevice() { cudaSetDevice(previous_); }
+
+namespace {
+
+// cudaMalloc, with nullptr for "out of memory" so that the cache can give memory back first.
+void* raw_allocate(std::size_t bytes, int device) {
   CurrentDevice current(device);
   void* pointer = nullptr;
-  const cudaError_t status = cudaMalloc(&pointer, bytes == 0 ? 1 : bytes);
+  const cudaError_t status = cudaMalloc(&pointer, bytes);
   if (status == cudaErrorMemoryAllocation) {
-    cudaGetLastError();
-    std::size_t free_bytes = 0, total_bytes = 0;
-    cudaMemGetInfo(&free_bytes, &total_bytes);
-    ATTNKIT_FAIL("CUDA out of memory: ", bytes, " bytes requested on cuda:", device, ", ",
-                 free_bytes, " of ", total_bytes, " bytes free");
+    cudaGetLastError();  // not sticky; clear it
+    return nullptr;
   }
   ATTNKIT_CUDA_CHECK(status);
   return pointer;
 }
 
+}  // namespace
+
+// Per-device state, made on first use and kept for the process: its caching allocator and its
+// stream. Leaked on purpose: releasing at exit would race the CUDA runtime's own teardown.
+struct DeviceState {
+  CachingAllocator* allocator = nullptr;
+  cudaStream_t stream = nullptr;
+};
+
+std::mutex& state_mutex() {
+  static std::mutex mutex;
+  return mutex;
+}
+
+DeviceState& state_of(int device) {
+  static std::vector<DeviceState>* states = new std::vector<DeviceState>();
+  const int count = cuda_device_count();
+  ATTNKIT_CHECK(device >= 0 && device < count, "cuda:", device, " does not exist (", cuda_status(), ")");
+  std::lock_guard<std::mutex> lock(state_mutex());
+  if (states->size() < static_cast<std::size_t>(count)) states->resize(static_cast<std::size_t>(count));
+  DeviceState& state = (*states)[static_cast<std::size_t>(device)];
+  if (state.allocator == nullptr) {
+    CurrentDevice current(device);
+    ATTNKIT_CUDA_CHECK(cudaStreamCreate(&state.stream));
+    state.allocator = new CachingAllocator([device](std::size_t bytes) { return raw_allocate(bytes, device); },
+                                           [device](void* pointer) {
+                                             CurrentDevice current(device);
+                                             cudaFree(pointer);
+                                           });
+  }
+  return state;
+}
+
+void* allocate(std::size_t bytes, int device) {
+  DeviceState& state = state_of(device);
+  void* pointer = state.allocator->allocate(bytes);
+  if (pointer == nullptr) {
+    std::size_t free_bytes = 0, total_bytes = 0;
+    CurrentDevice current(device);
+    cudaMemGetInfo(&free_bytes, &total_bytes);
+    ATTNKIT_FAIL("CUDA out of memory: ", bytes, " bytes requested on cuda:", device, ", ", free_bytes, " of ",
+                 total_bytes, " bytes free");
+  }
+  return pointer;
+}
+
 void release(void* pointer, int device) noexcept {
   if (pointer == nullptr) return;
-  int previous = 0;
-  if (cudaGetDevice(&previous) != cudaSuccess) return;
-  cudaSetDevice(device);
-  cudaFree(pointer);
-  cudaSetDevice(previous);
+  try {
+    state_of(device).allocator->release(pointer);
+  } catch (...) {
+    // A destructor cannot report; the block stays with the device.
+  }
 }
 
 void copy(void* destination, const void* source, std::size_t bytes) {
-  ATTNKIT_CUDA_CHECK(cudaMemcpy(destination, source, bytes, cudaMemcpyDefault));
+  // The copy joins the stream of the device that holds the data (the destination's, when both
+  // are on GPUs), so it comes after the ops that wrote the source.
+  cudaPointerAttributes attributes{};
+  int device = -1;
+  if (cudaPointerGetAttributes(&attributes, destination) == cudaSuccess && attributes.type == cudaMemoryTypeDevice)
+    device = attributes.device;
+  else if (cudaPointerGetAttributes(&attributes, source) == cudaSuccess && attributes.type == cudaMemoryTypeDevice)
+    device = attributes.device;
+  cudaGetLastError();
+  ATTNKIT_CHECK(device >= 0, "cuda::copy: neither address is device memory");
+  const cudaStream_t on = static_cast<cudaStream_t>(stream(device));
+  ATTNKIT_CUDA_CHECK(cudaMemcpyAsync(destination, source, bytes, cudaMemcpyDefault, on));
+  ATTNKIT_CUDA_CHECK(cudaStreamSynchronize(on));
 }
 
+void* stream(int device) { return state_of(device).stream; }
+
 }  // namespace cuda
+
+CudaMemoryStats cuda_memory_stats(int index) {
+  const cuda::CacheStats cache = cuda::state_of(index).allocator->stats();
+  return {cache.in_use_bytes, cache.cached_bytes, cache.device_allocations, cache.reuses};
+}
+
+void cuda_empty_cache(int index) {
+  cuda::DeviceState& state = cuda::state_of(index);
+  cuda::CurrentDevice current(index);
+  ATTNKIT_CUDA_CHECK(cudaStreamSynchronize(state.stream));
+  state.allocator->empty_cache();
+}
+
+void cuda_synchronize(int index) {
+  cuda::CurrentDevice current(index);
+  ATTNKIT_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(cuda::stream(index))));
+}
+
 }  // namespace attnkit

@@ -1,18 +1,34 @@
-// Internal: the CUDA runtime calls that the host side of attnkit needs (memory and copies).
-// Defined in runtime.cu when the library is built with CUDA, and in runtime_absent.cpp (where
-// each call explains that CUDA is absent) when it is not.
+// Internal: the CUDA runtime calls that the host side of attnkit needs (memory, copies, the
+// stream of each device). Defined in runtime.cu when the library is built with CUDA, and in
+// runtime_absent.cpp (where each call explains that CUDA is absent) when it is not.
 #pragma once
 
 #include <cstddef>
 
 namespace attnkit::cuda {
 
-// cudaMalloc on GPU `device`; throws attnkit::Error naming the size and the device when the
-// memory is not there.
+// A block of device memory on GPU `device` from its caching allocator (caching_allocator.h);
+// throws attnkit::Error naming the size, the device and the free memory when it is not there.
 void* allocate(std::size_t bytes, int device);
-// cudaFree; errors are ignored (it runs in destructors).
+// Returns a block to the cache of its device; never throws (it runs in destructors).
 void release(void* pointer, int device) noexcept;
-// cudaMemcpy between any two of host and device memory (unified addressing), synchronous.
+// Copies between any two of host and device memory (unified addressing), in the order of the
+// device streams' work, and returns when the copy is done.
 void copy(void* destination, const void* source, std::size_t bytes);
+// The stream (a cudaStream_t) every op of GPU `device` runs on; made on first use. It
+// synchronises with the legacy default stream, so plain runtime calls stay ordered with it.
+void* stream(int device);
+
+// Makes `device` current for the scope, and restores the previous one after.
+class CurrentDevice {
+ public:
+  explicit CurrentDevice(int device);
+  ~CurrentDevice();
+  CurrentDevice(const CurrentDevice&) = delete;
+  CurrentDevice& operator=(const CurrentDevice&) = delete;
+
+ private:
+  int previous_ = 0;
+};
 
 }  // namespace attnkit::cuda

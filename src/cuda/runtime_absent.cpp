@@ -14,6 +14,18 @@ CudaDeviceInfo cuda_device_info(int index) {
   ATTNKIT_FAIL("cuda:", index, " is not available: attnkit was built without CUDA");
 }
 
+CudaMemoryStats cuda_memory_stats(int index) {
+  ATTNKIT_FAIL("cuda:", index, " is not available: attnkit was built without CUDA");
+}
+
+void cuda_empty_cache(int index) {
+  ATTNKIT_FAIL("cuda:", index, " is not available: attnkit was built without CUDA");
+}
+
+void cuda_synchronize(int index) {
+  ATTNKIT_FAIL("cuda:", index, " is not available: attnkit was built without CUDA");
+}
+
 namespace cuda {
 
 void* allocate(std::size_t bytes, int device) {
@@ -24,6 +36,10 @@ void release(void*, int) noexcept {}
 
 void copy(void*, const void*, std::size_t) {
   ATTNKIT_FAIL("cannot copy to or from a GPU: attnkit was built without CUDA");
+}
+
+void* stream(int device) {
+  ATTNKIT_FAIL("cuda:", device, " has no stream: attnkit was built without CUDA");
 }
 
 }  // namespace cuda

@@ -2,6 +2,7 @@
 #include "attnkit/ops/dropout.h"
 
 #include "cpu/parallel.h"
+#include "device_ops/dispatch.h"
 #include "ops/op_common.h"
 
 namespace attnkit::ops {
@@ -16,10 +17,15 @@ void check_rate(const char* op, double rate) {
 DropoutResult dropout(const Tensor& x, double rate, Generator& generator) {
   detail::check_float("dropout", "x", x);
   check_rate("dropout", rate);
-  detail::require_cpu("dropout", x.device());
-  DropoutResult result{Tensor::empty_like(x), Tensor::empty(x.shape(), DType::u8)};
   const std::uint64_t seed = generator.seed();
   const std::uint64_t offset = generator.reserve(static_cast<std::uint64_t>(x.numel()));
+  if (!x.is_cpu()) {
+    detail::require_device_f32("dropout", x);
+    DropoutResult result;
+    ATTNKIT_DEVICE_OP(x.device(), dropout(x, rate, seed, offset, result.y, result.mask));
+    return result;
+  }
+  DropoutResult result{Tensor::empty_like(x), Tensor::empty(x.shape(), DType::u8)};
   // The comparison is made in float, as uniform_from_word produces it, on every device.
   const float threshold = static_cast<float>(rate);
   detail::dispatch_float(x.dtype(), [&](auto tag) {
@@ -48,8 +54,11 @@ Tensor dropout_backward(const Tensor& dy, const Tensor& mask, double rate) {
   ATTNKIT_CHECK(mask.defined() && mask.dtype() == DType::u8 && mask.shape() == dy.shape(),
                 "dropout_backward: mask must be u8 with the shape of dy ", dy.describe(), ", got ",
                 mask.describe());
-  detail::require_cpu("dropout_backward",
-                      detail::common_device("dropout_backward", {{"dy", &dy}, {"mask", &mask}}));
+  const Device device = detail::common_device("dropout_backward", {{"dy", &dy}, {"mask", &mask}});
+  if (!device.is_cpu()) {
+    detail::require_device_f32("dropout_backward", dy);
+    return ATTNKIT_DEVICE_OP(device, dropout_backward(dy, mask, rate));
+  }
   Tensor dx = Tensor::empty_like(dy);
   detail::dispatch_float(dy.dtype(), [&](auto tag) {
     using T = decltype(tag);

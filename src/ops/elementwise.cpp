@@ -5,6 +5,7 @@
 
 #include "attnkit/ops/softmax.h"
 #include "cpu/parallel.h"
+#include "device_ops/dispatch.h"
 #include "ops/op_common.h"
 
 namespace attnkit::ops {
@@ -13,7 +14,7 @@ namespace {
 using detail::check_float;
 using detail::common_device;
 using detail::dispatch_float;
-using detail::require_cpu;
+using detail::require_device_f32;
 
 // Applies `f` to every element index of tensors with n elements, on as many cores as pays.
 template <typename F>
@@ -65,7 +66,10 @@ const char* activation_name(Activation kind) {
 Tensor activation(const Tensor& x, Activation kind) {
   check_float("activation", "x", x);
   if (kind == Activation::softmax) return softmax(x, -1);
-  require_cpu("activation", x.device());
+  if (!x.is_cpu()) {
+    require_device_f32("activation", x);
+    return ATTNKIT_DEVICE_OP(x.device(), activation(x, kind));
+  }
   Tensor y = Tensor::empty_like(x);
   dispatch_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -90,7 +94,11 @@ Tensor activation_backward(const Tensor& y, const Tensor& dy, Activation kind) {
   check_float("activation_backward", "y", y);
   check_same_shape("activation_backward", y, dy, "dy");
   if (kind == Activation::softmax) return softmax_backward(y, dy, -1);
-  require_cpu("activation_backward", common_device("activation_backward", {{"y", &y}, {"dy", &dy}}));
+  const Device device = common_device("activation_backward", {{"y", &y}, {"dy", &dy}});
+  if (!device.is_cpu()) {
+    require_device_f32("activation_backward", y);
+    return ATTNKIT_DEVICE_OP(device, activation_backward(y, dy, kind));
+  }
   Tensor dx = Tensor::empty_like(y);
   dispatch_float(y.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -117,7 +125,11 @@ Tensor activation_backward(const Tensor& y, const Tensor& dy, Activation kind) {
 Tensor multiply(const Tensor& a, const Tensor& b) {
   check_float("multiply", "a", a);
   check_same_shape("multiply", a, b, "b");
-  require_cpu("multiply", common_device("multiply", {{"a", &a}, {"b", &b}}));
+  const Device device = common_device("multiply", {{"a", &a}, {"b", &b}});
+  if (!device.is_cpu()) {
+    require_device_f32("multiply", a);
+    return ATTNKIT_DEVICE_OP(device, multiply(a, b));
+  }
   Tensor y = Tensor::empty_like(a);
   dispatch_float(a.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -133,9 +145,14 @@ MultiplyGrads multiply_backward(const Tensor& a, const Tensor& b, const Tensor& 
   check_float("multiply_backward", "a", a);
   check_same_shape("multiply_backward", a, b, "b");
   check_same_shape("multiply_backward", a, dy, "dy");
-  require_cpu("multiply_backward",
-              common_device("multiply_backward", {{"a", &a}, {"b", &b}, {"dy", &dy}}));
-  MultiplyGrads grads{Tensor::empty_like(a), Tensor::empty_like(b)};
+  const Device device = common_device("multiply_backward", {{"a", &a}, {"b", &b}, {"dy", &dy}});
+  MultiplyGrads grads;
+  if (!device.is_cpu()) {
+    require_device_f32("multiply_backward", a);
+    ATTNKIT_DEVICE_OP(device, multiply_backward(a, b, dy, grads.da, grads.db));
+    return grads;
+  }
+  grads = {Tensor::empty_like(a), Tensor::empty_like(b)};
   dispatch_float(a.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const T* pa = a.data<T>();
@@ -154,7 +171,11 @@ MultiplyGrads multiply_backward(const Tensor& a, const Tensor& b, const Tensor& 
 Tensor add(const Tensor& a, const Tensor& b) {
   check_float("add", "a", a);
   check_same_shape("add", a, b, "b");
-  require_cpu("add", common_device("add", {{"a", &a}, {"b", &b}}));
+  const Device device = common_device("add", {{"a", &a}, {"b", &b}});
+  if (!device.is_cpu()) {
+    require_device_f32("add", a);
+    return ATTNKIT_DEVICE_OP(device, add(a, b));
+  }
   Tensor y = Tensor::empty_like(a);
   dispatch_float(a.dtype(), [&](auto tag) {
     using T = decltype(tag);

@@ -4,6 +4,7 @@
 #include <cstring>
 
 #include "cpu/parallel.h"
+#include "device_ops/dispatch.h"
 #include "ops/op_common.h"
 
 namespace attnkit::ops {
@@ -13,7 +14,9 @@ namespace {
 void check_ids(const char* op, const Tensor& ids, std::int64_t vocabulary) {
   ATTNKIT_CHECK(ids.defined() && ids.dtype() == DType::i32, op, ": ids must be an i32 tensor, got ",
                 ids.describe());
-  const std::int32_t* p = ids.data<std::int32_t>();
+  // Ids on a device are checked on a host copy: a bad id must not become a wild read there.
+  const Tensor host = ids.to(Device::cpu());
+  const std::int32_t* p = host.data<std::int32_t>();
   for (std::int64_t i = 0; i < ids.numel(); ++i)
     ATTNKIT_CHECK(p[i] >= 0 && p[i] < vocabulary, op, ": id ", p[i], " at position ", i,
                   " is outside the vocabulary [0, ", vocabulary, ")");
@@ -30,8 +33,12 @@ Shape with_features(const Shape& ids_shape, std::int64_t features) {
 Tensor embedding(const Tensor& ids, const Tensor& table) {
   detail::check_rank("embedding", "table", table, 2, "[V, E]");
   detail::check_float("embedding", "table", table);
-  detail::require_cpu("embedding", detail::common_device("embedding", {{"ids", &ids}, {"table", &table}}));
+  const Device device = detail::common_device("embedding", {{"ids", &ids}, {"table", &table}});
   check_ids("embedding", ids, table.size(0));
+  if (!device.is_cpu()) {
+    detail::require_device_f32("embedding", table);
+    return ATTNKIT_DEVICE_OP(device, embedding(ids, table));
+  }
   const std::int64_t features = table.size(1);
   Tensor y = Tensor::empty(with_features(ids.shape(), features), table.dtype());
   const std::int32_t* pid = ids.data<std::int32_t>();
@@ -52,9 +59,12 @@ Tensor embedding_backward(const Tensor& ids, const Tensor& dy, std::int64_t voca
                     Shape(dy.shape().begin(), dy.shape().end() - 1) == ids.shape(),
                 "embedding_backward: dy must be [..., E] over ids ", ids.describe(), ", got ",
                 dy.describe());
-  detail::require_cpu("embedding_backward",
-                      detail::common_device("embedding_backward", {{"ids", &ids}, {"dy", &dy}}));
+  const Device device = detail::common_device("embedding_backward", {{"ids", &ids}, {"dy", &dy}});
   check_ids("embedding_backward", ids, vocabulary_size);
+  if (!device.is_cpu()) {
+    detail::require_device_f32("embedding_backward", dy);
+    return ATTNKIT_DEVICE_OP(device, embedding_backward(ids, dy, vocabulary_size));
+  }
   const std::int64_t features = dy.size(-1);
   Tensor dtable = Tensor::zeros({vocabulary_size, features}, dy.dtype());
   detail::dispatch_float(dy.dtype(), [&](auto tag) {

@@ -6,6 +6,7 @@
 #include "cpu/blas.h"
 #include "cpu/parallel.h"
 #include "cpu/reduce.h"
+#include "device_ops/dispatch.h"
 #include "ops/op_common.h"
 
 namespace attnkit::ops {
@@ -14,7 +15,9 @@ namespace {
 using detail::check_float;
 using detail::common_device;
 using detail::dispatch_float;
-using detail::require_cpu;
+using detail::elements;
+using detail::gemm_on;
+using detail::require_device_f32;
 
 struct MatmulDims {
   std::int64_t batch, m, k, n;
@@ -57,15 +60,16 @@ std::int64_t rows_of(const Tensor& x) { return x.numel() / std::max<std::int64_t
 
 Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose_b) {
   const MatmulDims d = matmul_dims("matmul", a, b, transpose_a, transpose_b);
-  require_cpu("matmul", common_device("matmul", {{"a", &a}, {"b", &b}}));
-  Tensor c = Tensor::empty(matmul_shape(d, a.dim() == 3, d.m, d.n), a.dtype());
+  const Device device = common_device("matmul", {{"a", &a}, {"b", &b}});
+  require_device_f32("matmul", a);
+  Tensor c = Tensor::empty(matmul_shape(d, a.dim() == 3, d.m, d.n), a.dtype(), device);
   dispatch_float(a.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    const int m = int(d.m), n = int(d.n), k = int(d.k);
-    const int lda = transpose_a ? m : k, ldb = transpose_b ? k : n;
+    const std::int64_t m = d.m, n = d.n, k = d.k;
+    const std::int64_t lda = transpose_a ? m : k, ldb = transpose_b ? k : n;
     for (std::int64_t i = 0; i < d.batch; ++i)
-      cpu::gemm<T>(transpose_a, transpose_b, m, n, k, T(1), a.data<T>() + i * d.m * d.k, lda,
-                   b.data<T>() + i * d.k * d.n, ldb, T(0), c.data<T>() + i * d.m * d.n, n);
+      gemm_on<T>(device, transpose_a, transpose_b, m, n, k, T(1), elements<T>(a) + i * m * k, lda,
+                 elements<T>(b) + i * k * n, ldb, T(0), elements<T>(c) + i * m * n, n);
   });
   return c;
 }
@@ -75,29 +79,29 @@ MatmulGrads matmul_backward(const Tensor& a, const Tensor& b, const Tensor& dc, 
   const MatmulDims d = matmul_dims("matmul_backward", a, b, transpose_a, transpose_b);
   const bool batched = a.dim() == 3;
   detail::check_like("matmul_backward", "dc", dc, matmul_shape(d, batched, d.m, d.n), a);
-  require_cpu("matmul_backward",
-              common_device("matmul_backward", {{"a", &a}, {"b", &b}, {"dc", &dc}}));
+  const Device device = common_device("matmul_backward", {{"a", &a}, {"b", &b}, {"dc", &dc}});
+  require_device_f32("matmul_backward", a);
   MatmulGrads grads{Tensor::empty_like(a), Tensor::empty_like(b)};
   dispatch_float(a.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    const int m = int(d.m), n = int(d.n), k = int(d.k);
-    const int lda = transpose_a ? m : k, ldb = transpose_b ? k : n;
+    const std::int64_t m = d.m, n = d.n, k = d.k;
+    const std::int64_t lda = transpose_a ? m : k, ldb = transpose_b ? k : n;
     for (std::int64_t i = 0; i < d.batch; ++i) {
-      const T* pa = a.data<T>() + i * d.m * d.k;
-      const T* pb = b.data<T>() + i * d.k * d.n;
-      const T* pdc = dc.data<T>() + i * d.m * d.n;
-      T* pda = grads.da.data<T>() + i * d.m * d.k;
-      T* pdb = grads.db.data<T>() + i * d.k * d.n;
+      const T* pa = elements<T>(a) + i * m * k;
+      const T* pb = elements<T>(b) + i * k * n;
+      const T* pdc = elements<T>(dc) + i * m * n;
+      T* pda = elements<T>(grads.da) + i * m * k;
+      T* pdb = elements<T>(grads.db) + i * k * n;
       // c = op(a) op(b): d op(a) = dc op(b)^T and d op(b) = op(a)^T dc, stored transposed
       // where the operand was.
       if (!transpose_a)
-        cpu::gemm<T>(false, !transpose_b, m, k, n, T(1), pdc, n, pb, ldb, T(0), pda, k);
+        gemm_on<T>(device, false, !transpose_b, m, k, n, T(1), pdc, n, pb, ldb, T(0), pda, k);
       else
-        cpu::gemm<T>(transpose_b, true, k, m, n, T(1), pb, ldb, pdc, n, T(0), pda, m);
+        gemm_on<T>(device, transpose_b, true, k, m, n, T(1), pb, ldb, pdc, n, T(0), pda, m);
       if (!transpose_b)
-        cpu::gemm<T>(!transpose_a, false, k, n, m, T(1), pa, lda, pdc, n, T(0), pdb, n);
+        gemm_on<T>(device, !transpose_a, false, k, n, m, T(1), pa, lda, pdc, n, T(0), pdb, n);
       else
-        cpu::gemm<T>(true, transpose_a, n, k, m, T(1), pdc, n, pa, lda, T(0), pdb, k);
+        gemm_on<T>(device, true, transpose_a, n, k, m, T(1), pdc, n, pa, lda, T(0), pdb, k);
     }
   });
   return grads;
@@ -126,19 +130,24 @@ Tensor linear(const Tensor& x, const Tensor& weight, const Tensor& bias) {
   check_linear("linear", x, weight);
   const std::int64_t in = weight.size(0), out = weight.size(1), rows = rows_of(x);
   if (bias.defined()) detail::check_like("linear", "bias", bias, {out}, x);
-  require_cpu("linear", common_device("linear", {{"x", &x}, {"weight", &weight}, {"bias", &bias}}));
-  Tensor y = Tensor::empty(with_last(x.shape(), out), x.dtype());
+  const Device device = common_device("linear", {{"x", &x}, {"weight", &weight}, {"bias", &bias}});
+  require_device_f32("linear", x);
+  Tensor y = Tensor::empty(with_last(x.shape(), out), x.dtype(), device);
   dispatch_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    T* py = y.data<T>();
-    if (bias.defined()) {  // start every row from the bias and accumulate the product onto it
+    T* py = elements<T>(y);
+    // On the cpu every row starts from the bias and the product accumulates onto it; a device
+    // adds the bias after the product.
+    const bool bias_first = bias.defined() && device.is_cpu();
+    if (bias_first) {
       const T* pb = bias.data<T>();
       for (std::int64_t r = 0; r < rows; ++r)
         for (std::int64_t j = 0; j < out; ++j) py[r * out + j] = pb[j];
     }
-    cpu::gemm<T>(false, false, int(rows), int(out), int(in), T(1), x.data<T>(), int(in),
-                 weight.data<T>(), int(out), bias.defined() ? T(1) : T(0), py, int(out));
+    gemm_on<T>(device, false, false, rows, out, in, T(1), elements<T>(x), in, elements<T>(weight), out,
+               bias_first ? T(1) : T(0), py, out);
   });
+  if (bias.defined() && !device.is_cpu()) ATTNKIT_DEVICE_OP(device, bias_add(y, bias, y));
   return y;
 }
 
@@ -147,20 +156,19 @@ LinearGrads linear_backward(const Tensor& x, const Tensor& weight, const Tensor&
   check_linear("linear_backward", x, weight);
   const std::int64_t in = weight.size(0), out = weight.size(1), rows = rows_of(x);
   detail::check_like("linear_backward", "dy", dy, with_last(x.shape(), out), x);
-  require_cpu("linear_backward",
-              common_device("linear_backward", {{"x", &x}, {"weight", &weight}, {"dy", &dy}}));
-  LinearGrads grads{needs_dx ? Tensor::empty_like(x) : Tensor(), Tensor::empty_like(weight),
-                    has_bias ? Tensor::empty({out}, x.dtype()) : Tensor()};
+  const Device device = common_device("linear_backward", {{"x", &x}, {"weight", &weight}, {"dy", &dy}});
+  require_device_f32("linear_backward", x);
+  LinearGrads grads{needs_dx ? Tensor::empty_like(x) : Tensor(), Tensor::empty_like(weight), Tensor()};
   dispatch_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    const T* pdy = dy.data<T>();
+    const T* pdy = elements<T>(dy);
     if (needs_dx)
-      cpu::gemm<T>(false, true, int(rows), int(in), int(out), T(1), pdy, int(out), weight.data<T>(),
-                   int(out), T(0), grads.dx.data<T>(), int(in));
-    cpu::gemm<T>(true, false, int(in), int(out), int(rows), T(1), x.data<T>(), int(in), pdy,
-                 int(out), T(0), grads.dweight.data<T>(), int(out));
-    if (has_bias) cpu::column_sums(pdy, rows, out, grads.dbias.data<T>());
+      gemm_on<T>(device, false, true, rows, in, out, T(1), pdy, out, elements<T>(weight), out, T(0),
+                 elements<T>(grads.dx), in);
+    gemm_on<T>(device, true, false, in, out, rows, T(1), elements<T>(x), in, pdy, out, T(0),
+               elements<T>(grads.dweight), out);
   });
+  if (has_bias) grads.dbias = bias_add_backward(dy.reshape({rows, out}));
   return grads;
 }
 
@@ -168,8 +176,13 @@ Tensor bias_add(const Tensor& x, const Tensor& bias) {
   check_float("bias_add", "x", x);
   ATTNKIT_CHECK(x.dim() >= 1, "bias_add: x must be [..., C], got ", x.describe());
   detail::check_like("bias_add", "bias", bias, {x.size(-1)}, x);
-  require_cpu("bias_add", common_device("bias_add", {{"x", &x}, {"bias", &bias}}));
+  const Device device = common_device("bias_add", {{"x", &x}, {"bias", &bias}});
   Tensor y = Tensor::empty_like(x);
+  if (!device.is_cpu()) {
+    require_device_f32("bias_add", x);
+    ATTNKIT_DEVICE_OP(device, bias_add(x, bias, y));
+    return y;
+  }
   const std::int64_t channels = x.size(-1), rows = rows_of(x);
   dispatch_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -186,7 +199,10 @@ Tensor bias_add(const Tensor& x, const Tensor& bias) {
 Tensor bias_add_backward(const Tensor& dy) {
   check_float("bias_add_backward", "dy", dy);
   ATTNKIT_CHECK(dy.dim() >= 1, "bias_add_backward: dy must be [..., C], got ", dy.describe());
-  require_cpu("bias_add_backward", dy.device());
+  if (!dy.is_cpu()) {
+    require_device_f32("bias_add_backward", dy);
+    return ATTNKIT_DEVICE_OP(dy.device(), bias_add_backward(dy));
+  }
   Tensor dbias = Tensor::empty({dy.size(-1)}, dy.dtype());
   dispatch_float(dy.dtype(), [&](auto tag) {
     using T = decltype(tag);

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "device_ops/dispatch.h"
 #include "ops/op_common.h"
 
 namespace attnkit::ops {
@@ -14,7 +15,11 @@ void check_pair(const char* op, const Tensor& pred, const Tensor& target, bool c
   if (categorical) detail::check_rank(op, "pred", pred, 2, "[N, C]");
   ATTNKIT_CHECK(pred.numel() > 0, op, ": pred is empty");
   detail::check_like(op, "target", target, pred.shape(), pred);
-  detail::require_cpu(op, detail::common_device(op, {{"pred", &pred}, {"target", &target}}));
+  const Device device = detail::common_device(op, {{"pred", &pred}, {"target", &target}});
+  if (!device.is_cpu()) {
+    ATTNKIT_CHECK(categorical, op, ": tensors on ", device, " are not supported yet (this loss runs on the cpu only)");
+    detail::require_device_f32(op, pred);
+  }
 }
 
 Tensor scalar(double value, DType dtype) { return Tensor::full({}, value, dtype); }
@@ -23,6 +28,7 @@ Tensor scalar(double value, DType dtype) { return Tensor::full({}, value, dtype)
 
 Tensor categorical_crossentropy(const Tensor& pred, const Tensor& target, bool from_logits) {
   check_pair("categorical_crossentropy", pred, target, true);
+  if (!pred.is_cpu()) return ATTNKIT_DEVICE_OP(pred.device(), categorical_crossentropy(pred, target, from_logits));
   const std::int64_t N = pred.size(0), C = pred.size(1);
   double total = 0;
   detail::dispatch_float(pred.dtype(), [&](auto tag) {
@@ -51,6 +57,9 @@ Tensor categorical_crossentropy(const Tensor& pred, const Tensor& target, bool f
 Tensor categorical_crossentropy_backward(const Tensor& pred, const Tensor& target, bool from_logits,
                                          double dloss) {
   check_pair("categorical_crossentropy_backward", pred, target, true);
+  if (!pred.is_cpu())
+    return ATTNKIT_DEVICE_OP(pred.device(),
+                             categorical_crossentropy_backward(pred, target, static_cast<float>(dloss), from_logits));
   const std::int64_t N = pred.size(0), C = pred.size(1);
   Tensor dpred = Tensor::empty_like(pred);
   detail::dispatch_float(pred.dtype(), [&](auto tag) {

@@ -1,4 +1,5 @@
 // Argument checks shared by the ops.
+#include "device_ops/dispatch.h"
 #include "ops/op_common.h"
 
 namespace attnkit::ops::detail {
@@ -48,7 +49,12 @@ Device common_device(const char* op, std::initializer_list<NamedTensor> tensors)
 
 void require_cpu(const char* op, Device device) {
   ATTNKIT_CHECK(device.is_cpu(), op, ": tensors on ", device,
-                " are not supported by this build (its ops run on the cpu)");
+                " are not supported yet (this op runs on the cpu only)");
+}
+
+void require_device_f32(const char* op, const Tensor& tensor) {
+  ATTNKIT_CHECK(tensor.is_cpu() || tensor.dtype() == DType::f32, op, ": on ", tensor.device(),
+                " the ops compute in f32 only, got ", tensor.describe(), " (f64 runs on the cpu)");
 }
 
 std::int64_t normalize_axis(const char* op, std::int64_t axis, std::int64_t rank) {

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "device_ops/dispatch.h"
 #include "ops/op_common.h"
 
 namespace attnkit::ops {
@@ -30,10 +31,13 @@ Tensor mean(const Tensor& x, std::int64_t axis) {
   ATTNKIT_CHECK(x.dim() >= 1, "mean: x must have at least one axis, got ", x.describe());
   const std::int64_t a = detail::normalize_axis("mean", axis, x.dim());
   ATTNKIT_CHECK(x.size(a) > 0, "mean: axis ", a, " of ", x.describe(), " is empty");
-  detail::require_cpu("mean", x.device());
   const AroundAxis s = around(x.shape(), a);
   Shape out_shape = x.shape();
   out_shape.erase(out_shape.begin() + a);
+  if (!x.is_cpu()) {
+    detail::require_device_f32("mean", x);
+    return ATTNKIT_DEVICE_OP(x.device(), mean(x, s.outer, s.n, s.inner, out_shape));
+  }
   Tensor y = Tensor::empty(out_shape, x.dtype());
   detail::dispatch_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -59,8 +63,11 @@ Tensor mean_backward(const Tensor& dy, const Shape& input_shape, std::int64_t ax
   Shape reduced = input_shape;
   reduced.erase(reduced.begin() + a);
   detail::check_shape("mean_backward", "dy", dy, reduced);
-  detail::require_cpu("mean_backward", dy.device());
   const AroundAxis s = around(input_shape, a);
+  if (!dy.is_cpu()) {
+    detail::require_device_f32("mean_backward", dy);
+    return ATTNKIT_DEVICE_OP(dy.device(), mean_backward(dy, s.outer, s.n, s.inner, input_shape));
+  }
   Tensor dx = Tensor::empty(input_shape, dy.dtype());
   detail::dispatch_float(dy.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -77,8 +84,11 @@ Tensor mean_backward(const Tensor& dy, const Shape& input_shape, std::int64_t ax
 Tensor flip(const Tensor& x, std::int64_t axis) {
   ATTNKIT_CHECK(x.defined() && x.dim() >= 1, "flip: x must have at least one axis");
   const std::int64_t a = detail::normalize_axis("flip", axis, x.dim());
-  detail::require_cpu("flip", x.device());
   const AroundAxis s = around(x.shape(), a);
+  if (!x.is_cpu()) {
+    detail::require_device_f32("flip", x);
+    return ATTNKIT_DEVICE_OP(x.device(), flip(x, s.outer, s.n, s.inner));
+  }
   Tensor y = Tensor::empty(x.shape(), x.dtype());
   const std::size_t run = static_cast<std::size_t>(s.inner) * dtype_size(x.dtype());
   const char* src = static_cast<const char*>(x.raw_data());

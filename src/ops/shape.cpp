@@ -7,6 +7,7 @@
 #include <cstring>
 #include <utility>
 
+#include "device_ops/dispatch.h"
 #include "ops/op_common.h"
 
 namespace attnkit::ops {
@@ -75,9 +76,14 @@ Tensor concat(const std::vector<Tensor>& xs, std::int64_t axis) {
                   " must match input 0 ", first.describe(), " in dtype, device and every axis but ", a);
     shape[static_cast<std::size_t>(a)] += x.size(a);
   }
-  detail::require_cpu("concat", first.device());
-  Tensor y = Tensor::empty(shape, first.dtype());
   const AxisSplit split = split_around(shape, a);
+  if (!first.is_cpu()) {
+    detail::require_device_f32("concat", first);
+    std::vector<std::int64_t> columns;
+    for (const Tensor& x : xs) columns.push_back(x.size(a) * split.inner);
+    return ATTNKIT_DEVICE_OP(first.device(), concat(xs, shape, split.outer, columns));
+  }
+  Tensor y = Tensor::empty(shape, first.dtype());
   std::vector<char*> parts;
   std::vector<std::size_t> part_bytes;
   for (const Tensor& x : xs) {
@@ -99,8 +105,18 @@ std::vector<Tensor> concat_backward(const Tensor& dy, const std::vector<std::int
   }
   ATTNKIT_CHECK(total == dy.size(a), "concat_backward: the extents sum to ", total, " but dy ",
                 dy.describe(), " has ", dy.size(a), " on axis ", a);
-  detail::require_cpu("concat_backward", dy.device());
   const AxisSplit split = split_around(dy.shape(), a);
+  if (!dy.is_cpu()) {
+    detail::require_device_f32("concat_backward", dy);
+    std::vector<Shape> shapes;
+    std::vector<std::int64_t> columns;
+    for (const std::int64_t e : extents) {
+      shapes.push_back(dy.shape());
+      shapes.back()[static_cast<std::size_t>(a)] = e;
+      columns.push_back(e * split.inner);
+    }
+    return ATTNKIT_DEVICE_OP(dy.device(), concat_backward(dy, shapes, split.outer, columns));
+  }
   std::vector<Tensor> grads;
   std::vector<char*> parts;
   std::vector<std::size_t> part_bytes;

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "cpu/parallel.h"
+#include "device_ops/dispatch.h"
 #include "ops/op_common.h"
 
 namespace attnkit::ops {
@@ -72,9 +73,19 @@ void softmax_backward_lanes(const Lanes& lanes, const T* y, const T* dy, T* dx, 
   });
 }
 
+// The device kernels normalise over the last axis.
+void require_last_axis(const char* op, const Tensor& x, std::int64_t axis) {
+  detail::require_device_f32(op, x);
+  ATTNKIT_CHECK(x.dim() == 0 || detail::normalize_axis(op, axis, x.dim()) == x.dim() - 1, op, ": on ", x.device(),
+                " only the last axis is supported, got axis ", axis, " of ", x.describe());
+}
+
 Tensor forward(const char* op, const Tensor& x, std::int64_t axis, bool log) {
   const Lanes lanes = lanes_of(op, x, axis);
-  detail::require_cpu(op, x.device());
+  if (!x.is_cpu()) {
+    require_last_axis(op, x, axis);
+    return ATTNKIT_DEVICE_OP(x.device(), softmax(x, log));
+  }
   Tensor y = Tensor::empty_like(x);
   dispatch_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -86,7 +97,11 @@ Tensor forward(const char* op, const Tensor& x, std::int64_t axis, bool log) {
 Tensor backward(const char* op, const Tensor& y, const Tensor& dy, std::int64_t axis, bool log) {
   const Lanes lanes = lanes_of(op, y, axis);
   detail::check_like(op, "dy", dy, y.shape(), y);
-  detail::require_cpu(op, detail::common_device(op, {{"y", &y}, {"dy", &dy}}));
+  const Device device = detail::common_device(op, {{"y", &y}, {"dy", &dy}});
+  if (!device.is_cpu()) {
+    require_last_axis(op, y, axis);
+    return ATTNKIT_DEVICE_OP(device, softmax_backward(y, dy, log));
+  }
   Tensor dx = Tensor::empty_like(y);
   dispatch_float(y.dtype(), [&](auto tag) {
     using T = decltype(tag);

@@ -1,0 +1,18 @@
+// Internal: what every device op file needs: the kernels' launchers of this compilation's
+// namespace, and typed addresses of a tensor's elements in device memory.
+#pragma once
+
+#include "attnkit/tensor.h"
+#include "device_ops/device_ops.h"
+
+namespace attnkit::ATTNKIT_DEVICE_OPS {
+
+inline float* floats(const Tensor& tensor) { return static_cast<float*>(tensor.raw_data()); }
+inline std::int32_t* int32s(const Tensor& tensor) { return static_cast<std::int32_t*>(tensor.raw_data()); }
+inline std::uint8_t* bytes(const Tensor& tensor) { return static_cast<std::uint8_t*>(tensor.raw_data()); }
+
+inline Tensor empty_on(const Shape& shape, Device device, DType dtype = DType::f32) {
+  return Tensor::empty(shape, dtype, device);
+}
+
+}  // namespace attnkit::ATTNKIT_DEVICE_OPS

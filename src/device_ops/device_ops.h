@@ -1,0 +1,69 @@
+// Internal: the ops of src/ops on a device (cuda or sim). src/ops validates the arguments, then
+// calls the twin here for tensors that are not on the cpu; these allocate the results on the
+// device of their inputs and launch the kernels of kernels/ (and cuBLAS and cuDNN on cuda).
+//
+// This header is read twice (device_ops/dispatch.h), and every ops_*.cpp compiled twice (see
+// CMakeLists.txt), with ATTNKIT_DEVICE_OPS naming the namespace: attnkit::sim_ops, whose
+// kernels run on the sim executor, and with CUDA attnkit::cuda_ops. The tensors are float32.
+// No include guard: each reading declares another namespace.
+
+#include <cstdint>
+#include <vector>
+
+#include "attnkit/ops/elementwise.h"
+#include "attnkit/tensor.h"
+
+namespace attnkit::ATTNKIT_DEVICE_OPS {
+
+// ---------------------------------------------------------------- the device's services
+// The stream every op of this device runs on (nullptr, the sim's only stream, on the sim).
+void* stream(Device device);
+// Row-major float32 products on the device: C = alpha op(A) op(B) + beta C for `batch` triples
+// of matrices `stride_a`, `stride_b`, `stride_c` floats apart; op(A) [m, k], op(B) [k, n].
+void gemm(Device device, bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k,
+          float alpha, const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
+          std::int64_t ldc, std::int64_t batch = 1, std::int64_t stride_a = 0, std::int64_t stride_b = 0,
+          std::int64_t stride_c = 0);
+
+// ---------------------------------------------------------------- elementwise, softmax, dropout
+Tensor activation(const Tensor& x, ops::Activation kind);  // not softmax
+Tensor activation_backward(const Tensor& y, const Tensor& dy, ops::Activation kind);
+Tensor multiply(const Tensor& a, const Tensor& b);
+void multiply_backward(const Tensor& a, const Tensor& b, const Tensor& dy, Tensor& da, Tensor& db);
+Tensor add(const Tensor& a, const Tensor& b);
+// Over the last axis.
+Tensor softmax(const Tensor& x, bool log);
+Tensor softmax_backward(const Tensor& y, const Tensor& dy, bool log);
+// mask: u8 like x; offset: the first Philox block (Generator::reserve).
+void dropout(const Tensor& x, double rate, std::uint64_t seed, std::uint64_t offset, Tensor& y, Tensor& mask);
+Tensor dropout_backward(const Tensor& dy, const Tensor& mask, double rate);
+
+// ---------------------------------------------------------------- bias (products: gemm above)
+// y = x + bias over the last axis; may be done in place (y = x).
+void bias_add(const Tensor& x, const Tensor& bias, Tensor& y);
+Tensor bias_add_backward(const Tensor& dy);
+
+// ---------------------------------------------------------------- embedding, loss
+Tensor embedding(const Tensor& ids, const Tensor& table);
+Tensor embedding_backward(const Tensor& ids, const Tensor& dy, std::int64_t vocabulary_size);
+// A scalar tensor on the device.
+Tensor categorical_crossentropy(const Tensor& pred, const Tensor& target, bool from_logits);
+Tensor categorical_crossentropy_backward(const Tensor& pred, const Tensor& target, float dloss, bool from_logits);
+
+// ---------------------------------------------------------------- reductions and shapes
+// x viewed as [outer, n, inner]; the result [outer, inner] has `shape`.
+Tensor mean(const Tensor& x, std::int64_t outer, std::int64_t n, std::int64_t inner, const Shape& shape);
+Tensor mean_backward(const Tensor& dy, std::int64_t outer, std::int64_t n, std::int64_t inner, const Shape& shape);
+Tensor flip(const Tensor& x, std::int64_t outer, std::int64_t n, std::int64_t inner);
+// Each part viewed as [outer, columns[i]] (the axis and all after it), y as [outer, sum of
+// columns]; y has `shape`, and grads[i] the shape of part i (`shapes`).
+Tensor concat(const std::vector<Tensor>& xs, const Shape& shape, std::int64_t outer,
+              const std::vector<std::int64_t>& columns);
+std::vector<Tensor> concat_backward(const Tensor& dy, const std::vector<Shape>& shapes, std::int64_t outer,
+                                    const std::vector<std::int64_t>& columns);
+
+// ---------------------------------------------------------------- optimizers
+void adam_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, double learning_rate, double beta_1,
+               double beta_2, double epsilon, std::int64_t step);
+
+}  // namespace attnkit::ATTNKIT_DEVICE_OPS

@@ -1,0 +1,14 @@
+// The optimizers' update steps on a device, through kernels/adam.cu.
+#include "device_ops/common.h"
+#include "kernels/adam.h"
+
+namespace attnkit::ATTNKIT_DEVICE_OPS {
+namespace kern = ::attnkit::ATTNKIT_KERNEL_NAMESPACE;
+
+void adam_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, double learning_rate, double beta_1,
+               double beta_2, double epsilon, std::int64_t step) {
+  kern::adam_step(floats(param), floats(grad), floats(m), floats(v), param.numel(), learning_rate, beta_1, beta_2,
+                  epsilon, step, stream(param.device()));
+}
+
+}  // namespace attnkit::ATTNKIT_DEVICE_OPS

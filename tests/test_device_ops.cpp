@@ -1,0 +1,220 @@
+// The ops on a device against the same ops on the cpu: every op that the device ops implement,
+// forward and backward, on fresh random inputs of odd sizes. The same file is built twice: into
+// the sim tests (the device is `sim`: the kernels run on the sim executor, label sim) and into
+// the gpu tests (`cuda`, skipped where there is no GPU).
+#include <gtest/gtest.h>
+
+#include "attnkit/device.h"
+#include "attnkit/layer.h"
+#include "attnkit/ops/dropout.h"
+#include "attnkit/ops/elementwise.h"
+#include "attnkit/ops/embedding.h"
+#include "attnkit/ops/linear.h"
+#include "attnkit/ops/loss.h"
+#include "attnkit/ops/reduce.h"
+#include "attnkit/ops/shape.h"
+#include "attnkit/ops/softmax.h"
+#include "attnkit/optimizers.h"
+#include "support.h"
+
+namespace attnkit {
+namespace {
+
+using namespace testing;
+
+#ifndef ATTNKIT_TEST_DEVICE
+#error "ATTNKIT_TEST_DEVICE must name the device: \"sim\" or \"cuda\""
+#endif
+
+class DeviceOps : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (device.is_cuda() && cuda_device_count() == 0) GTEST_SKIP() << "no CUDA device: " << cuda_status();
+  }
+  // A float32 copy on the device under test.
+  Tensor on_device(const Tensor& host) const { return host.to(DType::f32).to(device); }
+  static Tensor f32(const Shape& shape, Generator& gen, double low = -1.0, double high = 1.0) {
+    return random_tensor(shape, gen, low, high, DType::f32);
+  }
+  // The device's result, back on the cpu, against the cpu op's, in float32.
+  static ::testing::AssertionResult matches(const Tensor& on_device, const Tensor& on_cpu, double tolerance = 1e-5) {
+    if (on_device.device() == on_cpu.device())
+      return ::testing::AssertionFailure() << "the result stayed on " << on_device.device();
+    return all_close(on_device.to(Device::cpu()), on_cpu, tolerance, tolerance);
+  }
+
+  const Device device = Device::parse(ATTNKIT_TEST_DEVICE);
+};
+
+TEST_F(DeviceOps, ActivationsAndTheirGradients) {
+  Generator gen(301);
+  for (const ops::Activation kind : {ops::Activation::linear, ops::Activation::relu, ops::Activation::tanh,
+                                     ops::Activation::sigmoid, ops::Activation::softmax}) {
+    const Tensor x = f32({7, 33}, gen, -3, 3), dy = f32({7, 33}, gen);
+    const Tensor y = ops::activation(x, kind);
+    const Tensor y_dev = ops::activation(on_device(x), kind);
+    EXPECT_TRUE(matches(y_dev, y)) << ops::activation_name(kind);
+    EXPECT_TRUE(matches(ops::activation_backward(on_device(y), on_device(dy), kind),
+                        ops::activation_backward(y, dy, kind)))
+        << ops::activation_name(kind);
+  }
+}
+
+TEST_F(DeviceOps, ProductsAndSumsOfElements) {
+  Generator gen(302);
+  const Tensor a = f32({5, 3, 11}, gen), b = f32({5, 3, 11}, gen), dy = f32({5, 3, 11}, gen);
+  EXPECT_TRUE(matches(ops::multiply(on_device(a), on_device(b)), ops::multiply(a, b)));
+  EXPECT_TRUE(matches(ops::add(on_device(a), on_device(b)), ops::add(a, b)));
+  const ops::MultiplyGrads expected = ops::multiply_backward(a, b, dy);
+  const ops::MultiplyGrads grads = ops::multiply_backward(on_device(a), on_device(b), on_device(dy));
+  EXPECT_TRUE(matches(grads.da, expected.da));
+  EXPECT_TRUE(matches(grads.db, expected.db));
+}
+
+TEST_F(DeviceOps, SoftmaxAndLogSoftmaxOverTheLastAxis) {
+  Generator gen(303);
+  for (const std::int64_t cols : {1, 9, 130}) {
+    const Tensor x = f32({3, 5, cols}, gen, -4, 4), dy = f32({3, 5, cols}, gen);
+    const Tensor y = ops::softmax(x), log_y = ops::log_softmax(x);
+    EXPECT_TRUE(matches(ops::softmax(on_device(x)), y)) << cols;
+    EXPECT_TRUE(matches(ops::log_softmax(on_device(x)), log_y)) << cols;
+    EXPECT_TRUE(matches(ops::softmax_backward(on_device(y), on_device(dy)), ops::softmax_backward(y, dy))) << cols;
+    EXPECT_TRUE(matches(ops::log_softmax_backward(on_device(log_y), on_device(dy)),
+                        ops::log_softmax_backward(log_y, dy)))
+        << cols;
+  }
+  const Tensor x = on_device(f32({4, 6}, gen));
+  EXPECT_ATTNKIT_ERROR(ops::softmax(x, 0), "only the last axis is supported");
+}
+
+TEST_F(DeviceOps, DropoutDrawsTheCpuMasksBitForBit) {
+  Generator gen(304);
+  const Tensor x = f32({6, 77}, gen), dy = f32({6, 77}, gen);
+  Generator cpu_draws(99), device_draws(99);
+  for (int call = 0; call < 2; ++call) {  // the second call continues the Philox stream
+    const ops::DropoutResult expected = ops::dropout(x, 0.3, cpu_draws);
+    const ops::DropoutResult result = ops::dropout(on_device(x), 0.3, device_draws);
+    EXPECT_EQ(result.mask.to_vector<int>(), expected.mask.to_vector<int>()) << "call " << call;
+    EXPECT_TRUE(matches(result.y, expected.y, 1e-6));
+    EXPECT_TRUE(matches(ops::dropout_backward(on_device(dy), result.mask, 0.3),
+                        ops::dropout_backward(dy, expected.mask, 0.3), 1e-6));
+  }
+}
+
+TEST_F(DeviceOps, MatrixProductsInEveryTransposition) {
+  Generator gen(305);
+  for (const bool batched : {false, true})
+    for (const bool ta : {false, true})
+      for (const bool tb : {false, true}) {
+        const std::int64_t m = 7, k = 13, n = 5;
+        const Shape a_shape = ta ? Shape{k, m} : Shape{m, k}, b_shape = tb ? Shape{n, k} : Shape{k, n};
+        const auto batch = [&](Shape s) {
+          if (batched) s.insert(s.begin(), 3);
+          return s;
+        };
+        const Tensor a = f32(batch(a_shape), gen), b = f32(batch(b_shape), gen), dc = f32(batch({m, n}), gen);
+        EXPECT_TRUE(matches(ops::matmul(on_device(a), on_device(b), ta, tb), ops::matmul(a, b, ta, tb)))
+            << batched << ta << tb;
+        const ops::MatmulGrads expected = ops::matmul_backward(a, b, dc, ta, tb);
+        const ops::MatmulGrads grads = ops::matmul_backward(on_device(a), on_device(b), on_device(dc), ta, tb);
+        EXPECT_TRUE(matches(grads.da, expected.da)) << batched << ta << tb;
+        EXPECT_TRUE(matches(grads.db, expected.db)) << batched << ta << tb;
+      }
+}
+
+TEST_F(DeviceOps, LinearWithAndWithoutBias) {
+  Generator gen(306);
+  const Tensor x = f32({4, 9, 17}, gen), w = f32({17, 6}, gen), bias = f32({6}, gen), dy = f32({4, 9, 6}, gen);
+  EXPECT_TRUE(matches(ops::linear(on_device(x), on_device(w), on_device(bias)), ops::linear(x, w, bias)));
+  EXPECT_TRUE(matches(ops::linear(on_device(x), on_device(w)), ops::linear(x, w)));
+  const ops::LinearGrads expected = ops::linear_backward(x, w, dy);
+  const ops::LinearGrads grads = ops::linear_backward(on_device(x), on_device(w), on_device(dy));
+  EXPECT_TRUE(matches(grads.dx, expected.dx));
+  EXPECT_TRUE(matches(grads.dweight, expected.dweight));
+  EXPECT_TRUE(matches(grads.dbias, expected.dbias));
+  const ops::LinearGrads without = ops::linear_backward(on_device(x), on_device(w), on_device(dy), false, false);
+  EXPECT_FALSE(without.dx.defined());
+  EXPECT_FALSE(without.dbias.defined());
+  EXPECT_TRUE(matches(without.dweight, expected.dweight));
+}
+
+TEST_F(DeviceOps, BiasAdditionAndItsGradient) {
+  Generator gen(307);
+  const Tensor x = f32({3, 5, 19}, gen), bias = f32({19}, gen);
+  EXPECT_TRUE(matches(ops::bias_add(on_device(x), on_device(bias)), ops::bias_add(x, bias)));
+  EXPECT_TRUE(matches(ops::bias_add_backward(on_device(x)), ops::bias_add_backward(x)));
+}
+
+TEST_F(DeviceOps, EmbeddingLookupAndScatterAdd) {
+  Generator gen(308);
+  const Tensor ids = random_ids({6, 11}, 9, gen);  // 66 ids over 9 rows: repeats
+  const Tensor table = f32({9, 13}, gen), dy = f32({6, 11, 13}, gen);
+  EXPECT_TRUE(matches(ops::embedding(ids.to(device), on_device(table)), ops::embedding(ids, table), 0));
+  EXPECT_TRUE(matches(ops::embedding_backward(ids.to(device), on_device(dy), 9), ops::embedding_backward(ids, dy, 9)));
+  Tensor bad = ids.clone();
+  bad.data<std::int32_t>()[17] = 9;
+  EXPECT_ATTNKIT_ERROR(ops::embedding(bad.to(device), on_device(table)), "id 9 at position 17 is outside");
+}
+
+TEST_F(DeviceOps, CategoricalCrossEntropyOnProbabilitiesAndLogits) {
+  Generator gen(309);
+  const Tensor logits = f32({13, 3}, gen, -3, 3);
+  const Tensor probs = ops::softmax(logits);
+  const Tensor target = ops::softmax(f32({13, 3}, gen, -5, 5));
+  for (const bool from_logits : {false, true}) {
+    const Tensor& pred = from_logits ? logits : probs;
+    const Tensor loss = ops::categorical_crossentropy(on_device(pred), on_device(target), from_logits);
+    EXPECT_EQ(loss.shape(), Shape{});
+    EXPECT_TRUE(matches(loss, ops::categorical_crossentropy(pred, target, from_logits)));
+    EXPECT_TRUE(matches(ops::categorical_crossentropy_backward(on_device(pred), on_device(target), from_logits, 0.7),
+                        ops::categorical_crossentropy_backward(pred, target, from_logits, 0.7)));
+  }
+}
+
+TEST_F(DeviceOps, MeansFlipsAndConcatenationAlongEveryAxis) {
+  Generator gen(310);
+  const Tensor x = f32({3, 7, 5}, gen);
+  for (const std::int64_t axis : {0, 1, 2}) {
+    const Tensor y = ops::mean(x, axis);
+    EXPECT_TRUE(matches(ops::mean(on_device(x), axis), y)) << axis;
+    const Tensor dy = f32(y.shape(), gen);
+    EXPECT_TRUE(matches(ops::mean_backward(on_device(dy), x.shape(), axis), ops::mean_backward(dy, x.shape(), axis)))
+        << axis;
+    EXPECT_TRUE(matches(ops::flip(on_device(x), axis), ops::flip(x, axis), 0)) << axis;
+    Shape other = x.shape();
+    other[static_cast<std::size_t>(axis)] = 2;
+    const Tensor z = f32(other, gen);
+    const Tensor joined = ops::concat({x, z}, axis);
+    EXPECT_TRUE(matches(ops::concat({on_device(x), on_device(z)}, axis), joined, 0)) << axis;
+    const std::vector<Tensor> expected = ops::concat_backward(joined, {x.size(axis), 2}, axis);
+    const std::vector<Tensor> parts = ops::concat_backward(on_device(joined), {x.size(axis), 2}, axis);
+    ASSERT_EQ(parts.size(), 2u);
+    EXPECT_TRUE(matches(parts[0], expected[0], 0)) << axis;
+    EXPECT_TRUE(matches(parts[1], expected[1], 0)) << axis;
+  }
+}
+
+TEST_F(DeviceOps, AdamUpdatesLikeTheCpu) {
+  Generator gen(311);
+  Parameter on_cpu{"kernel", f32({37, 5}, gen), Tensor(), true};
+  Parameter on_dev{"kernel", on_device(on_cpu.value), Tensor(), true};
+  const auto cpu_adam = Adam(0.01), device_adam = Adam(0.01);
+  for (int step = 0; step < 3; ++step) {
+    const Tensor grad = f32({37, 5}, gen);
+    on_cpu.grad = grad;
+    on_dev.grad = on_device(grad);
+    cpu_adam->step({&on_cpu});
+    device_adam->step({&on_dev});
+    EXPECT_TRUE(matches(on_dev.value, on_cpu.value, 1e-6)) << "step " << step;
+  }
+}
+
+TEST_F(DeviceOps, SayWhatTheyCannotDo) {
+  Generator gen(312);
+  const Tensor x64 = random_tensor({3, 4}, gen).to(device);  // f64
+  EXPECT_ATTNKIT_ERROR(ops::relu(x64), "the ops compute in f32 only");
+  EXPECT_ATTNKIT_ERROR(ops::add(on_device(f32({3, 4}, gen)), f32({3, 4}, gen)), "add: b is on cpu but a is on");
+}
+
+}  // namespace
+}  // namespace attnkit
