@@ -182,6 +182,16 @@ Tensors Model::get_weights() const {
   return weights;
 }
 
+void Model::to(Device device) {
+  for (const auto& named : named_parameters()) {
+    Parameter& p = *named.second;
+    p.value = p.value.to(device);
+    p.grad = Tensor();
+  }
+  if (compiled_ != nullptr) compiled_->optimizer->to(device);
+  device_ = device;
+}
+
 void Model::set_weights(const Tensors& weights) {
   const auto named = named_parameters();
   ATTNKIT_CHECK(weights.size() == named.size(), "model '", name_, "' has ", named.size(), " weights, got ",

@@ -32,6 +32,11 @@ void Optimizer::step(const std::vector<Parameter*>& parameters) {
   }
 }
 
+void Optimizer::to(Device device) {
+  for (auto& entry : state_)
+    for (Tensor& slot : entry.second) slot = slot.to(device);
+}
+
 namespace {
 
 // Applies `body(i)` to every element of a parameter, on both cores when it is large.

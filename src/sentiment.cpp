@@ -52,6 +52,22 @@ Evaluation evaluate(Model& model, const Tensor& x, const Tensor& y, const std::v
   return e;
 }
 
+bool model_runs_on(const std::string& name, Device device, std::string* why) {
+  try {
+    std::unique_ptr<Model> model =
+        zoo::build(name, zoo::ZooOptions().vocabulary(10).sequence_length(6).embedding_dim(4));
+    model->to(device);
+    model->compile(CompileOptions().optimizer(Adam()));
+    const Tensor ids = Tensor::from_vector<std::int32_t>({1, 2, 3, 0, 0, 0, 4, 5, 6, 7, 8, 9}, {2, 6});
+    const Tensor targets = Tensor::from_vector<float>({1, 0, 0, 1}, {2, 2});
+    model->fit(ids, targets, FitOptions().epochs(1).batch_size(2).verbose(0));
+    return true;
+  } catch (const Error& error) {
+    if (why != nullptr) *why = error.what();
+    return false;
+  }
+}
+
 TrainResult train(const Dataset& dataset, const TrainOptions& options) {
   TrainResult r;
   r.spec = zoo::spec(options.model());
@@ -63,8 +79,9 @@ TrainResult train(const Dataset& dataset, const TrainOptions& options) {
                                             .vocabulary(vocabulary)
                                             .sequence_length(dataset.x_train.size(1))
                                             .seed(options.seed()));
+  r.model->to(options.device());
   r.model->compile(CompileOptions().optimizer(Adam()).loss("categorical_crossentropy"));
-  r.device = "cpu";
+  r.device = options.device().str();
   r.epochs_planned = options.epochs() > 0 ? options.epochs() : r.spec.epochs;
   FitOptions fit = FitOptions()
                        .epochs(r.epochs_planned)
@@ -92,13 +109,14 @@ LayerPtr first_layer_of(const Model& model, const std::string& type) {
 
 Tensor parameter(const LayerPtr& layer, const std::string& name) {
   for (const auto& [n, p] : layer->named_parameters())
-    if (n == name) return p->value;
+    if (n == name) return p->value.to(Device::cpu());  // the reading below runs on the cpu
   ATTNKIT_FAIL(layer->label(), " has no parameter '", name, "'");
 }
 
 // The values that reach `layer`'s first call when the model reads `ids`.
 Tensors inputs_of(Model& model, const LayerPtr& layer, const Tensor& ids) {
   Model probe(model.inputs(), model.layer_inputs(layer->name()), "probe");
+  probe.to(model.device());
   return probe.predict(Tensors{ids});
 }
 

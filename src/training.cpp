@@ -56,10 +56,10 @@ LossValue loss_of(LossKind kind, const Tensor& pred, const Tensor& target, bool 
   if (kind == LossKind::categorical_crossentropy) {
     const std::int64_t classes = pred.size(-1);
     const Tensor p = pred.reshape({-1, classes}), t = target.reshape({-1, classes});
-    v.loss = ops::categorical_crossentropy(p, t).item();
+    v.loss = ops::categorical_crossentropy(p, t).to(Device::cpu()).item();
     if (with_grad) v.grad = ops::categorical_crossentropy_backward(p, t).reshape(pred.shape());
   } else {
-    v.loss = ops::binary_crossentropy(pred, target).item();
+    v.loss = ops::binary_crossentropy(pred, target).to(Device::cpu()).item();
     if (with_grad) v.grad = ops::binary_crossentropy_backward(pred, target);
   }
   return v;
@@ -196,7 +196,14 @@ class ProgressBar {
 
 // ------------------------------------------------------------------ one batch
 
-Tensors Model::run_batch(const Tensors& x, const Tensors* y, bool training, Generator* generator, Logs* logs) {
+Tensors Model::run_batch(const Tensors& x_given, const Tensors* y_given, bool training, Generator* generator,
+                         Logs* logs) {
+  // The batch moves to the model's device (a no-op when it is there).
+  Tensors x, y_here;
+  for (const Tensor& t : x_given) x.push_back(t.to(device_));
+  if (y_given != nullptr)
+    for (const Tensor& t : *y_given) y_here.push_back(t.to(device_));
+  const Tensors* y = y_given == nullptr ? nullptr : &y_here;
   CallContext context;
   context.training = training;
   context.generator = generator;
@@ -328,7 +335,7 @@ Tensors Model::predict(const Tensors& x, std::int64_t batch_size) {
     Tensors xb;
     for (const Tensor& t : x) xb.push_back(t.slice(begin, std::min(n, begin + batch_size)));
     const Tensors out = run_batch(xb, nullptr, false, nullptr, nullptr);
-    for (std::size_t k = 0; k < out.size(); ++k) pieces[k].push_back(out[k]);
+    for (std::size_t k = 0; k < out.size(); ++k) pieces[k].push_back(out[k].to(Device::cpu()));
   }
   Tensors outputs;
   for (Tensors& piece : pieces) outputs.push_back(piece.size() == 1 ? piece[0] : ops::concat(piece, 0));

@@ -15,6 +15,7 @@
 #include "attnkit/ops/shape.h"
 #include "attnkit/ops/softmax.h"
 #include "attnkit/optimizers.h"
+#include "attnkit/zoo.h"
 #include "support.h"
 
 namespace attnkit {
@@ -214,6 +215,37 @@ TEST_F(DeviceOps, SayWhatTheyCannotDo) {
   const Tensor x64 = random_tensor({3, 4}, gen).to(device);  // f64
   EXPECT_ATTNKIT_ERROR(ops::relu(x64), "the ops compute in f32 only");
   EXPECT_ATTNKIT_ERROR(ops::add(on_device(f32({3, 4}, gen)), f32({3, 4}, gen)), "add: b is on cpu but a is on");
+}
+
+// A model moved to the device trains there with no change to its code: the MLP of the zoo
+// (embedding, dropout, flatten, dense, relu, softmax, Adam), one epoch from the same seed on the
+// cpu and on the device, gives the same losses and the same weights.
+TEST_F(DeviceOps, TheMlpTrainsAnEpochLikeTheCpu) {
+  Generator gen(313);
+  const zoo::ZooOptions options = zoo::ZooOptions().vocabulary(40).sequence_length(9).embedding_dim(6);
+  const Tensor ids = random_ids({48, 9}, 40, gen);
+  std::vector<float> labels;
+  for (int i = 0; i < 48; ++i) {
+    const bool positive = ids.data<std::int32_t>()[i * 9] % 2 == 0;
+    labels.push_back(positive ? 1.0f : 0.0f);
+    labels.push_back(positive ? 0.0f : 1.0f);
+  }
+  const Tensor targets = Tensor::from_vector(labels, {48, 2});
+  std::vector<double> losses[2];
+  Tensors weights[2];
+  for (int run = 0; run < 2; ++run) {
+    std::unique_ptr<Model> model = zoo::build("mlp", options);
+    if (run == 1) model->to(device);
+    model->compile(CompileOptions().optimizer(Adam(0.01)));
+    const History history = model->fit(ids, targets, FitOptions().epochs(2).batch_size(16).verbose(0).seed(5));
+    losses[run] = history.history.at("loss");
+    weights[run] = model->get_weights();
+    EXPECT_EQ(weights[run][0].device(), run == 1 ? device : Device::cpu());
+  }
+  EXPECT_TRUE(all_close(losses[1], losses[0], 1e-5, 1e-5));
+  ASSERT_EQ(weights[0].size(), weights[1].size());
+  for (std::size_t i = 0; i < weights[0].size(); ++i)
+    EXPECT_TRUE(all_close(weights[1][i].to(Device::cpu()), weights[0][i], 1e-4, 1e-4)) << "weight " << i;
 }
 
 }  // namespace

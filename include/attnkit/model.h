@@ -96,6 +96,13 @@ class Model {
   Tensors get_weights() const;
   void set_weights(const Tensors& weights);
 
+  // ---- where it runs
+  // Moves every parameter (and the optimizer's slots) to `device`; fit, evaluate and predict then
+  // run there, taking their inputs from any device (predict returns cpu tensors). A model
+  // starts on the cpu.
+  void to(Device device);
+  Device device() const { return device_; }
+
   // ---- running the graph
   // Computes the outputs and keeps what backward() needs.
   Tensors forward(const Tensors& inputs, const CallContext& context);
@@ -142,6 +149,7 @@ class Model {
   std::vector<SymbolicTensor> inputs_, outputs_;
   std::unique_ptr<Graph> graph_;
   std::unique_ptr<Compiled> compiled_;
+  Device device_ = Device::cpu();
 };
 
 // A linear stack of layers from one input.

@@ -27,6 +27,8 @@ class Optimizer {
   std::int64_t iterations() const { return iterations_; }
   virtual std::string name() const = 0;
   virtual Json config() const = 0;
+  // Moves the optimizer's slots (Adam's moments) to `device`, with the parameters they follow.
+  void to(Device device);
 
  protected:
   // Updates one parameter; `state` holds this optimizer's slots for it, created empty.

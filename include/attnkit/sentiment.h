@@ -56,7 +56,13 @@ struct TrainOptions {
   ATTNKIT_ARG(int, patience) = 2;
   ATTNKIT_ARG(int, verbose) = 1;
   ATTNKIT_ARG(OutputStream, output) = nullptr;
+  // Where the model trains: cpu, cuda:N, or sim (the GPU's code path on the sim executor; slow).
+  ATTNKIT_ARG(Device, device) = Device::cpu();
 };
+
+// Whether every op of zoo model `name` (forward, backward and optimizer step) runs on `device`
+// in this build: one step on a tiny copy of the model tells. On false, `why` says what failed.
+bool model_runs_on(const std::string& name, Device device, std::string* why = nullptr);
 
 struct Evaluation {
   double loss = 0, accuracy = 0, kappa = 0;

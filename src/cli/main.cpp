@@ -1,6 +1,6 @@
 // attnkit: the command line of the sentiment pipeline.
 //
-//   attnkit train --model NAME --data CSV [--epochs N] [--device auto|cpu|cuda] [--split-seed S] [--seed S]
+//   attnkit train --model NAME --data CSV [--epochs N] [--device auto|cpu|cuda[:N]|sim] [--split-seed S] [--seed S]
 //                 [--report DIR] [--json]
 //   attnkit zoo --data CSV [--models a,b,...] [--device ...] [--split-seed S] [--seed S] [--report DIR] [--json]
 //   attnkit evaluate --run DIR [--data CSV] [--json]
@@ -28,16 +28,41 @@ namespace {
 
 // ---------------------------------------------------------------- devices
 
-// "auto" is the GPU when one can train, else the CPU; "cuda" without one is an error.
-std::string resolve_device(const std::string& requested) {
-  if (requested == "cpu") return "cpu";
-  const int gpus = cuda_device_count();
-  if (requested == "cuda") {
-    ATTNKIT_CHECK(gpus > 0, "--device cuda: no CUDA device is available (", cuda_status(), ")");
-    ATTNKIT_FAIL("--device cuda: this version of attnkit trains on the cpu only; use --device cpu or auto");
+// Where `model` trains. "auto" is the GPU when one is present and every op of the model runs
+// there, else the cpu; "cuda" (or "cuda:N") and "sim" must be able to run the model.
+Device resolve_device(const std::string& requested, const std::string& model) {
+  if (requested == "cpu") return Device::cpu();
+  std::string why;
+  if (requested == "auto") {
+    if (cuda_device_count() == 0) return Device::cpu();
+    if (sentiment::model_runs_on(model, Device::cuda(), &why)) return Device::cuda();
+    std::cout << "device: " << model << " trains on the cpu: not every op of it runs on cuda yet (" << why << ")\n";
+    return Device::cpu();
   }
-  return "cpu";
+  const Device device = Device::parse(requested);
+  if (device.is_cuda())
+    ATTNKIT_CHECK(device.index < cuda_device_count(), "--device ", requested, ": no such CUDA device (",
+                  cuda_status(), ")");
+  ATTNKIT_CHECK(sentiment::model_runs_on(model, device, &why), "--device ", requested, ": ", model,
+                " cannot train there: ", why);
+  return device;
 }
+
+// --device: auto, cpu, cuda, cuda:N or sim.
+bool valid_device_name(const std::string& name) {
+  if (name == "auto") return true;
+  try {
+    Device::parse(name);
+    return true;
+  } catch (const Error&) {
+    return false;
+  }
+}
+
+const char* const kDeviceHelp = "auto (the GPU when the model runs there, else the cpu), cpu, cuda, cuda:N, or sim";
+const CLI::Validator kDeviceCheck(
+    [](std::string& name) { return valid_device_name(name) ? std::string() : "unknown device \"" + name + "\""; },
+    "DEVICE");
 
 // ---------------------------------------------------------------- reports
 
@@ -99,8 +124,8 @@ struct DataArguments {
 
 int run_train(const DataArguments& data, const std::string& model, int epochs, const std::string& device,
               const std::string& report, bool json, const char* argv0) {
-  const std::string resolved = resolve_device(device);
   zoo::spec(model);  // an unknown name fails before the data is read
+  const Device resolved = resolve_device(device, model);
   const sentiment::DataOptions options = data.options();
   const sentiment::Dataset dataset = sentiment::prepare(options);
   std::cout << "data: " << dataset.reviews.size() << " reviews, " << dataset.x_train.size(0) << " for training ("
@@ -108,8 +133,7 @@ int run_train(const DataArguments& data, const std::string& model, int epochs, c
             << dataset.tokenizer.words().size() << " distinct words, the " << dataset.tokenizer.num_words() - 1
             << " most frequent kept\n";
   sentiment::TrainResult result =
-      sentiment::train(dataset, sentiment::TrainOptions().model(model).epochs(epochs).seed(data.seed));
-  result.device = resolved;
+      sentiment::train(dataset, sentiment::TrainOptions().model(model).epochs(epochs).seed(data.seed).device(resolved));
   print_result(result);
   if (!report.empty()) {
     sentiment::save_run(report, result, dataset, options);
@@ -122,7 +146,6 @@ int run_train(const DataArguments& data, const std::string& model, int epochs, c
 
 int run_zoo(const DataArguments& data, std::vector<std::string> models, const std::string& device,
             const std::string& report, bool json, const char* argv0) {
-  const std::string resolved = resolve_device(device);
   if (models.empty()) models = zoo::model_names();
   for (const std::string& name : models) zoo::spec(name);
   const sentiment::DataOptions options = data.options();
@@ -133,8 +156,8 @@ int run_zoo(const DataArguments& data, std::vector<std::string> models, const st
         << "|---|---|---|---|---|---|---|---|\n";
   for (const std::string& name : models) {
     std::cout << "\n==== " << name << "\n";
-    sentiment::TrainResult r = sentiment::train(dataset, sentiment::TrainOptions().model(name).seed(data.seed));
-    r.device = resolved;
+    sentiment::TrainResult r = sentiment::train(
+        dataset, sentiment::TrainOptions().model(name).seed(data.seed).device(resolve_device(device, name)));
     print_result(r);
     if (!report.empty()) {
       const std::string dir = (fs::path(report) / name).string();
@@ -224,7 +247,7 @@ int main(int argc, char** argv) {
   train->add_option("--model", train_model, "model name (see attnkit summary --help)")->required();
   train_data.add_to(*train, true);
   train->add_option("--epochs", train_epochs, "epochs (default: the blog's count for the model)");
-  train->add_option("--device", train_device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  train->add_option("--device", train_device, kDeviceHelp)->check(kDeviceCheck);
   train->add_option("--report", train_report, "folder for the model, the report and the plots");
   train->add_flag("--json", train_json, "end with the results as one JSON object");
 
@@ -235,7 +258,7 @@ int main(int argc, char** argv) {
   CLI::App* zoo_command = app.add_subcommand("zoo", "train every model (or --models) and print a table");
   zoo_data.add_to(*zoo_command, true);
   zoo_command->add_option("--models", zoo_models, "comma-separated model names (default: all)")->delimiter(',');
-  zoo_command->add_option("--device", zoo_device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+  zoo_command->add_option("--device", zoo_device, kDeviceHelp)->check(kDeviceCheck);
   zoo_command->add_option("--report", zoo_report, "folder for one report per model and the table");
   zoo_command->add_flag("--json", zoo_json, "end with the results as one JSON object");
 

@@ -316,12 +316,13 @@ std::vector<DType> PaddingMaskLayer::output_dtypes(const std::vector<DType>& inp
 }
 
 Tensors PaddingMaskLayer::forward(const Tensors& inputs, const CallContext&, std::any&) {
-  const Tensor& ids = inputs[0];
+  // Made on the host from a copy of the ids (a few bytes a row), then put beside them.
+  const Tensor ids = inputs[0].to(Device::cpu());
   Tensor mask = Tensor::empty(ids.shape(), DType::u8);
   const std::int32_t* id = ids.data<std::int32_t>();
   std::uint8_t* keep = mask.data<std::uint8_t>();
   for (std::int64_t i = 0; i < ids.numel(); ++i) keep[i] = id[i] != 0 ? 1 : 0;
-  return {mask};
+  return {mask.to(inputs[0].device())};
 }
 
 Tensors PaddingMaskLayer::backward(const Tensors&, const std::any&, const Tensors&, const std::vector<bool>&) {
