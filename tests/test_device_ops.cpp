@@ -6,6 +6,7 @@
 
 #include "attnkit/device.h"
 #include "attnkit/layer.h"
+#include "attnkit/ops/conv.h"
 #include "attnkit/ops/dropout.h"
 #include "attnkit/ops/elementwise.h"
 #include "attnkit/ops/embedding.h"
@@ -195,6 +196,43 @@ TEST_F(DeviceOps, MeansFlipsAndConcatenationAlongEveryAxis) {
   }
 }
 
+TEST_F(DeviceOps, ConvolutionOverTimeWithEveryPadding) {
+  Generator gen(314);
+  for (const ops::Padding padding : {ops::Padding::same, ops::Padding::valid})
+    for (const std::int64_t kernel : {1, 3, 4}) {
+      const Tensor x = f32({3, 11, 5}, gen), w = f32({kernel, 5, 7}, gen), bias = f32({7}, gen);
+      const Tensor y = ops::conv1d(x, w, bias, padding);
+      EXPECT_TRUE(matches(ops::conv1d(on_device(x), on_device(w), on_device(bias), padding), y))
+          << ops::padding_name(padding) << " K=" << kernel;
+      const Tensor dy = f32(y.shape(), gen);
+      const ops::Conv1dGrads expected = ops::conv1d_backward(x, w, dy, true, padding);
+      const ops::Conv1dGrads grads = ops::conv1d_backward(on_device(x), on_device(w), on_device(dy), true, padding);
+      EXPECT_TRUE(matches(grads.dx, expected.dx)) << ops::padding_name(padding) << " K=" << kernel;
+      EXPECT_TRUE(matches(grads.dweight, expected.dweight)) << ops::padding_name(padding) << " K=" << kernel;
+      EXPECT_TRUE(matches(grads.dbias, expected.dbias)) << ops::padding_name(padding) << " K=" << kernel;
+    }
+}
+
+TEST_F(DeviceOps, MaxPoolingOverTimeWithOverlapsAndPadding) {
+  Generator gen(315);
+  struct Case {
+    std::int64_t pool, stride;
+    ops::Padding padding;
+  };
+  for (const Case c : {Case{2, 0, ops::Padding::valid}, Case{3, 2, ops::Padding::same}, Case{3, 1, ops::Padding::valid},
+                       Case{4, 3, ops::Padding::same}}) {
+    const Tensor x = f32({2, 13, 6}, gen);
+    const ops::MaxPool1dResult expected = ops::max_pool1d(x, c.pool, c.stride, c.padding);
+    const ops::MaxPool1dResult result = ops::max_pool1d(on_device(x), c.pool, c.stride, c.padding);
+    EXPECT_TRUE(matches(result.y, expected.y, 0)) << c.pool << "/" << c.stride;
+    EXPECT_EQ(result.argmax.to_vector<int>(), expected.argmax.to_vector<int>()) << c.pool << "/" << c.stride;
+    const Tensor dy = f32(expected.y.shape(), gen);
+    EXPECT_TRUE(matches(ops::max_pool1d_backward(on_device(dy), result.argmax, 13),
+                        ops::max_pool1d_backward(dy, expected.argmax, 13), 1e-6))
+        << c.pool << "/" << c.stride;
+  }
+}
+
 TEST_F(DeviceOps, AdamUpdatesLikeTheCpu) {
   Generator gen(311);
   Parameter on_cpu{"kernel", f32({37, 5}, gen), Tensor(), true};
@@ -217,10 +255,10 @@ TEST_F(DeviceOps, SayWhatTheyCannotDo) {
   EXPECT_ATTNKIT_ERROR(ops::add(on_device(f32({3, 4}, gen)), f32({3, 4}, gen)), "add: b is on cpu but a is on");
 }
 
-// A model moved to the device trains there with no change to its code: the MLP of the zoo
-// (embedding, dropout, flatten, dense, relu, softmax, Adam), one epoch from the same seed on the
-// cpu and on the device, gives the same losses and the same weights.
-TEST_F(DeviceOps, TheMlpTrainsAnEpochLikeTheCpu) {
+// A model moved to the device trains there with no change to its code: zoo models (embedding,
+// dropout, flatten, dense, relu, softmax, convolution, pooling, concatenation, Adam), two epochs
+// from the same seed on the cpu and on the device, give the same losses and the same weights.
+TEST_F(DeviceOps, ZooModelsTrainLikeOnTheCpu) {
   Generator gen(313);
   const zoo::ZooOptions options = zoo::ZooOptions().vocabulary(40).sequence_length(9).embedding_dim(6);
   const Tensor ids = random_ids({48, 9}, 40, gen);
@@ -231,21 +269,23 @@ TEST_F(DeviceOps, TheMlpTrainsAnEpochLikeTheCpu) {
     labels.push_back(positive ? 0.0f : 1.0f);
   }
   const Tensor targets = Tensor::from_vector(labels, {48, 2});
-  std::vector<double> losses[2];
-  Tensors weights[2];
-  for (int run = 0; run < 2; ++run) {
-    std::unique_ptr<Model> model = zoo::build("mlp", options);
-    if (run == 1) model->to(device);
-    model->compile(CompileOptions().optimizer(Adam(0.01)));
-    const History history = model->fit(ids, targets, FitOptions().epochs(2).batch_size(16).verbose(0).seed(5));
-    losses[run] = history.history.at("loss");
-    weights[run] = model->get_weights();
-    EXPECT_EQ(weights[run][0].device(), run == 1 ? device : Device::cpu());
+  for (const std::string name : {"mlp", "cnn", "textcnn"}) {
+    std::vector<double> losses[2];
+    Tensors weights[2];
+    for (int run = 0; run < 2; ++run) {
+      std::unique_ptr<Model> model = zoo::build(name, options);
+      if (run == 1) model->to(device);
+      model->compile(CompileOptions().optimizer(Adam(0.01)));
+      const History history = model->fit(ids, targets, FitOptions().epochs(2).batch_size(16).verbose(0).seed(5));
+      losses[run] = history.history.at("loss");
+      weights[run] = model->get_weights();
+      EXPECT_EQ(weights[run][0].device(), run == 1 ? device : Device::cpu()) << name;
+    }
+    EXPECT_TRUE(all_close(losses[1], losses[0], 1e-5, 1e-5)) << name;
+    ASSERT_EQ(weights[0].size(), weights[1].size()) << name;
+    for (std::size_t i = 0; i < weights[0].size(); ++i)
+      EXPECT_TRUE(all_close(weights[1][i].to(Device::cpu()), weights[0][i], 1e-4, 1e-4)) << name << " weight " << i;
   }
-  EXPECT_TRUE(all_close(losses[1], losses[0], 1e-5, 1e-5));
-  ASSERT_EQ(weights[0].size(), weights[1].size());
-  for (std::size_t i = 0; i < weights[0].size(); ++i)
-    EXPECT_TRUE(all_close(weights[1][i].to(Device::cpu()), weights[0][i], 1e-4, 1e-4)) << "weight " << i;
 }
 
 }  // namespace

@@ -62,6 +62,16 @@ Tensor concat(const std::vector<Tensor>& xs, const Shape& shape, std::int64_t ou
 std::vector<Tensor> concat_backward(const Tensor& dy, const std::vector<Shape>& shapes, std::int64_t outer,
                                     const std::vector<std::int64_t>& columns);
 
+// ---------------------------------------------------------------- convolution and pooling over time
+// x [B, T, C] through windows of `window` steps every `stride`, the first at step -left;
+// out_steps windows. im2col: [B * out_steps, window * C]; col2im its adjoint, into x_shape.
+Tensor im2col(const Tensor& x, std::int64_t window, std::int64_t stride, std::int64_t left, std::int64_t out_steps);
+Tensor col2im(const Tensor& dcols, const Shape& x_shape, std::int64_t window, std::int64_t stride, std::int64_t left,
+              std::int64_t out_steps);
+void max_pool1d(const Tensor& x, std::int64_t window, std::int64_t stride, std::int64_t left, std::int64_t out_steps,
+                Tensor& y, Tensor& argmax);
+Tensor max_pool1d_backward(const Tensor& dy, const Tensor& argmax, std::int64_t input_steps);
+
 // ---------------------------------------------------------------- optimizers
 void adam_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, double learning_rate, double beta_1,
                double beta_2, double epsilon, std::int64_t step);

@@ -1,12 +1,15 @@
-// Conv1D (im2col + one matrix product) and MaxPool1D on the CPU, channels last.
+// Conv1D (im2col + one matrix product) and MaxPool1D, channels last: on the CPU here, and on a
+// device through the im2col and pooling kernels of kernels/conv.cu and the device's products.
 #include "attnkit/ops/conv.h"
 
 #include <limits>
 #include <vector>
 
+#include "attnkit/ops/linear.h"
 #include "cpu/blas.h"
 #include "cpu/parallel.h"
 #include "cpu/reduce.h"
+#include "device_ops/dispatch.h"
 #include "ops/op_common.h"
 
 namespace attnkit::ops {
@@ -88,8 +91,13 @@ void col2im(const ConvDims& d, const T* dcols, T* dx) {
 Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, Padding padding) {
   const ConvDims d = conv_dims("conv1d", x, weight, padding);
   if (bias.defined()) detail::check_like("conv1d", "bias", bias, {d.out}, x);
-  detail::require_cpu("conv1d", detail::common_device(
-                                    "conv1d", {{"x", &x}, {"weight", &weight}, {"bias", &bias}}));
+  const Device device = detail::common_device("conv1d", {{"x", &x}, {"weight", &weight}, {"bias", &bias}});
+  if (!device.is_cpu()) {
+    detail::require_device_f32("conv1d", x);
+    const Tensor cols = ATTNKIT_DEVICE_OP(device, im2col(x, d.kernel, 1, d.left, d.out_steps));
+    const Tensor y = matmul(cols, weight.reshape({d.kernel * d.in, d.out}));
+    return (bias.defined() ? bias_add(y, bias) : y).reshape({d.batch, d.out_steps, d.out});
+  }
   Tensor y = Tensor::empty({d.batch, d.out_steps, d.out}, x.dtype());
   detail::dispatch_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -112,9 +120,21 @@ Conv1dGrads conv1d_backward(const Tensor& x, const Tensor& weight, const Tensor&
                             Padding padding, bool needs_dx) {
   const ConvDims d = conv_dims("conv1d_backward", x, weight, padding);
   detail::check_like("conv1d_backward", "dy", dy, {d.batch, d.out_steps, d.out}, x);
-  detail::require_cpu("conv1d_backward",
-                      detail::common_device("conv1d_backward",
-                                            {{"x", &x}, {"weight", &weight}, {"dy", &dy}}));
+  const Device device = detail::common_device("conv1d_backward", {{"x", &x}, {"weight", &weight}, {"dy", &dy}});
+  if (!device.is_cpu()) {
+    detail::require_device_f32("conv1d_backward", x);
+    const std::int64_t rows = d.batch * d.out_steps, width = d.kernel * d.in;
+    const Tensor cols = ATTNKIT_DEVICE_OP(device, im2col(x, d.kernel, 1, d.left, d.out_steps));
+    const Tensor dy_rows = dy.reshape({rows, d.out});
+    Conv1dGrads grads;
+    grads.dweight = matmul(cols, dy_rows, true, false).reshape(weight.shape());
+    if (needs_dx) {
+      const Tensor dcols = matmul(dy_rows, weight.reshape({width, d.out}), false, true);
+      grads.dx = ATTNKIT_DEVICE_OP(device, col2im(dcols, x.shape(), d.kernel, 1, d.left, d.out_steps));
+    }
+    if (has_bias) grads.dbias = bias_add_backward(dy_rows);
+    return grads;
+  }
   Conv1dGrads grads{needs_dx ? Tensor::empty_like(x) : Tensor(), Tensor::empty_like(weight),
                     has_bias ? Tensor::empty({d.out}, x.dtype()) : Tensor()};
   detail::dispatch_float(x.dtype(), [&](auto tag) {
@@ -139,7 +159,6 @@ Conv1dGrads conv1d_backward(const Tensor& x, const Tensor& weight, const Tensor&
 MaxPool1dResult max_pool1d(const Tensor& x, std::int64_t pool, std::int64_t stride, Padding padding) {
   detail::check_float("max_pool1d", "x", x);
   detail::check_rank("max_pool1d", "x", x, 3, "[B, T, C]");
-  detail::require_cpu("max_pool1d", x.device());
   if (stride == 0) stride = pool;
   ATTNKIT_CHECK(pool >= 1 && stride >= 1, "max_pool1d: pool and stride must be positive, got pool ",
                 pool, " and stride ", stride);
@@ -152,6 +171,12 @@ MaxPool1dResult max_pool1d(const Tensor& x, std::int64_t pool, std::int64_t stri
   } else {
     out_steps = (steps + stride - 1) / stride;
     left = std::max<std::int64_t>(0, (out_steps - 1) * stride + pool - steps) / 2;
+  }
+  if (!x.is_cpu()) {
+    detail::require_device_f32("max_pool1d", x);
+    MaxPool1dResult result;
+    ATTNKIT_DEVICE_OP(x.device(), max_pool1d(x, pool, stride, left, out_steps, result.y, result.argmax));
+    return result;
   }
   MaxPool1dResult result{Tensor::empty({batch, out_steps, channels}, x.dtype()),
                          Tensor::empty({batch, out_steps, channels}, DType::i32)};
@@ -188,13 +213,18 @@ Tensor max_pool1d_backward(const Tensor& dy, const Tensor& argmax, std::int64_t 
   ATTNKIT_CHECK(argmax.defined() && argmax.dtype() == DType::i32 && argmax.shape() == dy.shape(),
                 "max_pool1d_backward: argmax must be i32 with the shape of dy ", dy.describe(),
                 ", got ", argmax.describe());
-  detail::require_cpu("max_pool1d_backward",
-                      detail::common_device("max_pool1d_backward", {{"dy", &dy}, {"argmax", &argmax}}));
+  const Device device = detail::common_device("max_pool1d_backward", {{"dy", &dy}, {"argmax", &argmax}});
   const std::int64_t batch = dy.size(0), out_steps = dy.size(1), channels = dy.size(2);
-  const std::int32_t* arg = argmax.data<std::int32_t>();
+  // Checked on a host copy on a device too: a bad step must not become a wild write there.
+  const Tensor argmax_host = argmax.to(Device::cpu());
+  const std::int32_t* arg = argmax_host.data<std::int32_t>();
   for (std::int64_t i = 0; i < argmax.numel(); ++i)
     ATTNKIT_CHECK(arg[i] >= 0 && arg[i] < input_steps, "max_pool1d_backward: argmax ", arg[i],
                   " at position ", i, " is outside the ", input_steps, " input steps");
+  if (!device.is_cpu()) {
+    detail::require_device_f32("max_pool1d_backward", dy);
+    return ATTNKIT_DEVICE_OP(device, max_pool1d_backward(dy, argmax, input_steps));
+  }
   Tensor dx = Tensor::zeros({batch, input_steps, channels}, dy.dtype());
   detail::dispatch_float(dy.dtype(), [&](auto tag) {
     using T = decltype(tag);
