@@ -54,6 +54,19 @@ if compgen -G ".deps/*.deb" >/dev/null; then
   say "libraries from .deps/ unpacked into $deps_root"
 fi
 
+# ---------------------------------------------------------------- cuBLAS
+# The toolkit beside nvcc may lack cuBLAS while Python's nvidia-cublas wheel holds it (often as
+# libcublas.so.N only): name that file to CMake's FindCUDAToolkit.
+nvcc_root=$(dirname "$(dirname "$(readlink -f "$nvcc")")")
+if ! compgen -G "$nvcc_root/lib*/libcublas.so*" >/dev/null && ! compgen -G "$nvcc_root/targets/*/lib/libcublas.so*" >/dev/null; then
+  cublas=$(ls "$python_prefix"/nvidia/cublas/lib/libcublas.so* "$python_prefix"/nvidia/cu*/lib/libcublas.so* 2>/dev/null | head -1 || true)
+  if [ -n "$cublas" ]; then
+    prefix_args+=(-DCUDA_cublas_LIBRARY="$cublas")
+    export LD_LIBRARY_PATH="$(dirname "$cublas")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    say "cuBLAS from $cublas"
+  fi
+fi
+
 # ---------------------------------------------------------------- build
 build_dir=${ATTNKIT_BUILD_DIR:-build-gpu}
 generator=()
