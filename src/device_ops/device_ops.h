@@ -22,8 +22,7 @@ void* stream(Device device);
 // of matrices `stride_a`, `stride_b`, `stride_c` floats apart; op(A) [m, k], op(B) [k, n].
 void gemm(Device device, bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k,
           float alpha, const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
-          std::int64_t ldc, std::int64_t batch = 1, std::int64_t stride_a = 0, std::int64_t stride_b = 0,
-          std::int64_t stride_c = 0);
+          std::int64_t ldc, std::int64_t batch, std::int64_t stride_a, std::int64_t stride_b, std::int64_t stride_c);
 
 // ---------------------------------------------------------------- elementwise, softmax, dropout
 Tensor activation(const Tensor& x, ops::Activation kind);  // not softmax

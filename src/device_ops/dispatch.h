@@ -42,16 +42,20 @@ T* elements(const Tensor& tensor) {
   return static_cast<T*>(tensor.raw_data());
 }
 
-// A row-major product C = alpha op(A) op(B) + beta C (see cpu/blas.h) on `device`: OpenBLAS on
-// the cpu, the device's gemm elsewhere (float32 only).
+// Row-major products C = alpha op(A) op(B) + beta C (see cpu/blas.h) on `device`, for `batch`
+// triples of matrices whose consecutive members lie `stride_a`, `stride_b`, `stride_c` elements
+// apart: OpenBLAS on the cpu, the device's gemm elsewhere (float32 only; one batched call).
 template <typename T>
 void gemm_on(Device device, bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k,
-             T alpha, const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc) {
+             T alpha, const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc,
+             std::int64_t batch = 1, std::int64_t stride_a = 0, std::int64_t stride_b = 0, std::int64_t stride_c = 0) {
   if (device.is_cpu()) {
-    cpu::gemm<T>(transpose_a, transpose_b, int(m), int(n), int(k), alpha, a, int(lda), b, int(ldb), beta, c,
-                 int(ldc));
+    for (std::int64_t i = 0; i < batch; ++i)
+      cpu::gemm<T>(transpose_a, transpose_b, int(m), int(n), int(k), alpha, a + i * stride_a, int(lda),
+                   b + i * stride_b, int(ldb), beta, c + i * stride_c, int(ldc));
   } else if constexpr (std::is_same_v<T, float>) {
-    ATTNKIT_DEVICE_OP(device, gemm(device, transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc));
+    ATTNKIT_DEVICE_OP(device, gemm(device, transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc,
+                                   batch, stride_a, stride_b, stride_c));
   } else {
     ATTNKIT_FAIL("products on ", device, " are float32 only");
   }

@@ -67,9 +67,8 @@ Tensor matmul(const Tensor& a, const Tensor& b, bool transpose_a, bool transpose
     using T = decltype(tag);
     const std::int64_t m = d.m, n = d.n, k = d.k;
     const std::int64_t lda = transpose_a ? m : k, ldb = transpose_b ? k : n;
-    for (std::int64_t i = 0; i < d.batch; ++i)
-      gemm_on<T>(device, transpose_a, transpose_b, m, n, k, T(1), elements<T>(a) + i * m * k, lda,
-                 elements<T>(b) + i * k * n, ldb, T(0), elements<T>(c) + i * m * n, n);
+    gemm_on<T>(device, transpose_a, transpose_b, m, n, k, T(1), elements<T>(a), lda, elements<T>(b), ldb, T(0),
+               elements<T>(c), n, d.batch, m * k, k * n, m * n);
   });
   return c;
 }
@@ -86,23 +85,26 @@ MatmulGrads matmul_backward(const Tensor& a, const Tensor& b, const Tensor& dc, 
     using T = decltype(tag);
     const std::int64_t m = d.m, n = d.n, k = d.k;
     const std::int64_t lda = transpose_a ? m : k, ldb = transpose_b ? k : n;
-    for (std::int64_t i = 0; i < d.batch; ++i) {
-      const T* pa = elements<T>(a) + i * m * k;
-      const T* pb = elements<T>(b) + i * k * n;
-      const T* pdc = elements<T>(dc) + i * m * n;
-      T* pda = elements<T>(grads.da) + i * m * k;
-      T* pdb = elements<T>(grads.db) + i * k * n;
-      // c = op(a) op(b): d op(a) = dc op(b)^T and d op(b) = op(a)^T dc, stored transposed
-      // where the operand was.
-      if (!transpose_a)
-        gemm_on<T>(device, false, !transpose_b, m, k, n, T(1), pdc, n, pb, ldb, T(0), pda, k);
-      else
-        gemm_on<T>(device, transpose_b, true, k, m, n, T(1), pb, ldb, pdc, n, T(0), pda, m);
-      if (!transpose_b)
-        gemm_on<T>(device, !transpose_a, false, k, n, m, T(1), pa, lda, pdc, n, T(0), pdb, n);
-      else
-        gemm_on<T>(device, true, transpose_a, n, k, m, T(1), pdc, n, pa, lda, T(0), pdb, k);
-    }
+    const T* pa = elements<T>(a);
+    const T* pb = elements<T>(b);
+    const T* pdc = elements<T>(dc);
+    T* pda = elements<T>(grads.da);
+    T* pdb = elements<T>(grads.db);
+    const std::int64_t size_a = m * k, size_b = k * n, size_c = m * n, batch = d.batch;
+    // c = op(a) op(b): d op(a) = dc op(b)^T and d op(b) = op(a)^T dc, stored transposed where
+    // the operand was; every matrix of the batch alike.
+    if (!transpose_a)
+      gemm_on<T>(device, false, !transpose_b, m, k, n, T(1), pdc, n, pb, ldb, T(0), pda, k, batch, size_c, size_b,
+                 size_a);
+    else
+      gemm_on<T>(device, transpose_b, true, k, m, n, T(1), pb, ldb, pdc, n, T(0), pda, m, batch, size_b, size_c,
+                 size_a);
+    if (!transpose_b)
+      gemm_on<T>(device, !transpose_a, false, k, n, m, T(1), pa, lda, pdc, n, T(0), pdb, n, batch, size_a, size_c,
+                 size_b);
+    else
+      gemm_on<T>(device, true, transpose_a, n, k, m, T(1), pdc, n, pa, lda, T(0), pdb, k, batch, size_c, size_a,
+                 size_b);
   });
   return grads;
 }
