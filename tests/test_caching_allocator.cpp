@@ -13,6 +13,7 @@ namespace {
 
 // A "device" with `capacity` bytes, counting its live blocks.
 struct FakeDevice {
+  explicit FakeDevice(std::size_t bytes) : capacity(bytes) {}
   std::size_t capacity = 0, used = 0;
   std::map<void*, std::size_t> live;  // block -> bytes
 
