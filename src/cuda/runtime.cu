@@ -86,11 +86,13 @@ std::mutex& state_mutex() {
 }
 
 DeviceState& state_of(int device) {
-  static std::vector<DeviceState>* states = new std::vector<DeviceState>();
-  const int count = cuda_device_count();
-  ATTNKIT_CHECK(device >= 0 && device < count, "cuda:", device, " does not exist (", cuda_status(), ")");
+  // Sized once, to the device count (asked once, not on every op); never resized, so the
+  // references handed out stay valid.
+  static std::vector<DeviceState>* states =
+      new std::vector<DeviceState>(static_cast<std::size_t>(cuda_device_count()));
+  ATTNKIT_CHECK(device >= 0 && static_cast<std::size_t>(device) < states->size(), "cuda:", device,
+                " does not exist (", cuda_status(), ")");
   std::lock_guard<std::mutex> lock(state_mutex());
-  if (states->size() < static_cast<std::size_t>(count)) states->resize(static_cast<std::size_t>(count));
   DeviceState& state = (*states)[static_cast<std::size_t>(device)];
   if (state.allocator == nullptr) {
     CurrentDevice current(device);

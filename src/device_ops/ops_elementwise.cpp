@@ -57,7 +57,7 @@ Tensor add(const Tensor& a, const Tensor& b) {
 
 Tensor softmax(const Tensor& x, bool log) {
   Tensor y = Tensor::empty_like(x);
-  const std::int64_t cols = last_extent(x), rows = cols == 0 ? 0 : x.numel() / cols;
+  const std::int64_t cols = last_extent(x), rows = rows_of(x, cols);
   if (log)
     kern::log_softmax_forward(floats(x), floats(y), rows, cols, stream(x.device()));
   else
@@ -67,7 +67,7 @@ Tensor softmax(const Tensor& x, bool log) {
 
 Tensor softmax_backward(const Tensor& y, const Tensor& dy, bool log) {
   Tensor dx = Tensor::empty_like(y);
-  const std::int64_t cols = last_extent(y), rows = cols == 0 ? 0 : y.numel() / cols;
+  const std::int64_t cols = last_extent(y), rows = rows_of(y, cols);
   if (log)
     kern::log_softmax_backward(floats(y), floats(dy), floats(dx), rows, cols, stream(y.device()));
   else
