@@ -568,6 +568,7 @@ void* allocate(std::size_t bytes) {
   mprotect(guard, page_size(), PROT_NONE);
   Allocation a{mapping, mapping_bytes, guard - padded, bytes, padded};
   std::memset(a.data - kFrontCanaryBytes, kCanary, kFrontCanaryBytes);
+  std::memset(a.data, kPoison, bytes);
   std::memset(a.data + bytes, kCanary, padded - bytes);
   allocations().emplace(a.data, a);
   return a.data;

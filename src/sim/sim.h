@@ -90,7 +90,9 @@ void cp_async_wait(int pending_groups_allowed);
 
 // Host memory standing for device memory: the end of the buffer sits against an inaccessible
 // page (rounded to 16 bytes; the few bytes of rounding and 64 bytes before the start hold
-// canaries checked after each launch). Registered, so launches can compare and restore it.
+// canaries checked after each launch). Registered, so launches can compare and restore it. It
+// starts filled with 0xFF bytes (NaN), as device memory holds whatever was there before: a
+// kernel that leaves an output element unwritten shows up as a NaN.
 void* allocate(std::size_t bytes);
 void release(void* pointer) noexcept;
 
