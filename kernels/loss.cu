@@ -1,6 +1,7 @@
-// Categorical cross-entropy, float32, one block per row: the row's sums go through shuffles
-// within each warp and then across the warps through shared memory. The forward's mean over
-// rows is a second launch of one block, so that it adds in a fixed order.
+// Cross-entropy, float32. Categorical: one block per row, the row's sums through shuffles within
+// each warp and then across the warps through shared memory. Binary: one thread per element.
+// The forward's mean (over rows, or elements) is a second launch of one block, so that it adds
+// in a fixed order.
 #include "kernels/loss.h"
 
 #include "attnkit/error.h"
@@ -96,6 +97,38 @@ __global__ void backward_kernel(const float* pred, const float* target, float* d
   }
 }
 
+// Binary, element i: from logits z, max(z, 0) - z y + log1p(exp(-|z|)) (stable for any z); from
+// probabilities, -y log(q + eps) - (1 - y) log(1 - q + eps) with q clipped to [eps, 1 - eps].
+__global__ void binary_losses_kernel(const float* pred, const float* target, float* losses, std::int64_t n,
+                                     bool from_logits) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(blockDim.x) * gridDim.x) {
+    const float p = pred[i], y = target[i];
+    if (from_logits) {
+      losses[i] = fmaxf(p, 0.0f) - p * y + log1pf(expf(-fabsf(p)));
+    } else {
+      // 1 - q clipped as its own value: float's 1 - (1 - eps) is not eps.
+      losses[i] = -(y * logf(clip(p) + kEpsilon) + (1.0f - y) * logf(clip(1.0f - p) + kEpsilon));
+    }
+  }
+}
+
+// From logits: scale (sigmoid(z) - y); from probabilities: scale (-y / (q + eps) + (1 - y) /
+// (1 - q + eps)) inside the clip range, 0 outside.
+__global__ void binary_backward_kernel(const float* pred, const float* target, float* dpred, std::int64_t n,
+                                       bool from_logits, float scale) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(blockDim.x) * gridDim.x) {
+    const float p = pred[i], y = target[i];
+    if (from_logits) {
+      const float sigma = p >= 0.0f ? 1.0f / (1.0f + expf(-p)) : expf(p) / (1.0f + expf(p));
+      dpred[i] = scale * (sigma - y);
+    } else {
+      dpred[i] = inside_clip(p) ? scale * (-y / (p + kEpsilon) + (1.0f - y) / (1.0f - p + kEpsilon)) : 0.0f;
+    }
+  }
+}
+
 void check_sizes(const char* op, std::int64_t rows, std::int64_t cols) {
   ATTNKIT_CHECK(rows > 0 && cols > 0, op, ": pred must not be empty, got rows ", rows, ", cols ", cols);
 }
@@ -116,6 +149,22 @@ void categorical_crossentropy_backward(const float* pred, const float* target, f
   const float scale = dloss / static_cast<float>(rows);
   AK_LAUNCH(backward_kernel, static_cast<unsigned>(rows), kThreads, 0, ak::as_stream(stream), pred, target, dpred, cols,
             from_logits, scale);
+}
+
+void binary_crossentropy_forward(const float* pred, const float* target, float* element_losses, float* loss,
+                                 std::int64_t n, bool from_logits, void* stream) {
+  check_sizes("binary_crossentropy_forward", n, 1);
+  AK_LAUNCH(binary_losses_kernel, ak::grid_stride_blocks(n, kThreads), kThreads, 0, ak::as_stream(stream), pred, target,
+            element_losses, n, from_logits);
+  AK_LAUNCH(mean_loss_kernel, 1, kThreads, 0, ak::as_stream(stream), element_losses, loss, n);
+}
+
+void binary_crossentropy_backward(const float* pred, const float* target, float* dpred, std::int64_t n,
+                                  bool from_logits, float dloss, void* stream) {
+  check_sizes("binary_crossentropy_backward", n, 1);
+  const float scale = dloss / static_cast<float>(n);
+  AK_LAUNCH(binary_backward_kernel, ak::grid_stride_blocks(n, kThreads), kThreads, 0, ak::as_stream(stream), pred,
+            target, dpred, n, from_logits, scale);
 }
 
 }  // namespace attnkit::ATTNKIT_KERNEL_NAMESPACE

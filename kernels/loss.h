@@ -1,6 +1,8 @@
 // Launchers of kernels/loss.cu: Keras's categorical cross-entropy of float32 [rows, cols]
-// predictions against target distributions in device memory, from probabilities (with Keras's
-// normalisation and clipping) or from logits, as ops::categorical_crossentropy computes it.
+// predictions against target distributions in device memory, and its binary cross-entropy of n
+// predictions against targets in [0, 1], from probabilities (with Keras's normalisation and
+// clipping) or from logits, as ops::categorical_crossentropy and ops::binary_crossentropy
+// compute them.
 #pragma once
 
 #include <cstdint>
@@ -18,5 +20,12 @@ void categorical_crossentropy_forward(const float* pred, const float* target, fl
 // dpred = dloss times the gradient of the loss with respect to pred; dpred [rows, cols].
 void categorical_crossentropy_backward(const float* pred, const float* target, float* dpred, std::int64_t rows,
                                        std::int64_t cols, bool from_logits, float dloss, void* stream);
+
+// loss[0] = the mean of the n elements' losses, which element_losses [n] receives on the way.
+void binary_crossentropy_forward(const float* pred, const float* target, float* element_losses, float* loss,
+                                 std::int64_t n, bool from_logits, void* stream);
+// dpred [n] = dloss times the gradient of the loss with respect to pred.
+void binary_crossentropy_backward(const float* pred, const float* target, float* dpred, std::int64_t n,
+                                  bool from_logits, float dloss, void* stream);
 
 }  // namespace attnkit::ATTNKIT_KERNEL_NAMESPACE

@@ -65,7 +65,7 @@ class AdamOptimizer : public Optimizer {
  protected:
   void update(Parameter& p, std::vector<Tensor>& state) override {
     if (state.empty()) state = {Tensor::zeros_like(p.value), Tensor::zeros_like(p.value)};
-    if (!p.value.is_cpu()) {  // the same update, in kernels/adam.cu
+    if (!p.value.is_cpu()) {  // the same update, in kernels/optimizers.cu
       ATTNKIT_DEVICE_OP(p.value.device(), adam_step(p.value, p.grad, state[0], state[1], learning_rate(), beta_1_,
                                                     beta_2_, epsilon_, iterations()));
       return;
@@ -99,8 +99,12 @@ class SgdOptimizer : public Optimizer {
 
  protected:
   void update(Parameter& p, std::vector<Tensor>& state) override {
-    ATTNKIT_CHECK(p.value.is_cpu(), "SGD: parameter '", p.name, "' is on ", p.value.device(),
-                  "; SGD runs on the cpu only (Adam runs on every device)");
+    if (momentum_ != 0 && state.empty()) state = {Tensor::zeros_like(p.value)};
+    if (!p.value.is_cpu()) {  // the same update, in kernels/optimizers.cu
+      ATTNKIT_DEVICE_OP(p.value.device(),
+                        sgd_step(p.value, p.grad, state.empty() ? nullptr : &state[0], learning_rate(), momentum_));
+      return;
+    }
     const float lr = static_cast<float>(learning_rate());
     float* w = p.value.data<float>();
     const float* g = p.grad.data<float>();
@@ -108,7 +112,6 @@ class SgdOptimizer : public Optimizer {
       for_each_weight(p.value.numel(), [&](std::int64_t i) { w[i] -= lr * g[i]; });
       return;
     }
-    if (state.empty()) state = {Tensor::zeros_like(p.value)};
     float* velocity = state[0].data<float>();
     const float mu = static_cast<float>(momentum_);
     for_each_weight(p.value.numel(), [&](std::int64_t i) {

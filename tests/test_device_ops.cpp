@@ -173,6 +173,21 @@ TEST_F(DeviceOps, CategoricalCrossEntropyOnProbabilitiesAndLogits) {
   }
 }
 
+TEST_F(DeviceOps, BinaryCrossEntropyOnProbabilitiesAndLogits) {
+  Generator gen(315);
+  const Tensor logits = f32({17, 1}, gen, -4, 4);
+  const Tensor probs = ops::sigmoid(logits);
+  const Tensor target = f32({17, 1}, gen, 0, 1);
+  for (const bool from_logits : {false, true}) {
+    const Tensor& pred = from_logits ? logits : probs;
+    const Tensor loss = ops::binary_crossentropy(on_device(pred), on_device(target), from_logits);
+    EXPECT_EQ(loss.shape(), Shape{});
+    EXPECT_TRUE(matches(loss, ops::binary_crossentropy(pred, target, from_logits)));
+    EXPECT_TRUE(matches(ops::binary_crossentropy_backward(on_device(pred), on_device(target), from_logits, 0.7),
+                        ops::binary_crossentropy_backward(pred, target, from_logits, 0.7)));
+  }
+}
+
 TEST_F(DeviceOps, MeansFlipsAndConcatenationAlongEveryAxis) {
   Generator gen(310);
   const Tensor x = f32({3, 7, 5}, gen);
@@ -245,6 +260,23 @@ TEST_F(DeviceOps, AdamUpdatesLikeTheCpu) {
     cpu_adam->step({&on_cpu});
     device_adam->step({&on_dev});
     EXPECT_TRUE(matches(on_dev.value, on_cpu.value, 1e-6)) << "step " << step;
+  }
+}
+
+TEST_F(DeviceOps, SgdUpdatesLikeTheCpu) {
+  Generator gen(314);
+  for (const double momentum : {0.0, 0.8}) {
+    Parameter on_cpu{"kernel", f32({13, 7}, gen), Tensor(), true};
+    Parameter on_dev{"kernel", on_device(on_cpu.value), Tensor(), true};
+    const auto cpu_sgd = SGD(0.1, momentum), device_sgd = SGD(0.1, momentum);
+    for (int step = 0; step < 3; ++step) {
+      const Tensor grad = f32({13, 7}, gen);
+      on_cpu.grad = grad;
+      on_dev.grad = on_device(grad);
+      cpu_sgd->step({&on_cpu});
+      device_sgd->step({&on_dev});
+      EXPECT_TRUE(matches(on_dev.value, on_cpu.value, 1e-6)) << "momentum " << momentum << " step " << step;
+    }
   }
 }
 

@@ -48,6 +48,8 @@ Tensor embedding_backward(const Tensor& ids, const Tensor& dy, std::int64_t voca
 // A scalar tensor on the device.
 Tensor categorical_crossentropy(const Tensor& pred, const Tensor& target, bool from_logits);
 Tensor categorical_crossentropy_backward(const Tensor& pred, const Tensor& target, float dloss, bool from_logits);
+Tensor binary_crossentropy(const Tensor& pred, const Tensor& target, bool from_logits);
+Tensor binary_crossentropy_backward(const Tensor& pred, const Tensor& target, float dloss, bool from_logits);
 
 // ---------------------------------------------------------------- reductions and shapes
 // x viewed as [outer, n, inner]; the result [outer, inner] has `shape`.
@@ -74,5 +76,7 @@ Tensor max_pool1d_backward(const Tensor& dy, const Tensor& argmax, std::int64_t 
 // ---------------------------------------------------------------- optimizers
 void adam_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, double learning_rate, double beta_1,
                double beta_2, double epsilon, std::int64_t step);
+// velocity: null when momentum is 0.
+void sgd_step(Tensor& param, const Tensor& grad, Tensor* velocity, double learning_rate, double momentum);
 
 }  // namespace attnkit::ATTNKIT_DEVICE_OPS

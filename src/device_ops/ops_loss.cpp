@@ -1,4 +1,4 @@
-// Categorical cross-entropy on a device, through kernels/loss.cu.
+// Categorical and binary cross-entropy on a device, through kernels/loss.cu.
 #include "device_ops/common.h"
 #include "kernels/loss.h"
 
@@ -18,6 +18,21 @@ Tensor categorical_crossentropy_backward(const Tensor& pred, const Tensor& targe
   Tensor dpred = Tensor::empty_like(pred);
   kern::categorical_crossentropy_backward(floats(pred), floats(target), floats(dpred), pred.size(0), pred.size(1),
                                           from_logits, dloss, stream(pred.device()));
+  return dpred;
+}
+
+Tensor binary_crossentropy(const Tensor& pred, const Tensor& target, bool from_logits) {
+  Tensor element_losses = Tensor::empty_like(pred);
+  Tensor loss = empty_on({}, pred.device());
+  kern::binary_crossentropy_forward(floats(pred), floats(target), floats(element_losses), floats(loss), pred.numel(),
+                                    from_logits, stream(pred.device()));
+  return loss;
+}
+
+Tensor binary_crossentropy_backward(const Tensor& pred, const Tensor& target, float dloss, bool from_logits) {
+  Tensor dpred = Tensor::empty_like(pred);
+  kern::binary_crossentropy_backward(floats(pred), floats(target), floats(dpred), pred.numel(), from_logits, dloss,
+                                     stream(pred.device()));
   return dpred;
 }
 

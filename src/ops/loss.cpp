@@ -16,10 +16,7 @@ void check_pair(const char* op, const Tensor& pred, const Tensor& target, bool c
   ATTNKIT_CHECK(pred.numel() > 0, op, ": pred is empty");
   detail::check_like(op, "target", target, pred.shape(), pred);
   const Device device = detail::common_device(op, {{"pred", &pred}, {"target", &target}});
-  if (!device.is_cpu()) {
-    ATTNKIT_CHECK(categorical, op, ": tensors on ", device, " are not supported yet (this loss runs on the cpu only)");
-    detail::require_device_f32(op, pred);
-  }
+  if (!device.is_cpu()) detail::require_device_f32(op, pred);
 }
 
 Tensor scalar(double value, DType dtype) { return Tensor::full({}, value, dtype); }
@@ -101,6 +98,7 @@ Tensor categorical_crossentropy_backward(const Tensor& pred, const Tensor& targe
 
 Tensor binary_crossentropy(const Tensor& pred, const Tensor& target, bool from_logits) {
   check_pair("binary_crossentropy", pred, target, false);
+  if (!pred.is_cpu()) return ATTNKIT_DEVICE_OP(pred.device(), binary_crossentropy(pred, target, from_logits));
   double total = 0;
   detail::dispatch_float(pred.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -121,6 +119,9 @@ Tensor binary_crossentropy(const Tensor& pred, const Tensor& target, bool from_l
 Tensor binary_crossentropy_backward(const Tensor& pred, const Tensor& target, bool from_logits,
                                     double dloss) {
   check_pair("binary_crossentropy_backward", pred, target, false);
+  if (!pred.is_cpu())
+    return ATTNKIT_DEVICE_OP(pred.device(),
+                             binary_crossentropy_backward(pred, target, static_cast<float>(dloss), from_logits));
   Tensor dpred = Tensor::empty_like(pred);
   detail::dispatch_float(pred.dtype(), [&](auto tag) {
     using T = decltype(tag);

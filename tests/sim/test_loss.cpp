@@ -1,5 +1,5 @@
-// kernels/loss.cu under the sim executor against ops::categorical_crossentropy and its backward,
-// from probabilities and from logits. Blocks have 8 warps, so that a missing barrier in the
+// kernels/loss.cu under the sim executor against ops::categorical_crossentropy,
+// ops::binary_crossentropy and their backwards, from probabilities and from logits. Blocks have 8 warps, so that a missing barrier in the
 // block-wide sums would be seen.
 #include <gtest/gtest.h>
 
@@ -75,12 +75,40 @@ TEST(SimLoss, SoftTargetsAndClippedProbabilities) {
   expect_matches_cpu(random_tensor({rows, cols}, gen, -20.0, 20.0, DType::f32), target, true);
 }
 
+// Binary: predictions of any shape against targets in [0, 1], with 0 and 1 among the
+// probabilities (clipped, no gradient there) and large logits (the stable form).
+TEST(SimLoss, BinaryCrossentropyMatchesTheCpuOp) {
+  Generator gen(54);
+  const double dloss = 0.75;
+  for (const std::int64_t n : {1, 37, 1001})
+    for (const bool from_logits : {false, true}) {
+      std::vector<float> pred = from_logits ? random_tensor({n}, gen, -30.0, 30.0, DType::f32).to_vector<float>()
+                                            : random_tensor({n}, gen, 0.0, 1.0, DType::f32).to_vector<float>();
+      if (!from_logits && n > 2) pred[0] = 0.0f, pred[1] = 1.0f;
+      const Tensor p = Tensor::from_vector<float>(pred, {n});
+      const Tensor target = random_tensor({n}, gen, 0.0, 1.0, DType::f32);
+      Buffer<float> pred_sim(floats_of(p)), target_sim(floats_of(target));
+      Buffer<float> losses(poison(static_cast<std::size_t>(n))), loss(poison(1)), dpred(poison(static_cast<std::size_t>(n)));
+      kern::binary_crossentropy_forward(pred_sim.data(), target_sim.data(), losses.data(), loss.data(), n, from_logits,
+                                        nullptr);
+      EXPECT_TRUE(all_close(tensor_of(loss, {}), ops::binary_crossentropy(p, target, from_logits), 1e-6, 1e-5))
+          << "n=" << n << " from_logits=" << from_logits;
+      kern::binary_crossentropy_backward(pred_sim.data(), target_sim.data(), dpred.data(), n, from_logits,
+                                         static_cast<float>(dloss), nullptr);
+      EXPECT_TRUE(all_close(tensor_of(dpred, {n}), ops::binary_crossentropy_backward(p, target, from_logits, dloss),
+                            1e-6, 1e-5))
+          << "n=" << n << " from_logits=" << from_logits;
+    }
+}
+
 TEST(SimLoss, RejectsEmptyPredictions) {
   EXPECT_ATTNKIT_ERROR(
       kern::categorical_crossentropy_forward(nullptr, nullptr, nullptr, nullptr, 0, 5, false, nullptr),
       "categorical_crossentropy_forward: pred must not be empty");
   EXPECT_ATTNKIT_ERROR(kern::categorical_crossentropy_backward(nullptr, nullptr, nullptr, 3, 0, true, 1.0f, nullptr),
                        "categorical_crossentropy_backward: pred must not be empty");
+  EXPECT_ATTNKIT_ERROR(kern::binary_crossentropy_forward(nullptr, nullptr, nullptr, nullptr, 0, false, nullptr),
+                       "binary_crossentropy_forward: pred must not be empty");
 }
 
 }  // namespace

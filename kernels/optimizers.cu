@@ -1,6 +1,6 @@
-// The fused Adam step: one thread per weight (grid-stride loops), float32, with the operations
-// in the order of src/optimizers.cpp so that the results agree with the CPU optimizer.
-#include "kernels/adam.h"
+// The fused optimizer steps: one thread per weight (grid-stride loops), float32, with the
+// operations in the order of src/optimizers.cpp so that the results agree with the CPU optimizers.
+#include "kernels/optimizers.h"
 
 #include <cmath>
 
@@ -12,7 +12,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-
 __global__ void adam_step_kernel(float* param, const float* grad, float* m, float* v, std::int64_t n, float step_size,
                                  float beta_1, float beta_2, float epsilon) {
   for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
@@ -23,6 +22,20 @@ __global__ void adam_step_kernel(float* param, const float* grad, float* m, floa
     m[i] = m_i;
     v[i] = v_i;
     param[i] -= step_size * m_i / (sqrtf(v_i) + epsilon);
+  }
+}
+
+__global__ void sgd_step_kernel(float* param, const float* grad, float* velocity, std::int64_t n, float learning_rate,
+                                float momentum) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(blockDim.x) * gridDim.x) {
+    if (velocity == nullptr) {
+      param[i] -= learning_rate * grad[i];
+    } else {
+      const float v_i = momentum * velocity[i] - learning_rate * grad[i];
+      velocity[i] = v_i;
+      param[i] += v_i;
+    }
   }
 }
 
@@ -42,6 +55,17 @@ void adam_step(float* param, const float* grad, float* m, float* v, std::int64_t
       static_cast<float>(learning_rate * std::sqrt(1 - std::pow(beta_2, t)) / (1 - std::pow(beta_1, t)));
   AK_LAUNCH(adam_step_kernel, ak::grid_stride_blocks(n, kThreads), kThreads, 0, ak::as_stream(stream), param, grad, m, v, n, step_size,
             static_cast<float>(beta_1), static_cast<float>(beta_2), static_cast<float>(epsilon));
+}
+
+void sgd_step(float* param, const float* grad, float* velocity, std::int64_t n, double learning_rate,
+              double momentum, void* stream) {
+  ATTNKIT_CHECK(n >= 0, "sgd_step: negative size ", n);
+  ATTNKIT_CHECK(learning_rate > 0 && momentum >= 0 && momentum < 1, "sgd_step: bad hyperparameters (learning_rate ",
+                learning_rate, ", momentum ", momentum, ")");
+  ATTNKIT_CHECK(momentum == 0 || velocity != nullptr, "sgd_step: momentum ", momentum, " needs a velocity buffer");
+  if (n == 0) return;
+  AK_LAUNCH(sgd_step_kernel, ak::grid_stride_blocks(n, kThreads), kThreads, 0, ak::as_stream(stream), param, grad,
+            momentum == 0 ? nullptr : velocity, n, static_cast<float>(learning_rate), static_cast<float>(momentum));
 }
 
 }  // namespace attnkit::ATTNKIT_KERNEL_NAMESPACE

@@ -1,4 +1,5 @@
-// Launchers of kernels/adam.cu: one fused Adam step on n float32 weights in device memory.
+// Launchers of kernels/optimizers.cu: one fused Adam or SGD step on n float32 weights in device
+// memory, each the update of optimizers.h.
 #pragma once
 
 #include <cstdint>
@@ -16,5 +17,10 @@ namespace attnkit::ATTNKIT_KERNEL_NAMESPACE {
 // m and v start at zero before the first step.
 void adam_step(float* param, const float* grad, float* m, float* v, std::int64_t n, double learning_rate,
                double beta_1, double beta_2, double epsilon, std::int64_t step, void* stream);
+
+// SGD: velocity = momentum velocity - learning_rate g; param += velocity. With momentum 0 there
+// is no velocity (it may be null): param -= learning_rate g.
+void sgd_step(float* param, const float* grad, float* velocity, std::int64_t n, double learning_rate,
+              double momentum, void* stream);
 
 }  // namespace attnkit::ATTNKIT_KERNEL_NAMESPACE

@@ -1,10 +1,11 @@
-// kernels/adam.cu under the sim executor against the Adam of optimizers.h, step after step.
+// kernels/optimizers.cu under the sim executor against the Adam and SGD of optimizers.h, step
+// after step.
 #include <gtest/gtest.h>
 
 #include <cmath>
 
 #include "attnkit/optimizers.h"
-#include "kernels/adam.h"
+#include "kernels/optimizers.h"
 #include "sim_support.h"
 #include "support.h"
 
@@ -51,6 +52,42 @@ TEST(SimAdam, StepsMatchTheCpuOptimizer) {
       }
     }
   }
+}
+
+TEST(SimSgd, StepsMatchTheCpuOptimizer) {
+  Generator gen(62);
+  for (const double momentum : {0.0, 0.9})
+    for (const std::int64_t n : {1, 7, 1001}) {
+      const auto size = static_cast<std::size_t>(n);
+      Parameter parameter{"kernel", random_tensor({n}, gen, -1.0, 1.0, DType::f32), Tensor(), true};
+      const std::shared_ptr<Optimizer> sgd = SGD(0.05, momentum);
+      Buffer<float> param_sim(floats_of(parameter.value)), velocity_sim(size);
+      velocity_sim.fill(0.0f);
+      std::vector<double> velocity_expected(size, 0.0), param_expected = values(parameter.value);
+      for (int step = 1; step <= 3; ++step) {
+        const Tensor grad = random_tensor({n}, gen, -2.0, 2.0, DType::f32);
+        Buffer<float> grad_sim(floats_of(grad));
+        kern::sgd_step(param_sim.data(), grad_sim.data(), momentum == 0 ? nullptr : velocity_sim.data(), n, 0.05,
+                       momentum, nullptr);
+        parameter.grad = grad.clone();
+        sgd->step({&parameter});
+        // Within rounding: either side may fuse the multiply and add of the momentum update.
+        EXPECT_TRUE(all_close(tensor_of(param_sim, {n}), parameter.value, 1e-7, 1e-6))
+            << "momentum=" << momentum << " n=" << n << " step=" << step;
+        // The update in double: v = momentum v - lr g; p += v.
+        const std::vector<double> g = values(grad);
+        for (std::size_t i = 0; i < size; ++i) {
+          velocity_expected[i] = momentum * velocity_expected[i] - 0.05 * g[i];
+          param_expected[i] += velocity_expected[i];
+        }
+        EXPECT_TRUE(all_close(values(tensor_of(param_sim, {n})), param_expected, 1e-6, 1e-5)) << "step=" << step;
+      }
+    }
+}
+
+TEST(SimSgd, MomentumNeedsAVelocity) {
+  Buffer<float> param(poison(3)), grad(poison(3));
+  EXPECT_ATTNKIT_ERROR(kern::sgd_step(param.data(), grad.data(), nullptr, 3, 0.1, 0.9, nullptr), "needs a velocity");
 }
 
 TEST(SimAdam, StepNumberStartsAtOne) {
