@@ -12,6 +12,7 @@
 #include "attnkit/ops/embedding.h"
 #include "attnkit/ops/linear.h"
 #include "attnkit/ops/loss.h"
+#include "attnkit/ops/norm.h"
 #include "attnkit/ops/reduce.h"
 #include "attnkit/ops/shape.h"
 #include "attnkit/ops/softmax.h"
@@ -261,6 +262,53 @@ TEST_F(DeviceOps, AdamUpdatesLikeTheCpu) {
     device_adam->step({&on_dev});
     EXPECT_TRUE(matches(on_dev.value, on_cpu.value, 1e-6)) << "step " << step;
   }
+}
+
+TEST_F(DeviceOps, LayerNormalisationAndItsGradients) {
+  Generator gen(316);
+  for (const Shape& shape : {Shape{1, 1}, Shape{5, 7, 33}, Shape{3, 130}, Shape{2, 9, 4}}) {
+    const std::int64_t c = shape.back();
+    const Tensor x = f32(shape, gen, -2, 3), gamma = f32({c}, gen, 0.5, 1.5), beta = f32({c}, gen);
+    const Tensor dy = f32(shape, gen);
+    const ops::NormResult expected = ops::layer_norm(x, gamma, beta);
+    const ops::NormResult result = ops::layer_norm(on_device(x), on_device(gamma), on_device(beta));
+    EXPECT_TRUE(matches(result.y, expected.y)) << shape_str(shape);
+    EXPECT_TRUE(matches(result.mean, expected.mean)) << shape_str(shape);
+    EXPECT_TRUE(matches(result.rstd, expected.rstd, 1e-4)) << shape_str(shape);  // 1 / sqrt(eps) when C = 1
+    const ops::NormGrads grads =
+        ops::layer_norm_backward(on_device(x), on_device(gamma), result.mean, result.rstd, on_device(dy));
+    const ops::NormGrads expected_grads = ops::layer_norm_backward(x, gamma, expected.mean, expected.rstd, dy);
+    EXPECT_TRUE(matches(grads.dx, expected_grads.dx, 1e-4)) << shape_str(shape);
+    EXPECT_TRUE(matches(grads.dgamma, expected_grads.dgamma, 1e-4)) << shape_str(shape);
+    EXPECT_TRUE(matches(grads.dbeta, expected_grads.dbeta)) << shape_str(shape);
+  }
+}
+
+TEST_F(DeviceOps, BatchNormalisationInTrainingAndInference) {
+  Generator gen(317);
+  for (const Shape& shape : {Shape{1, 3}, Shape{6, 5, 37}, Shape{300, 2}})
+    for (const bool training : {true, false}) {
+      const std::int64_t c = shape.back();
+      const Tensor x = f32(shape, gen, -2, 3), gamma = f32({c}, gen, 0.5, 1.5), beta = f32({c}, gen);
+      const Tensor dy = f32(shape, gen);
+      Tensor running_mean = f32({c}, gen), running_var = f32({c}, gen, 0.5, 2);
+      Tensor running_mean_dev = on_device(running_mean), running_var_dev = on_device(running_var);
+      const ops::NormResult expected = ops::batch_norm(x, gamma, beta, running_mean, running_var, training, 0.9);
+      const ops::NormResult result = ops::batch_norm(on_device(x), on_device(gamma), on_device(beta),
+                                                     running_mean_dev, running_var_dev, training, 0.9);
+      EXPECT_TRUE(matches(result.y, expected.y, 1e-4)) << shape_str(shape) << training;
+      EXPECT_TRUE(matches(result.mean, expected.mean)) << shape_str(shape) << training;
+      EXPECT_TRUE(matches(result.rstd, expected.rstd, 1e-4)) << shape_str(shape) << training;
+      EXPECT_TRUE(matches(running_mean_dev, running_mean)) << shape_str(shape) << training;
+      EXPECT_TRUE(matches(running_var_dev, running_var)) << shape_str(shape) << training;
+      const ops::NormGrads grads = ops::batch_norm_backward(on_device(x), on_device(gamma), result.mean, result.rstd,
+                                                            on_device(dy), training);
+      const ops::NormGrads expected_grads =
+          ops::batch_norm_backward(x, gamma, expected.mean, expected.rstd, dy, training);
+      EXPECT_TRUE(matches(grads.dx, expected_grads.dx, 1e-4)) << shape_str(shape) << training;
+      EXPECT_TRUE(matches(grads.dgamma, expected_grads.dgamma, 1e-4)) << shape_str(shape) << training;
+      EXPECT_TRUE(matches(grads.dbeta, expected_grads.dbeta, 1e-4)) << shape_str(shape) << training;
+    }
 }
 
 TEST_F(DeviceOps, SgdUpdatesLikeTheCpu) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "attnkit/ops/elementwise.h"
+#include "attnkit/ops/norm.h"
 #include "attnkit/tensor.h"
 
 namespace attnkit::ATTNKIT_DEVICE_OPS {
@@ -72,6 +73,15 @@ Tensor col2im(const Tensor& dcols, const Shape& x_shape, std::int64_t window, st
 void max_pool1d(const Tensor& x, std::int64_t window, std::int64_t stride, std::int64_t left, std::int64_t out_steps,
                 Tensor& y, Tensor& argmax);
 Tensor max_pool1d_backward(const Tensor& dy, const Tensor& argmax, std::int64_t input_steps);
+
+// ---------------------------------------------------------------- normalisation (ops/norm.h)
+ops::NormResult layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, double eps);
+ops::NormGrads layer_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& rstd,
+                                   const Tensor& dy);
+ops::NormResult batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor& running_mean,
+                           Tensor& running_var, bool training, double momentum, double eps);
+ops::NormGrads batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& rstd,
+                                   const Tensor& dy, bool training);
 
 // ---------------------------------------------------------------- optimizers
 void adam_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, double learning_rate, double beta_1,

@@ -1,10 +1,12 @@
-// Layer and batch normalisation on the CPU; statistics accumulated in double.
+// Layer and batch normalisation: checks, then the CPU (statistics accumulated in double) or the
+// device ops.
 #include "attnkit/ops/norm.h"
 
 #include <cmath>
 #include <vector>
 
 #include "cpu/parallel.h"
+#include "device_ops/dispatch.h"
 #include "ops/op_common.h"
 
 namespace attnkit::ops {
@@ -30,8 +32,11 @@ NormResult layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, 
   const RowsChannels rc = check_norm("layer_norm", x, gamma, beta);
   ATTNKIT_CHECK(beta.defined(), "layer_norm: beta is undefined");
   ATTNKIT_CHECK(eps > 0, "layer_norm: eps must be positive, got ", eps);
-  detail::require_cpu("layer_norm", detail::common_device(
-                                        "layer_norm", {{"x", &x}, {"gamma", &gamma}, {"beta", &beta}}));
+  const Device device = detail::common_device("layer_norm", {{"x", &x}, {"gamma", &gamma}, {"beta", &beta}});
+  if (!device.is_cpu()) {
+    detail::require_device_f32("layer_norm", x);
+    return ATTNKIT_DEVICE_OP(device, layer_norm(x, gamma, beta, eps));
+  }
   Shape rows_shape(x.shape().begin(), x.shape().end() - 1);
   NormResult r{Tensor::empty_like(x), Tensor::empty(rows_shape, x.dtype()),
                Tensor::empty(rows_shape, x.dtype())};
@@ -64,9 +69,12 @@ NormGrads layer_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor
   detail::check_like("layer_norm_backward", "mean", mean, rows_shape, x);
   detail::check_like("layer_norm_backward", "rstd", rstd, rows_shape, x);
   detail::check_like("layer_norm_backward", "dy", dy, x.shape(), x);
-  detail::require_cpu("layer_norm_backward",
-                      detail::common_device("layer_norm_backward",
-                                            {{"x", &x}, {"gamma", &gamma}, {"dy", &dy}}));
+  const Device device = detail::common_device(
+      "layer_norm_backward", {{"x", &x}, {"gamma", &gamma}, {"mean", &mean}, {"rstd", &rstd}, {"dy", &dy}});
+  if (!device.is_cpu()) {
+    detail::require_device_f32("layer_norm_backward", x);
+    return ATTNKIT_DEVICE_OP(device, layer_norm_backward(x, gamma, mean, rstd, dy));
+  }
   NormGrads g{Tensor::empty_like(x), Tensor::empty_like(gamma), Tensor::empty_like(gamma)};
   detail::dispatch_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
@@ -115,10 +123,13 @@ NormResult batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta,
   ATTNKIT_CHECK(eps > 0, "batch_norm: eps must be positive, got ", eps);
   ATTNKIT_CHECK(momentum >= 0 && momentum <= 1, "batch_norm: momentum must be in [0, 1], got ", momentum);
   ATTNKIT_CHECK(!training || rc.rows > 0, "batch_norm: training needs at least one row");
-  detail::require_cpu("batch_norm",
-                      detail::common_device("batch_norm", {{"x", &x}, {"gamma", &gamma}, {"beta", &beta},
-                                                           {"running_mean", &running_mean},
-                                                           {"running_var", &running_var}}));
+  const Device device =
+      detail::common_device("batch_norm", {{"x", &x}, {"gamma", &gamma}, {"beta", &beta},
+                                           {"running_mean", &running_mean}, {"running_var", &running_var}});
+  if (!device.is_cpu()) {
+    detail::require_device_f32("batch_norm", x);
+    return ATTNKIT_DEVICE_OP(device, batch_norm(x, gamma, beta, running_mean, running_var, training, momentum, eps));
+  }
   const std::int64_t C = rc.channels;
   NormResult r{Tensor::empty_like(x), Tensor::empty({C}, x.dtype()), Tensor::empty({C}, x.dtype())};
   detail::dispatch_float(x.dtype(), [&](auto tag) {
@@ -168,9 +179,12 @@ NormGrads batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor
   detail::check_like("batch_norm_backward", "mean", mean, {C}, x);
   detail::check_like("batch_norm_backward", "rstd", rstd, {C}, x);
   detail::check_like("batch_norm_backward", "dy", dy, x.shape(), x);
-  detail::require_cpu("batch_norm_backward",
-                      detail::common_device("batch_norm_backward",
-                                            {{"x", &x}, {"gamma", &gamma}, {"dy", &dy}}));
+  const Device device = detail::common_device(
+      "batch_norm_backward", {{"x", &x}, {"gamma", &gamma}, {"mean", &mean}, {"rstd", &rstd}, {"dy", &dy}});
+  if (!device.is_cpu()) {
+    detail::require_device_f32("batch_norm_backward", x);
+    return ATTNKIT_DEVICE_OP(device, batch_norm_backward(x, gamma, mean, rstd, dy, training));
+  }
   NormGrads g{Tensor::empty_like(x), Tensor::empty_like(gamma), Tensor::empty_like(gamma)};
   detail::dispatch_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
