@@ -1,4 +1,5 @@
-// Sums and means along an axis and axis reversal, float32, on arrays viewed as [outer, n, inner].
+// Sums and means along an axis, axis reversal and axis swaps, float32, on arrays viewed as
+// [outer, n, inner] (swaps: [outer, a, mid, b, inner]).
 // The sum gives each block kColumnTile consecutive inner columns of one outer index, and splits
 // the n summed rows among kRowLanes warps whose partial sums meet in shared memory.
 #include "kernels/reduce.h"
@@ -49,6 +50,17 @@ __global__ void flip_kernel(const float* x, float* y, std::int64_t count, std::i
   }
 }
 
+// One thread per element of y [outer, b, mid, a, inner], reading its element of x.
+__global__ void swap_axes_kernel(const float* x, float* y, std::int64_t count, std::int64_t a, std::int64_t mid,
+                                 std::int64_t b, std::int64_t inner) {
+  for (std::int64_t at = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; at < count;
+       at += static_cast<std::int64_t>(blockDim.x) * gridDim.x) {
+    const std::int64_t i = at % inner, ia = at / inner % a, m = at / (inner * a) % mid, jb = at / (inner * a * mid) % b;
+    const std::int64_t o = at / (inner * a * mid * b);
+    y[at] = x[(((o * a + ia) * mid + m) * b + jb) * inner + i];
+  }
+}
+
 void check_sizes(const char* op, std::int64_t outer, std::int64_t n, std::int64_t inner) {
   ATTNKIT_CHECK(outer >= 0 && n >= 0 && inner >= 0, op, ": sizes must not be negative, got outer ", outer, ", n ", n,
                 ", inner ", inner);
@@ -91,6 +103,17 @@ void flip(const float* x, float* y, std::int64_t outer, std::int64_t n, std::int
   const std::int64_t count = outer * n * inner;
   if (count == 0) return;
   AK_LAUNCH(flip_kernel, ak::grid_stride_blocks(count, kThreads), kThreads, 0, ak::as_stream(stream), x, y, count, n, inner);
+}
+
+void swap_axes(const float* x, float* y, std::int64_t outer, std::int64_t a, std::int64_t mid, std::int64_t b,
+               std::int64_t inner, void* stream) {
+  ATTNKIT_CHECK(outer >= 0 && a >= 0 && mid >= 0 && b >= 0 && inner >= 0,
+                "swap_axes: sizes must not be negative, got outer ", outer, ", a ", a, ", mid ", mid, ", b ", b,
+                ", inner ", inner);
+  const std::int64_t count = outer * a * mid * b * inner;
+  if (count == 0) return;
+  AK_LAUNCH(swap_axes_kernel, ak::grid_stride_blocks(count, kThreads), kThreads, 0, ak::as_stream(stream), x, y, count,
+            a, mid, b, inner);
 }
 
 }  // namespace attnkit::ATTNKIT_KERNEL_NAMESPACE

@@ -1,5 +1,6 @@
-// Launchers of kernels/reduce.cu: the sum and the mean along an axis, the mean's gradient, and the reversal of
-// an axis, on float32 arrays in device memory, as ops/reduce.h computes them. The array is
+// Launchers of kernels/reduce.cu: the sum and the mean along an axis, the mean's gradient, the reversal of
+// an axis and the swap of two axes, on float32 arrays in device memory, as ops/reduce.h and
+// ops/shape.h compute them. The array is
 // viewed as [outer, n, inner] around the axis: the mean over time of [B, T, D] is outer = B,
 // n = T, inner = D.
 #pragma once
@@ -20,5 +21,10 @@ void mean_forward(const float* x, float* y, std::int64_t outer, std::int64_t n, 
 void mean_backward(const float* dy, float* dx, std::int64_t outer, std::int64_t n, std::int64_t inner, void* stream);
 // y[o, k, i] = x[o, n - 1 - k, i]; its own gradient. x and y must not overlap.
 void flip(const float* x, float* y, std::int64_t outer, std::int64_t n, std::int64_t inner, void* stream);
+
+// y [outer, b, mid, a, inner] = x [outer, a, mid, b, inner] with the axes of sizes a and b
+// swapped (ops::transpose); its own gradient. x and y must not overlap.
+void swap_axes(const float* x, float* y, std::int64_t outer, std::int64_t a, std::int64_t mid, std::int64_t b,
+               std::int64_t inner, void* stream);
 
 }  // namespace attnkit::ATTNKIT_KERNEL_NAMESPACE

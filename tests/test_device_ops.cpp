@@ -6,6 +6,7 @@
 
 #include "attnkit/device.h"
 #include "attnkit/layer.h"
+#include "attnkit/ops/attention.h"
 #include "attnkit/ops/conv.h"
 #include "attnkit/ops/dropout.h"
 #include "attnkit/ops/elementwise.h"
@@ -311,6 +312,45 @@ TEST_F(DeviceOps, BatchNormalisationInTrainingAndInference) {
     }
 }
 
+TEST_F(DeviceOps, TransposeOfAnyTwoAxes) {
+  Generator gen(318);
+  const Tensor x = f32({3, 4, 5, 6}, gen);
+  for (const auto& [a, b] : std::vector<std::pair<int, int>>{{0, 1}, {1, 2}, {2, 3}, {0, 3}, {1, -1}, {2, 2}})
+    EXPECT_TRUE(matches(ops::transpose(on_device(x), a, b), ops::transpose(x, a, b), 0)) << a << "," << b;
+}
+
+TEST_F(DeviceOps, GatingAttentionOverFeaturesAndOverTime) {
+  Generator gen(319);
+  const Tensor x = f32({3, 7, 5}, gen), dy = f32({3, 7, 5}, gen);
+  {
+    const Tensor weight = f32({5, 5}, gen), bias = f32({5}, gen);
+    const ops::GatingResult expected = ops::gating_attention(x, weight, bias);
+    const ops::GatingResult result = ops::gating_attention(on_device(x), on_device(weight), on_device(bias));
+    EXPECT_TRUE(matches(result.y, expected.y));
+    EXPECT_TRUE(matches(result.probs, expected.probs));
+    const ops::GatingGrads grads =
+        ops::gating_attention_backward(on_device(x), on_device(weight), result.probs, on_device(dy));
+    const ops::GatingGrads expected_grads = ops::gating_attention_backward(x, weight, expected.probs, dy);
+    EXPECT_TRUE(matches(grads.dx, expected_grads.dx));
+    EXPECT_TRUE(matches(grads.dweight, expected_grads.dweight));
+    EXPECT_TRUE(matches(grads.dbias, expected_grads.dbias));
+  }
+  const Tensor weight = f32({7, 7}, gen), bias = f32({7}, gen);
+  for (const bool single_vector : {false, true}) {
+    const ops::GatingResult expected = ops::temporal_gating_attention(x, weight, bias, single_vector);
+    const ops::GatingResult result =
+        ops::temporal_gating_attention(on_device(x), on_device(weight), on_device(bias), single_vector);
+    EXPECT_TRUE(matches(result.y, expected.y)) << single_vector;
+    EXPECT_TRUE(matches(result.probs, expected.probs)) << single_vector;
+    const ops::GatingGrads grads = ops::temporal_gating_attention_backward(on_device(x), on_device(weight),
+                                                                           on_device(bias), on_device(dy), single_vector);
+    const ops::GatingGrads expected_grads = ops::temporal_gating_attention_backward(x, weight, bias, dy, single_vector);
+    EXPECT_TRUE(matches(grads.dx, expected_grads.dx)) << single_vector;
+    EXPECT_TRUE(matches(grads.dweight, expected_grads.dweight)) << single_vector;
+    EXPECT_TRUE(matches(grads.dbias, expected_grads.dbias)) << single_vector;
+  }
+}
+
 TEST_F(DeviceOps, SgdUpdatesLikeTheCpu) {
   Generator gen(314);
   for (const double momentum : {0.0, 0.8}) {
@@ -336,7 +376,7 @@ TEST_F(DeviceOps, SayWhatTheyCannotDo) {
 }
 
 // A model moved to the device trains there with no change to its code: zoo models (embedding,
-// dropout, flatten, dense, relu, softmax, convolution, pooling, concatenation, Adam), two epochs
+// dropout, flatten, dense, relu, softmax, convolution, pooling, concatenation, gating, Adam), two epochs
 // from the same seed on the cpu and on the device, give the same losses and the same weights.
 TEST_F(DeviceOps, ZooModelsTrainLikeOnTheCpu) {
   Generator gen(313);
@@ -349,7 +389,7 @@ TEST_F(DeviceOps, ZooModelsTrainLikeOnTheCpu) {
     labels.push_back(positive ? 0.0f : 1.0f);
   }
   const Tensor targets = Tensor::from_vector(labels, {48, 2});
-  for (const std::string name : {"mlp", "cnn", "textcnn"}) {
+  for (const std::string name : {"mlp", "cnn", "textcnn", "attention", "attention3"}) {
     std::vector<double> losses[2];
     Tensors weights[2];
     for (int run = 0; run < 2; ++run) {

@@ -57,6 +57,9 @@ Tensor binary_crossentropy_backward(const Tensor& pred, const Tensor& target, fl
 Tensor mean(const Tensor& x, std::int64_t outer, std::int64_t n, std::int64_t inner, const Shape& shape);
 Tensor mean_backward(const Tensor& dy, std::int64_t outer, std::int64_t n, std::int64_t inner, const Shape& shape);
 Tensor flip(const Tensor& x, std::int64_t outer, std::int64_t n, std::int64_t inner);
+// x viewed as [outer, a, mid, b, inner]; the result [outer, b, mid, a, inner] has `shape`.
+Tensor swap_axes(const Tensor& x, const Shape& shape, std::int64_t outer, std::int64_t a, std::int64_t mid,
+                 std::int64_t b, std::int64_t inner);
 // Each part viewed as [outer, columns[i]] (the axis and all after it), y as [outer, sum of
 // columns]; y has `shape`, and grads[i] the shape of part i (`shapes`).
 Tensor concat(const std::vector<Tensor>& xs, const Shape& shape, std::int64_t outer,

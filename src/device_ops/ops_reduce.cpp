@@ -1,4 +1,4 @@
-// Means over an axis, flips and concatenation on a device, through kernels/reduce.cu and
+// Means over an axis, flips, axis swaps and concatenation on a device, through kernels/reduce.cu and
 // kernels/concat.cu.
 #include "device_ops/common.h"
 #include "kernels/concat.h"
@@ -22,6 +22,13 @@ Tensor mean_backward(const Tensor& dy, std::int64_t outer, std::int64_t n, std::
 Tensor flip(const Tensor& x, std::int64_t outer, std::int64_t n, std::int64_t inner) {
   Tensor y = Tensor::empty_like(x);
   kern::flip(floats(x), floats(y), outer, n, inner, stream(x.device()));
+  return y;
+}
+
+Tensor swap_axes(const Tensor& x, const Shape& shape, std::int64_t outer, std::int64_t a, std::int64_t mid,
+                 std::int64_t b, std::int64_t inner) {
+  Tensor y = empty_on(shape, x.device());
+  kern::swap_axes(floats(x), floats(y), outer, a, mid, b, inner, stream(x.device()));
   return y;
 }
 

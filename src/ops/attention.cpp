@@ -11,6 +11,7 @@
 
 #include "attnkit/ops/elementwise.h"
 #include "attnkit/ops/linear.h"
+#include "attnkit/ops/reduce.h"
 #include "attnkit/ops/shape.h"
 #include "attnkit/ops/softmax.h"
 #include "cpu/parallel.h"
@@ -163,41 +164,19 @@ void check_gating(const char* op, const Tensor& x, const Tensor& weight, const T
   if (bias.defined()) detail::check_like(op, "bias", bias, {n}, x);
 }
 
-// p[b, t] = mean over d of q[b, d, t], broadcast back to [B, T, D].
+// p[b, t] = mean over d of q[b, d, t], broadcast back to [B, T, D] by a product with a row of
+// ones (ops that run on every device).
 Tensor shared_time_weights(const Tensor& q) {
   const std::int64_t B = q.size(0), D = q.size(1), T = q.size(2);
-  Tensor probs = Tensor::empty({B, T, D}, q.dtype());
-  detail::dispatch_float(q.dtype(), [&](auto tag) {
-    using V = decltype(tag);
-    const V* pq = q.data<V>();
-    V* pp = probs.data<V>();
-    for (std::int64_t b = 0; b < B; ++b)
-      for (std::int64_t t = 0; t < T; ++t) {
-        double mean = 0;
-        for (std::int64_t f = 0; f < D; ++f) mean += pq[(b * D + f) * T + t];
-        mean /= double(D);
-        for (std::int64_t f = 0; f < D; ++f) pp[(b * T + t) * D + f] = static_cast<V>(mean);
-      }
-  });
-  return probs;
+  const Tensor ones = Tensor::full({1, D}, 1.0, q.dtype(), q.device());
+  return linear(mean(q, 1).reshape({B, T, 1}), ones);
 }
 
 // The adjoint of shared_time_weights: dq[b, d, t] = sum_f dprobs[b, t, f] / D.
 Tensor shared_time_weights_backward(const Tensor& dprobs) {
   const std::int64_t B = dprobs.size(0), T = dprobs.size(1), D = dprobs.size(2);
-  Tensor dq = Tensor::empty({B, D, T}, dprobs.dtype());
-  detail::dispatch_float(dprobs.dtype(), [&](auto tag) {
-    using V = decltype(tag);
-    const V* pd = dprobs.data<V>();
-    V* pq = dq.data<V>();
-    for (std::int64_t b = 0; b < B; ++b)
-      for (std::int64_t t = 0; t < T; ++t) {
-        double sum = 0;
-        for (std::int64_t f = 0; f < D; ++f) sum += pd[(b * T + t) * D + f];
-        for (std::int64_t f = 0; f < D; ++f) pq[(b * D + f) * T + t] = static_cast<V>(sum / double(D));
-      }
-  });
-  return dq;
+  const Tensor ones = Tensor::full({1, D}, 1.0, dprobs.dtype(), dprobs.device());
+  return transpose(linear(mean(dprobs, 2).reshape({B, T, 1}), ones), 1, 2);
 }
 
 }  // namespace

@@ -136,14 +136,9 @@ Tensor transpose(const Tensor& x, std::int64_t axis_a, std::int64_t axis_b) {
   std::int64_t a = detail::normalize_axis("transpose", axis_a, x.dim());
   std::int64_t b = detail::normalize_axis("transpose", axis_b, x.dim());
   if (a > b) std::swap(a, b);
-  detail::require_cpu("transpose", x.device());
   Shape shape = x.shape();
   std::swap(shape[static_cast<std::size_t>(a)], shape[static_cast<std::size_t>(b)]);
-  Tensor y = Tensor::empty(shape, x.dtype());
-  if (a == b) {
-    y.copy_from(x);
-    return y;
-  }
+  if (a == b) return x.clone();
   // x viewed as [outer, A, mid, B, inner]; y as [outer, B, mid, A, inner].
   const Shape& in = x.shape();
   std::int64_t outer = 1, mid = 1, inner = 1;
@@ -151,6 +146,11 @@ Tensor transpose(const Tensor& x, std::int64_t axis_a, std::int64_t axis_b) {
   for (std::int64_t i = a + 1; i < b; ++i) mid *= in[static_cast<std::size_t>(i)];
   for (std::int64_t i = b + 1; i < x.dim(); ++i) inner *= in[static_cast<std::size_t>(i)];
   const std::int64_t A = in[static_cast<std::size_t>(a)], B = in[static_cast<std::size_t>(b)];
+  if (!x.is_cpu()) {
+    detail::require_device_f32("transpose", x);
+    return ATTNKIT_DEVICE_OP(x.device(), swap_axes(x, shape, outer, A, mid, B, inner));
+  }
+  Tensor y = Tensor::empty(shape, x.dtype());
   const std::size_t run = static_cast<std::size_t>(inner) * dtype_size(x.dtype());
   const char* src = static_cast<const char*>(x.raw_data());
   char* dst = static_cast<char*>(y.raw_data());
