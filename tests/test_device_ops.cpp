@@ -351,6 +351,90 @@ TEST_F(DeviceOps, GatingAttentionOverFeaturesAndOverTime) {
   }
 }
 
+// The unfused path: heads, cross-attention (Tq != Tk, dk != dv), key masks with a batch that
+// hides every key, causal masking, a given scale, and the weights.
+TEST_F(DeviceOps, ScaledDotProductAttentionUnfused) {
+  Generator gen(320);
+  struct Case {
+    std::int64_t B, Tq, Tk, H, dk, dv;
+    bool masked, causal;
+    std::optional<double> scale;
+  };
+  for (const Case& c : {Case{2, 5, 5, 1, 8, 8, false, false, {}}, Case{3, 7, 9, 2, 5, 3, true, false, {}},
+                        Case{2, 9, 6, 3, 4, 4, true, true, {}}, Case{1, 33, 40, 2, 3, 6, false, true, 1.0}}) {
+    const Tensor q = f32({c.B, c.Tq, c.H * c.dk}, gen, -2, 2), k = f32({c.B, c.Tk, c.H * c.dk}, gen, -2, 2);
+    const Tensor v = f32({c.B, c.Tk, c.H * c.dv}, gen), dout = f32({c.B, c.Tq, c.H * c.dv}, gen);
+    Tensor mask;
+    if (c.masked) {
+      std::vector<std::uint8_t> keep(static_cast<std::size_t>(c.B * c.Tk));
+      for (std::int64_t b = 0; b < c.B; ++b)
+        for (std::int64_t j = 0; j < c.Tk; ++j)  // batch 1 hides every key; the others their last b + 1
+          keep[static_cast<std::size_t>(b * c.Tk + j)] = b != 1 && j < c.Tk - 1 - b;
+      mask = Tensor::from_vector<std::uint8_t>(keep, {c.B, c.Tk});
+    }
+    ops::AttentionOptions options;
+    options.num_heads = c.H;
+    options.causal = c.causal;
+    options.scale = c.scale;
+    options.return_weights = true;
+    const std::string label = shape_str({c.B, c.Tq, c.Tk, c.H, c.dk, c.dv}) + (c.masked ? " masked" : "") +
+                              (c.causal ? " causal" : "");
+    const ops::AttentionResult expected = ops::scaled_dot_product_attention(q, k, v, mask, options);
+    const Tensor mask_dev = mask.defined() ? mask.to(device) : Tensor();
+    const ops::AttentionResult result =
+        ops::scaled_dot_product_attention(on_device(q), on_device(k), on_device(v), mask_dev, options);
+    EXPECT_TRUE(matches(result.out, expected.out)) << label;
+    EXPECT_TRUE(matches(result.lse, expected.lse)) << label;
+    EXPECT_TRUE(matches(result.weights, expected.weights)) << label;
+    const ops::AttentionGrads expected_grads =
+        ops::scaled_dot_product_attention_backward(q, k, v, mask, expected, dout, options);
+    const ops::AttentionGrads grads = ops::scaled_dot_product_attention_backward(
+        on_device(q), on_device(k), on_device(v), mask_dev, result, on_device(dout), options);
+    EXPECT_TRUE(matches(grads.dq, expected_grads.dq, 1e-4)) << label;
+    EXPECT_TRUE(matches(grads.dk, expected_grads.dk, 1e-4)) << label;
+    EXPECT_TRUE(matches(grads.dv, expected_grads.dv, 1e-4)) << label;
+  }
+}
+
+// Pooled and as sequences, with and without the per-step bias, masked (one row wholly), with
+// seed 000's epsilon and seed 001's plain softmax.
+TEST_F(DeviceOps, AdditiveAttentionUnfused) {
+  Generator gen(321);
+  const std::int64_t B = 4, T = 9, D = 37;
+  const Tensor x = f32({B, T, D}, gen), w = f32({D}, gen), b = f32({T}, gen);
+  std::vector<std::uint8_t> keep(static_cast<std::size_t>(B * T));
+  for (std::int64_t i = 0; i < B * T; ++i) keep[static_cast<std::size_t>(i)] = i / T != 2 && i % T >= i / T;
+  const Tensor mask = Tensor::from_vector<std::uint8_t>(keep, {B, T});
+  for (const bool sequences : {false, true})
+    for (const bool with_bias : {false, true})
+      for (const bool masked : {false, true})
+        for (const double epsilon : {1e-7, 0.0}) {
+          ops::AdditiveAttentionOptions options;
+          options.return_sequences = sequences;
+          options.epsilon = epsilon;
+          const Tensor bias = with_bias ? b : Tensor(), m = masked ? mask : Tensor();
+          const Tensor bias_dev = with_bias ? on_device(b) : Tensor(), m_dev = masked ? mask.to(device) : Tensor();
+          const Tensor dy = sequences ? f32({B, T, D}, gen) : f32({B, D}, gen);
+          const std::string label = std::string(sequences ? "sequences" : "pooled") + (with_bias ? " bias" : "") +
+                                    (masked ? " masked" : "") + " eps " + std::to_string(epsilon);
+          const ops::AdditiveAttentionResult result =
+              ops::additive_attention(on_device(x), on_device(w), bias_dev, m_dev, options);
+          const ops::AdditiveAttentionResult reference = ops::additive_attention(x, w, bias, m, options);
+          EXPECT_TRUE(matches(result.y, reference.y)) << label;
+          EXPECT_TRUE(matches(result.weights, reference.weights)) << label;
+          const ops::AdditiveAttentionGrads grads = ops::additive_attention_backward(
+              on_device(x), on_device(w), bias_dev, result.weights, on_device(dy), options);
+          const ops::AdditiveAttentionGrads expected_grads =
+              ops::additive_attention_backward(x, w, bias, reference.weights, dy, options);
+          EXPECT_TRUE(matches(grads.dx, expected_grads.dx, 1e-4)) << label;
+          EXPECT_TRUE(matches(grads.dw, expected_grads.dw, 1e-4)) << label;
+          EXPECT_EQ(grads.db.defined(), with_bias) << label;
+          if (with_bias) {
+            EXPECT_TRUE(matches(grads.db, expected_grads.db, 1e-4)) << label;
+          }
+        }
+}
+
 TEST_F(DeviceOps, SgdUpdatesLikeTheCpu) {
   Generator gen(314);
   for (const double momentum : {0.0, 0.8}) {
@@ -389,7 +473,7 @@ TEST_F(DeviceOps, ZooModelsTrainLikeOnTheCpu) {
     labels.push_back(positive ? 0.0f : 1.0f);
   }
   const Tensor targets = Tensor::from_vector(labels, {48, 2});
-  for (const std::string name : {"mlp", "cnn", "textcnn", "attention", "attention3"}) {
+  for (const std::string name : {"mlp", "cnn", "textcnn", "attention", "attention3", "transformer"}) {
     std::vector<double> losses[2];
     Tensors weights[2];
     for (int run = 0; run < 2; ++run) {

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "attnkit/ops/attention.h"
 #include "attnkit/ops/elementwise.h"
 #include "attnkit/ops/norm.h"
 #include "attnkit/tensor.h"
@@ -85,6 +86,18 @@ ops::NormResult batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& b
                            Tensor& running_var, bool training, double momentum, double eps);
 ops::NormGrads batch_norm_backward(const Tensor& x, const Tensor& gamma, const Tensor& mean, const Tensor& rstd,
                                    const Tensor& dy, bool training);
+
+// ---------------------------------------------------------------- attention (ops/attention.h)
+// Unfused scaled dot-product attention: q [B, Tq, H dk], k [B, Tk, H dk], v [B, Tk, H dv],
+// key_mask u8 [B, Tk] or undefined. The backward recomputes the probabilities.
+ops::AttentionResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
+                                                  const Tensor& key_mask, std::int64_t heads, bool causal,
+                                                  double scale, bool return_weights);
+ops::AttentionGrads scaled_dot_product_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
+                                                          const Tensor& key_mask, const Tensor& dout,
+                                                          std::int64_t heads, bool causal, double scale);
+// Additive pooling's weights from its tanh scores [B, T] (mask u8 [B, T] or undefined).
+Tensor epsilon_softmax(const Tensor& scores, const Tensor& mask, double epsilon);
 
 // ---------------------------------------------------------------- optimizers
 void adam_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, double learning_rate, double beta_1,

@@ -15,6 +15,7 @@
 #include "attnkit/ops/shape.h"
 #include "attnkit/ops/softmax.h"
 #include "cpu/parallel.h"
+#include "device_ops/dispatch.h"
 #include "ops/op_common.h"
 
 namespace attnkit::ops {
@@ -44,6 +45,53 @@ double additive_score(const T* x_t, const T* w, const T* b, std::int64_t t, std:
   return std::tanh(dot);
 }
 
+// a [...] repeated along a new last axis of size n: [..., n] (a product with a row of ones, an op
+// that runs on every device).
+Tensor repeat_along_new_axis(const Tensor& a, std::int64_t n) {
+  Shape shape = a.shape();
+  shape.push_back(1);
+  return linear(a.reshape(shape), Tensor::full({1, n}, 1.0, a.dtype(), a.device()));
+}
+
+// The tanh scores e [B, T] of additive pooling, by ops (the unfused path of a device).
+Tensor additive_scores(const Tensor& x, const Tensor& w, const Tensor& b, const PoolDims& d) {
+  Tensor e = linear(x, w.reshape({d.D, 1})).reshape({d.B, d.T});
+  if (b.defined()) e = bias_add(e, b);
+  return tanh(e);
+}
+
+// Additive pooling on a device, unfused: the scores by a product and elementwise ops, the
+// weights by a masked softmax kernel, the pooling by a batched product.
+AdditiveAttentionResult additive_attention_unfused(const Tensor& x, const Tensor& w, const Tensor& b,
+                                                   const Tensor& mask, const AdditiveAttentionOptions& options,
+                                                   const PoolDims& d) {
+  AdditiveAttentionResult r;
+  r.weights = ATTNKIT_DEVICE_OP(x.device(), epsilon_softmax(additive_scores(x, w, b, d), mask, options.epsilon));
+  r.y = options.return_sequences ? multiply(x, repeat_along_new_axis(r.weights, d.D))
+                                 : matmul(r.weights.reshape({d.B, 1, d.T}), x).reshape({d.B, d.D});
+  return r;
+}
+
+// Its gradient by the rule of the header, each step an op: da, the softmax's backward, tanh's.
+AdditiveAttentionGrads additive_attention_backward_unfused(const Tensor& x, const Tensor& w, const Tensor& b,
+                                                           const Tensor& weights, const Tensor& dy,
+                                                           const AdditiveAttentionOptions& options,
+                                                           const PoolDims& d) {
+  const Tensor ones = Tensor::full({d.D, 1}, 1.0, x.dtype(), x.device());
+  const Tensor da = options.return_sequences ? linear(multiply(dy, x), ones).reshape({d.B, d.T})
+                                             : matmul(x, dy.reshape({d.B, d.D, 1})).reshape({d.B, d.T});
+  const Tensor dpre =
+      activation_backward(additive_scores(x, w, b, d), softmax_backward(weights, da, -1), Activation::tanh);
+  const Tensor dx_pooled = options.return_sequences
+                               ? multiply(dy, repeat_along_new_axis(weights, d.D))
+                               : matmul(weights.reshape({d.B, d.T, 1}), dy.reshape({d.B, 1, d.D}));
+  AdditiveAttentionGrads g;
+  g.dx = add(dx_pooled, linear(dpre.reshape({d.B, d.T, 1}), w.reshape({1, d.D})));
+  g.dw = matmul(x.reshape({d.B * d.T, d.D}), dpre.reshape({d.B * d.T, 1}), true).reshape({d.D});
+  if (b.defined()) g.db = bias_add_backward(dpre);
+  return g;
+}
+
 }  // namespace
 
 AdditiveAttentionResult additive_attention(const Tensor& x, const Tensor& w, const Tensor& b,
@@ -55,7 +103,11 @@ AdditiveAttentionResult additive_attention(const Tensor& x, const Tensor& w, con
     ATTNKIT_CHECK(mask.dtype() == DType::u8 && mask.shape() == Shape({d.B, d.T}), op,
                   ": mask must be u8 [B, T] = ", shape_str({d.B, d.T}), ", got ", mask.describe());
   ATTNKIT_CHECK(options.epsilon >= 0, op, ": epsilon must not be negative");
-  detail::require_cpu(op, detail::common_device(op, {{"x", &x}, {"w", &w}, {"b", &b}, {"mask", &mask}}));
+  const Device device = detail::common_device(op, {{"x", &x}, {"w", &w}, {"b", &b}, {"mask", &mask}});
+  if (!device.is_cpu()) {
+    detail::require_device_f32(op, x);
+    return additive_attention_unfused(x, w, b, mask, options, d);
+  }
   AdditiveAttentionResult r;
   r.y = options.return_sequences ? Tensor::empty(x.shape(), x.dtype()) : Tensor::empty({d.B, d.D}, x.dtype());
   r.weights = Tensor::empty({d.B, d.T}, x.dtype());
@@ -99,8 +151,12 @@ AdditiveAttentionGrads additive_attention_backward(const Tensor& x, const Tensor
   const PoolDims d = check_additive(op, x, w, b);
   detail::check_like(op, "weights", weights, {d.B, d.T}, x);
   detail::check_like(op, "dy", dy, options.return_sequences ? x.shape() : Shape{d.B, d.D}, x);
-  detail::require_cpu(op, detail::common_device(op, {{"x", &x}, {"w", &w}, {"b", &b},
-                                                     {"weights", &weights}, {"dy", &dy}}));
+  const Device device =
+      detail::common_device(op, {{"x", &x}, {"w", &w}, {"b", &b}, {"weights", &weights}, {"dy", &dy}});
+  if (!device.is_cpu()) {
+    detail::require_device_f32(op, x);
+    return additive_attention_backward_unfused(x, w, b, weights, dy, options, d);
+  }
   AdditiveAttentionGrads g{Tensor::empty_like(x), Tensor::empty_like(w),
                            b.defined() ? Tensor::empty_like(b) : Tensor()};
   detail::dispatch_float(x.dtype(), [&](auto tag) {
@@ -164,19 +220,14 @@ void check_gating(const char* op, const Tensor& x, const Tensor& weight, const T
   if (bias.defined()) detail::check_like(op, "bias", bias, {n}, x);
 }
 
-// p[b, t] = mean over d of q[b, d, t], broadcast back to [B, T, D] by a product with a row of
-// ones (ops that run on every device).
+// p[b, t] = mean over d of q[b, d, t], broadcast back to [B, T, D].
 Tensor shared_time_weights(const Tensor& q) {
-  const std::int64_t B = q.size(0), D = q.size(1), T = q.size(2);
-  const Tensor ones = Tensor::full({1, D}, 1.0, q.dtype(), q.device());
-  return linear(mean(q, 1).reshape({B, T, 1}), ones);
+  return repeat_along_new_axis(mean(q, 1), q.size(1));
 }
 
 // The adjoint of shared_time_weights: dq[b, d, t] = sum_f dprobs[b, t, f] / D.
 Tensor shared_time_weights_backward(const Tensor& dprobs) {
-  const std::int64_t B = dprobs.size(0), T = dprobs.size(1), D = dprobs.size(2);
-  const Tensor ones = Tensor::full({1, D}, 1.0, dprobs.dtype(), dprobs.device());
-  return transpose(linear(mean(dprobs, 2).reshape({B, T, 1}), ones), 1, 2);
+  return transpose(repeat_along_new_axis(mean(dprobs, 2), dprobs.size(2)), 1, 2);
 }
 
 }  // namespace
@@ -249,8 +300,8 @@ SdpaDims check_sdpa(const char* op, const Tensor& q, const Tensor& k, const Tens
                   ": key_mask must be u8 [B, Tk] = ", shape_str({d.B, d.Tk}), ", got ",
                   key_mask.describe());
   d.scale = options.scale.has_value() ? *options.scale : 1.0 / std::sqrt(double(d.dk));
-  detail::require_cpu(op, detail::common_device(op, {{"q", &q}, {"k", &k}, {"v", &v},
-                                                     {"key_mask", &key_mask}}));
+  const Device device = detail::common_device(op, {{"q", &q}, {"k", &k}, {"v", &v}, {"key_mask", &key_mask}});
+  if (!device.is_cpu()) detail::require_device_f32(op, q);
   return d;
 }
 
@@ -277,6 +328,9 @@ void score_row(const SdpaDims& d, const T* q_i, const T* k_bh, const std::uint8_
 AttentionResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                              const Tensor& key_mask, const AttentionOptions& options) {
   const SdpaDims d = check_sdpa("scaled_dot_product_attention", q, k, v, key_mask, options);
+  if (!q.is_cpu())  // the unfused path: products, a masked softmax kernel, products
+    return ATTNKIT_DEVICE_OP(q.device(), scaled_dot_product_attention(q, k, v, key_mask, d.H, options.causal, d.scale,
+                                                                      options.return_weights));
   AttentionResult r;
   r.out = Tensor::empty({d.B, d.Tq, d.H * d.dv}, q.dtype());
   r.lse = Tensor::empty({d.B, d.H, d.Tq}, q.dtype());
@@ -333,6 +387,9 @@ AttentionGrads scaled_dot_product_attention_backward(const Tensor& q, const Tens
   detail::check_like(op, "out", forward.out, {d.B, d.Tq, d.H * d.dv}, q);
   detail::check_like(op, "lse", forward.lse, {d.B, d.H, d.Tq}, q);
   detail::check_like(op, "dout", dout, {d.B, d.Tq, d.H * d.dv}, q);
+  if (!q.is_cpu())
+    return ATTNKIT_DEVICE_OP(q.device(), scaled_dot_product_attention_backward(q, k, v, key_mask, dout, d.H,
+                                                                               options.causal, d.scale));
   AttentionGrads g{Tensor::zeros_like(q), Tensor::zeros_like(k), Tensor::zeros_like(v)};
   detail::dispatch_float(q.dtype(), [&](auto tag) {
     using T = decltype(tag);
