@@ -1,8 +1,10 @@
-// The attention ops on the CPU: the references that the fused kernels are tested against.
-//
-// Additive pooling and scaled dot-product attention are written as plain loops over a batch
-// element (and head), in double accumulation; the two gating ops are compositions of the
-// linear, softmax, multiply and transpose ops, which is exactly their definition.
+// The attention ops. On the CPU, the references that the fused kernels are tested against:
+// additive pooling and scaled dot-product attention as plain loops over a batch element (and
+// head), in double accumulation. On a device, the unfused path: additive pooling as ops around
+// an epsilon-softmax kernel, scaled dot-product attention as the device's products around a
+// masked softmax kernel (src/device_ops/ops_attention.cpp). The two gating ops are compositions
+// of the linear, softmax, multiply, mean and transpose ops everywhere, which is exactly their
+// definition.
 #include "attnkit/ops/attention.h"
 
 #include <cmath>
