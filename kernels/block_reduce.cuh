@@ -33,4 +33,14 @@ AK_DEVICE float block_reduce(float value, float* partials, Combine combine) {
   return result;
 }
 
+// Kernels that give each row a warp: the row of this thread's warp (blocks of blockDim.x
+// threads, a multiple of 32), and the blocks of `threads` threads that cover `rows` rows.
+AK_DEVICE std::int64_t warp_row() {
+  return static_cast<std::int64_t>(blockIdx.x) * (blockDim.x / kWarpSize) + threadIdx.x / kWarpSize;
+}
+inline unsigned warp_row_blocks(std::int64_t rows, int threads) {
+  const std::int64_t rows_per_block = threads / kWarpSize;
+  return static_cast<unsigned>((rows + rows_per_block - 1) / rows_per_block);
+}
+
 }  // namespace ak

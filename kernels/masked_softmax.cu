@@ -10,11 +10,10 @@ namespace attnkit::ATTNKIT_KERNEL_NAMESPACE {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kRowsPerBlock = kThreads / ak::kWarpSize;
 
 __global__ void masked_softmax_kernel(float* scores, const std::uint8_t* key_mask, float* lse, std::int64_t rows,
                                       std::int64_t heads, std::int64_t queries, std::int64_t keys, bool causal) {
-  const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / ak::kWarpSize;
+  const std::int64_t row = ak::warp_row();
   if (row >= rows) return;  // the whole warp leaves together
   const std::int64_t i = row % queries, b = row / (queries * heads);
   const std::uint8_t* mask = key_mask != nullptr ? key_mask + b * keys : nullptr;
@@ -39,7 +38,7 @@ __global__ void masked_softmax_kernel(float* scores, const std::uint8_t* key_mas
 
 __global__ void epsilon_softmax_kernel(const float* scores, const std::uint8_t* mask, float* a, std::int64_t rows,
                                        std::int64_t steps, float epsilon) {
-  const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / ak::kWarpSize;
+  const std::int64_t row = ak::warp_row();
   if (row >= rows) return;
   const std::int64_t offset = row * steps;
   auto weight = [&](std::int64_t t) { return mask == nullptr || mask[offset + t] != 0 ? expf(scores[offset + t]) : 0.0f; };
@@ -50,7 +49,6 @@ __global__ void epsilon_softmax_kernel(const float* scores, const std::uint8_t* 
     a[offset + t] = denominator > 0.0f ? weight(t) / denominator : 0.0f;
 }
 
-unsigned warp_row_blocks(std::int64_t rows) { return static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock); }
 
 }  // namespace
 
@@ -61,7 +59,7 @@ void masked_softmax(float* scores, const std::uint8_t* key_mask, float* lse, std
                 queries, ", keys ", keys);
   const std::int64_t rows = batch * heads * queries;
   if (rows == 0) return;
-  AK_LAUNCH(masked_softmax_kernel, warp_row_blocks(rows), kThreads, 0, ak::as_stream(stream), scores, key_mask, lse,
+  AK_LAUNCH(masked_softmax_kernel, ak::warp_row_blocks(rows, kThreads), kThreads, 0, ak::as_stream(stream), scores, key_mask, lse,
             rows, heads, queries, keys, causal);
 }
 
@@ -71,7 +69,7 @@ void epsilon_softmax(const float* scores, const std::uint8_t* mask, float* a, st
                 steps);
   ATTNKIT_CHECK(epsilon >= 0, "epsilon_softmax: epsilon must not be negative, got ", epsilon);
   if (rows == 0) return;
-  AK_LAUNCH(epsilon_softmax_kernel, warp_row_blocks(rows), kThreads, 0, ak::as_stream(stream), scores, mask, a, rows,
+  AK_LAUNCH(epsilon_softmax_kernel, ak::warp_row_blocks(rows, kThreads), kThreads, 0, ak::as_stream(stream), scores, mask, a, rows,
             steps, static_cast<float>(epsilon));
 }
 

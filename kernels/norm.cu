@@ -13,7 +13,6 @@ namespace attnkit::ATTNKIT_KERNEL_NAMESPACE {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kRowsPerBlock = kThreads / ak::kWarpSize;  // layer norm: a warp per row
 
 // Where element i of [rows, channels] finds its statistics: its row's (layer norm) or its
 // channel's (batch norm).
@@ -24,7 +23,7 @@ AK_DEVICE std::int64_t statistic_index(std::int64_t i, std::int64_t channels, bo
 // Each row's mean and rstd = 1 / sqrt(var + eps), the variance from the deviations (two passes).
 __global__ void row_statistics_kernel(const float* x, float* mean, float* rstd, std::int64_t rows,
                                       std::int64_t channels, float eps) {
-  const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / ak::kWarpSize;
+  const std::int64_t row = ak::warp_row();
   if (row >= rows) return;  // the whole warp leaves together
   const float* xr = x + row * channels;
   float sum = 0.0f;
@@ -61,7 +60,7 @@ __global__ void dy_xhat_kernel(const float* x, const float* mean, const float* r
 // Layer norm: dx = rstd (g - mean_row(g) - xhat mean_row(g xhat)), g = dy gamma; a warp per row.
 __global__ void layer_norm_dx_kernel(const float* x, const float* gamma, const float* mean, const float* rstd,
                                      const float* dy, float* dx, std::int64_t rows, std::int64_t channels) {
-  const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * kRowsPerBlock + threadIdx.x / ak::kWarpSize;
+  const std::int64_t row = ak::warp_row();
   if (row >= rows) return;
   const std::int64_t offset = row * channels;
   const float m = mean[row], s = rstd[row];
@@ -136,7 +135,6 @@ unsigned elementwise_blocks(std::int64_t rows, std::int64_t channels) {
   return ak::grid_stride_blocks(rows * channels, kThreads);
 }
 
-unsigned warp_row_blocks(std::int64_t rows) { return static_cast<unsigned>((rows + kRowsPerBlock - 1) / kRowsPerBlock); }
 
 // dy xhat into dx, its column sums into dgamma, dy's into dbeta.
 void parameter_gradients(const float* x, const float* mean, const float* rstd, const float* dy, float* dx,
@@ -155,7 +153,7 @@ void layer_norm_forward(const float* x, const float* gamma, const float* beta, f
   check_sizes("layer_norm_forward", rows, channels);
   check_eps("layer_norm_forward", eps);
   if (rows == 0) return;
-  AK_LAUNCH(row_statistics_kernel, warp_row_blocks(rows), kThreads, 0, ak::as_stream(stream), x, mean, rstd, rows,
+  AK_LAUNCH(row_statistics_kernel, ak::warp_row_blocks(rows, kThreads), kThreads, 0, ak::as_stream(stream), x, mean, rstd, rows,
             channels, static_cast<float>(eps));
   AK_LAUNCH(normalize_kernel, elementwise_blocks(rows, channels), kThreads, 0, ak::as_stream(stream), x, gamma, beta,
             mean, rstd, y, rows * channels, channels, true);
@@ -167,7 +165,7 @@ void layer_norm_backward(const float* x, const float* gamma, const float* mean, 
   check_sizes("layer_norm_backward", rows, channels);
   parameter_gradients(x, mean, rstd, dy, dx, dgamma, dbeta, rows, channels, true, stream);
   if (rows == 0) return;
-  AK_LAUNCH(layer_norm_dx_kernel, warp_row_blocks(rows), kThreads, 0, ak::as_stream(stream), x, gamma, mean, rstd, dy,
+  AK_LAUNCH(layer_norm_dx_kernel, ak::warp_row_blocks(rows, kThreads), kThreads, 0, ak::as_stream(stream), x, gamma, mean, rstd, dy,
             dx, rows, channels);
 }
 

@@ -34,7 +34,7 @@ __global__ void softmax_forward_block_kernel(const float* x, float* y, std::int6
 
 // One row per warp, kWarpsPerBlock rows per block.
 __global__ void softmax_forward_warp_kernel(const float* x, float* y, std::int64_t rows, std::int64_t cols, bool log) {
-  const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / ak::kWarpSize;
+  const std::int64_t row = ak::warp_row();
   if (row >= rows) return;  // the whole warp leaves together
   const float* x_row = x + row * cols;
   float* y_row = y + row * cols;
@@ -67,7 +67,7 @@ __global__ void softmax_backward_block_kernel(const float* y, const float* dy, f
 
 __global__ void softmax_backward_warp_kernel(const float* y, const float* dy, float* dx, std::int64_t rows,
                                              std::int64_t cols, bool log) {
-  const std::int64_t row = static_cast<std::int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / ak::kWarpSize;
+  const std::int64_t row = ak::warp_row();
   if (row >= rows) return;  // the whole warp leaves together
   const std::int64_t offset = row * cols;
   const unsigned lane = ak::lane_id();
@@ -82,13 +82,11 @@ void check_sizes(const char* op, std::int64_t rows, std::int64_t cols) {
   ATTNKIT_CHECK(rows >= 0 && cols >= 0, op, ": sizes must not be negative, got rows ", rows, ", cols ", cols);
 }
 
-unsigned warp_kernel_blocks(std::int64_t rows) { return static_cast<unsigned>((rows + kWarpsPerBlock - 1) / kWarpsPerBlock); }
-
 void forward(const char* op, const float* x, float* y, std::int64_t rows, std::int64_t cols, bool log, void* stream) {
   check_sizes(op, rows, cols);
   if (rows == 0 || cols == 0) return;
   if (cols <= kWarpRowCols)
-    AK_LAUNCH(softmax_forward_warp_kernel, warp_kernel_blocks(rows), kWarpsPerBlock * ak::kWarpSize, 0,
+    AK_LAUNCH(softmax_forward_warp_kernel, ak::warp_row_blocks(rows, kWarpsPerBlock * ak::kWarpSize), kWarpsPerBlock * ak::kWarpSize, 0,
               ak::as_stream(stream), x, y, rows, cols, log);
   else
     AK_LAUNCH(softmax_forward_block_kernel, static_cast<unsigned>(rows), kBlockThreads, 0, ak::as_stream(stream), x, y,
@@ -100,7 +98,7 @@ void backward(const char* op, const float* y, const float* dy, float* dx, std::i
   check_sizes(op, rows, cols);
   if (rows == 0 || cols == 0) return;
   if (cols <= kWarpRowCols)
-    AK_LAUNCH(softmax_backward_warp_kernel, warp_kernel_blocks(rows), kWarpsPerBlock * ak::kWarpSize, 0,
+    AK_LAUNCH(softmax_backward_warp_kernel, ak::warp_row_blocks(rows, kWarpsPerBlock * ak::kWarpSize), kWarpsPerBlock * ak::kWarpSize, 0,
               ak::as_stream(stream), y, dy, dx, rows, cols, log);
   else
     AK_LAUNCH(softmax_backward_block_kernel, static_cast<unsigned>(rows), kBlockThreads, 0, ak::as_stream(stream), y, dy,
