@@ -1,7 +1,7 @@
 # Decides whether the CUDA backend is built, and for which GPU architectures.
 #
-# ATTNKIT_CUDA=AUTO builds it when a CUDA compiler is found (no GPU is needed to compile),
-# ON requires it, OFF skips it. The architectures default to sm_80 and sm_90 (A100, H100);
+# ATTNKIT_CUDA=AUTO builds it when a CUDA compiler and cuDNN 9 are found (no GPU is needed to
+# compile), ON requires them, OFF skips it. The architectures default to sm_80 and sm_90 (A100, H100);
 # set CMAKE_CUDA_ARCHITECTURES to choose others, e.g. -DCMAKE_CUDA_ARCHITECTURES=native.
 set(ATTNKIT_WITH_CUDA OFF)
 if(NOT ATTNKIT_CUDA STREQUAL "OFF")
@@ -19,8 +19,23 @@ if(NOT ATTNKIT_CUDA STREQUAL "OFF")
     set(CMAKE_CUDA_STANDARD 17)
     set(CMAKE_CUDA_STANDARD_REQUIRED ON)
     find_package(CUDAToolkit REQUIRED)
-    set(ATTNKIT_WITH_CUDA ON)
-    message(STATUS "attnkit: CUDA backend ON (nvcc ${CMAKE_CUDA_COMPILER_VERSION}, architectures ${CMAKE_CUDA_ARCHITECTURES})")
+    # cuDNN (the recurrent layers): beside the toolkit, in the system, or where ATTNKIT_CUDNN_ROOT
+    # says (e.g. the nvidia/cudnn directory of Python's nvidia-cudnn wheel).
+    set(ATTNKIT_CUDNN_ROOT "" CACHE PATH "Where cuDNN's include/ and lib/ are, when not beside the CUDA toolkit")
+    find_path(ATTNKIT_CUDNN_INCLUDE_DIR cudnn.h
+              HINTS ${ATTNKIT_CUDNN_ROOT}/include ${CUDAToolkit_INCLUDE_DIRS})
+    find_library(ATTNKIT_CUDNN_LIBRARY NAMES cudnn libcudnn.so.9
+                 HINTS ${ATTNKIT_CUDNN_ROOT}/lib ${CUDAToolkit_LIBRARY_DIR} ${CUDAToolkit_LIBRARY_ROOT}/lib)
+    if(ATTNKIT_CUDNN_INCLUDE_DIR AND ATTNKIT_CUDNN_LIBRARY)
+      set(ATTNKIT_WITH_CUDA ON)
+      message(STATUS "attnkit: CUDA backend ON (nvcc ${CMAKE_CUDA_COMPILER_VERSION}, "
+                     "architectures ${CMAKE_CUDA_ARCHITECTURES}, cuDNN ${ATTNKIT_CUDNN_LIBRARY})")
+    elseif(ATTNKIT_CUDA STREQUAL "ON")
+      message(FATAL_ERROR "attnkit: ATTNKIT_CUDA=ON, but cuDNN 9 (cudnn.h and libcudnn) was not found beside the "
+                          "CUDA toolkit: set ATTNKIT_CUDNN_ROOT")
+    else()
+      message(STATUS "attnkit: CUDA backend OFF (nvcc found, but not cuDNN 9: set ATTNKIT_CUDNN_ROOT)")
+    endif()
   elseif(ATTNKIT_CUDA STREQUAL "ON")
     message(FATAL_ERROR "attnkit: ATTNKIT_CUDA=ON but no CUDA compiler was found (set CUDACXX or put nvcc on PATH)")
   else()

@@ -67,6 +67,18 @@ if ! compgen -G "$nvcc_root/lib*/libcublas.so*" >/dev/null && ! compgen -G "$nvc
   fi
 fi
 
+# ---------------------------------------------------------------- cuDNN
+# Likewise cuDNN (the recurrent layers): beside nvcc, in the system, or in the nvidia-cudnn wheel.
+if ! compgen -G "$nvcc_root/include/cudnn.h" >/dev/null && ! compgen -G "$nvcc_root/targets/*/include/cudnn.h" >/dev/null &&
+  [ ! -f /usr/include/cudnn.h ] && [ ! -f /usr/local/include/cudnn.h ]; then
+  cudnn_root="$python_prefix/nvidia/cudnn"
+  if [ -f "$cudnn_root/include/cudnn.h" ]; then
+    prefix_args+=(-DATTNKIT_CUDNN_ROOT="$cudnn_root")
+    export LD_LIBRARY_PATH="$cudnn_root/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+    say "cuDNN from $cudnn_root"
+  fi
+fi
+
 # ---------------------------------------------------------------- build
 build_dir=${ATTNKIT_BUILD_DIR:-build-gpu}
 generator=()

@@ -14,6 +14,7 @@
 #include "attnkit/ops/linear.h"
 #include "attnkit/ops/loss.h"
 #include "attnkit/ops/norm.h"
+#include "attnkit/ops/recurrent.h"
 #include "attnkit/ops/reduce.h"
 #include "attnkit/ops/shape.h"
 #include "attnkit/ops/softmax.h"
@@ -452,16 +453,89 @@ TEST_F(DeviceOps, SgdUpdatesLikeTheCpu) {
   }
 }
 
+// Every cell, in both directions, returning sequences or the last state, from given or zero
+// initial states, with and without bias, with gradients flowing into the sequence and the final
+// states: the outputs and every gradient against the cpu. On cuda both engines: cuDNN and the
+// step kernels (the sim has the step kernels only).
+TEST_F(DeviceOps, RecurrentCellsForwardAndBackward) {
+  Generator gen(314);
+  const std::int64_t B = 3, T = 5, I = 7, U = 9;
+  for (const bool use_cudnn : {true, false})
+    for (const ops::RecurrentCell cell :
+         {ops::RecurrentCell::simple_rnn, ops::RecurrentCell::lstm, ops::RecurrentCell::gru})
+      for (const bool return_sequences : {false, true})
+        for (const bool go_backwards : {false, true})
+          for (const bool given_states : {false, true}) {
+            if (use_cudnn && !device.is_cuda()) continue;
+            const bool lstm = cell == ops::RecurrentCell::lstm, gru = cell == ops::RecurrentCell::gru;
+            const std::int64_t GU = ops::recurrent_gate_count(cell) * U;
+            ops::RecurrentOptions options;
+            options.return_sequences = return_sequences;
+            options.go_backwards = go_backwards;
+            options.use_cudnn = use_cudnn;
+            const Tensor x = f32({B, T, I}, gen), kernel = f32({I, GU}, gen, -0.5, 0.5);
+            const Tensor recurrent_kernel = f32({U, GU}, gen, -0.5, 0.5);
+            // Without bias when the states are given, to cover both.
+            const Tensor bias = given_states ? Tensor() : f32(gru ? Shape{2, GU} : Shape{GU}, gen);
+            const Tensor h0 = given_states ? f32({B, U}, gen) : Tensor();
+            const Tensor c0 = given_states && lstm ? f32({B, U}, gen) : Tensor();
+            const Tensor dy = f32(return_sequences ? Shape{B, T, U} : Shape{B, U}, gen);
+            const Tensor dh_last = given_states ? f32({B, U}, gen) : Tensor();
+            const Tensor dc_last = given_states && lstm ? f32({B, U}, gen) : Tensor();
+            const auto dev = [&](const Tensor& t) { return t.defined() ? on_device(t) : Tensor(); };
+            const std::string what = std::string(ops::recurrent_cell_name(cell)) +
+                                     (return_sequences ? " sequences" : " last") + (go_backwards ? " backwards" : "") +
+                                     (given_states ? " given states, no bias" : "") + (use_cudnn ? " (cuDNN)" : "");
+
+            const ops::RecurrentResult expected =
+                ops::recurrent(cell, x, kernel, recurrent_kernel, bias, h0, c0, options);
+            const ops::RecurrentResult result =
+                ops::recurrent(cell, dev(x), dev(kernel), dev(recurrent_kernel), dev(bias), dev(h0), dev(c0), options);
+            EXPECT_TRUE(matches(result.y, expected.y)) << what;
+            EXPECT_TRUE(matches(result.h_last, expected.h_last)) << what;
+            if (lstm) {
+              EXPECT_TRUE(matches(result.c_last, expected.c_last)) << what;
+            }
+            if (!use_cudnn) {
+              EXPECT_TRUE(matches(result.cache.gates, expected.cache.gates)) << what;
+            }
+
+            const ops::RecurrentGrads want = ops::recurrent_backward(cell, x, kernel, recurrent_kernel, bias, h0, c0,
+                                                                     expected, dy, dh_last, dc_last, options);
+            const ops::RecurrentGrads got =
+                ops::recurrent_backward(cell, dev(x), dev(kernel), dev(recurrent_kernel), dev(bias), dev(h0), dev(c0),
+                                        result, dev(dy), dev(dh_last), dev(dc_last), options);
+            EXPECT_TRUE(matches(got.dx, want.dx, 1e-4)) << what;
+            EXPECT_TRUE(matches(got.dkernel, want.dkernel, 1e-4)) << what;
+            EXPECT_TRUE(matches(got.drecurrent_kernel, want.drecurrent_kernel, 1e-4)) << what;
+            if (bias.defined()) {
+              EXPECT_TRUE(matches(got.dbias, want.dbias, 1e-4)) << what;
+            }
+            EXPECT_TRUE(matches(got.dh0, want.dh0, 1e-4)) << what;
+            if (lstm) {
+              EXPECT_TRUE(matches(got.dc0, want.dc0, 1e-4)) << what;
+            }
+          }
+}
+
 TEST_F(DeviceOps, SayWhatTheyCannotDo) {
   Generator gen(312);
   const Tensor x64 = random_tensor({3, 4}, gen).to(device);  // f64
   EXPECT_ATTNKIT_ERROR(ops::relu(x64), "the ops compute in f32 only");
   EXPECT_ATTNKIT_ERROR(ops::add(on_device(f32({3, 4}, gen)), f32({3, 4}, gen)), "add: b is on cpu but a is on");
+  ops::RecurrentOptions keras1_gru;
+  keras1_gru.reset_after = false;
+  EXPECT_ATTNKIT_ERROR(ops::recurrent(ops::RecurrentCell::gru, on_device(f32({2, 3, 4}, gen)),
+                                      on_device(f32({4, 15}, gen)), on_device(f32({5, 15}, gen)), Tensor(), Tensor(),
+                                      Tensor(), keras1_gru),
+                       "needs reset_after=true (Keras's default); reset_after=false runs on the cpu only");
 }
 
-// A model moved to the device trains there with no change to its code: zoo models (embedding,
-// dropout, flatten, dense, relu, softmax, convolution, pooling, concatenation, gating, Adam), two epochs
-// from the same seed on the cpu and on the device, give the same losses and the same weights.
+// A model moved to the device trains there with no change to its code: every zoo model
+// (embedding, dropout, flatten, dense, relu, softmax, convolution, pooling, concatenation, gating,
+// recurrent cells in both directions, attention, Adam), two epochs from the same seed on the cpu
+// and on the device, gives the same losses and the same weights. On cuda this includes one LSTM
+// model's epochs through cuDNN.
 TEST_F(DeviceOps, ZooModelsTrainLikeOnTheCpu) {
   Generator gen(313);
   const zoo::ZooOptions options = zoo::ZooOptions().vocabulary(40).sequence_length(9).embedding_dim(6);
@@ -473,7 +547,8 @@ TEST_F(DeviceOps, ZooModelsTrainLikeOnTheCpu) {
     labels.push_back(positive ? 0.0f : 1.0f);
   }
   const Tensor targets = Tensor::from_vector(labels, {48, 2});
-  for (const std::string name : {"mlp", "cnn", "textcnn", "attention", "attention3", "transformer"}) {
+  for (const std::string name : {"mlp", "cnn", "rnn", "lstm", "gru", "cnn-lstm", "bilstm", "textcnn", "attention",
+                                 "bilstm-attention", "bigru-attention", "attention3", "transformer"}) {
     std::vector<double> losses[2];
     Tensors weights[2];
     for (int run = 0; run < 2; ++run) {

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstddef>
+#include <mutex>
+#include <vector>
 
 namespace attnkit::cuda {
 
@@ -30,5 +32,21 @@ class CurrentDevice {
  private:
   int previous_ = 0;
 };
+
+// A library's handle for GPU `device` (cuBLAS, cuDNN): made by make(stream of the device) with
+// the device current on first use, and kept for the process. Each call site keeps its own.
+template <typename Handle, typename Make>
+Handle handle_per_device(int device, Make make) {
+  static std::mutex mutex;
+  static std::vector<Handle> handles;
+  std::lock_guard<std::mutex> lock(mutex);
+  const auto index = static_cast<std::size_t>(device);
+  if (handles.size() <= index) handles.resize(index + 1, nullptr);
+  if (handles[index] == nullptr) {
+    CurrentDevice current(device);
+    handles[index] = make(stream(device));
+  }
+  return handles[index];
+}
 
 }  // namespace attnkit::cuda

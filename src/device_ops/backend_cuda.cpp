@@ -5,8 +5,6 @@
 #include <cublas_v2.h>
 
 #include <algorithm>
-#include <mutex>
-#include <vector>
 
 #include "attnkit/error.h"
 #include "cuda/runtime.h"
@@ -27,22 +25,15 @@
 namespace attnkit::cuda_ops {
 namespace {
 
-// One handle per GPU, bound to that GPU's stream; made on first use and kept for the process.
+// One handle per GPU, bound to that GPU's stream, products in true float32.
 cublasHandle_t handle_for(Device device) {
-  static std::mutex mutex;
-  static std::vector<cublasHandle_t> handles;
-  std::lock_guard<std::mutex> lock(mutex);
-  const auto index = static_cast<std::size_t>(device.index);
-  if (handles.size() <= index) handles.resize(index + 1, nullptr);
-  if (handles[index] == nullptr) {
-    cuda::CurrentDevice current(device.index);
+  return cuda::handle_per_device<cublasHandle_t>(device.index, [](void* gpu_stream) {
     cublasHandle_t handle = nullptr;
     ATTNKIT_CUBLAS_CHECK(cublasCreate(&handle));
-    ATTNKIT_CUBLAS_CHECK(cublasSetStream(handle, static_cast<cudaStream_t>(cuda::stream(device.index))));
+    ATTNKIT_CUBLAS_CHECK(cublasSetStream(handle, static_cast<cudaStream_t>(gpu_stream)));
     ATTNKIT_CUBLAS_CHECK(cublasSetMathMode(handle, CUBLAS_PEDANTIC_MATH));
-    handles[index] = handle;
-  }
-  return handles[index];
+    return handle;
+  });
 }
 
 }  // namespace

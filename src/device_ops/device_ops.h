@@ -13,6 +13,7 @@
 #include "attnkit/ops/attention.h"
 #include "attnkit/ops/elementwise.h"
 #include "attnkit/ops/norm.h"
+#include "attnkit/ops/recurrent.h"
 #include "attnkit/tensor.h"
 
 namespace attnkit::ATTNKIT_DEVICE_OPS {
@@ -98,6 +99,17 @@ ops::AttentionGrads scaled_dot_product_attention_backward(const Tensor& q, const
                                                           std::int64_t heads, bool causal, double scale);
 // Additive pooling's weights from its tanh scores [B, T] (mask u8 [B, T] or undefined).
 Tensor epsilon_softmax(const Tensor& scores, const Tensor& mask, double epsilon);
+
+// ---------------------------------------------------------------- recurrent (ops/recurrent.h)
+// Through the step kernels of kernels/recurrent.cu; the GRU with reset_after only.
+ops::RecurrentResult recurrent(ops::RecurrentCell cell, const Tensor& x, const Tensor& kernel,
+                               const Tensor& recurrent_kernel, const Tensor& bias, const Tensor& h0, const Tensor& c0,
+                               const ops::RecurrentOptions& options);
+ops::RecurrentGrads recurrent_backward(ops::RecurrentCell cell, const Tensor& x, const Tensor& kernel,
+                                       const Tensor& recurrent_kernel, const Tensor& bias, const Tensor& h0,
+                                       const Tensor& c0, const ops::RecurrentResult& forward, const Tensor& dy,
+                                       const Tensor& dh_last, const Tensor& dc_last,
+                                       const ops::RecurrentOptions& options, bool needs_dx);
 
 // ---------------------------------------------------------------- optimizers
 void adam_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, double learning_rate, double beta_1,

@@ -13,6 +13,10 @@
 
 #include "cpu/blas.h"
 #include "cpu/reduce.h"
+#include "device_ops/dispatch.h"
+#if ATTNKIT_WITH_CUDA
+#include "cuda/cudnn_recurrent.h"
+#endif
 #include "ops/op_common.h"
 
 namespace attnkit::ops {
@@ -39,6 +43,7 @@ namespace {
 
 struct Dims {
   std::int64_t B, T, I, U, G;
+  Device device = Device::cpu();  // where the operands are
   std::int64_t GU() const { return G * U; }
 };
 
@@ -70,9 +75,14 @@ Dims check_recurrent(const char* op, RecurrentCell cell, const Tensor& x, const 
     ATTNKIT_CHECK(cell == RecurrentCell::lstm, op, ": only an LSTM has a cell state c0");
     detail::check_like(op, "c0", c0, {d.B, d.U}, x);
   }
-  detail::require_cpu(op, detail::common_device(op, {{"x", &x}, {"kernel", &kernel},
-                                                     {"recurrent_kernel", &recurrent_kernel},
-                                                     {"bias", &bias}, {"h0", &h0}, {"c0", &c0}}));
+  d.device = detail::common_device(op, {{"x", &x}, {"kernel", &kernel}, {"recurrent_kernel", &recurrent_kernel},
+                                        {"bias", &bias}, {"h0", &h0}, {"c0", &c0}});
+  if (!d.device.is_cpu()) {
+    detail::require_device_f32(op, x);
+    // cuDNN's GRU, and the step kernels, apply r after the recurrent product.
+    ATTNKIT_CHECK(cell != RecurrentCell::gru || options.reset_after, op, ": a GRU on ", d.device,
+                  " needs reset_after=true (Keras's default); reset_after=false runs on the cpu only");
+  }
   return d;
 }
 
@@ -329,6 +339,13 @@ RecurrentResult recurrent(RecurrentCell cell, const Tensor& x, const Tensor& ker
                           const Tensor& c0, const RecurrentOptions& options) {
   const Dims d = check_recurrent(recurrent_cell_name(cell), cell, x, kernel, recurrent_kernel, bias,
                                  h0, c0, options);
+  if (!d.device.is_cpu()) {
+#if ATTNKIT_WITH_CUDA
+    if (d.device.is_cuda() && options.use_cudnn && d.B > 0)
+      return cuda::cudnn_recurrent(cell, x, kernel, recurrent_kernel, bias, h0, c0, options);
+#endif
+    return ATTNKIT_DEVICE_OP(d.device, recurrent(cell, x, kernel, recurrent_kernel, bias, h0, c0, options));
+  }
   const DType dt = x.dtype();
   const bool lstm = cell == RecurrentCell::lstm, gru = cell == RecurrentCell::gru;
   RecurrentResult out;
@@ -354,10 +371,16 @@ RecurrentGrads recurrent_backward(RecurrentCell cell, const Tensor& x, const Ten
   const char* op = "recurrent_backward";
   const Dims d = check_recurrent(op, cell, x, kernel, recurrent_kernel, bias, h0, c0, options);
   const bool lstm = cell == RecurrentCell::lstm, gru = cell == RecurrentCell::gru;
-  detail::check_like(op, "cache.h_seq", forward.cache.h_seq, {d.T, d.B, d.U}, x);
-  detail::check_like(op, "cache.gates", forward.cache.gates, {d.T, d.B, d.GU()}, x);
-  if (lstm) detail::check_like(op, "cache.c_seq", forward.cache.c_seq, {d.T, d.B, d.U}, x);
-  if (gru) detail::check_like(op, "cache.recurrent", forward.cache.recurrent, {d.T, d.B, d.U}, x);
+  // The forward ran through cuDNN, or saved its states and gates.
+  const bool by_cudnn = forward.cache.cudnn_reserve.defined();
+  if (by_cudnn) {
+    detail::check_like(op, "cache.cudnn_y", forward.cache.cudnn_y, {d.B, d.T, d.U}, x);
+  } else {
+    detail::check_like(op, "cache.h_seq", forward.cache.h_seq, {d.T, d.B, d.U}, x);
+    detail::check_like(op, "cache.gates", forward.cache.gates, {d.T, d.B, d.GU()}, x);
+    if (lstm) detail::check_like(op, "cache.c_seq", forward.cache.c_seq, {d.T, d.B, d.U}, x);
+    if (gru) detail::check_like(op, "cache.recurrent", forward.cache.recurrent, {d.T, d.B, d.U}, x);
+  }
   if (dy.defined())
     detail::check_like(op, "dy", dy, options.return_sequences ? Shape{d.B, d.T, d.U} : Shape{d.B, d.U}, x);
   if (dh_last.defined()) detail::check_like(op, "dh_last", dh_last, {d.B, d.U}, x);
@@ -365,6 +388,20 @@ RecurrentGrads recurrent_backward(RecurrentCell cell, const Tensor& x, const Ten
     ATTNKIT_CHECK(lstm, op, ": only an LSTM has a cell state gradient dc_last");
     detail::check_like(op, "dc_last", dc_last, {d.B, d.U}, x);
   }
+  detail::common_device(op, {{"x", &x}, {by_cudnn ? "cache.cudnn_y" : "cache.h_seq",
+                                        by_cudnn ? &forward.cache.cudnn_y : &forward.cache.h_seq},
+                             {"dy", &dy}, {"dh_last", &dh_last}, {"dc_last", &dc_last}});
+  if (by_cudnn) {
+#if ATTNKIT_WITH_CUDA
+    return cuda::cudnn_recurrent_backward(cell, x, kernel, recurrent_kernel, bias, h0, c0, forward, dy, dh_last,
+                                          dc_last, options, needs_dx);
+#else
+    ATTNKIT_FAIL(op, ": the forward ran through cuDNN, but this build has no CUDA");
+#endif
+  }
+  if (!d.device.is_cpu())
+    return ATTNKIT_DEVICE_OP(d.device, recurrent_backward(cell, x, kernel, recurrent_kernel, bias, h0, c0, forward, dy,
+                                                          dh_last, dc_last, options, needs_dx));
   const DType dt = x.dtype();
   RecurrentGrads grads;
   if (needs_dx) grads.dx = Tensor::empty_like(x);

@@ -39,14 +39,19 @@ struct RecurrentOptions {
   bool return_sequences = false;
   bool go_backwards = false;
   bool reset_after = true;  // GRU only: Keras's default since TensorFlow 2
+  // On cuda: cuDNN's RNN (true), or attnkit's step kernels around cuBLAS, as on the sim (false).
+  bool use_cudnn = true;
 };
 
-// What the forward saves for the backward, in processing order s = 0 .. T-1.
+// What the forward saves for the backward, in processing order s = 0 .. T-1. Through cuDNN
+// only the last two are defined, and the others stay undefined.
 struct RecurrentCache {
   Tensor h_seq;      // [T, B, U] hidden state after each step
   Tensor c_seq;      // [T, B, U] LSTM cell state after each step
   Tensor gates;      // [T, B, G * U] gate activations
   Tensor recurrent;  // GRU: [T, B, U], reset_after: h' R_h + b'_h; otherwise r h'
+  Tensor cudnn_y;        // cuDNN: the hidden states [B, T, U] in processing order
+  Tensor cudnn_reserve;  // cuDNN: its reserve space (u8)
 };
 
 struct RecurrentResult {
