@@ -4,6 +4,7 @@
 //
 //   AK_LAUNCH(kernel, grid, block, shared_bytes, stream, args...)   instead of <<<>>>
 //   AK_SHARED(type, name, [dims])        a static __shared__ array
+//   AK_UNROLL                            #pragma unroll
 //   ak::dynamic_shared<T>()              the dynamic shared memory
 //   __syncthreads(), __syncwarp(mask), threadIdx, blockIdx, blockDim, gridDim
 //   ak::shfl, ak::shfl_xor, ak::shfl_down, ak::ballot, ak::any, ak::all   warp exchanges
@@ -48,16 +49,27 @@ using stream_t = cudaStream_t;
 
 #define AK_HOST_DEVICE __host__ __device__
 #define AK_DEVICE __device__ __forceinline__
+// Unrolls the loop that follows: loops over a register array must be, or the array goes to
+// local memory.
+#define AK_UNROLL _Pragma("unroll")
 #define AK_SHARED(type, name, dims) __shared__ __align__(16) type name dims
 
 // Reports a failed launch with the kernel's name, file and line (attnkit::Error); defined in
 // src/cuda/launch.cu.
 void check_launch(const char* kernel, const char* file, int line);
+// A launch gets 48 KB of dynamic shared memory unless its kernel opts in to more (up to the
+// GPU's limit): AK_LAUNCH does that for launches that ask for more. In src/cuda/launch.cu.
+constexpr std::size_t kDefaultDynamicSharedBytes = 48 * 1024;
+void allow_dynamic_shared(const void* kernel, std::size_t bytes, const char* name, const char* file, int line);
 
-#define AK_LAUNCH(kernel, grid, block, shared_bytes, stream, ...)          \
-  do {                                                                     \
-    kernel<<<(grid), (block), (shared_bytes), (stream)>>>(__VA_ARGS__);    \
-    ::ak::check_launch(#kernel, __FILE__, __LINE__);                       \
+#define AK_LAUNCH(kernel, grid, block, shared_bytes, stream, ...)                                             \
+  do {                                                                                                        \
+    const std::size_t ak_shared_bytes = (shared_bytes);                                                       \
+    if (ak_shared_bytes > ::ak::kDefaultDynamicSharedBytes)                                                   \
+      ::ak::allow_dynamic_shared(reinterpret_cast<const void*>(&kernel), ak_shared_bytes, #kernel, __FILE__,  \
+                                 __LINE__);                                                                   \
+    kernel<<<(grid), (block), ak_shared_bytes, (stream)>>>(__VA_ARGS__);                                      \
+    ::ak::check_launch(#kernel, __FILE__, __LINE__);                                                          \
   } while (0)
 
 // Declares, for the launches in its scope, that float results sum with atomics in an order
@@ -174,6 +186,7 @@ using stream_t = void*;
 
 #define AK_HOST_DEVICE
 #define AK_DEVICE inline
+#define AK_UNROLL
 #define __global__
 #define __device__
 #define __host__

@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "attnkit/ops/attention.h"
+#include "attnkit/ops/shape.h"
 #include "gradcheck.h"
 #include "support.h"
 
@@ -321,6 +322,93 @@ TEST(Sdpa, HeadsMustDivideTheWidth) {
   options.num_heads = 2;
   EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(q, Tensor::zeros({1, 3, 20}), v, Tensor(), options),
                        "k must have shape [1, 3, 30]");
+}
+
+// Key lengths hide what a byte mask of the same keys hides; lengths outside [0, Tk] are refused.
+TEST(Sdpa, KeyLengthsHideTheKeysPastThem) {
+  Generator gen(133);
+  const std::int64_t B = 3, Tq = 4, Tk = 6, D = 5;
+  const Tensor q = random_tensor({B, Tq, D}, gen), k = random_tensor({B, Tk, D}, gen), v = random_tensor({B, Tk, D}, gen);
+  const Tensor dout = random_tensor({B, Tq, D}, gen);
+  const std::vector<std::int32_t> lengths{6, 0, 2};
+  std::vector<std::uint8_t> keep;
+  for (std::int64_t b = 0; b < B; ++b)
+    for (std::int64_t j = 0; j < Tk; ++j) keep.push_back(j < lengths[static_cast<std::size_t>(b)]);
+  const Tensor as_lengths = Tensor::from_vector(lengths, {B});
+  const Tensor as_mask = Tensor::from_vector(keep, {B, Tk});
+  const ops::AttentionResult a = ops::scaled_dot_product_attention(q, k, v, as_lengths);
+  const ops::AttentionResult m = ops::scaled_dot_product_attention(q, k, v, as_mask);
+  EXPECT_TRUE(all_close(a.out, m.out, 0));
+  EXPECT_TRUE(all_close(a.lse, m.lse, 0));
+  const ops::AttentionGrads ga = ops::scaled_dot_product_attention_backward(q, k, v, as_lengths, a, dout);
+  const ops::AttentionGrads gm = ops::scaled_dot_product_attention_backward(q, k, v, as_mask, m, dout);
+  EXPECT_TRUE(all_close(ga.dq, gm.dq, 0));
+  EXPECT_TRUE(all_close(ga.dk, gm.dk, 0));
+  EXPECT_TRUE(all_close(ga.dv, gm.dv, 0));
+  EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(q, k, v, Tensor::from_vector<std::int32_t>({6, 7, 1}, {B})),
+                       "the key length 7 of batch element 1 is outside [0, 6]");
+  EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(q, k, v, Tensor::from_vector<std::int32_t>({6, 1}, {2})),
+                       "key lengths must be i32 [B] = [3]");
+}
+
+// Packed projections give what the same columns given apart give, and dqkv holds dq, dk, dv
+// side by side; the packed backward also passes the finite-difference check.
+TEST(Sdpa, PackedSelfAttentionIsAttentionOverItsColumns) {
+  Generator gen(134);
+  const std::int64_t B = 2, T = 5, H = 2, W = 6;
+  const Tensor qkv = random_tensor({B, T, 3 * W}, gen, -1.5, 1.5), dout = random_tensor({B, T, W}, gen);
+  const Tensor mask = random_mask(B, T, gen);
+  ops::AttentionOptions options;
+  options.num_heads = H;
+  options.causal = true;
+  const std::vector<Tensor> parts = ops::concat_backward(qkv, {W, W, W});
+  const ops::AttentionResult packed = ops::packed_self_attention(qkv, mask, options);
+  const ops::AttentionResult apart = ops::scaled_dot_product_attention(parts[0], parts[1], parts[2], mask, options);
+  EXPECT_TRUE(all_close(packed.out, apart.out, 1e-15));
+  EXPECT_TRUE(all_close(packed.lse, apart.lse, 1e-15));
+  const Tensor dqkv = ops::packed_self_attention_backward(qkv, mask, packed, dout, options);
+  const ops::AttentionGrads g =
+      ops::scaled_dot_product_attention_backward(parts[0], parts[1], parts[2], mask, apart, dout, options);
+  EXPECT_TRUE(all_close(dqkv, ops::concat({g.dq, g.dk, g.dv}), 1e-15));
+
+  GradCheck check;
+  check.inputs = {qkv, mask};
+  check.forward = [=](const Tensors& in) { return Tensors{ops::packed_self_attention(in[0], in[1], options).out}; };
+  check.backward = [=](const Tensors& in, const Tensors&, const Tensors& d) {
+    const ops::AttentionResult f = ops::packed_self_attention(in[0], in[1], options);
+    return Tensors{ops::packed_self_attention_backward(in[0], in[1], f, d[0], options), Tensor()};
+  };
+  check_gradients(check);
+  EXPECT_ATTNKIT_ERROR(ops::packed_self_attention(Tensor::zeros({1, 2, 20}), Tensor(), options),
+                       "the width 20 of qkv is not 3 times a multiple of 2 heads");
+}
+
+// The cpu computes f16 and bf16 in f32: the same numbers as the f32 op on the converted
+// inputs, rounded to the dtype; lse stays f32.
+TEST(Sdpa, SixteenBitFloatsComputeInFloat32) {
+  Generator gen(135);
+  for (const DType dtype : {DType::f16, DType::bf16}) {
+    const Tensor q = random_tensor({2, 7, 8}, gen, -1, 1, dtype), k = random_tensor({2, 9, 8}, gen, -1, 1, dtype);
+    const Tensor v = random_tensor({2, 9, 8}, gen, -1, 1, dtype), dout = random_tensor({2, 7, 8}, gen, -1, 1, dtype);
+    ops::AttentionOptions options;
+    options.num_heads = 2;
+    const ops::AttentionResult r = ops::scaled_dot_product_attention(q, k, v, Tensor(), options);
+    const ops::AttentionResult f = ops::scaled_dot_product_attention(q.to(DType::f32), k.to(DType::f32),
+                                                                     v.to(DType::f32), Tensor(), options);
+    EXPECT_EQ(r.out.dtype(), dtype);
+    EXPECT_EQ(r.lse.dtype(), DType::f32);
+    EXPECT_TRUE(all_close(r.out, values(f.out.to(dtype)), 0)) << dtype;
+    EXPECT_TRUE(all_close(r.lse, f.lse, 0)) << dtype;
+    const ops::AttentionGrads g = ops::scaled_dot_product_attention_backward(q, k, v, Tensor(), r, dout, options);
+    const ops::AttentionGrads gf = ops::scaled_dot_product_attention_backward(
+        q.to(DType::f32), k.to(DType::f32), v.to(DType::f32), Tensor(), f, dout.to(DType::f32), options);
+    EXPECT_EQ(g.dq.dtype(), dtype);
+    // The backward reads out in the dtype, so delta = dout . out moves by its rounding.
+    const double tolerance = dtype == DType::f16 ? 2e-3 : 2e-2;
+    EXPECT_TRUE(all_close(g.dq, gf.dq, tolerance)) << dtype;
+    EXPECT_TRUE(all_close(g.dk, gf.dk, tolerance)) << dtype;
+    EXPECT_TRUE(all_close(g.dv, values(gf.dv.to(dtype)), 0)) << dtype;
+  }
 }
 
 }  // namespace

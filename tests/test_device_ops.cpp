@@ -352,49 +352,117 @@ TEST_F(DeviceOps, GatingAttentionOverFeaturesAndOverTime) {
   }
 }
 
-// The unfused path: heads, cross-attention (Tq != Tk, dk != dv), key masks with a batch that
-// hides every key, causal masking, a given scale, and the weights.
-TEST_F(DeviceOps, ScaledDotProductAttentionUnfused) {
+// Both engines, fused and unfused, against the cpu: heads, cross-attention (Tq != Tk, dk != dv),
+// key masks as bytes (a batch that hides every key) and as lengths, causal masking, a given
+// scale, the weights, and packed projections.
+TEST_F(DeviceOps, ScaledDotProductAttentionFusedAndUnfused) {
   Generator gen(320);
+  enum class Mask { none, bytes, lengths };
   struct Case {
     std::int64_t B, Tq, Tk, H, dk, dv;
-    bool masked, causal;
+    Mask mask;
+    bool causal;
     std::optional<double> scale;
   };
-  for (const Case& c : {Case{2, 5, 5, 1, 8, 8, false, false, {}}, Case{3, 7, 9, 2, 5, 3, true, false, {}},
-                        Case{2, 9, 6, 3, 4, 4, true, true, {}}, Case{1, 33, 40, 2, 3, 6, false, true, 1.0}}) {
-    const Tensor q = f32({c.B, c.Tq, c.H * c.dk}, gen, -2, 2), k = f32({c.B, c.Tk, c.H * c.dk}, gen, -2, 2);
-    const Tensor v = f32({c.B, c.Tk, c.H * c.dv}, gen), dout = f32({c.B, c.Tq, c.H * c.dv}, gen);
-    Tensor mask;
-    if (c.masked) {
-      std::vector<std::uint8_t> keep(static_cast<std::size_t>(c.B * c.Tk));
-      for (std::int64_t b = 0; b < c.B; ++b)
-        for (std::int64_t j = 0; j < c.Tk; ++j)  // batch 1 hides every key; the others their last b + 1
-          keep[static_cast<std::size_t>(b * c.Tk + j)] = b != 1 && j < c.Tk - 1 - b;
-      mask = Tensor::from_vector<std::uint8_t>(keep, {c.B, c.Tk});
+  for (const ops::AttentionKernel kernel : {ops::AttentionKernel::fused, ops::AttentionKernel::unfused})
+    for (const Case& c : {Case{2, 5, 5, 1, 8, 8, Mask::none, false, {}}, Case{3, 7, 9, 2, 5, 3, Mask::bytes, false, {}},
+                          Case{2, 9, 6, 3, 4, 4, Mask::bytes, true, {}}, Case{3, 33, 40, 2, 3, 6, Mask::lengths, true, 1.0},
+                          Case{2, 40, 37, 1, 64, 64, Mask::lengths, false, {}}}) {
+      const Tensor q = f32({c.B, c.Tq, c.H * c.dk}, gen, -2, 2), k = f32({c.B, c.Tk, c.H * c.dk}, gen, -2, 2);
+      const Tensor v = f32({c.B, c.Tk, c.H * c.dv}, gen), dout = f32({c.B, c.Tq, c.H * c.dv}, gen);
+      Tensor mask;
+      if (c.mask == Mask::bytes) {
+        std::vector<std::uint8_t> keep(static_cast<std::size_t>(c.B * c.Tk));
+        for (std::int64_t b = 0; b < c.B; ++b)
+          for (std::int64_t j = 0; j < c.Tk; ++j)  // batch 1 hides every key; the others their last b + 1
+            keep[static_cast<std::size_t>(b * c.Tk + j)] = b != 1 && j < c.Tk - 1 - b;
+        mask = Tensor::from_vector<std::uint8_t>(keep, {c.B, c.Tk});
+      } else if (c.mask == Mask::lengths) {
+        std::vector<std::int32_t> lengths;
+        for (std::int64_t b = 0; b < c.B; ++b) lengths.push_back(static_cast<std::int32_t>(b == 1 ? 0 : c.Tk - 3 * b));
+        mask = Tensor::from_vector(lengths, {c.B});
+      }
+      ops::AttentionOptions options;
+      options.num_heads = c.H;
+      options.causal = c.causal;
+      options.scale = c.scale;
+      options.return_weights = true;
+      options.kernel = kernel;
+      const std::string label = std::string(kernel == ops::AttentionKernel::fused ? "fused " : "unfused ") +
+                                shape_str({c.B, c.Tq, c.Tk, c.H, c.dk, c.dv}) +
+                                (c.mask == Mask::bytes ? " masked" : c.mask == Mask::lengths ? " lengths" : "") +
+                                (c.causal ? " causal" : "");
+      const ops::AttentionResult expected = ops::scaled_dot_product_attention(q, k, v, mask, options);
+      const Tensor mask_dev = mask.defined() ? mask.to(device) : Tensor();
+      const ops::AttentionResult result =
+          ops::scaled_dot_product_attention(on_device(q), on_device(k), on_device(v), mask_dev, options);
+      EXPECT_TRUE(matches(result.out, expected.out)) << label;
+      EXPECT_TRUE(matches(result.lse, expected.lse)) << label;
+      EXPECT_TRUE(matches(result.weights, expected.weights)) << label;
+      const ops::AttentionGrads expected_grads =
+          ops::scaled_dot_product_attention_backward(q, k, v, mask, expected, dout, options);
+      const ops::AttentionGrads grads = ops::scaled_dot_product_attention_backward(
+          on_device(q), on_device(k), on_device(v), mask_dev, result, on_device(dout), options);
+      EXPECT_TRUE(matches(grads.dq, expected_grads.dq, 1e-4)) << label;
+      EXPECT_TRUE(matches(grads.dk, expected_grads.dk, 1e-4)) << label;
+      EXPECT_TRUE(matches(grads.dv, expected_grads.dv, 1e-4)) << label;
     }
+}
+
+// Self-attention on packed projections [B, T, 3 W], both engines.
+TEST_F(DeviceOps, PackedSelfAttentionFusedAndUnfused) {
+  Generator gen(322);
+  const std::int64_t B = 3, T = 21, H = 4, W = 32;
+  const Tensor qkv = f32({B, T, 3 * W}, gen, -2, 2), dout = f32({B, T, W}, gen);
+  const Tensor mask = random_mask(B, T, gen);
+  for (const ops::AttentionKernel kernel : {ops::AttentionKernel::fused, ops::AttentionKernel::unfused}) {
     ops::AttentionOptions options;
-    options.num_heads = c.H;
-    options.causal = c.causal;
-    options.scale = c.scale;
-    options.return_weights = true;
-    const std::string label = shape_str({c.B, c.Tq, c.Tk, c.H, c.dk, c.dv}) + (c.masked ? " masked" : "") +
-                              (c.causal ? " causal" : "");
-    const ops::AttentionResult expected = ops::scaled_dot_product_attention(q, k, v, mask, options);
-    const Tensor mask_dev = mask.defined() ? mask.to(device) : Tensor();
-    const ops::AttentionResult result =
-        ops::scaled_dot_product_attention(on_device(q), on_device(k), on_device(v), mask_dev, options);
-    EXPECT_TRUE(matches(result.out, expected.out)) << label;
-    EXPECT_TRUE(matches(result.lse, expected.lse)) << label;
-    EXPECT_TRUE(matches(result.weights, expected.weights)) << label;
-    const ops::AttentionGrads expected_grads =
-        ops::scaled_dot_product_attention_backward(q, k, v, mask, expected, dout, options);
-    const ops::AttentionGrads grads = ops::scaled_dot_product_attention_backward(
-        on_device(q), on_device(k), on_device(v), mask_dev, result, on_device(dout), options);
-    EXPECT_TRUE(matches(grads.dq, expected_grads.dq, 1e-4)) << label;
-    EXPECT_TRUE(matches(grads.dk, expected_grads.dk, 1e-4)) << label;
-    EXPECT_TRUE(matches(grads.dv, expected_grads.dv, 1e-4)) << label;
+    options.num_heads = H;
+    options.kernel = kernel;
+    const ops::AttentionResult expected = ops::packed_self_attention(qkv, mask, options);
+    const ops::AttentionResult result = ops::packed_self_attention(on_device(qkv), mask.to(device), options);
+    EXPECT_TRUE(matches(result.out, expected.out));
+    EXPECT_TRUE(matches(result.lse, expected.lse));
+    const Tensor dqkv = ops::packed_self_attention_backward(on_device(qkv), mask.to(device), result, on_device(dout), options);
+    EXPECT_TRUE(matches(dqkv, ops::packed_self_attention_backward(qkv, mask, expected, dout, options), 1e-4));
   }
+}
+
+// f16 and bf16 through the tensor cores against the cpu (which computes them in f32): within
+// the dtype's rounding. tests/sim/test_flash_attention.cpp bounds the error more tightly.
+TEST_F(DeviceOps, ScaledDotProductAttentionInSixteenBitFloats) {
+  Generator gen(323);
+  for (const DType dtype : {DType::f16, DType::bf16})
+    for (const std::int64_t d : {32, 64, 128}) {
+      const std::int64_t B = 2, Tq = 19, Tk = 70, H = 2;
+      const Tensor q = random_tensor({B, Tq, H * d}, gen, -1, 1, dtype), k = random_tensor({B, Tk, H * d}, gen, -1, 1, dtype);
+      const Tensor v = random_tensor({B, Tk, H * d}, gen, -1, 1, dtype), dout = random_tensor({B, Tq, H * d}, gen, -1, 1, dtype);
+      const Tensor lengths = Tensor::from_vector<std::int32_t>({70, 33}, {B});
+      ops::AttentionOptions options;
+      options.num_heads = H;
+      options.causal = d == 64;
+      const std::string label = std::string(dtype_name(dtype)) + " d " + std::to_string(d);
+      const ops::AttentionResult expected = ops::scaled_dot_product_attention(q, k, v, lengths, options);
+      const ops::AttentionResult result =
+          ops::scaled_dot_product_attention(q.to(device), k.to(device), v.to(device), lengths.to(device), options);
+      ASSERT_EQ(result.out.dtype(), dtype) << label;
+      const double tolerance = dtype == DType::f16 ? 4e-3 : 3e-2;
+      EXPECT_TRUE(matches(result.out, expected.out, tolerance)) << label;
+      EXPECT_TRUE(matches(result.lse, expected.lse, 1e-4)) << label;
+      const ops::AttentionGrads expected_grads =
+          ops::scaled_dot_product_attention_backward(q, k, v, lengths, expected, dout, options);
+      const ops::AttentionGrads grads = ops::scaled_dot_product_attention_backward(
+          q.to(device), k.to(device), v.to(device), lengths.to(device), result, dout.to(device), options);
+      EXPECT_TRUE(matches(grads.dq, expected_grads.dq, tolerance)) << label;
+      EXPECT_TRUE(matches(grads.dk, expected_grads.dk, tolerance)) << label;
+      EXPECT_TRUE(matches(grads.dv, expected_grads.dv, tolerance)) << label;
+    }
+  const Tensor odd = random_tensor({1, 4, 48}, gen, -1, 1, DType::f16).to(device);
+  EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(odd, odd, odd), "head dims 32, 64 or 128");
+  ops::AttentionOptions unfused;
+  unfused.kernel = ops::AttentionKernel::unfused;
+  EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(odd, odd, odd, Tensor(), unfused),
+                       "the unfused path computes in f32 only");
 }
 
 // Pooled and as sequences, with and without the per-step bias, masked (one row wholly), with

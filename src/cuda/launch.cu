@@ -1,6 +1,7 @@
 // The check after every kernel launch of kernels/ (AK_LAUNCH): a launch that failed (a bad
 // configuration, too much shared memory, no kernel image for this GPU) throws attnkit::Error
-// naming the kernel and where it was launched.
+// naming the kernel and where it was launched; and the opt-in to more than 48 KB of dynamic
+// shared memory that such launches need.
 #include "cuda/check.h"
 #include "kernels/dialect.h"
 
@@ -11,6 +12,17 @@ void check_launch(const char* kernel, const char* file, int line) {
   if (status != cudaSuccess)
     ::attnkit::detail::throw_error(file, line, kernel,
                                    ::attnkit::detail::concat("launch of kernel ", kernel, " failed: ",
+                                                             cudaGetErrorName(status), ": ",
+                                                             cudaGetErrorString(status)));
+}
+
+void allow_dynamic_shared(const void* kernel, std::size_t bytes, const char* name, const char* file, int line) {
+  const cudaError_t status =
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(bytes));
+  if (status != cudaSuccess)
+    ::attnkit::detail::throw_error(file, line, name,
+                                   ::attnkit::detail::concat("kernel ", name, " cannot have ", bytes,
+                                                             " bytes of dynamic shared memory: ",
                                                              cudaGetErrorName(status), ": ",
                                                              cudaGetErrorString(status)));
 }

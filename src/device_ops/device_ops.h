@@ -15,6 +15,7 @@
 #include "attnkit/ops/norm.h"
 #include "attnkit/ops/recurrent.h"
 #include "attnkit/tensor.h"
+#include "ops/attention_operands.h"
 
 namespace attnkit::ATTNKIT_DEVICE_OPS {
 
@@ -89,14 +90,19 @@ ops::NormGrads batch_norm_backward(const Tensor& x, const Tensor& gamma, const T
                                    const Tensor& dy, bool training);
 
 // ---------------------------------------------------------------- attention (ops/attention.h)
-// Unfused scaled dot-product attention: q [B, Tq, H dk], k [B, Tk, H dk], v [B, Tk, H dv],
-// key_mask u8 [B, Tk] or undefined. The backward recomputes the probabilities.
-ops::AttentionResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
-                                                  const Tensor& key_mask, std::int64_t heads, bool causal,
-                                                  double scale, bool return_weights);
-ops::AttentionGrads scaled_dot_product_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
-                                                          const Tensor& key_mask, const Tensor& dout,
-                                                          std::int64_t heads, bool causal, double scale);
+// Scaled dot-product attention, unfused (f32; key_mask only, no key_lengths). The backward
+// recomputes the probabilities and writes dq, dk, dv into the heads given (layouts of q, k, v).
+ops::AttentionResult scaled_dot_product_attention(const ops::detail::AttentionOperands& a, bool return_weights);
+void scaled_dot_product_attention_backward(const ops::detail::AttentionOperands& a, const Tensor& dout,
+                                           const ops::detail::Heads& dq, const ops::detail::Heads& dk,
+                                           const ops::detail::Heads& dv);
+// The probabilities P [B, H, Tq, Tk] by the unfused steps (f32), for inspection.
+Tensor attention_weights(const ops::detail::AttentionOperands& a);
+// Fused (kernels/flash_attention.h): out in q's dtype, lse f32.
+ops::AttentionResult flash_attention(const ops::detail::AttentionOperands& a);
+void flash_attention_backward(const ops::detail::AttentionOperands& a, const ops::AttentionResult& forward,
+                              const Tensor& dout, const ops::detail::Heads& dq, const ops::detail::Heads& dk,
+                              const ops::detail::Heads& dv);
 // Additive pooling's weights from its tanh scores [B, T] (mask u8 [B, T] or undefined).
 Tensor epsilon_softmax(const Tensor& scores, const Tensor& mask, double epsilon);
 

@@ -1,95 +1,155 @@
-// The attention steps that need kernels of their own on a device (kernels/masked_softmax.cu).
-// Scaled dot-product attention, unfused: the scores of each head by one batched product, the
-// masked softmax, and the output by a second product; the backward recomputes the probabilities
-// and runs the products of the gradient and the softmax's backward kernel. The [B, H, Tq, Tk]
-// scores live in device memory. (Additive pooling's other steps are ops, in src/ops/attention.cpp.)
+// Scaled dot-product attention on a device, both ways:
+//
+// - fused (the default): kernels/flash_attention.cu and _mma.cu, one launch forward and two
+//   backward, in f32, f16 or bf16;
+// - unfused (for comparison, f32): the scores of each head by one batched product, the masked
+//   softmax kernel of kernels/masked_softmax.cu, and the output by a second product; the backward
+//   recomputes the probabilities and runs the products of the gradient around the softmax's
+//   backward kernel. The [B, H, Tq, Tk] scores live in device memory.
+//
+// Plus additive pooling's epsilon softmax, a step of its unfused path (the other steps are ops,
+// in src/ops/attention.cpp).
 #include "device_ops/common.h"
+#include "kernels/flash_attention.h"
 #include "kernels/masked_softmax.h"
 
 namespace attnkit::ATTNKIT_DEVICE_OPS {
 namespace kern = ::attnkit::ATTNKIT_KERNEL_NAMESPACE;
+using ops::detail::AttentionOperands;
+using ops::detail::Heads;
 namespace {
 
-struct Dims {
-  std::int64_t B, Tq, Tk, H, dk, dv;
-};
+// ---------------------------------------------------------------- unfused
 
-Dims dims_of(const Tensor& q, const Tensor& v, std::int64_t heads) {
-  return {q.size(0), q.size(1), v.size(1), heads, q.size(2) / heads, v.size(2) / heads};
-}
-
-// C_h = alpha op(A_h) op(B_h) for every head h, each over the B batches in one batched call.
-// A head's matrix starts at `offset * h` floats and its batches lie `stride` floats apart.
+// A head's matrices in a float32 run of heads: head h starts `offset * h` floats after `data`,
+// its batches lie `stride` floats apart, its rows `ld` apart.
 struct HeadMatrix {
-  const float* data;
+  float* data;
   std::int64_t ld, offset, stride;
 };
-void per_head_products(Device device, const Dims& d, bool transpose_a, bool transpose_b, std::int64_t m,
-                       std::int64_t n, std::int64_t k, float alpha, HeadMatrix a, HeadMatrix b, float* c,
-                       std::int64_t ldc, std::int64_t c_offset, std::int64_t c_stride) {
-  for (std::int64_t h = 0; h < d.H; ++h)
-    gemm(device, transpose_a, transpose_b, m, n, k, alpha, a.data + h * a.offset, a.ld, b.data + h * b.offset, b.ld,
-         0.0f, c + h * c_offset, ldc, d.B, a.stride, b.stride, c_stride);
+HeadMatrix matrix_of(const Heads& x, std::int64_t steps, std::int64_t dim) {
+  return {floats(x.tensor) + x.offset, x.row, dim, steps * x.row};
+}
+
+// C_h = alpha op(A_h) op(B_h) for every head h, each over the batches in one batched call.
+void per_head_products(Device device, const AttentionOperands& a, bool transpose_a, bool transpose_b, std::int64_t m,
+                       std::int64_t n, std::int64_t k, float alpha, HeadMatrix x, HeadMatrix y, HeadMatrix c) {
+  for (std::int64_t h = 0; h < a.heads; ++h)
+    gemm(device, transpose_a, transpose_b, m, n, k, alpha, x.data + h * x.offset, x.ld, y.data + h * y.offset, y.ld,
+         0.0f, c.data + h * c.offset, c.ld, a.batch, x.stride, y.stride, c.stride);
+}
+
+// The probabilities of every head, [B, H, Tq, Tk] as one matrix [Tq, Tk] per (batch, head).
+HeadMatrix probability_matrix(const Tensor& p, const AttentionOperands& a) {
+  return {floats(p), a.keys, a.queries * a.keys, a.heads * a.queries * a.keys};
 }
 
 // P [B, H, Tq, Tk] and lse [B, H, Tq] from q and k.
-void probabilities(const Tensor& q, const Tensor& k, const Tensor& key_mask, const Dims& d, bool causal, double scale,
-                   Tensor& p, Tensor& lse) {
-  const Device device = q.device();
-  p = empty_on({d.B, d.H, d.Tq, d.Tk}, device);
-  lse = empty_on({d.B, d.H, d.Tq}, device);
-  // S_h = scale q_h k_h^T: q_h [Tq, dk] and k_h [Tk, dk], rows H * dk apart.
-  per_head_products(device, d, false, true, d.Tq, d.Tk, d.dk, static_cast<float>(scale),
-                    {floats(q), d.H * d.dk, d.dk, d.Tq * d.H * d.dk}, {floats(k), d.H * d.dk, d.dk, d.Tk * d.H * d.dk},
-                    floats(p), d.Tk, d.Tq * d.Tk, d.H * d.Tq * d.Tk);
-  kern::masked_softmax(floats(p), key_mask.defined() ? bytes(key_mask) : nullptr, floats(lse), d.B, d.H, d.Tq, d.Tk,
-                       causal, stream(device));
+void probabilities(const AttentionOperands& a, Tensor& p, Tensor& lse) {
+  const Device device = a.q.tensor.device();
+  p = empty_on({a.batch, a.heads, a.queries, a.keys}, device);
+  lse = empty_on({a.batch, a.heads, a.queries}, device);
+  // S_h = scale q_h k_h^T.
+  per_head_products(device, a, false, true, a.queries, a.keys, a.qk_dim, static_cast<float>(a.scale),
+                    matrix_of(a.q, a.queries, a.qk_dim), matrix_of(a.k, a.keys, a.qk_dim), probability_matrix(p, a));
+  kern::masked_softmax(floats(p), a.key_mask.defined() ? bytes(a.key_mask) : nullptr, floats(lse), a.batch, a.heads,
+                       a.queries, a.keys, a.causal, stream(device));
+}
+
+// ---------------------------------------------------------------- fused
+
+kern::AttentionDType attention_dtype(DType dtype) {
+  return dtype == DType::f16 ? kern::AttentionDType::f16
+                             : dtype == DType::bf16 ? kern::AttentionDType::bf16 : kern::AttentionDType::f32;
+}
+char* address_of(const Heads& x) {
+  return static_cast<char*>(x.tensor.raw_data()) + x.offset * static_cast<std::int64_t>(dtype_size(x.tensor.dtype()));
+}
+
+// The kernels' view of the operands (out and lse left for the caller).
+kern::FlashAttentionParams flash_params(const AttentionOperands& a) {
+  kern::FlashAttentionParams p;
+  p.dtype = attention_dtype(a.q.tensor.dtype());
+  p.batch = a.batch, p.heads = a.heads, p.queries = a.queries, p.keys = a.keys;
+  p.qk_dim = a.qk_dim, p.v_dim = a.v_dim;
+  p.q = address_of(a.q), p.k = address_of(a.k), p.v = address_of(a.v);
+  p.q_row = a.q.row, p.k_row = a.k.row, p.v_row = a.v.row;
+  p.out_row = a.heads * a.v_dim;
+  p.key_mask = a.key_mask.defined() ? bytes(a.key_mask) : nullptr;
+  p.key_lengths = a.key_lengths.defined() ? int32s(a.key_lengths) : nullptr;
+  p.causal = a.causal;
+  p.scale = static_cast<float>(a.scale);
+  return p;
 }
 
 }  // namespace
 
-ops::AttentionResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
-                                                  const Tensor& key_mask, std::int64_t heads, bool causal,
-                                                  double scale, bool return_weights) {
-  const Dims d = dims_of(q, v, heads);
+ops::AttentionResult scaled_dot_product_attention(const AttentionOperands& a, bool return_weights) {
   ops::AttentionResult r;
   Tensor p;
-  probabilities(q, k, key_mask, d, causal, scale, p, r.lse);
-  r.out = empty_on({d.B, d.Tq, d.H * d.dv}, q.device());
+  probabilities(a, p, r.lse);
+  r.out = empty_on({a.batch, a.queries, a.heads * a.v_dim}, a.q.tensor.device());
   // out_h = P_h v_h into the columns of head h.
-  per_head_products(q.device(), d, false, false, d.Tq, d.dv, d.Tk, 1.0f, {floats(p), d.Tk, d.Tq * d.Tk, d.H * d.Tq * d.Tk},
-                    {floats(v), d.H * d.dv, d.dv, d.Tk * d.H * d.dv}, floats(r.out), d.H * d.dv, d.dv,
-                    d.Tq * d.H * d.dv);
+  per_head_products(a.q.tensor.device(), a, false, false, a.queries, a.v_dim, a.keys, 1.0f, probability_matrix(p, a),
+                    matrix_of(a.v, a.keys, a.v_dim), matrix_of({r.out, 0, a.heads * a.v_dim}, a.queries, a.v_dim));
   if (return_weights) r.weights = p;
   return r;
 }
 
-ops::AttentionGrads scaled_dot_product_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v,
-                                                          const Tensor& key_mask, const Tensor& dout,
-                                                          std::int64_t heads, bool causal, double scale) {
-  const Dims d = dims_of(q, v, heads);
-  const Device device = q.device();
+void scaled_dot_product_attention_backward(const AttentionOperands& a, const Tensor& dout, const Heads& dq,
+                                           const Heads& dk, const Heads& dv) {
+  const Device device = a.q.tensor.device();
   Tensor p, lse;
-  probabilities(q, k, key_mask, d, causal, scale, p, lse);
-  const HeadMatrix q_h{floats(q), d.H * d.dk, d.dk, d.Tq * d.H * d.dk}, k_h{floats(k), d.H * d.dk, d.dk, d.Tk * d.H * d.dk};
-  const HeadMatrix v_h{floats(v), d.H * d.dv, d.dv, d.Tk * d.H * d.dv}, dout_h{floats(dout), d.H * d.dv, d.dv, d.Tq * d.H * d.dv};
-  const HeadMatrix p_h{floats(p), d.Tk, d.Tq * d.Tk, d.H * d.Tq * d.Tk};
+  probabilities(a, p, lse);
+  const HeadMatrix q_h = matrix_of(a.q, a.queries, a.qk_dim), k_h = matrix_of(a.k, a.keys, a.qk_dim);
+  const HeadMatrix v_h = matrix_of(a.v, a.keys, a.v_dim);
+  const HeadMatrix dout_h = matrix_of({dout, 0, a.heads * a.v_dim}, a.queries, a.v_dim);
   // dP_h = dout_h v_h^T; dS = P (dP - rowsum(P dP)), the softmax's backward (0 where P is 0).
-  Tensor dp = empty_on({d.B, d.H, d.Tq, d.Tk}, device);
-  per_head_products(device, d, false, true, d.Tq, d.Tk, d.dv, 1.0f, dout_h, v_h, floats(dp), d.Tk, d.Tq * d.Tk,
-                    d.H * d.Tq * d.Tk);
+  Tensor dp = empty_on({a.batch, a.heads, a.queries, a.keys}, device);
+  per_head_products(device, a, false, true, a.queries, a.keys, a.v_dim, 1.0f, dout_h, v_h, probability_matrix(dp, a));
   const Tensor ds = softmax_backward(p, dp, false);
-  const HeadMatrix ds_h{floats(ds), d.Tk, d.Tq * d.Tk, d.H * d.Tq * d.Tk};
-  ops::AttentionGrads g{Tensor::empty_like(q), Tensor::empty_like(k), Tensor::empty_like(v)};
-  const auto scale_f = static_cast<float>(scale);
+  const HeadMatrix ds_h = probability_matrix(ds, a);
+  const auto scale = static_cast<float>(a.scale);
   // dq_h = scale dS_h k_h; dk_h = scale dS_h^T q_h; dv_h = P_h^T dout_h.
-  per_head_products(device, d, false, false, d.Tq, d.dk, d.Tk, scale_f, ds_h, k_h, floats(g.dq), d.H * d.dk, d.dk,
-                    d.Tq * d.H * d.dk);
-  per_head_products(device, d, true, false, d.Tk, d.dk, d.Tq, scale_f, ds_h, q_h, floats(g.dk), d.H * d.dk, d.dk,
-                    d.Tk * d.H * d.dk);
-  per_head_products(device, d, true, false, d.Tk, d.dv, d.Tq, 1.0f, p_h, dout_h, floats(g.dv), d.H * d.dv, d.dv,
-                    d.Tk * d.H * d.dv);
-  return g;
+  per_head_products(device, a, false, false, a.queries, a.qk_dim, a.keys, scale, ds_h, k_h,
+                    matrix_of(dq, a.queries, a.qk_dim));
+  per_head_products(device, a, true, false, a.keys, a.qk_dim, a.queries, scale, ds_h, q_h,
+                    matrix_of(dk, a.keys, a.qk_dim));
+  per_head_products(device, a, true, false, a.keys, a.v_dim, a.queries, 1.0f, probability_matrix(p, a), dout_h,
+                    matrix_of(dv, a.keys, a.v_dim));
+}
+
+Tensor attention_weights(const AttentionOperands& a) {
+  Tensor p, lse;
+  probabilities(a, p, lse);
+  return p;
+}
+
+ops::AttentionResult flash_attention(const AttentionOperands& a) {
+  const Device device = a.q.tensor.device();
+  kern::FlashAttentionParams p = flash_params(a);
+  kern::flash_attention_check(p);
+  ops::AttentionResult r;
+  r.out = empty_on({a.batch, a.queries, a.heads * a.v_dim}, device, a.q.tensor.dtype());
+  r.lse = empty_on({a.batch, a.heads, a.queries}, device);
+  p.out = r.out.raw_data();
+  p.lse = floats(r.lse);
+  kern::flash_attention_forward(p, stream(device));
+  return r;
+}
+
+void flash_attention_backward(const AttentionOperands& a, const ops::AttentionResult& forward, const Tensor& dout,
+                              const Heads& dq, const Heads& dk, const Heads& dv) {
+  const Device device = a.q.tensor.device();
+  kern::FlashAttentionGradParams g;
+  g.forward = flash_params(a);
+  g.forward.out = forward.out.raw_data();
+  g.forward.lse = floats(forward.lse);
+  const Tensor delta = empty_on({a.batch, a.heads, a.queries}, device);
+  g.dout = dout.raw_data();
+  g.delta = floats(delta);
+  g.dq = address_of(dq), g.dk = address_of(dk), g.dv = address_of(dv);
+  kern::flash_attention_backward(g, stream(device));
 }
 
 Tensor epsilon_softmax(const Tensor& scores, const Tensor& mask, double epsilon) {

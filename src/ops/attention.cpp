@@ -18,6 +18,7 @@
 #include "attnkit/ops/softmax.h"
 #include "cpu/parallel.h"
 #include "device_ops/dispatch.h"
+#include "ops/attention_operands.h"
 #include "ops/op_common.h"
 
 namespace attnkit::ops {
@@ -234,7 +235,7 @@ Tensor shared_time_weights_backward(const Tensor& dprobs) {
 
 }  // namespace
 
-GatingResult gating_attention(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+GatingResult gating_attention(const Tensor& x, const Tensor& weight, const Tensor& bias, AttentionKernel kernel) {
   check_gating("gating_attention", x, weight, bias, false);
   GatingResult r;
   r.probs = softmax(linear(x, weight, bias), -1);
@@ -243,7 +244,7 @@ GatingResult gating_attention(const Tensor& x, const Tensor& weight, const Tenso
 }
 
 GatingGrads gating_attention_backward(const Tensor& x, const Tensor& weight, const Tensor& probs,
-                                      const Tensor& dy, bool has_bias) {
+                                      const Tensor& dy, bool has_bias, AttentionKernel kernel) {
   check_gating("gating_attention_backward", x, weight, Tensor(), false);
   const MultiplyGrads product = multiply_backward(x, probs, dy);  // da = dy probs, db = dy x
   const LinearGrads dense = linear_backward(x, weight, softmax_backward(probs, product.db, -1), has_bias);
@@ -251,7 +252,7 @@ GatingGrads gating_attention_backward(const Tensor& x, const Tensor& weight, con
 }
 
 GatingResult temporal_gating_attention(const Tensor& x, const Tensor& weight, const Tensor& bias,
-                                       bool single_vector) {
+                                       bool single_vector, AttentionKernel kernel) {
   check_gating("temporal_gating_attention", x, weight, bias, true);
   const Tensor q = softmax(linear(transpose(x, 1, 2), weight, bias), -1);  // [B, D, T]
   GatingResult r;
@@ -262,7 +263,7 @@ GatingResult temporal_gating_attention(const Tensor& x, const Tensor& weight, co
 
 GatingGrads temporal_gating_attention_backward(const Tensor& x, const Tensor& weight,
                                                const Tensor& bias, const Tensor& dy,
-                                               bool single_vector) {
+                                               bool single_vector, AttentionKernel kernel) {
   check_gating("temporal_gating_attention_backward", x, weight, bias, true);
   const Tensor xt = transpose(x, 1, 2);
   const Tensor q = softmax(linear(xt, weight, bias), -1);
@@ -277,106 +278,312 @@ GatingGrads temporal_gating_attention_backward(const Tensor& x, const Tensor& we
 
 namespace {
 
-struct SdpaDims {
-  std::int64_t B, Tq, Tk, H, dk, dv;
-  double scale;
-};
+using detail::AttentionOperands;
+using detail::Heads;
 
-SdpaDims check_sdpa(const char* op, const Tensor& q, const Tensor& k, const Tensor& v,
-                    const Tensor& key_mask, const AttentionOptions& options) {
-  detail::check_float(op, "q", q);
+bool is_16_bit(DType dtype) { return dtype == DType::f16 || dtype == DType::bf16; }
+
+// The dtype checks of q (the other operands must match it) and the device's limits.
+void check_attention_dtype(const char* op, const Tensor& q) {
+  ATTNKIT_CHECK(q.defined(), op, ": q is undefined");
+  ATTNKIT_CHECK(is_floating(q.dtype()), op, ": q must be f32, f64, f16 or bf16, got ", q.describe());
+}
+
+// The options' heads, scale and causal flag, and key_mask (u8 [B, Tk], or i32 key lengths [B]
+// each in [0, Tk]) into `a`, whose tensors and sizes are set; checks where it all lives.
+void finish_operands(const char* op, AttentionOperands& a, const Tensor& key_mask, const AttentionOptions& options) {
+  a.scale = options.scale.has_value() ? *options.scale : 1.0 / std::sqrt(double(a.qk_dim));
+  a.causal = options.causal;
+  if (key_mask.defined() && key_mask.dtype() == DType::i32) {
+    ATTNKIT_CHECK(key_mask.shape() == Shape({a.batch}), op, ": key lengths must be i32 [B] = ",
+                  shape_str({a.batch}), ", got ", key_mask.describe());
+    const std::vector<std::int32_t> lengths = key_mask.to_vector<std::int32_t>();
+    for (std::size_t b = 0; b < lengths.size(); ++b)
+      ATTNKIT_CHECK(lengths[b] >= 0 && lengths[b] <= a.keys, op, ": the key length ", lengths[b], " of batch element ",
+                    b, " is outside [0, ", a.keys, "]");
+    a.key_lengths = key_mask;
+  } else if (key_mask.defined()) {
+    ATTNKIT_CHECK(key_mask.dtype() == DType::u8 && key_mask.shape() == Shape({a.batch, a.keys}), op,
+                  ": key_mask must be u8 [B, Tk] = ", shape_str({a.batch, a.keys}), " or i32 key lengths [B], got ",
+                  key_mask.describe());
+    a.key_mask = key_mask;
+  }
+  const Device device =
+      detail::common_device(op, {{"q", &a.q.tensor}, {"k", &a.k.tensor}, {"v", &a.v.tensor}, {"key_mask", &key_mask}});
+  const DType dtype = a.q.tensor.dtype();
+  if (device.is_cpu()) return;
+  ATTNKIT_CHECK(dtype != DType::f64, op, ": f64 runs on the cpu only, got ", a.q.tensor.describe());
+  ATTNKIT_CHECK(options.kernel == AttentionKernel::fused || dtype == DType::f32, op,
+                ": the unfused path computes in f32 only, got ", a.q.tensor.describe());
+}
+
+AttentionOperands separate_operands(const char* op, const Tensor& q, const Tensor& k, const Tensor& v,
+                                    const Tensor& key_mask, const AttentionOptions& options) {
+  check_attention_dtype(op, q);
   detail::check_rank(op, "q", q, 3, "[B, Tq, H*dk]");
   detail::check_rank(op, "k", k, 3, "[B, Tk, H*dk]");
   detail::check_rank(op, "v", v, 3, "[B, Tk, H*dv]");
   const std::int64_t H = options.num_heads;
   ATTNKIT_CHECK(H >= 1, op, ": num_heads must be at least 1, got ", H);
-  ATTNKIT_CHECK(q.size(2) % H == 0, op, ": the width ", q.size(2), " of q is not divisible by ", H,
-                " heads");
-  ATTNKIT_CHECK(v.size(2) % H == 0, op, ": the width ", v.size(2), " of v is not divisible by ", H,
-                " heads");
-  SdpaDims d{q.size(0), q.size(1), k.size(1), H, q.size(2) / H, v.size(2) / H, 0.0};
-  detail::check_like(op, "k", k, {d.B, d.Tk, q.size(2)}, q);
-  detail::check_like(op, "v", v, {d.B, d.Tk, v.size(2)}, q);
-  if (key_mask.defined())
-    ATTNKIT_CHECK(key_mask.dtype() == DType::u8 && key_mask.shape() == Shape({d.B, d.Tk}), op,
-                  ": key_mask must be u8 [B, Tk] = ", shape_str({d.B, d.Tk}), ", got ",
-                  key_mask.describe());
-  d.scale = options.scale.has_value() ? *options.scale : 1.0 / std::sqrt(double(d.dk));
-  const Device device = detail::common_device(op, {{"q", &q}, {"k", &k}, {"v", &v}, {"key_mask", &key_mask}});
-  if (!device.is_cpu()) detail::require_device_f32(op, q);
-  return d;
+  ATTNKIT_CHECK(q.size(2) % H == 0, op, ": the width ", q.size(2), " of q is not divisible by ", H, " heads");
+  ATTNKIT_CHECK(v.size(2) % H == 0, op, ": the width ", v.size(2), " of v is not divisible by ", H, " heads");
+  detail::check_like(op, "k", k, {q.size(0), k.size(1), q.size(2)}, q);
+  detail::check_like(op, "v", v, {q.size(0), k.size(1), v.size(2)}, q);
+  AttentionOperands a;
+  a.q = {q, 0, q.size(2)};
+  a.k = {k, 0, k.size(2)};
+  a.v = {v, 0, v.size(2)};
+  a.batch = q.size(0), a.heads = H, a.queries = q.size(1), a.keys = k.size(1);
+  a.qk_dim = q.size(2) / H, a.v_dim = v.size(2) / H;
+  finish_operands(op, a, key_mask, options);
+  return a;
 }
 
-// Scores of query i of one (batch, head) against every key: -inf where hidden.
+AttentionOperands packed_operands(const char* op, const Tensor& qkv, const Tensor& key_mask,
+                                  const AttentionOptions& options) {
+  check_attention_dtype(op, qkv);
+  detail::check_rank(op, "qkv", qkv, 3, "[B, T, 3 H dk]");
+  const std::int64_t H = options.num_heads, width = qkv.size(2) / 3;
+  ATTNKIT_CHECK(H >= 1, op, ": num_heads must be at least 1, got ", H);
+  ATTNKIT_CHECK(qkv.size(2) % 3 == 0 && width % H == 0, op, ": the width ", qkv.size(2),
+                " of qkv is not 3 times a multiple of ", H, " heads");
+  AttentionOperands a;
+  a.q = {qkv, 0, qkv.size(2)};
+  a.k = {qkv, width, qkv.size(2)};
+  a.v = {qkv, 2 * width, qkv.size(2)};
+  a.batch = qkv.size(0), a.heads = H, a.queries = a.keys = qkv.size(1);
+  a.qk_dim = a.v_dim = width / H;
+  finish_operands(op, a, key_mask, options);
+  return a;
+}
+
+// The keys each batch element shows its queries, from key_mask or key_lengths: [B * Tk] bytes on
+// the host (empty when every key is visible).
+std::vector<std::uint8_t> visible_keys(const AttentionOperands& a) {
+  if (a.key_mask.defined()) return a.key_mask.to_vector<std::uint8_t>();
+  if (!a.key_lengths.defined()) return {};
+  const std::vector<std::int32_t> lengths = a.key_lengths.to_vector<std::int32_t>();
+  std::vector<std::uint8_t> keep(static_cast<std::size_t>(a.batch * a.keys));
+  for (std::int64_t b = 0; b < a.batch; ++b)
+    for (std::int64_t j = 0; j < a.keys; ++j) keep[static_cast<std::size_t>(b * a.keys + j)] = j < lengths[b];
+  return keep;
+}
+
+// The same operands with the key lengths turned into a u8 mask, for the unfused path.
+AttentionOperands with_mask_for_lengths(AttentionOperands a) {
+  if (!a.key_lengths.defined()) return a;
+  a.key_mask = Tensor::from_vector(visible_keys(a), {a.batch, a.keys}).to(a.q.tensor.device());
+  a.key_lengths = Tensor();
+  return a;
+}
+
 template <typename T>
-void score_row(const SdpaDims& d, const T* q_i, const T* k_bh, const std::uint8_t* mask_b,
-               bool causal, std::int64_t i, double* scores) {
-  const std::int64_t row = d.H * d.dk;
-  for (std::int64_t j = 0; j < d.Tk; ++j) {
-    const bool hidden = (mask_b != nullptr && mask_b[j] == 0) || (causal && j > i);
+const T* heads_data(const Heads& x) {
+  return x.tensor.data<T>() + x.offset;
+}
+
+// Scores of query i of one (batch, head) against every key: -inf where hidden. keep: this batch
+// element's visible keys, or null.
+template <typename T>
+void score_row(const AttentionOperands& a, const T* q_i, const T* k_bh, const std::uint8_t* keep, std::int64_t i,
+               double* scores) {
+  for (std::int64_t j = 0; j < a.keys; ++j) {
+    const bool hidden = (keep != nullptr && keep[j] == 0) || (a.causal && j > i);
     if (hidden) {
       scores[j] = -std::numeric_limits<double>::infinity();
       continue;
     }
-    const T* k_j = k_bh + j * row;
+    const T* k_j = k_bh + j * a.k.row;
     double dot = 0;
-    for (std::int64_t c = 0; c < d.dk; ++c) dot += double(q_i[c]) * double(k_j[c]);
-    scores[j] = d.scale * dot;
+    for (std::int64_t c = 0; c < a.qk_dim; ++c) dot += double(q_i[c]) * double(k_j[c]);
+    scores[j] = a.scale * dot;
   }
+}
+
+// The plain loops of the cpu, in double, on f32 or f64 operands; lse in the operands' dtype.
+AttentionResult cpu_attention(const AttentionOperands& a, bool return_weights) {
+  const DType dtype = a.q.tensor.dtype();
+  AttentionResult r;
+  r.out = Tensor::empty({a.batch, a.queries, a.heads * a.v_dim}, dtype);
+  r.lse = Tensor::empty({a.batch, a.heads, a.queries}, dtype);
+  if (return_weights) r.weights = Tensor::empty({a.batch, a.heads, a.queries, a.keys}, dtype);
+  const std::vector<std::uint8_t> keep = visible_keys(a);
+  detail::dispatch_float(dtype, [&](auto tag) {
+    using T = decltype(tag);
+    const T *pq = heads_data<T>(a.q), *pk = heads_data<T>(a.k), *pv = heads_data<T>(a.v);
+    T *po = r.out.data<T>(), *pl = r.lse.data<T>();
+    T* pw = return_weights ? r.weights.data<T>() : nullptr;
+    cpu::parallel_for(a.batch * a.heads, a.queries * a.keys * (a.qk_dim + a.v_dim), [&](std::int64_t bh) {
+      const std::int64_t b = bh / a.heads, h = bh % a.heads;
+      const T* k_bh = pk + b * a.keys * a.k.row + h * a.qk_dim;
+      const T* v_bh = pv + b * a.keys * a.v.row + h * a.v_dim;
+      const std::uint8_t* keep_b = keep.empty() ? nullptr : keep.data() + b * a.keys;
+      std::vector<double> scores(static_cast<std::size_t>(a.keys)), acc(static_cast<std::size_t>(a.v_dim));
+      for (std::int64_t i = 0; i < a.queries; ++i) {
+        score_row(a, pq + (b * a.queries + i) * a.q.row + h * a.qk_dim, k_bh, keep_b, i, scores.data());
+        double max = -std::numeric_limits<double>::infinity();
+        for (const double s : scores) max = std::max(max, s);
+        T* o_i = po + (b * a.queries + i) * a.heads * a.v_dim + h * a.v_dim;
+        T* w_i = pw ? pw + (bh * a.queries + i) * a.keys : nullptr;
+        if (max == -std::numeric_limits<double>::infinity()) {  // this query sees no key
+          for (std::int64_t c = 0; c < a.v_dim; ++c) o_i[c] = T(0);
+          if (w_i)
+            for (std::int64_t j = 0; j < a.keys; ++j) w_i[j] = T(0);
+          pl[bh * a.queries + i] = static_cast<T>(-std::numeric_limits<double>::infinity());
+          continue;
+        }
+        double sum = 0;
+        for (double& s : scores) sum += (s = std::exp(s - max));
+        std::fill(acc.begin(), acc.end(), 0.0);
+        for (std::int64_t j = 0; j < a.keys; ++j) {
+          const double p = scores[static_cast<std::size_t>(j)] / sum;
+          if (w_i) w_i[j] = static_cast<T>(p);
+          if (p == 0) continue;
+          const T* v_j = v_bh + j * a.v.row;
+          for (std::int64_t c = 0; c < a.v_dim; ++c) acc[static_cast<std::size_t>(c)] += p * double(v_j[c]);
+        }
+        for (std::int64_t c = 0; c < a.v_dim; ++c) o_i[c] = static_cast<T>(acc[static_cast<std::size_t>(c)]);
+        pl[bh * a.queries + i] = static_cast<T>(max + std::log(sum));
+      }
+    });
+  });
+  return r;
+}
+
+// The gradient loops of the cpu, writing dq, dk and dv into the heads given (zeros beforehand).
+void cpu_attention_backward(const AttentionOperands& a, const AttentionResult& forward, const Tensor& dout, Heads dq,
+                            Heads dk, Heads dv) {
+  const std::vector<std::uint8_t> keep = visible_keys(a);
+  detail::dispatch_float(a.q.tensor.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T *pq = heads_data<T>(a.q), *pk = heads_data<T>(a.k), *pv = heads_data<T>(a.v);
+    const T *po = forward.out.data<T>(), *pl = forward.lse.data<T>(), *pdo = dout.data<T>();
+    T* pdq = dq.tensor.data<T>() + dq.offset;
+    T* pdk = dk.tensor.data<T>() + dk.offset;
+    T* pdv = dv.tensor.data<T>() + dv.offset;
+    const std::int64_t out_row = a.heads * a.v_dim;
+    // Each (batch, head) owns its columns of dq, dk and dv: no two tasks write the same element.
+    cpu::parallel_for(a.batch * a.heads, 2 * a.queries * a.keys * (a.qk_dim + a.v_dim), [&](std::int64_t bh) {
+      const std::int64_t b = bh / a.heads, h = bh % a.heads;
+      const T* k_bh = pk + b * a.keys * a.k.row + h * a.qk_dim;
+      const T* v_bh = pv + b * a.keys * a.v.row + h * a.v_dim;
+      const std::uint8_t* keep_b = keep.empty() ? nullptr : keep.data() + b * a.keys;
+      std::vector<double> p(static_cast<std::size_t>(a.keys)), dq_i(static_cast<std::size_t>(a.qk_dim));
+      std::vector<double> dk_acc(static_cast<std::size_t>(a.keys * a.qk_dim), 0.0);
+      std::vector<double> dv_acc(static_cast<std::size_t>(a.keys * a.v_dim), 0.0);
+      for (std::int64_t i = 0; i < a.queries; ++i) {
+        const double lse = pl[bh * a.queries + i];
+        if (lse == -std::numeric_limits<double>::infinity()) continue;  // saw no key: no gradient
+        const T* q_i = pq + (b * a.queries + i) * a.q.row + h * a.qk_dim;
+        const T* o_i = po + (b * a.queries + i) * out_row + h * a.v_dim;
+        const T* do_i = pdo + (b * a.queries + i) * out_row + h * a.v_dim;
+        score_row(a, q_i, k_bh, keep_b, i, p.data());
+        double D_i = 0;
+        for (std::int64_t c = 0; c < a.v_dim; ++c) D_i += double(do_i[c]) * double(o_i[c]);
+        std::fill(dq_i.begin(), dq_i.end(), 0.0);
+        for (std::int64_t j = 0; j < a.keys; ++j) {
+          const double p_ij = std::exp(p[static_cast<std::size_t>(j)] - lse);
+          if (p_ij == 0) continue;
+          const T* v_j = v_bh + j * a.v.row;
+          const T* k_j = k_bh + j * a.k.row;
+          double dp = 0;
+          for (std::int64_t c = 0; c < a.v_dim; ++c) {
+            dp += double(do_i[c]) * double(v_j[c]);
+            dv_acc[static_cast<std::size_t>(j * a.v_dim + c)] += p_ij * double(do_i[c]);
+          }
+          const double ds = p_ij * (dp - D_i) * a.scale;
+          for (std::int64_t c = 0; c < a.qk_dim; ++c) {
+            dq_i[static_cast<std::size_t>(c)] += ds * double(k_j[c]);
+            dk_acc[static_cast<std::size_t>(j * a.qk_dim + c)] += ds * double(q_i[c]);
+          }
+        }
+        T* dq_out = pdq + (b * a.queries + i) * dq.row + h * a.qk_dim;
+        for (std::int64_t c = 0; c < a.qk_dim; ++c) dq_out[c] = static_cast<T>(dq_i[static_cast<std::size_t>(c)]);
+      }
+      for (std::int64_t j = 0; j < a.keys; ++j) {
+        T* dk_out = pdk + (b * a.keys + j) * dk.row + h * a.qk_dim;
+        T* dv_out = pdv + (b * a.keys + j) * dv.row + h * a.v_dim;
+        for (std::int64_t c = 0; c < a.qk_dim; ++c)
+          dk_out[c] = static_cast<T>(dk_acc[static_cast<std::size_t>(j * a.qk_dim + c)]);
+        for (std::int64_t c = 0; c < a.v_dim; ++c)
+          dv_out[c] = static_cast<T>(dv_acc[static_cast<std::size_t>(j * a.v_dim + c)]);
+      }
+    });
+  });
+}
+
+// The operands' tensors in f32 (the cpu computes 16-bit floats in f32).
+AttentionOperands in_f32(AttentionOperands a) {
+  for (Heads* x : {&a.q, &a.k, &a.v}) x->tensor = x->tensor.to(DType::f32);
+  return a;
+}
+
+// Forward on any device: the cpu loops (16-bit in f32), or a device's fused kernels or unfused path.
+AttentionResult attention_forward(const AttentionOperands& a, const AttentionOptions& options) {
+  const Device device = a.q.tensor.device();
+  const DType dtype = a.q.tensor.dtype();
+  if (device.is_cpu()) {
+    if (!is_16_bit(dtype)) return cpu_attention(a, options.return_weights);
+    AttentionResult r = cpu_attention(in_f32(a), options.return_weights);
+    r.out = r.out.to(dtype);
+    if (r.weights.defined()) r.weights = r.weights.to(dtype);
+    return r;
+  }
+  if (options.kernel == AttentionKernel::unfused)
+    return ATTNKIT_DEVICE_OP(device, scaled_dot_product_attention(with_mask_for_lengths(a), options.return_weights));
+  AttentionResult r = ATTNKIT_DEVICE_OP(device, flash_attention(a));
+  // The fused kernels keep no probabilities; for inspection they come from the unfused steps.
+  if (options.return_weights)
+    r.weights = ATTNKIT_DEVICE_OP(device, attention_weights(with_mask_for_lengths(is_16_bit(dtype) ? in_f32(a) : a)))
+                    .to(dtype);
+  return r;
+}
+
+// Backward on any device into dq, dk and dv (tensors of q, k and v's dtype on their device).
+void attention_backward(const AttentionOperands& a, const AttentionResult& forward, const Tensor& dout,
+                        const AttentionOptions& options, const Heads& dq, const Heads& dk, const Heads& dv) {
+  const Device device = a.q.tensor.device();
+  const DType dtype = a.q.tensor.dtype();
+  if (!device.is_cpu()) {
+    if (options.kernel == AttentionKernel::unfused)
+      ATTNKIT_DEVICE_OP(device, scaled_dot_product_attention_backward(with_mask_for_lengths(a), dout, dq, dk, dv));
+    else
+      ATTNKIT_DEVICE_OP(device, flash_attention_backward(a, forward, dout, dq, dk, dv));
+    return;
+  }
+  if (!is_16_bit(dtype)) {
+    cpu_attention_backward(a, forward, dout, dq, dk, dv);
+    return;
+  }
+  // In f32, into f32 copies of the gradients' tensors (one copy when they share a tensor).
+  AttentionResult forward_f32 = forward;
+  forward_f32.out = forward.out.to(DType::f32);
+  Heads dq32{Tensor::zeros(dq.tensor.shape()), dq.offset, dq.row}, dk32{dq32.tensor, dk.offset, dk.row},
+      dv32{dq32.tensor, dv.offset, dv.row};
+  if (!dk.tensor.shares_storage_with(dq.tensor)) dk32.tensor = Tensor::zeros(dk.tensor.shape());
+  if (!dv.tensor.shares_storage_with(dq.tensor)) dv32.tensor = Tensor::zeros(dv.tensor.shape());
+  cpu_attention_backward(in_f32(a), forward_f32, dout.to(DType::f32), dq32, dk32, dv32);
+  Tensor(dq.tensor).copy_from(dq32.tensor.to(dtype));
+  if (!dk.tensor.shares_storage_with(dq.tensor)) Tensor(dk.tensor).copy_from(dk32.tensor.to(dtype));
+  if (!dv.tensor.shares_storage_with(dq.tensor)) Tensor(dv.tensor).copy_from(dv32.tensor.to(dtype));
+}
+
+void check_backward_inputs(const char* op, const AttentionOperands& a, const AttentionResult& forward,
+                           const Tensor& dout) {
+  const Tensor& q = a.q.tensor;
+  detail::check_like(op, "out", forward.out, {a.batch, a.queries, a.heads * a.v_dim}, q);
+  detail::check_like(op, "dout", dout, {a.batch, a.queries, a.heads * a.v_dim}, q);
+  detail::check_shape(op, "lse", forward.lse, {a.batch, a.heads, a.queries});
+  const DType lse_dtype = q.dtype() == DType::f64 ? DType::f64 : DType::f32;
+  ATTNKIT_CHECK(forward.lse.dtype() == lse_dtype, op, ": lse must be ", lse_dtype, ", got ", forward.lse.describe());
+  detail::common_device(op, {{"q", &q}, {"out", &forward.out}, {"lse", &forward.lse}, {"dout", &dout}});
 }
 
 }  // namespace
 
 AttentionResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                              const Tensor& key_mask, const AttentionOptions& options) {
-  const SdpaDims d = check_sdpa("scaled_dot_product_attention", q, k, v, key_mask, options);
-  if (!q.is_cpu())  // the unfused path: products, a masked softmax kernel, products
-    return ATTNKIT_DEVICE_OP(q.device(), scaled_dot_product_attention(q, k, v, key_mask, d.H, options.causal, d.scale,
-                                                                      options.return_weights));
-  AttentionResult r;
-  r.out = Tensor::empty({d.B, d.Tq, d.H * d.dv}, q.dtype());
-  r.lse = Tensor::empty({d.B, d.H, d.Tq}, q.dtype());
-  if (options.return_weights) r.weights = Tensor::empty({d.B, d.H, d.Tq, d.Tk}, q.dtype());
-  detail::dispatch_float(q.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const T *pq = q.data<T>(), *pk = k.data<T>(), *pv = v.data<T>();
-    const std::uint8_t* pm = key_mask.defined() ? key_mask.data<std::uint8_t>() : nullptr;
-    T *po = r.out.data<T>(), *pl = r.lse.data<T>();
-    T* pw = options.return_weights ? r.weights.data<T>() : nullptr;
-    cpu::parallel_for(d.B * d.H, d.Tq * d.Tk * (d.dk + d.dv), [&](std::int64_t bh) {
-      const std::int64_t b = bh / d.H, h = bh % d.H;
-      const T* k_bh = pk + b * d.Tk * d.H * d.dk + h * d.dk;
-      const T* v_bh = pv + b * d.Tk * d.H * d.dv + h * d.dv;
-      std::vector<double> scores(static_cast<std::size_t>(d.Tk)), acc(static_cast<std::size_t>(d.dv));
-      for (std::int64_t i = 0; i < d.Tq; ++i) {
-        score_row(d, pq + (b * d.Tq + i) * d.H * d.dk + h * d.dk, k_bh, pm ? pm + b * d.Tk : nullptr,
-                  options.causal, i, scores.data());
-        double max = -std::numeric_limits<double>::infinity();
-        for (const double s : scores) max = std::max(max, s);
-        T* o_i = po + (b * d.Tq + i) * d.H * d.dv + h * d.dv;
-        T* w_i = pw ? pw + (bh * d.Tq + i) * d.Tk : nullptr;
-        if (max == -std::numeric_limits<double>::infinity()) {  // this query sees no key
-          for (std::int64_t c = 0; c < d.dv; ++c) o_i[c] = T(0);
-          if (w_i) for (std::int64_t j = 0; j < d.Tk; ++j) w_i[j] = T(0);
-          pl[bh * d.Tq + i] = static_cast<T>(-std::numeric_limits<double>::infinity());
-          continue;
-        }
-        double sum = 0;
-        for (double& s : scores) sum += (s = std::exp(s - max));
-        std::fill(acc.begin(), acc.end(), 0.0);
-        for (std::int64_t j = 0; j < d.Tk; ++j) {
-          const double p = scores[static_cast<std::size_t>(j)] / sum;
-          if (w_i) w_i[j] = static_cast<T>(p);
-          if (p == 0) continue;
-          const T* v_j = v_bh + j * d.H * d.dv;
-          for (std::int64_t c = 0; c < d.dv; ++c) acc[static_cast<std::size_t>(c)] += p * double(v_j[c]);
-        }
-        for (std::int64_t c = 0; c < d.dv; ++c) o_i[c] = static_cast<T>(acc[static_cast<std::size_t>(c)]);
-        pl[bh * d.Tq + i] = static_cast<T>(max + std::log(sum));
-      }
-    });
-  });
-  return r;
+  return attention_forward(separate_operands("scaled_dot_product_attention", q, k, v, key_mask, options), options);
 }
 
 AttentionGrads scaled_dot_product_attention_backward(const Tensor& q, const Tensor& k,
@@ -385,66 +592,28 @@ AttentionGrads scaled_dot_product_attention_backward(const Tensor& q, const Tens
                                                      const Tensor& dout,
                                                      const AttentionOptions& options) {
   const char* op = "scaled_dot_product_attention_backward";
-  const SdpaDims d = check_sdpa(op, q, k, v, key_mask, options);
-  detail::check_like(op, "out", forward.out, {d.B, d.Tq, d.H * d.dv}, q);
-  detail::check_like(op, "lse", forward.lse, {d.B, d.H, d.Tq}, q);
-  detail::check_like(op, "dout", dout, {d.B, d.Tq, d.H * d.dv}, q);
-  if (!q.is_cpu())
-    return ATTNKIT_DEVICE_OP(q.device(), scaled_dot_product_attention_backward(q, k, v, key_mask, dout, d.H,
-                                                                               options.causal, d.scale));
-  AttentionGrads g{Tensor::zeros_like(q), Tensor::zeros_like(k), Tensor::zeros_like(v)};
-  detail::dispatch_float(q.dtype(), [&](auto tag) {
-    using T = decltype(tag);
-    const T *pq = q.data<T>(), *pk = k.data<T>(), *pv = v.data<T>();
-    const T *po = forward.out.data<T>(), *pl = forward.lse.data<T>(), *pdo = dout.data<T>();
-    const std::uint8_t* pm = key_mask.defined() ? key_mask.data<std::uint8_t>() : nullptr;
-    T *pdq = g.dq.data<T>(), *pdk = g.dk.data<T>(), *pdv = g.dv.data<T>();
-    // Each (batch, head) owns its columns of dq, dk and dv: no two tasks write the same element.
-    cpu::parallel_for(d.B * d.H, 2 * d.Tq * d.Tk * (d.dk + d.dv), [&](std::int64_t bh) {
-      const std::int64_t b = bh / d.H, h = bh % d.H;
-      const std::int64_t qk_row = d.H * d.dk, v_row = d.H * d.dv;
-      const T* k_bh = pk + b * d.Tk * qk_row + h * d.dk;
-      const T* v_bh = pv + b * d.Tk * v_row + h * d.dv;
-      std::vector<double> p(static_cast<std::size_t>(d.Tk)), dq_i(static_cast<std::size_t>(d.dk));
-      std::vector<double> dk_acc(static_cast<std::size_t>(d.Tk * d.dk), 0.0), dv_acc(static_cast<std::size_t>(d.Tk * d.dv), 0.0);
-      for (std::int64_t i = 0; i < d.Tq; ++i) {
-        const double lse = pl[bh * d.Tq + i];
-        if (lse == -std::numeric_limits<double>::infinity()) continue;  // saw no key: no gradient
-        const T* q_i = pq + (b * d.Tq + i) * qk_row + h * d.dk;
-        const T* o_i = po + (b * d.Tq + i) * v_row + h * d.dv;
-        const T* do_i = pdo + (b * d.Tq + i) * v_row + h * d.dv;
-        score_row(d, q_i, k_bh, pm ? pm + b * d.Tk : nullptr, options.causal, i, p.data());
-        double D_i = 0;
-        for (std::int64_t c = 0; c < d.dv; ++c) D_i += double(do_i[c]) * double(o_i[c]);
-        std::fill(dq_i.begin(), dq_i.end(), 0.0);
-        for (std::int64_t j = 0; j < d.Tk; ++j) {
-          const double p_ij = std::exp(p[static_cast<std::size_t>(j)] - lse);
-          if (p_ij == 0) continue;
-          const T* v_j = v_bh + j * v_row;
-          const T* k_j = k_bh + j * qk_row;
-          double dp = 0;
-          for (std::int64_t c = 0; c < d.dv; ++c) {
-            dp += double(do_i[c]) * double(v_j[c]);
-            dv_acc[static_cast<std::size_t>(j * d.dv + c)] += p_ij * double(do_i[c]);
-          }
-          const double ds = p_ij * (dp - D_i) * d.scale;
-          for (std::int64_t c = 0; c < d.dk; ++c) {
-            dq_i[static_cast<std::size_t>(c)] += ds * double(k_j[c]);
-            dk_acc[static_cast<std::size_t>(j * d.dk + c)] += ds * double(q_i[c]);
-          }
-        }
-        T* dq_out = pdq + (b * d.Tq + i) * qk_row + h * d.dk;
-        for (std::int64_t c = 0; c < d.dk; ++c) dq_out[c] = static_cast<T>(dq_i[static_cast<std::size_t>(c)]);
-      }
-      for (std::int64_t j = 0; j < d.Tk; ++j) {
-        for (std::int64_t c = 0; c < d.dk; ++c)
-          pdk[(b * d.Tk + j) * qk_row + h * d.dk + c] = static_cast<T>(dk_acc[static_cast<std::size_t>(j * d.dk + c)]);
-        for (std::int64_t c = 0; c < d.dv; ++c)
-          pdv[(b * d.Tk + j) * v_row + h * d.dv + c] = static_cast<T>(dv_acc[static_cast<std::size_t>(j * d.dv + c)]);
-      }
-    });
-  });
+  const AttentionOperands a = separate_operands(op, q, k, v, key_mask, options);
+  check_backward_inputs(op, a, forward, dout);
+  AttentionGrads g;
+  const auto fresh = [&](const Tensor& like) { return q.is_cpu() ? Tensor::zeros_like(like) : Tensor::empty_like(like); };
+  g.dq = fresh(q), g.dk = fresh(k), g.dv = fresh(v);
+  attention_backward(a, forward, dout, options, {g.dq, 0, a.q.row}, {g.dk, 0, a.k.row}, {g.dv, 0, a.v.row});
   return g;
+}
+
+AttentionResult packed_self_attention(const Tensor& qkv, const Tensor& key_mask, const AttentionOptions& options) {
+  return attention_forward(packed_operands("packed_self_attention", qkv, key_mask, options), options);
+}
+
+Tensor packed_self_attention_backward(const Tensor& qkv, const Tensor& key_mask, const AttentionResult& forward,
+                                      const Tensor& dout, const AttentionOptions& options) {
+  const char* op = "packed_self_attention_backward";
+  const AttentionOperands a = packed_operands(op, qkv, key_mask, options);
+  check_backward_inputs(op, a, forward, dout);
+  Tensor dqkv = qkv.is_cpu() ? Tensor::zeros_like(qkv) : Tensor::empty_like(qkv);
+  attention_backward(a, forward, dout, options, {dqkv, a.q.offset, a.q.row}, {dqkv, a.k.offset, a.k.row},
+                     {dqkv, a.v.offset, a.v.row});
+  return dqkv;
 }
 
 }  // namespace attnkit::ops

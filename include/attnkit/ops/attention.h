@@ -26,17 +26,25 @@
 //    (or, single_vector, its sum over features divided by D), plus the direct dy * probs.
 //
 // 4. Multi-head scaled dot-product attention (seed 004; seed 002's Luong attention is scale 1):
-//      q [B, Tq, H*dk], k [B, Tk, H*dk], v [B, Tk, H*dv], key_mask [B, Tk] u8 (optional)
+//      q [B, Tq, H*dk], k [B, Tk, H*dk], v [B, Tk, H*dv], key_mask (optional): u8 [B, Tk]
+//      (0 hides key j of batch b) or i32 [B] key lengths (keys j >= length[b] are hidden)
 //      head h uses columns [h*dk, (h+1)*dk) of q and k and [h*dv, (h+1)*dv) of v; its output
 //      fills the same columns of out [B, Tq, H*dv] (heads split and merged without copies).
 //      s_ij = scale q_i . k_j, with scale = 1/sqrt(dk) unless given; key j is hidden from every
-//      query when key_mask[b, j] = 0 and, when causal, from query i if j > i (top-left
+//      query when the mask hides it and, when causal, from query i if j > i (top-left
 //      alignment, as PyTorch's is_causal: query i sees keys 0..i, whatever Tq and Tk are).
 //      P = softmax over visible keys; out_i = sum_j P_ij v_j; lse_i = log sum_j exp(s_ij) [B, H, Tq]
 //      A query that sees no key gets out 0 and lse -inf. With return_weights, P [B, H, Tq, Tk].
 //    Gradient (the flash-attention form; P recomputed from lse): dP_ij = dout_i . v_j,
 //    D_i = dout_i . out_i, dS_ij = P_ij (dP_ij - D_i); dq_i = scale sum_j dS_ij k_j,
 //    dk_j = scale sum_i dS_ij q_i, dv_j = sum_i P_ij dout_i.
+//    dtypes: f32 and f64 (cpu), f16 and bf16 (the cpu computes them in f32 and rounds the results;
+//    a device runs them on the tensor cores, head dims 32, 64 or 128 alike for q, k and v). lse is
+//    f64 for f64 inputs and f32 otherwise. On a device the fused kernels (kernels/flash_attention.cu)
+//    run unless options.kernel says unfused: products around a masked softmax, float32 only.
+//    packed_self_attention takes q, k and v side by side in one tensor qkv [B, T, 3 H dk], as one
+//    product with the three projections' kernels concatenated gives them; its backward gives
+//    dqkv in the same layout.
 #pragma once
 
 #include <optional>
@@ -45,11 +53,17 @@
 
 namespace attnkit::ops {
 
+// How an attention op runs on a device (cuda, sim): through its fused kernel, or through the
+// unfused path of separate products, softmax and elementwise kernels, kept for comparison. The
+// cpu has one implementation of each op and ignores it.
+enum class AttentionKernel { fused, unfused };
+
 // ---- 1. additive tanh-softmax pooling
 
 struct AdditiveAttentionOptions {
   bool return_sequences = false;
   double epsilon = 1e-7;
+  AttentionKernel kernel = AttentionKernel::fused;
 };
 struct AdditiveAttentionResult {
   Tensor y;
@@ -75,15 +89,19 @@ struct GatingGrads {
   Tensor dx, dweight, dbias;  // dbias undefined without bias
 };
 
-GatingResult gating_attention(const Tensor& x, const Tensor& weight, const Tensor& bias);
+GatingResult gating_attention(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                              AttentionKernel kernel = AttentionKernel::fused);
 GatingGrads gating_attention_backward(const Tensor& x, const Tensor& weight, const Tensor& probs,
-                                      const Tensor& dy, bool has_bias = true);
+                                      const Tensor& dy, bool has_bias = true,
+                                      AttentionKernel kernel = AttentionKernel::fused);
 
 GatingResult temporal_gating_attention(const Tensor& x, const Tensor& weight, const Tensor& bias,
-                                       bool single_vector = false);
+                                       bool single_vector = false,
+                                       AttentionKernel kernel = AttentionKernel::fused);
 GatingGrads temporal_gating_attention_backward(const Tensor& x, const Tensor& weight,
                                                const Tensor& bias, const Tensor& dy,
-                                               bool single_vector = false);
+                                               bool single_vector = false,
+                                               AttentionKernel kernel = AttentionKernel::fused);
 
 // ---- 4. multi-head scaled dot-product attention
 
@@ -92,10 +110,11 @@ struct AttentionOptions {
   bool causal = false;
   std::optional<double> scale;  // 1 / sqrt(dk) when not given
   bool return_weights = false;
+  AttentionKernel kernel = AttentionKernel::fused;
 };
 struct AttentionResult {
   Tensor out;      // [B, Tq, H*dv]
-  Tensor lse;      // [B, H, Tq], log-sum-exp of each query's scores
+  Tensor lse;      // [B, H, Tq], log-sum-exp of each query's scores (f32, or f64)
   Tensor weights;  // [B, H, Tq, Tk] when return_weights
 };
 AttentionResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
@@ -109,5 +128,14 @@ AttentionGrads scaled_dot_product_attention_backward(const Tensor& q, const Tens
                                                      const AttentionResult& forward,
                                                      const Tensor& dout,
                                                      const AttentionOptions& options = {});
+
+// Self-attention over packed projections: qkv [B, T, 3 H dk] holds q, k and v in its columns
+// [0, H dk), [H dk, 2 H dk) and [2 H dk, 3 H dk); out [B, T, H dk].
+AttentionResult packed_self_attention(const Tensor& qkv, const Tensor& key_mask = Tensor(),
+                                      const AttentionOptions& options = {});
+// dqkv [B, T, 3 H dk].
+Tensor packed_self_attention_backward(const Tensor& qkv, const Tensor& key_mask,
+                                      const AttentionResult& forward, const Tensor& dout,
+                                      const AttentionOptions& options = {});
 
 }  // namespace attnkit::ops

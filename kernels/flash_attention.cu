@@ -1,0 +1,382 @@
+// Fused scaled dot-product attention in float32, on the CUDA cores (see flash_attention.h), and
+// the launchers that pick the engine by dtype.
+//
+// A block of 4 warps owns 32 rows of one (batch, head): 32 queries in the forward and the dq
+// pass, 32 keys in the dk/dv pass; each warp owns 8 of them. The other side is visited in tiles
+// of 32, one per lane: lane j computes the scores of key (or query) j of the tile against the
+// warp's 8 rows, warp shuffles give the rows' maxima and sums, and the probabilities go through
+// shared memory to the products, where the lanes share out the head's columns.
+//
+//   forward  (per tile of keys)     s = scale q k^T; m' = max(m, rowmax s); p = exp(s - m');
+//                                   l = l e^(m - m') + rowsum p; o = o e^(m - m') + p v
+//            at the end             out = o / l, lse = m + log l
+//   dq pass  (per tile of keys)     p = exp(s - lse); ds = p (dout v^T - delta); dq += scale ds k
+//   dk/dv    (per tile of queries)  dv += p^T dout; dk += scale ds^T q
+//
+// Shared rows that lanes read at a stride get one float of padding, so that the 32 lanes hit 32
+// banks. Tiles need up to about 136 KB of shared memory at head dim 256 (the launch asks for it).
+#include "attnkit/error.h"
+#include "kernels/block_reduce.cuh"
+#include "kernels/flash_attention.cuh"
+
+namespace attnkit::ATTNKIT_KERNEL_NAMESPACE {
+namespace flash {
+namespace {
+
+constexpr int kThreads = 128;
+constexpr int kWarps = kThreads / ak::kWarpSize;
+constexpr int kRows = 32;                      // rows a block owns
+constexpr int kTile = ak::kWarpSize;           // the other side, one per lane
+constexpr int kRowsPerWarp = kRows / kWarps;   // 8
+constexpr int kMaxDim = 256;
+
+// Rows [first, first + rows) of one head of a [.., steps, ..] operand into shared memory,
+// `stride` floats apart; rows past `steps` are zeros.
+AK_DEVICE void load_rows(float* tile, int stride, const float* head, std::int64_t row_step, std::int64_t first,
+                         int rows, std::int64_t steps, int dim) {
+  for (int e = threadIdx.x; e < rows * dim; e += blockDim.x) {
+    const int r = e / dim, c = e % dim;
+    tile[r * stride + c] = first + r < steps ? head[(first + r) * row_step + c] : 0.0f;
+  }
+}
+
+// The padded stride of a shared row of `dim` floats that lanes read one row each.
+AK_HOST_DEVICE inline int padded(int dim) { return dim + 1; }
+
+template <int kCols>  // columns of a head each lane owns: ceil(dim / 32)
+__global__ void forward_kernel(FlashAttentionParams p) {
+  const std::int64_t bh = blockIdx.y, b = bh / p.heads, h = bh % p.heads;
+  const std::int64_t i0 = static_cast<std::int64_t>(blockIdx.x) * kRows;
+  const int dk = static_cast<int>(p.qk_dim), dv = static_cast<int>(p.v_dim);
+  const int warp = static_cast<int>(threadIdx.x) / ak::kWarpSize, lane = static_cast<int>(ak::lane_id());
+  float* qs = ak::dynamic_shared<float>();   // [kRows][dk]
+  float* ks = qs + kRows * dk;               // [kTile][dk + 1]
+  float* vs = ks + kTile * padded(dk);       // [kTile][dv]
+  float* ps = vs + kTile * dv;               // [kRows][kTile]
+  const float* q = static_cast<const float*>(p.q) + b * p.queries * p.q_row + h * dk;
+  const float* k = static_cast<const float*>(p.k) + b * p.keys * p.k_row + h * dk;
+  const float* v = static_cast<const float*>(p.v) + b * p.keys * p.v_row + h * dv;
+  const KeyVisibility visible = key_visibility(p, b);
+  load_rows(qs, dk, q, p.q_row, i0, kRows, p.queries, dk);
+
+  float m[kRowsPerWarp], l[kRowsPerWarp], o[kRowsPerWarp][kCols];
+  AK_UNROLL
+  for (int r = 0; r < kRowsPerWarp; ++r) {
+    m[r] = -INFINITY;
+    l[r] = 0.0f;
+    AK_UNROLL
+    for (int c = 0; c < kCols; ++c) o[r][c] = 0.0f;
+  }
+  const std::int64_t key_end = visible.key_end(i0, kRows);
+  for (std::int64_t j0 = 0; j0 < key_end; j0 += kTile) {
+    __syncthreads();  // the previous tile's k and v are no longer read (first time: q is written)
+    load_rows(ks, padded(dk), k, p.k_row, j0, kTile, p.keys, dk);
+    load_rows(vs, dv, v, p.v_row, j0, kTile, p.keys, dv);
+    __syncthreads();
+    const std::int64_t j = j0 + lane;
+    AK_UNROLL
+    for (int rr = 0; rr < kRowsPerWarp; ++rr) {
+      const int r = warp * kRowsPerWarp + rr;
+      const std::int64_t i = i0 + r;
+      float s = -INFINITY;
+      if (i < p.queries && visible(i, j)) {
+        float dot = 0.0f;
+        for (int c = 0; c < dk; ++c) dot += qs[r * dk + c] * ks[lane * padded(dk) + c];
+        s = dot * p.scale;
+      }
+      const float m_new = ak::MaxOf()(m[rr], ak::warp_reduce(s, ak::MaxOf()));
+      const float e = s == -INFINITY ? 0.0f : expf(s - m_new);
+      const float rescale = m_new == -INFINITY ? 1.0f : expf(m[rr] - m_new);
+      l[rr] = l[rr] * rescale + ak::warp_reduce(e, ak::SumOf());
+      m[rr] = m_new;
+      AK_UNROLL
+      for (int c = 0; c < kCols; ++c) o[rr][c] *= rescale;
+      ps[r * kTile + lane] = e;
+    }
+    __syncwarp();  // the warp's probabilities are written before its lanes read them
+    AK_UNROLL
+    for (int rr = 0; rr < kRowsPerWarp; ++rr) {
+      const float* p_row = ps + (warp * kRowsPerWarp + rr) * kTile;
+      for (int jj = 0; jj < kTile; ++jj) {
+        const float weight = p_row[jj];
+        AK_UNROLL
+        for (int c = 0; c < kCols; ++c)
+          if (lane + c * ak::kWarpSize < dv) o[rr][c] += weight * vs[jj * dv + lane + c * ak::kWarpSize];
+      }
+    }
+  }
+  AK_UNROLL
+  for (int rr = 0; rr < kRowsPerWarp; ++rr) {
+    const std::int64_t i = i0 + warp * kRowsPerWarp + rr;
+    if (i >= p.queries) continue;
+    const float inverse = l[rr] > 0.0f ? 1.0f / l[rr] : 0.0f;
+    float* out = static_cast<float*>(p.out) + (b * p.queries + i) * p.out_row + h * dv;
+    AK_UNROLL
+    for (int c = 0; c < kCols; ++c)
+      if (lane + c * ak::kWarpSize < dv) out[lane + c * ak::kWarpSize] = o[rr][c] * inverse;
+    if (lane == 0) p.lse[bh * p.queries + i] = l[rr] > 0.0f ? m[rr] + logf(l[rr]) : -INFINITY;
+  }
+}
+
+// The probability of a visible score s of a query with log-sum-exp lse (0 when hidden).
+AK_DEVICE float probability(float s, float lse) { return s == -INFINITY || lse == -INFINITY ? 0.0f : expf(s - lse); }
+
+template <int kCols>  // ceil(qk_dim / 32)
+__global__ void dq_kernel(FlashAttentionGradParams g) {
+  const FlashAttentionParams& p = g.forward;
+  const std::int64_t bh = blockIdx.y, b = bh / p.heads, h = bh % p.heads;
+  const std::int64_t i0 = static_cast<std::int64_t>(blockIdx.x) * kRows;
+  const int dk = static_cast<int>(p.qk_dim), dv = static_cast<int>(p.v_dim);
+  const int warp = static_cast<int>(threadIdx.x) / ak::kWarpSize, lane = static_cast<int>(ak::lane_id());
+  float* qs = ak::dynamic_shared<float>();  // [kRows][dk]
+  float* dos = qs + kRows * dk;             // [kRows][dv]
+  float* ks = dos + kRows * dv;             // [kTile][dk + 1]
+  float* vs = ks + kTile * padded(dk);      // [kTile][dv + 1]
+  float* dss = vs + kTile * padded(dv);     // [kRows][kTile]
+  const float* q = static_cast<const float*>(p.q) + b * p.queries * p.q_row + h * dk;
+  const float* k = static_cast<const float*>(p.k) + b * p.keys * p.k_row + h * dk;
+  const float* v = static_cast<const float*>(p.v) + b * p.keys * p.v_row + h * dv;
+  const float* out = static_cast<const float*>(p.out) + b * p.queries * p.out_row + h * dv;
+  const float* dout = static_cast<const float*>(g.dout) + b * p.queries * p.out_row + h * dv;
+  const KeyVisibility visible = key_visibility(p, b);
+  load_rows(qs, dk, q, p.q_row, i0, kRows, p.queries, dk);
+  load_rows(dos, dv, dout, p.out_row, i0, kRows, p.queries, dv);
+  __syncthreads();
+
+  // delta_i = dout_i . out_i, kept by the warp and written for the dk/dv pass; and lse_i.
+  float delta[kRowsPerWarp], lse[kRowsPerWarp], dq[kRowsPerWarp][kCols];
+  AK_UNROLL
+  for (int rr = 0; rr < kRowsPerWarp; ++rr) {
+    const int r = warp * kRowsPerWarp + rr;
+    const std::int64_t i = i0 + r;
+    float dot = 0.0f;
+    if (i < p.queries)
+      for (int c = lane; c < dv; c += ak::kWarpSize) dot += dos[r * dv + c] * out[i * p.out_row + c];
+    delta[rr] = ak::warp_reduce(dot, ak::SumOf());
+    lse[rr] = i < p.queries ? p.lse[bh * p.queries + i] : -INFINITY;
+    if (i < p.queries && lane == 0) g.delta[bh * p.queries + i] = delta[rr];
+    AK_UNROLL
+    for (int c = 0; c < kCols; ++c) dq[rr][c] = 0.0f;
+  }
+  const std::int64_t key_end = visible.key_end(i0, kRows);
+  for (std::int64_t j0 = 0; j0 < key_end; j0 += kTile) {
+    __syncthreads();
+    load_rows(ks, padded(dk), k, p.k_row, j0, kTile, p.keys, dk);
+    load_rows(vs, padded(dv), v, p.v_row, j0, kTile, p.keys, dv);
+    __syncthreads();
+    const std::int64_t j = j0 + lane;
+    AK_UNROLL
+    for (int rr = 0; rr < kRowsPerWarp; ++rr) {
+      const int r = warp * kRowsPerWarp + rr;
+      const std::int64_t i = i0 + r;
+      float ds = 0.0f;
+      if (i < p.queries && visible(i, j)) {
+        float s = 0.0f, dp = 0.0f;
+        for (int c = 0; c < dk; ++c) s += qs[r * dk + c] * ks[lane * padded(dk) + c];
+        for (int c = 0; c < dv; ++c) dp += dos[r * dv + c] * vs[lane * padded(dv) + c];
+        const float prob = probability(s * p.scale, lse[rr]);
+        ds = prob == 0.0f ? 0.0f : prob * (dp - delta[rr]);
+      }
+      dss[r * kTile + lane] = ds;
+    }
+    __syncwarp();
+    AK_UNROLL
+    for (int rr = 0; rr < kRowsPerWarp; ++rr) {
+      const float* ds_row = dss + (warp * kRowsPerWarp + rr) * kTile;
+      for (int jj = 0; jj < kTile; ++jj) {
+        const float ds = ds_row[jj];
+        AK_UNROLL
+        for (int c = 0; c < kCols; ++c)
+          if (lane + c * ak::kWarpSize < dk) dq[rr][c] += ds * ks[jj * padded(dk) + lane + c * ak::kWarpSize];
+      }
+    }
+  }
+  AK_UNROLL
+  for (int rr = 0; rr < kRowsPerWarp; ++rr) {
+    const std::int64_t i = i0 + warp * kRowsPerWarp + rr;
+    if (i >= p.queries) continue;
+    float* dq_row = static_cast<float*>(g.dq) + (b * p.queries + i) * p.q_row + h * dk;
+    AK_UNROLL
+    for (int c = 0; c < kCols; ++c)
+      if (lane + c * ak::kWarpSize < dk) dq_row[lane + c * ak::kWarpSize] = dq[rr][c] * p.scale;
+  }
+}
+
+template <int kCols>  // ceil(max(qk_dim, v_dim) / 32)
+__global__ void dkdv_kernel(FlashAttentionGradParams g) {
+  const FlashAttentionParams& p = g.forward;
+  const std::int64_t bh = blockIdx.y, b = bh / p.heads, h = bh % p.heads;
+  const std::int64_t j0 = static_cast<std::int64_t>(blockIdx.x) * kRows;
+  const int dk = static_cast<int>(p.qk_dim), dv = static_cast<int>(p.v_dim);
+  const int warp = static_cast<int>(threadIdx.x) / ak::kWarpSize, lane = static_cast<int>(ak::lane_id());
+  float* ks = ak::dynamic_shared<float>();   // [kRows][dk]
+  float* vs = ks + kRows * dk;               // [kRows][dv]
+  float* qs = vs + kRows * dv;               // [kTile][dk + 1]
+  float* dos = qs + kTile * padded(dk);      // [kTile][dv + 1]
+  float* pt = dos + kTile * padded(dv);      // [kRows][kTile]: p^T
+  float* dst = pt + kRows * kTile;           // [kRows][kTile]: ds^T
+  float* lse = dst + kRows * kTile;          // [kTile]
+  float* delta = lse + kTile;                // [kTile]
+  const float* q = static_cast<const float*>(p.q) + b * p.queries * p.q_row + h * dk;
+  const float* k = static_cast<const float*>(p.k) + b * p.keys * p.k_row + h * dk;
+  const float* v = static_cast<const float*>(p.v) + b * p.keys * p.v_row + h * dv;
+  const float* dout = static_cast<const float*>(g.dout) + b * p.queries * p.out_row + h * dv;
+  const KeyVisibility visible = key_visibility(p, b);
+  load_rows(ks, dk, k, p.k_row, j0, kRows, p.keys, dk);
+  load_rows(vs, dv, v, p.v_row, j0, kRows, p.keys, dv);
+
+  float dk_acc[kRowsPerWarp][kCols], dv_acc[kRowsPerWarp][kCols];
+  AK_UNROLL
+  for (int rr = 0; rr < kRowsPerWarp; ++rr)
+    AK_UNROLL
+    for (int c = 0; c < kCols; ++c) dk_acc[rr][c] = dv_acc[rr][c] = 0.0f;
+  // Keys at or past the visibility limit are seen by no query: their gradients stay 0.
+  const std::int64_t query_begin = j0 < visible.limit ? visible.query_begin(j0) : p.queries;
+  for (std::int64_t t0 = query_begin; t0 < p.queries; t0 += kTile) {
+    __syncthreads();
+    load_rows(qs, padded(dk), q, p.q_row, t0, kTile, p.queries, dk);
+    load_rows(dos, padded(dv), dout, p.out_row, t0, kTile, p.queries, dv);
+    if (threadIdx.x < kTile) {
+      const std::int64_t i = t0 + threadIdx.x;
+      lse[threadIdx.x] = i < p.queries ? p.lse[bh * p.queries + i] : -INFINITY;
+      delta[threadIdx.x] = i < p.queries ? g.delta[bh * p.queries + i] : 0.0f;
+    }
+    __syncthreads();
+    const std::int64_t i = t0 + lane;
+    AK_UNROLL
+    for (int rr = 0; rr < kRowsPerWarp; ++rr) {
+      const int r = warp * kRowsPerWarp + rr;
+      const std::int64_t j = j0 + r;
+      float prob = 0.0f, ds = 0.0f;
+      if (i < p.queries && visible(i, j)) {
+        float s = 0.0f, dp = 0.0f;
+        for (int c = 0; c < dk; ++c) s += qs[lane * padded(dk) + c] * ks[r * dk + c];
+        for (int c = 0; c < dv; ++c) dp += dos[lane * padded(dv) + c] * vs[r * dv + c];
+        prob = probability(s * p.scale, lse[lane]);
+        ds = prob == 0.0f ? 0.0f : prob * (dp - delta[lane]);
+      }
+      pt[r * kTile + lane] = prob;
+      dst[r * kTile + lane] = ds;
+    }
+    __syncwarp();
+    AK_UNROLL
+    for (int rr = 0; rr < kRowsPerWarp; ++rr) {
+      const int r = warp * kRowsPerWarp + rr;
+      for (int ii = 0; ii < kTile; ++ii) {
+        const float prob = pt[r * kTile + ii], ds = dst[r * kTile + ii];
+        AK_UNROLL
+        for (int c = 0; c < kCols; ++c) {
+          const int col = lane + c * ak::kWarpSize;
+          if (col < dv) dv_acc[rr][c] += prob * dos[ii * padded(dv) + col];
+          if (col < dk) dk_acc[rr][c] += ds * qs[ii * padded(dk) + col];
+        }
+      }
+    }
+  }
+  AK_UNROLL
+  for (int rr = 0; rr < kRowsPerWarp; ++rr) {
+    const std::int64_t j = j0 + warp * kRowsPerWarp + rr;
+    if (j >= p.keys) continue;
+    float* dk_row = static_cast<float*>(g.dk) + (b * p.keys + j) * p.k_row + h * dk;
+    float* dv_row = static_cast<float*>(g.dv) + (b * p.keys + j) * p.v_row + h * dv;
+    AK_UNROLL
+    for (int c = 0; c < kCols; ++c) {
+      const int col = lane + c * ak::kWarpSize;
+      if (col < dk) dk_row[col] = dk_acc[rr][c] * p.scale;
+      if (col < dv) dv_row[col] = dv_acc[rr][c];
+    }
+  }
+}
+
+// ceil(dim / 32) rounded up to a power of two: the kCols instance for `dim` columns.
+int cols_for(std::int64_t dim) {
+  int cols = 1;
+  while (cols * ak::kWarpSize < dim) cols *= 2;
+  return cols;
+}
+
+dim3 grid_for(std::int64_t rows, const FlashAttentionParams& p) {
+  return dim3(static_cast<unsigned>((rows + kRows - 1) / kRows), static_cast<unsigned>(p.batch * p.heads));
+}
+
+}  // namespace
+
+void forward_f32(const FlashAttentionParams& p, void* stream) {
+  const int dk = static_cast<int>(p.qk_dim), dv = static_cast<int>(p.v_dim);
+  const std::size_t shared = sizeof(float) * (kRows * dk + kTile * padded(dk) + kTile * dv + kRows * kTile);
+  const dim3 grid = grid_for(p.queries, p);
+  switch (cols_for(dv)) {
+    case 1: AK_LAUNCH(forward_kernel<1>, grid, kThreads, shared, ak::as_stream(stream), p); break;
+    case 2: AK_LAUNCH(forward_kernel<2>, grid, kThreads, shared, ak::as_stream(stream), p); break;
+    case 4: AK_LAUNCH(forward_kernel<4>, grid, kThreads, shared, ak::as_stream(stream), p); break;
+    default: AK_LAUNCH(forward_kernel<8>, grid, kThreads, shared, ak::as_stream(stream), p); break;
+  }
+}
+
+void backward_f32(const FlashAttentionGradParams& g, void* stream) {
+  const FlashAttentionParams& p = g.forward;
+  const int dk = static_cast<int>(p.qk_dim), dv = static_cast<int>(p.v_dim);
+  const std::size_t dq_shared =
+      sizeof(float) * (kRows * dk + kRows * dv + kTile * padded(dk) + kTile * padded(dv) + kRows * kTile);
+  const dim3 dq_grid = grid_for(p.queries, p);
+  if (p.queries > 0) switch (cols_for(dk)) {  // writes delta, which the dk/dv pass reads
+    case 1: AK_LAUNCH(dq_kernel<1>, dq_grid, kThreads, dq_shared, ak::as_stream(stream), g); break;
+    case 2: AK_LAUNCH(dq_kernel<2>, dq_grid, kThreads, dq_shared, ak::as_stream(stream), g); break;
+    case 4: AK_LAUNCH(dq_kernel<4>, dq_grid, kThreads, dq_shared, ak::as_stream(stream), g); break;
+    default: AK_LAUNCH(dq_kernel<8>, dq_grid, kThreads, dq_shared, ak::as_stream(stream), g); break;
+  }
+  const std::size_t dkdv_shared = sizeof(float) * (kRows * dk + kRows * dv + kTile * padded(dk) + kTile * padded(dv) +
+                                                   2 * kRows * kTile + 2 * kTile);
+  const dim3 dkdv_grid = grid_for(p.keys, p);
+  if (p.keys > 0) switch (cols_for(dk > dv ? dk : dv)) {
+    case 1: AK_LAUNCH(dkdv_kernel<1>, dkdv_grid, kThreads, dkdv_shared, ak::as_stream(stream), g); break;
+    case 2: AK_LAUNCH(dkdv_kernel<2>, dkdv_grid, kThreads, dkdv_shared, ak::as_stream(stream), g); break;
+    case 4: AK_LAUNCH(dkdv_kernel<4>, dkdv_grid, kThreads, dkdv_shared, ak::as_stream(stream), g); break;
+    default: AK_LAUNCH(dkdv_kernel<8>, dkdv_grid, kThreads, dkdv_shared, ak::as_stream(stream), g); break;
+  }
+}
+
+}  // namespace flash
+
+void flash_attention_check(const FlashAttentionParams& p) {
+  ATTNKIT_CHECK(p.batch >= 0 && p.heads >= 1 && p.queries >= 0 && p.keys >= 0, "flash attention: sizes batch ",
+                p.batch, ", heads ", p.heads, ", queries ", p.queries, ", keys ", p.keys, " are not valid");
+  ATTNKIT_CHECK(p.batch * p.heads <= 65535, "flash attention: batch * heads = ", p.batch * p.heads,
+                " is more than the 65535 (batch, head) pairs a launch covers");
+  if (p.dtype == AttentionDType::f32) {
+    ATTNKIT_CHECK(p.qk_dim >= 1 && p.qk_dim <= flash::kMaxDim && p.v_dim >= 1 && p.v_dim <= flash::kMaxDim,
+                  "flash attention: float32 takes head dims 1 to ", flash::kMaxDim, ", got ", p.qk_dim,
+                  " for q and k and ", p.v_dim, " for v");
+    return;
+  }
+  const bool supported = p.qk_dim == p.v_dim && (p.qk_dim == 32 || p.qk_dim == 64 || p.qk_dim == 128);
+  ATTNKIT_CHECK(supported, "flash attention: f16 and bf16 take head dims 32, 64 or 128, the same for q, k and v; got ",
+                p.qk_dim, " for q and k and ", p.v_dim, " for v");
+  // cp.async moves 16 bytes, 8 elements: every row of every head must start on a 16-byte boundary.
+  const auto aligned = [](const void* pointer) { return reinterpret_cast<std::uintptr_t>(pointer) % 16 == 0; };
+  ATTNKIT_CHECK(aligned(p.q) && aligned(p.k) && aligned(p.v) && aligned(p.out) && p.q_row % 8 == 0 &&
+                    p.k_row % 8 == 0 && p.v_row % 8 == 0 && p.out_row % 8 == 0,
+                "flash attention: f16 and bf16 need q, k, v and out 16-byte aligned with rows a multiple of 8 "
+                "elements apart");
+}
+
+void flash_attention_forward(const FlashAttentionParams& p, void* stream) {
+  flash_attention_check(p);
+  if (p.batch == 0 || p.queries == 0) return;
+  if (p.dtype == AttentionDType::f32)
+    flash::forward_f32(p, stream);
+  else
+    flash::forward_mma(p, stream);
+}
+
+void flash_attention_backward(const FlashAttentionGradParams& g, void* stream) {
+  const FlashAttentionParams& p = g.forward;
+  flash_attention_check(p);
+  if (p.batch == 0 || (p.queries == 0 && p.keys == 0)) return;
+  if (p.dtype == AttentionDType::f32)
+    flash::backward_f32(g, stream);
+  else
+    flash::backward_mma(g, stream);
+}
+
+}  // namespace attnkit::ATTNKIT_KERNEL_NAMESPACE

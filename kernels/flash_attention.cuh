@@ -1,0 +1,47 @@
+// What the float32 and the tensor-core attention kernels share (included by their .cu files):
+// which keys a query sees, and the ranges of keys and queries that a tile needs to visit.
+#pragma once
+
+#include "kernels/dialect.h"
+#include "kernels/flash_attention.h"
+
+namespace attnkit::ATTNKIT_KERNEL_NAMESPACE::flash {
+
+// The keys that the queries of one batch element see.
+struct KeyVisibility {
+  const std::uint8_t* mask;  // this batch element's row of key_mask, or null
+  std::int64_t limit;        // keys at or past it are hidden: keys, or the key length if smaller
+  bool causal;
+
+  AK_DEVICE bool operator()(std::int64_t query, std::int64_t key) const {
+    return key < limit && (mask == nullptr || mask[key] != 0) && !(causal && key > query);
+  }
+  // Keys at or past this are hidden from queries [first_query, first_query + count).
+  AK_DEVICE std::int64_t key_end(std::int64_t first_query, std::int64_t count) const {
+    const std::int64_t causal_end = first_query + count;
+    return causal && causal_end < limit ? causal_end : limit;
+  }
+  // Queries before this do not see key `first_key` or any after it.
+  AK_DEVICE std::int64_t query_begin(std::int64_t first_key) const { return causal ? first_key : 0; }
+};
+
+AK_DEVICE KeyVisibility key_visibility(const FlashAttentionParams& p, std::int64_t b) {
+  std::int64_t limit = p.keys;
+  if (p.key_lengths != nullptr) {
+    const std::int64_t length = p.key_lengths[b];
+    limit = length < 0 ? 0 : (length < limit ? length : limit);
+  }
+  return {p.key_mask != nullptr ? p.key_mask + b * p.keys : nullptr, limit, p.causal};
+}
+
+// log2(e): the kernels work with exp2, the scores scaled by scale * log2(e).
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+
+// The launchers of each engine, behind flash_attention_forward and _backward.
+void forward_f32(const FlashAttentionParams& p, void* stream);
+void backward_f32(const FlashAttentionGradParams& p, void* stream);
+void forward_mma(const FlashAttentionParams& p, void* stream);
+void backward_mma(const FlashAttentionGradParams& p, void* stream);
+
+}  // namespace attnkit::ATTNKIT_KERNEL_NAMESPACE::flash

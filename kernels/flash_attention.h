@@ -1,0 +1,66 @@
+// Launchers of the fused scaled dot-product attention kernels (kernels/flash_attention.cu for
+// float32, kernels/flash_attention_mma.cu for f16 and bf16 on the tensor cores), the op of
+// ops/attention.h (4.) in one pass over the keys per tile of queries: tiles of q, k and v in
+// shared memory, the softmax computed online, the [Tq, Tk] scores never written out.
+//
+// Layout: element c of head h at step t of batch b of q is
+//   q[(b * queries + t) * q_row + h * qk_dim + c]
+// and likewise for k and v (keys steps, v_dim columns a head) and out; q_row is H * qk_dim for
+// a [B, Tq, H * dk] tensor, 3 * H * dk for q inside packed [B, T, 3 H dk] projections. The
+// gradients dq, dk, dv have the layouts of q, k, v; dout has out's.
+//
+// Key j is hidden from query i of batch b when key_mask[b * keys + j] == 0, when j >=
+// key_lengths[b], or, when causal, when j > i. A query that sees no key gets out 0 and lse -inf.
+//
+// Forward: out, and lse [batch, heads, queries] = log sum_j exp(s_ij) over the visible keys.
+// Backward (P recomputed from lse): delta [batch, heads, queries] (scratch the launcher fills:
+// delta_i = dout_i . out_i), then dq by one pass over the keys per tile of queries, and dk, dv by
+// one pass over the queries per tile of keys; no atomics, so results do not depend on timing.
+//
+// float32 takes head dims up to 256 (q and k, and v, each); f16 and bf16 take qk_dim = v_dim in
+// {32, 64, 128}, with rows and pointers 16-byte aligned. Others are a clear error.
+#pragma once
+
+#include <cstdint>
+
+#ifndef ATTNKIT_KERNEL_NAMESPACE
+#define ATTNKIT_KERNEL_NAMESPACE kernels
+#endif
+
+namespace attnkit::ATTNKIT_KERNEL_NAMESPACE {
+
+enum class AttentionDType { f32, f16, bf16 };
+
+struct FlashAttentionParams {
+  AttentionDType dtype = AttentionDType::f32;
+  std::int64_t batch = 0, heads = 0, queries = 0, keys = 0, qk_dim = 0, v_dim = 0;
+  const void* q = nullptr;
+  const void* k = nullptr;
+  const void* v = nullptr;
+  std::int64_t q_row = 0, k_row = 0, v_row = 0;
+  void* out = nullptr;
+  std::int64_t out_row = 0;
+  float* lse = nullptr;                        // [batch, heads, queries]
+  const std::uint8_t* key_mask = nullptr;      // [batch, keys] or null
+  const std::int32_t* key_lengths = nullptr;   // [batch] or null
+  bool causal = false;
+  float scale = 1.0f;
+};
+
+struct FlashAttentionGradParams {
+  FlashAttentionParams forward;  // q, k, v, out and lse as the forward left them
+  const void* dout = nullptr;    // out's layout
+  float* delta = nullptr;        // [batch, heads, queries], scratch
+  void* dq = nullptr;            // q's layout
+  void* dk = nullptr;            // k's layout
+  void* dv = nullptr;            // v's layout
+};
+
+// Throws attnkit::Error naming the problem when the kernels cannot take these sizes, dtype or
+// alignments (the op calls it before it allocates anything).
+void flash_attention_check(const FlashAttentionParams& params);
+
+void flash_attention_forward(const FlashAttentionParams& params, void* stream);
+void flash_attention_backward(const FlashAttentionGradParams& params, void* stream);
+
+}  // namespace attnkit::ATTNKIT_KERNEL_NAMESPACE

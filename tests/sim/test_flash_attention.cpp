@@ -1,0 +1,366 @@
+// kernels/flash_attention.cu (float32) and kernels/flash_attention_mma.cu (f16 and bf16 through
+// the host mma.sync, ldmatrix and cp.async) under the sim executor, forward and backward,
+// against plain attention evaluated in double in this file: odd lengths that are not multiples
+// of the tiles, cross-attention, causal masking, key masks as bytes and as lengths (a batch
+// element whose queries see no key among them), packed q/k/v projections, and outputs that
+// start as NaN.
+//
+// float32 must match the double reference closely. For f16 and bf16 the rule of
+// flash-attention's own tests applies: the fused kernel's error against the double reference is
+// at most twice that of a plain attention computed in the same precision (probabilities and
+// gradients rounded to it where an unfused 16-bit implementation rounds them), plus a little.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "kernels/flash_attention.h"
+#include "sim_support.h"
+#include "support.h"
+
+namespace attnkit {
+namespace {
+
+using sim::Buffer;
+using namespace testing;
+namespace kern = sim_kernels;
+using kern::AttentionDType;
+
+enum class Masking { none, bytes, lengths };
+
+struct Case {
+  AttentionDType dtype;
+  std::int64_t B, H, Tq, Tk, dk, dv;
+  bool causal = false;
+  Masking masking = Masking::none;
+  bool packed = false;  // q, k, v side by side in one [B, T, 3 H d] array (self-attention)
+  double scale = 0;     // 0: 1 / sqrt(dk)
+
+  std::string name() const {
+    const char* type = dtype == AttentionDType::f32 ? "f32" : dtype == AttentionDType::f16 ? "f16" : "bf16";
+    return std::string(type) + " B" + std::to_string(B) + " H" + std::to_string(H) + " Tq" + std::to_string(Tq) +
+           " Tk" + std::to_string(Tk) + " dk" + std::to_string(dk) + " dv" + std::to_string(dv) +
+           (causal ? " causal" : "") + (masking == Masking::bytes ? " mask" : "") +
+           (masking == Masking::lengths ? " lengths" : "") + (packed ? " packed" : "") +
+           (scale != 0 ? " scale" + std::to_string(scale) : "");
+  }
+  double softmax_scale() const { return scale != 0 ? scale : 1.0 / std::sqrt(double(dk)); }
+};
+
+// Rounds to the case's dtype (identity for float32, which the reference keeps in double).
+double round_to(AttentionDType dtype, double x) {
+  if (dtype == AttentionDType::f16) return static_cast<float>(Half(static_cast<float>(x)));
+  if (dtype == AttentionDType::bf16) return static_cast<float>(BFloat16(static_cast<float>(x)));
+  return x;
+}
+
+// The inputs, in logical layouts: q [B, Tq, H dk], k [B, Tk, H dk], v [B, Tk, H dv], dout
+// [B, Tq, H dv], each value representable in the dtype; visible [B, Tk].
+struct Problem {
+  Case c;
+  std::vector<double> q, k, v, dout;
+  std::vector<std::uint8_t> keep;      // the byte mask, or the lengths' visible keys
+  std::vector<std::int32_t> lengths;   // with Masking::lengths
+};
+
+Problem make_problem(const Case& c, Generator& gen) {
+  Problem p{c, {}, {}, {}, {}, {}, {}};
+  const auto draw = [&](std::int64_t n) {
+    std::vector<double> x = values(random_tensor({n}, gen, -1.0, 1.0, DType::f32));
+    for (double& e : x) e = round_to(c.dtype, e);
+    return x;
+  };
+  p.q = draw(c.B * c.Tq * c.H * c.dk);
+  p.k = draw(c.B * c.Tk * c.H * c.dk);
+  p.v = draw(c.B * c.Tk * c.H * c.dv);
+  p.dout = draw(c.B * c.Tq * c.H * c.dv);
+  p.keep.assign(static_cast<std::size_t>(c.B * c.Tk), 1);
+  if (c.masking == Masking::bytes) {
+    const Tensor mask = random_mask(c.B, c.Tk, gen, 0.7);
+    p.keep = mask.to_vector<std::uint8_t>();
+    if (c.B > 1)  // the queries of batch element 1 see no key
+      std::fill(p.keep.begin() + c.Tk, p.keep.begin() + 2 * c.Tk, std::uint8_t{0});
+  } else if (c.masking == Masking::lengths) {
+    for (std::int64_t b = 0; b < c.B; ++b) {
+      const std::int64_t length = b == 1 ? 0 : c.Tk - (b * 17) % c.Tk;  // 1: sees none; others: a part or all
+      p.lengths.push_back(static_cast<std::int32_t>(length));
+      for (std::int64_t j = 0; j < c.Tk; ++j) p.keep[static_cast<std::size_t>(b * c.Tk + j)] = j < length;
+    }
+  }
+  return p;
+}
+
+struct Outputs {
+  std::vector<double> out, lse, dq, dk, dv;
+};
+
+// Plain attention in double; with `rounded`, an unfused attention in the case's 16-bit dtype:
+// scores and their softmax in float, the probabilities, dP, dS and every output rounded to it.
+Outputs reference(const Problem& p, bool rounded) {
+  const Case& c = p.c;
+  const auto r = [&](double x) { return rounded ? round_to(c.dtype, x) : x; };
+  const double scale = c.softmax_scale();
+  const std::int64_t qk = c.H * c.dk, vw = c.H * c.dv;
+  Outputs o;
+  o.out.assign(static_cast<std::size_t>(c.B * c.Tq * vw), 0.0);
+  o.lse.assign(static_cast<std::size_t>(c.B * c.H * c.Tq), -std::numeric_limits<double>::infinity());
+  o.dq.assign(p.q.size(), 0.0);
+  o.dk.assign(p.k.size(), 0.0);
+  o.dv.assign(p.v.size(), 0.0);
+  for (std::int64_t b = 0; b < c.B; ++b)
+    for (std::int64_t h = 0; h < c.H; ++h) {
+      // P [Tq, Tk], then the forward and the gradient products.
+      std::vector<double> P(static_cast<std::size_t>(c.Tq * c.Tk), 0.0), dS(P.size(), 0.0);
+      for (std::int64_t i = 0; i < c.Tq; ++i) {
+        std::vector<double> s(static_cast<std::size_t>(c.Tk), -std::numeric_limits<double>::infinity());
+        double max = -std::numeric_limits<double>::infinity();
+        for (std::int64_t j = 0; j < c.Tk; ++j) {
+          if (!p.keep[static_cast<std::size_t>(b * c.Tk + j)] || (c.causal && j > i)) continue;
+          double dot = 0;
+          for (std::int64_t e = 0; e < c.dk; ++e)
+            dot += p.q[static_cast<std::size_t>((b * c.Tq + i) * qk + h * c.dk + e)] *
+                   p.k[static_cast<std::size_t>((b * c.Tk + j) * qk + h * c.dk + e)];
+          s[static_cast<std::size_t>(j)] = scale * dot;
+          max = std::max(max, scale * dot);
+        }
+        if (max == -std::numeric_limits<double>::infinity()) continue;
+        double sum = 0;
+        for (const double x : s) sum += std::exp(x - max);
+        o.lse[static_cast<std::size_t>((b * c.H + h) * c.Tq + i)] = max + std::log(sum);
+        for (std::int64_t j = 0; j < c.Tk; ++j)
+          P[static_cast<std::size_t>(i * c.Tk + j)] = r(std::exp(s[static_cast<std::size_t>(j)] - max) / sum);
+      }
+      for (std::int64_t i = 0; i < c.Tq; ++i)
+        for (std::int64_t e = 0; e < c.dv; ++e) {
+          double acc = 0;
+          for (std::int64_t j = 0; j < c.Tk; ++j)
+            acc += P[static_cast<std::size_t>(i * c.Tk + j)] * p.v[static_cast<std::size_t>((b * c.Tk + j) * vw + h * c.dv + e)];
+          o.out[static_cast<std::size_t>((b * c.Tq + i) * vw + h * c.dv + e)] = r(acc);
+        }
+      for (std::int64_t i = 0; i < c.Tq; ++i) {
+        double delta = 0;
+        for (std::int64_t e = 0; e < c.dv; ++e) {
+          const auto at = static_cast<std::size_t>((b * c.Tq + i) * vw + h * c.dv + e);
+          delta += p.dout[at] * o.out[at];
+        }
+        for (std::int64_t j = 0; j < c.Tk; ++j) {
+          double dp = 0;
+          for (std::int64_t e = 0; e < c.dv; ++e)
+            dp += p.dout[static_cast<std::size_t>((b * c.Tq + i) * vw + h * c.dv + e)] *
+                  p.v[static_cast<std::size_t>((b * c.Tk + j) * vw + h * c.dv + e)];
+          const double prob = P[static_cast<std::size_t>(i * c.Tk + j)];
+          dS[static_cast<std::size_t>(i * c.Tk + j)] = r(prob * (r(dp) - delta));
+        }
+      }
+      for (std::int64_t i = 0; i < c.Tq; ++i)
+        for (std::int64_t e = 0; e < c.dk; ++e) {
+          double acc = 0;
+          for (std::int64_t j = 0; j < c.Tk; ++j)
+            acc += dS[static_cast<std::size_t>(i * c.Tk + j)] * p.k[static_cast<std::size_t>((b * c.Tk + j) * qk + h * c.dk + e)];
+          o.dq[static_cast<std::size_t>((b * c.Tq + i) * qk + h * c.dk + e)] = r(scale * acc);
+        }
+      for (std::int64_t j = 0; j < c.Tk; ++j) {
+        for (std::int64_t e = 0; e < c.dk; ++e) {
+          double acc = 0;
+          for (std::int64_t i = 0; i < c.Tq; ++i)
+            acc += dS[static_cast<std::size_t>(i * c.Tk + j)] * p.q[static_cast<std::size_t>((b * c.Tq + i) * qk + h * c.dk + e)];
+          o.dk[static_cast<std::size_t>((b * c.Tk + j) * qk + h * c.dk + e)] = r(scale * acc);
+        }
+        for (std::int64_t e = 0; e < c.dv; ++e) {
+          double acc = 0;
+          for (std::int64_t i = 0; i < c.Tq; ++i)
+            acc += P[static_cast<std::size_t>(i * c.Tk + j)] * p.dout[static_cast<std::size_t>((b * c.Tq + i) * vw + h * c.dv + e)];
+          o.dv[static_cast<std::size_t>((b * c.Tk + j) * vw + h * c.dv + e)] = r(acc);
+        }
+      }
+    }
+  return o;
+}
+
+template <typename T>
+T element_of(double x) {
+  return T(static_cast<float>(x));
+}
+template <>
+float element_of<float>(double x) {
+  return static_cast<float>(x);
+}
+
+// One operand in sim memory: its own [B, T, H d] array, or its columns of the packed array.
+template <typename T>
+struct Placed {
+  T* data;
+  std::int64_t row;
+};
+
+// Runs the kernels on the problem, in element type T; results in the logical layouts.
+template <typename T>
+Outputs run_kernels(const Problem& p) {
+  const Case& c = p.c;
+  const std::int64_t qk = c.H * c.dk, vw = c.H * c.dv;
+  // q, k, v: three arrays, or one [B, T, qk + qk + vw] array.
+  const std::int64_t packed_row = 2 * qk + vw;
+  Buffer<T> q_buffer(static_cast<std::size_t>(c.packed ? c.B * c.Tq * packed_row : c.B * c.Tq * qk));
+  Buffer<T> k_buffer(c.packed ? 1 : static_cast<std::size_t>(c.B * c.Tk * qk));
+  Buffer<T> v_buffer(c.packed ? 1 : static_cast<std::size_t>(c.B * c.Tk * vw));
+  Buffer<T> dq_buffer(q_buffer.size()), dk_buffer(k_buffer.size()), dv_buffer(v_buffer.size());
+  const auto place = [&](Buffer<T>& own, Buffer<T>& packed, std::int64_t column, std::int64_t width) {
+    return c.packed ? Placed<T>{packed.data() + column, packed_row} : Placed<T>{own.data(), width};
+  };
+  const Placed<T> q = place(q_buffer, q_buffer, 0, qk), k = place(k_buffer, q_buffer, qk, qk),
+                  v = place(v_buffer, q_buffer, 2 * qk, vw);
+  const Placed<T> dq = place(dq_buffer, dq_buffer, 0, qk), dk = place(dk_buffer, dq_buffer, qk, qk),
+                  dv = place(dv_buffer, dq_buffer, 2 * qk, vw);
+  const auto fill = [&](const Placed<T>& to, const std::vector<double>& from, std::int64_t steps, std::int64_t width) {
+    for (std::int64_t r = 0; r < c.B * steps; ++r)
+      for (std::int64_t e = 0; e < width; ++e)
+        to.data[r * to.row + e] = element_of<T>(from[static_cast<std::size_t>(r * width + e)]);
+  };
+  const auto read = [&](const Placed<T>& from, std::int64_t steps, std::int64_t width) {
+    std::vector<double> out(static_cast<std::size_t>(c.B * steps * width));
+    for (std::int64_t r = 0; r < c.B * steps; ++r)
+      for (std::int64_t e = 0; e < width; ++e)
+        out[static_cast<std::size_t>(r * width + e)] = static_cast<float>(from.data[r * from.row + e]);
+    return out;
+  };
+  fill(q, p.q, c.Tq, qk);
+  fill(k, p.k, c.Tk, qk);
+  fill(v, p.v, c.Tk, vw);
+  Buffer<T> out_buffer(static_cast<std::size_t>(c.B * c.Tq * vw)), dout_buffer(out_buffer.size());
+  const Placed<T> out{out_buffer.data(), vw}, dout{dout_buffer.data(), vw};
+  fill(dout, p.dout, c.Tq, vw);
+  Buffer<float> lse(static_cast<std::size_t>(c.B * c.H * c.Tq)), delta(lse.size());
+  Buffer<std::uint8_t> keep(p.keep);
+  Buffer<std::int32_t> lengths(p.lengths.empty() ? std::vector<std::int32_t>{0} : p.lengths);
+
+  kern::FlashAttentionParams params;
+  params.dtype = c.dtype;
+  params.batch = c.B, params.heads = c.H, params.queries = c.Tq, params.keys = c.Tk;
+  params.qk_dim = c.dk, params.v_dim = c.dv;
+  params.q = q.data, params.k = k.data, params.v = v.data;
+  params.q_row = q.row, params.k_row = k.row, params.v_row = v.row;
+  params.out = out.data, params.out_row = out.row, params.lse = lse.data();
+  params.key_mask = c.masking == Masking::bytes ? keep.data() : nullptr;
+  params.key_lengths = c.masking == Masking::lengths ? lengths.data() : nullptr;
+  params.causal = c.causal;
+  params.scale = static_cast<float>(c.softmax_scale());
+  kern::flash_attention_forward(params, nullptr);
+  kern::FlashAttentionGradParams grads;
+  grads.forward = params;
+  grads.dout = dout.data, grads.delta = delta.data();
+  grads.dq = dq.data, grads.dk = dk.data, grads.dv = dv.data;
+  kern::flash_attention_backward(grads, nullptr);
+
+  Outputs o;
+  o.out = read(out, c.Tq, vw);
+  const std::vector<float> lse_values = lse.values();
+  o.lse.assign(lse_values.begin(), lse_values.end());
+  o.dq = read(dq, c.Tq, qk);
+  o.dk = read(dk, c.Tk, qk);
+  o.dv = read(dv, c.Tk, vw);
+  return o;
+}
+
+Outputs run_kernels(const Problem& p) {
+  switch (p.c.dtype) {
+    case AttentionDType::f16: return run_kernels<Half>(p);
+    case AttentionDType::bf16: return run_kernels<BFloat16>(p);
+    default: return run_kernels<float>(p);
+  }
+}
+
+double max_error(const std::vector<double>& actual, const std::vector<double>& expected) {
+  double worst = 0;
+  for (std::size_t i = 0; i < actual.size(); ++i) {
+    const double error = std::abs(actual[i] - expected[i]);
+    if (!(error <= worst)) worst = error;  // NaN makes it NaN
+  }
+  return worst;
+}
+double max_abs(const std::vector<double>& x) {
+  double m = 0;
+  for (const double e : x) m = std::max(m, std::abs(e));
+  return m;
+}
+
+void check(const Case& c, std::uint64_t seed) {
+  Generator gen(seed);
+  const Problem p = make_problem(c, gen);
+  const Outputs exact = reference(p, false);
+  const Outputs fused = run_kernels(p);
+  const std::string label = c.name();
+  EXPECT_TRUE(all_close(fused.lse, exact.lse, 1e-4, 1e-4)) << label << ": lse";
+  const std::vector<std::pair<const char*, std::pair<const std::vector<double>*, const std::vector<double>*>>> pairs{
+      {"out", {&fused.out, &exact.out}}, {"dq", {&fused.dq, &exact.dq}},
+      {"dk", {&fused.dk, &exact.dk}},    {"dv", {&fused.dv, &exact.dv}}};
+  if (c.dtype == AttentionDType::f32) {
+    for (const auto& [name, values] : pairs)
+      EXPECT_TRUE(all_close(*values.first, *values.second, 2e-5, 2e-4)) << label << ": " << name;
+    return;
+  }
+  const Outputs plain = reference(p, true);
+  const std::vector<const std::vector<double>*> plain_values{&plain.out, &plain.dq, &plain.dk, &plain.dv};
+  // Half a unit in the last place of the largest value: the rounding of the output itself.
+  const double unit = c.dtype == AttentionDType::f16 ? std::ldexp(1.0, -11) : std::ldexp(1.0, -8);
+  for (std::size_t n = 0; n < pairs.size(); ++n) {
+    const auto& [name, values] = pairs[n];
+    const double fused_error = max_error(*values.first, *values.second);
+    const double plain_error = max_error(*plain_values[n], *values.second);
+    EXPECT_LE(fused_error, 2 * plain_error + unit * max_abs(*values.second))
+        << label << ": " << name << " (plain attention in the same precision errs by " << plain_error << ")";
+  }
+}
+
+TEST(SimFlashAttention, Float32MatchesPlainAttention) {
+  const AttentionDType f32 = AttentionDType::f32;
+  std::uint64_t seed = 900;
+  for (const Case& c : std::vector<Case>{
+           {f32, 2, 3, 37, 53, 8, 8},                                     // cross, below a warp's width
+           {f32, 3, 2, 20, 20, 24, 40, false, Masking::bytes},           // dk != dv, a row that sees nothing
+           {f32, 1, 1, 70, 70, 32, 32, true},                             // causal over three tiles
+           {f32, 3, 2, 45, 33, 64, 64, true, Masking::lengths},          // cross and causal, lengths
+           {f32, 2, 2, 29, 29, 16, 16, false, Masking::bytes, true},     // packed projections
+           {f32, 1, 2, 5, 1, 96, 72},                                     // one key
+           {f32, 2, 1, 9, 40, 128, 128, false, Masking::lengths, false, 1.0},  // Luong's scale 1
+           {f32, 1, 1, 33, 17, 256, 200, true},                           // the widest heads
+       })
+    check(c, seed++);
+}
+
+TEST(SimFlashAttention, TensorCoresMatchPlainAttentionInFloat16) {
+  const AttentionDType f16 = AttentionDType::f16;
+  std::uint64_t seed = 920;
+  for (const Case& c : std::vector<Case>{
+           {f16, 2, 1, 70, 70, 32, 32, true, Masking::none, true},       // packed causal self-attention
+           {f16, 3, 2, 37, 90, 64, 64, false, Masking::bytes},           // cross, a row that sees nothing
+           {f16, 3, 1, 81, 41, 128, 128, true, Masking::lengths},        // Tq > 64 and Tk not a tile
+       })
+    check(c, seed++);
+}
+
+TEST(SimFlashAttention, TensorCoresMatchPlainAttentionInBfloat16) {
+  const AttentionDType bf16 = AttentionDType::bf16;
+  std::uint64_t seed = 940;
+  for (const Case& c : std::vector<Case>{
+           {bf16, 3, 2, 65, 20, 32, 32, false, Masking::lengths},
+           {bf16, 1, 2, 50, 50, 64, 64, true, Masking::bytes, true},
+           {bf16, 2, 1, 17, 129, 128, 128, false, Masking::none, false, 1.0},
+       })
+    check(c, seed++);
+}
+
+TEST(SimFlashAttention, RefusesWhatTheKernelsCannotTake) {
+  kern::FlashAttentionParams p;
+  p.batch = 1, p.heads = 1, p.queries = 4, p.keys = 4, p.qk_dim = 300, p.v_dim = 16;
+  EXPECT_ATTNKIT_ERROR(kern::flash_attention_check(p), "float32 takes head dims 1 to 256");
+  p.dtype = AttentionDType::f16, p.qk_dim = 48, p.v_dim = 48;
+  EXPECT_ATTNKIT_ERROR(kern::flash_attention_check(p), "head dims 32, 64 or 128");
+  p.qk_dim = p.v_dim = 64, p.q_row = p.k_row = p.v_row = p.out_row = 68;
+  EXPECT_ATTNKIT_ERROR(kern::flash_attention_check(p), "16-byte aligned");
+}
+
+}  // namespace
+}  // namespace attnkit
