@@ -10,8 +10,10 @@
 //   attention after: w0 w1 ... w19
 //
 // Options: --samples N (default 100000), --epochs E (1), --seed S (1337), --single-vector
-// (SINGLE_ATTENTION_VECTOR), --check (exit 1 unless, before the LSTM, the weight of step 10 is
-// the largest and more than twice the next largest).
+// (SINGLE_ATTENTION_VECTOR), --device cpu|cuda[:N]|sim (where the models train; cpu by default),
+// --check (exit 1 unless, before the LSTM, the weight of step 10 is the largest and more than
+// twice the next largest). On --device cuda without a GPU it says so and exits with 77 (a test
+// harness's "skipped").
 #include <attnkit/attnkit.h>
 
 #include <algorithm>
@@ -45,7 +47,7 @@ Data make_data(std::int64_t n, Generator& gen) {
 
 // Trains one placement and returns its attention vector, averaged over features and samples.
 std::vector<double> run(bool before_lstm, bool single_vector, const Data& train, const Data& probe, int epochs,
-                        std::uint64_t seed) {
+                        std::uint64_t seed, Device device) {
   using namespace layers;
   const SymbolicTensor inputs = Input({kSteps, kFeatures});
   const LayerRef attention = TemporalGatingAttention(single_vector, /*return_attention=*/true).named("attention_vec");
@@ -59,12 +61,14 @@ std::vector<double> run(bool before_lstm, bool single_vector, const Data& train,
     output = Dense(1, "sigmoid")(Flatten()(attended[0]));
   }
   Model model(inputs, output, before_lstm ? "attention_before_lstm" : "attention_after_lstm", seed);
+  model.to(device);
   model.compile(CompileOptions().optimizer(Adam()).loss("binary_crossentropy"));
   std::printf("%s", model.summary().c_str());
   model.fit(train.x, train.y, FitOptions().epochs(epochs).batch_size(64).validation_split(0.1).seed(seed));
 
   // The same layers, read at the attention's probabilities (seed 003's get_activations).
   Model probe_model(inputs, attended[1], "attention_probe");
+  probe_model.to(device);
   const std::vector<float> probs = probe_model.predict(probe.x).to_vector<float>();  // [300, 20, 2]
   const std::int64_t n = probe.x.size(0);
   std::vector<double> vector(kSteps, 0.0);
@@ -89,6 +93,7 @@ int main(int argc, char** argv) {
   int epochs = 1;
   std::uint64_t seed = 1337;
   bool single_vector = false, check = false;
+  std::string device_name = "cpu";
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     const bool has_value = i + 1 < argc;
@@ -98,12 +103,16 @@ int main(int argc, char** argv) {
       epochs = std::stoi(argv[++i]);
     else if (arg == "--seed" && has_value)
       seed = std::stoull(argv[++i]);
+    else if (arg == "--device" && has_value)
+      device_name = argv[++i];
     else if (arg == "--single-vector")
       single_vector = true;
     else if (arg == "--check")
       check = true;
     else {
-      std::fprintf(stderr, "usage: %s [--samples N] [--epochs E] [--seed S] [--single-vector] [--check]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--samples N] [--epochs E] [--seed S] [--single-vector] [--device D] [--check]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -112,17 +121,23 @@ int main(int argc, char** argv) {
     return 2;
   }
   try {
+    const Device device = Device::parse(device_name);
+    if (device.is_cuda() && cuda_device_count() <= device.index) {
+      std::printf("attention_focus: no CUDA device %d (%s)\n", device.index, cuda_status().c_str());
+      return 77;
+    }
+    std::printf("training on %s\n", device.str().c_str());
     Generator gen(seed);
     const Data train = make_data(samples, gen);
     const Data probe = make_data(300, gen);
-    const std::vector<double> before = run(true, single_vector, train, probe, epochs, seed);
-    const std::vector<double> after = run(false, single_vector, train, probe, epochs, seed);
+    const std::vector<double> before = run(true, single_vector, train, probe, epochs, seed, device);
+    const std::vector<double> after = run(false, single_vector, train, probe, epochs, seed, device);
     print_vector("before", before);
     print_vector("after", after);
     if (check) {
-      std::vector<double> others = before;
-      others.erase(others.begin() + kAttentionColumn);
-      const double runner_up = *std::max_element(others.begin(), others.end());
+      double runner_up = 0;
+      for (std::int64_t t = 0; t < kSteps; ++t)
+        if (t != kAttentionColumn) runner_up = std::max(runner_up, before[static_cast<std::size_t>(t)]);
       const double focus = before[kAttentionColumn];
       std::printf("step %lld weighs %.4f, the next largest %.4f (ratio %.2f)\n",
                   static_cast<long long>(kAttentionColumn), focus, runner_up, focus / runner_up);

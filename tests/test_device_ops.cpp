@@ -320,36 +320,47 @@ TEST_F(DeviceOps, TransposeOfAnyTwoAxes) {
     EXPECT_TRUE(matches(ops::transpose(on_device(x), a, b), ops::transpose(x, a, b), 0)) << a << "," << b;
 }
 
+// Both engines, fused and unfused, against the cpu; over time with and without the shared
+// attention vector, and sizes the fused kernels cannot hold (they take the unfused path).
 TEST_F(DeviceOps, GatingAttentionOverFeaturesAndOverTime) {
   Generator gen(319);
-  const Tensor x = f32({3, 7, 5}, gen), dy = f32({3, 7, 5}, gen);
-  {
-    const Tensor weight = f32({5, 5}, gen), bias = f32({5}, gen);
-    const ops::GatingResult expected = ops::gating_attention(x, weight, bias);
-    const ops::GatingResult result = ops::gating_attention(on_device(x), on_device(weight), on_device(bias));
-    EXPECT_TRUE(matches(result.y, expected.y));
-    EXPECT_TRUE(matches(result.probs, expected.probs));
-    const ops::GatingGrads grads =
-        ops::gating_attention_backward(on_device(x), on_device(weight), result.probs, on_device(dy));
-    const ops::GatingGrads expected_grads = ops::gating_attention_backward(x, weight, expected.probs, dy);
-    EXPECT_TRUE(matches(grads.dx, expected_grads.dx));
-    EXPECT_TRUE(matches(grads.dweight, expected_grads.dweight));
-    EXPECT_TRUE(matches(grads.dbias, expected_grads.dbias));
-  }
-  const Tensor weight = f32({7, 7}, gen), bias = f32({7}, gen);
-  for (const bool single_vector : {false, true}) {
-    const ops::GatingResult expected = ops::temporal_gating_attention(x, weight, bias, single_vector);
-    const ops::GatingResult result =
-        ops::temporal_gating_attention(on_device(x), on_device(weight), on_device(bias), single_vector);
-    EXPECT_TRUE(matches(result.y, expected.y)) << single_vector;
-    EXPECT_TRUE(matches(result.probs, expected.probs)) << single_vector;
-    const ops::GatingGrads grads = ops::temporal_gating_attention_backward(on_device(x), on_device(weight),
-                                                                           on_device(bias), on_device(dy), single_vector);
-    const ops::GatingGrads expected_grads = ops::temporal_gating_attention_backward(x, weight, bias, dy, single_vector);
-    EXPECT_TRUE(matches(grads.dx, expected_grads.dx)) << single_vector;
-    EXPECT_TRUE(matches(grads.dweight, expected_grads.dweight)) << single_vector;
-    EXPECT_TRUE(matches(grads.dbias, expected_grads.dbias)) << single_vector;
-  }
+  for (const ops::AttentionKernel kernel : {ops::AttentionKernel::fused, ops::AttentionKernel::unfused})
+    for (const Shape& shape : {Shape{3, 7, 5}, Shape{2, 3, 2100}}) {
+      const std::string label = std::string(kernel == ops::AttentionKernel::fused ? "fused " : "unfused ") +
+                                shape_str(shape);
+      const Tensor x = f32(shape, gen), dy = f32(shape, gen);
+      const Tensor weight = f32({shape[2], shape[2]}, gen, -0.1, 0.1), bias = f32({shape[2]}, gen);
+      const ops::GatingResult expected = ops::gating_attention(x, weight, bias);
+      const ops::GatingResult result = ops::gating_attention(on_device(x), on_device(weight), on_device(bias), kernel);
+      EXPECT_TRUE(matches(result.y, expected.y)) << label;
+      EXPECT_TRUE(matches(result.probs, expected.probs)) << label;
+      const ops::GatingGrads grads =
+          ops::gating_attention_backward(on_device(x), on_device(weight), result.probs, on_device(dy), true, kernel);
+      const ops::GatingGrads expected_grads = ops::gating_attention_backward(x, weight, expected.probs, dy);
+      EXPECT_TRUE(matches(grads.dx, expected_grads.dx)) << label;
+      EXPECT_TRUE(matches(grads.dweight, expected_grads.dweight)) << label;
+      EXPECT_TRUE(matches(grads.dbias, expected_grads.dbias)) << label;
+    }
+  for (const ops::AttentionKernel kernel : {ops::AttentionKernel::fused, ops::AttentionKernel::unfused})
+    for (const Shape& shape : {Shape{3, 7, 5}, Shape{2, 60, 40}})  // a group of 2400 does not fit
+      for (const bool single_vector : {false, true}) {
+        const std::string label = std::string(kernel == ops::AttentionKernel::fused ? "fused " : "unfused ") +
+                                  shape_str(shape) + (single_vector ? " single vector" : "");
+        const Tensor x = f32(shape, gen), dy = f32(shape, gen);
+        const Tensor weight = f32({shape[1], shape[1]}, gen, -0.3, 0.3), bias = f32({shape[1]}, gen);
+        const ops::GatingResult expected = ops::temporal_gating_attention(x, weight, bias, single_vector);
+        const ops::GatingResult result =
+            ops::temporal_gating_attention(on_device(x), on_device(weight), on_device(bias), single_vector, kernel);
+        EXPECT_TRUE(matches(result.y, expected.y)) << label;
+        EXPECT_TRUE(matches(result.probs, expected.probs)) << label;
+        const ops::GatingGrads grads = ops::temporal_gating_attention_backward(
+            on_device(x), on_device(weight), on_device(bias), on_device(dy), single_vector, kernel);
+        const ops::GatingGrads expected_grads =
+            ops::temporal_gating_attention_backward(x, weight, bias, dy, single_vector);
+        EXPECT_TRUE(matches(grads.dx, expected_grads.dx)) << label;
+        EXPECT_TRUE(matches(grads.dweight, expected_grads.dweight, 1e-4)) << label;
+        EXPECT_TRUE(matches(grads.dbias, expected_grads.dbias)) << label;
+      }
 }
 
 // Both engines, fused and unfused, against the cpu: heads, cross-attention (Tq != Tk, dk != dv),
@@ -465,43 +476,50 @@ TEST_F(DeviceOps, ScaledDotProductAttentionInSixteenBitFloats) {
                        "the unfused path computes in f32 only");
 }
 
-// Pooled and as sequences, with and without the per-step bias, masked (one row wholly), with
-// seed 000's epsilon and seed 001's plain softmax.
-TEST_F(DeviceOps, AdditiveAttentionUnfused) {
+// Both engines: pooled and as sequences, with and without the per-step bias, masked (one row
+// wholly), with seed 000's epsilon and seed 001's plain softmax; and rows wider than the fused
+// kernel's chunk (the unfused path).
+TEST_F(DeviceOps, AdditiveAttentionFusedAndUnfused) {
   Generator gen(321);
-  const std::int64_t B = 4, T = 9, D = 37;
-  const Tensor x = f32({B, T, D}, gen), w = f32({D}, gen), b = f32({T}, gen);
-  std::vector<std::uint8_t> keep(static_cast<std::size_t>(B * T));
-  for (std::int64_t i = 0; i < B * T; ++i) keep[static_cast<std::size_t>(i)] = i / T != 2 && i % T >= i / T;
-  const Tensor mask = Tensor::from_vector<std::uint8_t>(keep, {B, T});
-  for (const bool sequences : {false, true})
-    for (const bool with_bias : {false, true})
-      for (const bool masked : {false, true})
-        for (const double epsilon : {1e-7, 0.0}) {
-          ops::AdditiveAttentionOptions options;
-          options.return_sequences = sequences;
-          options.epsilon = epsilon;
-          const Tensor bias = with_bias ? b : Tensor(), m = masked ? mask : Tensor();
-          const Tensor bias_dev = with_bias ? on_device(b) : Tensor(), m_dev = masked ? mask.to(device) : Tensor();
-          const Tensor dy = sequences ? f32({B, T, D}, gen) : f32({B, D}, gen);
-          const std::string label = std::string(sequences ? "sequences" : "pooled") + (with_bias ? " bias" : "") +
-                                    (masked ? " masked" : "") + " eps " + std::to_string(epsilon);
-          const ops::AdditiveAttentionResult result =
-              ops::additive_attention(on_device(x), on_device(w), bias_dev, m_dev, options);
-          const ops::AdditiveAttentionResult reference = ops::additive_attention(x, w, bias, m, options);
-          EXPECT_TRUE(matches(result.y, reference.y)) << label;
-          EXPECT_TRUE(matches(result.weights, reference.weights)) << label;
-          const ops::AdditiveAttentionGrads grads = ops::additive_attention_backward(
-              on_device(x), on_device(w), bias_dev, result.weights, on_device(dy), options);
-          const ops::AdditiveAttentionGrads expected_grads =
-              ops::additive_attention_backward(x, w, bias, reference.weights, dy, options);
-          EXPECT_TRUE(matches(grads.dx, expected_grads.dx, 1e-4)) << label;
-          EXPECT_TRUE(matches(grads.dw, expected_grads.dw, 1e-4)) << label;
-          EXPECT_EQ(grads.db.defined(), with_bias) << label;
-          if (with_bias) {
-            EXPECT_TRUE(matches(grads.db, expected_grads.db, 1e-4)) << label;
-          }
-        }
+  for (const ops::AttentionKernel kernel : {ops::AttentionKernel::fused, ops::AttentionKernel::unfused})
+    for (const Shape& shape : {Shape{4, 9, 37}, Shape{2, 3, 4100}}) {
+      const std::int64_t B = shape[0], T = shape[1], D = shape[2];
+      const Tensor x = f32({B, T, D}, gen), w = f32({D}, gen, -0.1, 0.1), b = f32({T}, gen);
+      std::vector<std::uint8_t> keep(static_cast<std::size_t>(B * T));
+      for (std::int64_t i = 0; i < B * T; ++i) keep[static_cast<std::size_t>(i)] = i / T != 2 && i % T >= i / T;
+      const Tensor mask = Tensor::from_vector<std::uint8_t>(keep, {B, T});
+      for (const bool sequences : {false, true})
+        for (const bool with_bias : {false, true})
+          for (const bool masked : {false, true})
+            for (const double epsilon : {1e-7, 0.0}) {
+              ops::AdditiveAttentionOptions options;
+              options.return_sequences = sequences;
+              options.epsilon = epsilon;
+              options.kernel = kernel;
+              const Tensor bias = with_bias ? b : Tensor(), m = masked ? mask : Tensor();
+              const Tensor bias_dev = with_bias ? on_device(b) : Tensor(), m_dev = masked ? mask.to(device) : Tensor();
+              const Tensor dy = sequences ? f32({B, T, D}, gen) : f32({B, D}, gen);
+              const std::string label = std::string(kernel == ops::AttentionKernel::fused ? "fused " : "unfused ") +
+                                        shape_str(shape) + (sequences ? " sequences" : " pooled") +
+                                        (with_bias ? " bias" : "") + (masked ? " masked" : "") + " eps " +
+                                        std::to_string(epsilon);
+              const ops::AdditiveAttentionResult result =
+                  ops::additive_attention(on_device(x), on_device(w), bias_dev, m_dev, options);
+              const ops::AdditiveAttentionResult reference = ops::additive_attention(x, w, bias, m, options);
+              EXPECT_TRUE(matches(result.y, reference.y)) << label;
+              EXPECT_TRUE(matches(result.weights, reference.weights)) << label;
+              const ops::AdditiveAttentionGrads grads = ops::additive_attention_backward(
+                  on_device(x), on_device(w), bias_dev, result.weights, on_device(dy), options);
+              const ops::AdditiveAttentionGrads expected_grads =
+                  ops::additive_attention_backward(x, w, bias, reference.weights, dy, options);
+              EXPECT_TRUE(matches(grads.dx, expected_grads.dx, 1e-4)) << label;
+              EXPECT_TRUE(matches(grads.dw, expected_grads.dw, 1e-4)) << label;
+              EXPECT_EQ(grads.db.defined(), with_bias) << label;
+              if (with_bias) {
+                EXPECT_TRUE(matches(grads.db, expected_grads.db, 1e-4)) << label;
+              }
+            }
+    }
 }
 
 TEST_F(DeviceOps, SgdUpdatesLikeTheCpu) {

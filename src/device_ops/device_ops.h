@@ -103,8 +103,23 @@ ops::AttentionResult flash_attention(const ops::detail::AttentionOperands& a);
 void flash_attention_backward(const ops::detail::AttentionOperands& a, const ops::AttentionResult& forward,
                               const Tensor& dout, const ops::detail::Heads& dq, const ops::detail::Heads& dk,
                               const ops::detail::Heads& dv);
-// Additive pooling's weights from its tanh scores [B, T] (mask u8 [B, T] or undefined).
+// Additive pooling fused (kernels/additive_attention.h), for x [B, T, D] that fits the kernels;
+// and its unfused path's weights from the tanh scores [B, T] (mask u8 [B, T] or undefined).
+bool additive_attention_fits(const Tensor& x);
+ops::AdditiveAttentionResult additive_attention(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& mask,
+                                                bool return_sequences, double epsilon);
+ops::AdditiveAttentionGrads additive_attention_backward(const Tensor& x, const Tensor& w, const Tensor& b,
+                                                        const Tensor& weights, const Tensor& dy,
+                                                        bool return_sequences);
 Tensor epsilon_softmax(const Tensor& scores, const Tensor& mask, double epsilon);
+// Gating fused (kernels/gating_attention.h), over features or over time, for x that fits the
+// kernels. bias may be undefined; probs is the forward's over features, unused over time (the
+// rows' softmaxes are recomputed). The backward returns dx and sets dz [rows, width].
+bool gating_attention_fits(const Tensor& x, bool over_time, bool single_vector);
+ops::GatingResult gating_attention(const Tensor& x, const Tensor& weight, const Tensor& bias, bool over_time,
+                                   bool single_vector);
+Tensor gating_attention_backward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& probs,
+                                 const Tensor& dy, bool over_time, bool single_vector, Tensor& dz);
 
 // ---------------------------------------------------------------- recurrent (ops/recurrent.h)
 // Through the step kernels of kernels/recurrent.cu; the GRU with reset_after only.

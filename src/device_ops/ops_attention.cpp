@@ -6,9 +6,6 @@
 //   softmax kernel of kernels/masked_softmax.cu, and the output by a second product; the backward
 //   recomputes the probabilities and runs the products of the gradient around the softmax's
 //   backward kernel. The [B, H, Tq, Tk] scores live in device memory.
-//
-// Plus additive pooling's epsilon softmax, a step of its unfused path (the other steps are ops,
-// in src/ops/attention.cpp).
 #include "device_ops/common.h"
 #include "kernels/flash_attention.h"
 #include "kernels/masked_softmax.h"
@@ -150,14 +147,6 @@ void flash_attention_backward(const AttentionOperands& a, const ops::AttentionRe
   g.delta = floats(delta);
   g.dq = address_of(dq), g.dk = address_of(dk), g.dv = address_of(dv);
   kern::flash_attention_backward(g, stream(device));
-}
-
-Tensor epsilon_softmax(const Tensor& scores, const Tensor& mask, double epsilon) {
-  Tensor a = Tensor::empty_like(scores);
-  const std::int64_t steps = scores.size(-1);
-  kern::epsilon_softmax(floats(scores), mask.defined() ? bytes(mask) : nullptr, floats(a), rows_of(scores, steps),
-                        steps, epsilon, stream(scores.device()));
-  return a;
 }
 
 }  // namespace attnkit::ATTNKIT_DEVICE_OPS

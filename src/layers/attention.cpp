@@ -6,6 +6,7 @@
 #include "attnkit/ops/attention.h"
 #include "attnkit/ops/elementwise.h"
 #include "attnkit/ops/linear.h"
+#include "attnkit/ops/shape.h"
 #include "layers/initializers.h"
 #include "layers/layer_classes.h"
 
@@ -181,8 +182,11 @@ void MultiHeadSelfAttentionLayer::create_parameters(const std::vector<Shape>& in
   output_bias_ = &add_parameter("output/bias", Tensor::zeros({d}));
 }
 
+// The three projections run as one product with their kernels side by side ([d, 3 w]), the
+// attention reads q, k and v in place from its result, and the backward gives their gradients
+// side by side for one product back (split into the three kernels' gradients).
 struct SelfAttentionCache {
-  Tensor q, k, v;
+  Tensor qkv_kernel, qkv;
   ops::AttentionResult attention;
 };
 
@@ -201,11 +205,9 @@ Tensors MultiHeadSelfAttentionLayer::forward(const Tensors& inputs, const CallCo
   const Tensor& x = inputs[0];
   const Tensor mask = inputs.size() > 1 ? inputs[1] : Tensor();
   SelfAttentionCache c;
-  c.q = ops::linear(x, query_kernel_->value, query_bias_->value);
-  c.k = ops::linear(x, key_kernel_->value, key_bias_->value);
-  c.v = ops::linear(x, value_kernel_->value, value_bias_->value);
-  c.attention = ops::scaled_dot_product_attention(c.q, c.k, c.v, mask,
-                                                  sdpa_options(num_heads_, causal_, std::nullopt, return_attention_));
+  c.qkv_kernel = ops::concat({query_kernel_->value, key_kernel_->value, value_kernel_->value}, 1);
+  c.qkv = ops::linear(x, c.qkv_kernel, ops::concat({query_bias_->value, key_bias_->value, value_bias_->value}, 0));
+  c.attention = ops::packed_self_attention(c.qkv, mask, sdpa_options(num_heads_, causal_, std::nullopt, return_attention_));
   Tensor y = ops::linear(c.attention.out, output_kernel_->value, output_bias_->value);
   Tensors out{y};
   if (return_attention_) out.push_back(c.attention.weights);
@@ -220,22 +222,23 @@ Tensors MultiHeadSelfAttentionLayer::backward(const Tensors& inputs, const std::
   const Tensor& x = inputs[0];
   const Tensor mask = inputs.size() > 1 ? inputs[1] : Tensor();
   const ops::LinearGrads out = ops::linear_backward(c.attention.out, output_kernel_->value, output_grads[0]);
-  const ops::AttentionGrads a = ops::scaled_dot_product_attention_backward(
-      c.q, c.k, c.v, mask, c.attention, out.dx, sdpa_options(num_heads_, causal_, std::nullopt, false));
-  const ops::LinearGrads q = ops::linear_backward(x, query_kernel_->value, a.dq, true, needs_grad[0]);
-  const ops::LinearGrads k = ops::linear_backward(x, key_kernel_->value, a.dk, true, needs_grad[0]);
-  const ops::LinearGrads v = ops::linear_backward(x, value_kernel_->value, a.dv, true, needs_grad[0]);
+  const Tensor dqkv = ops::packed_self_attention_backward(c.qkv, mask, c.attention, out.dx,
+                                                          sdpa_options(num_heads_, causal_, std::nullopt, false));
+  const ops::LinearGrads qkv = ops::linear_backward(x, c.qkv_kernel, dqkv, true, needs_grad[0]);
   if (query_kernel_->trainable) {
+    const std::vector<std::int64_t> widths{weights_dim_, weights_dim_, weights_dim_};
+    const std::vector<Tensor> dkernels = ops::concat_backward(qkv.dweight, widths, 1);
+    const std::vector<Tensor> dbiases = ops::concat_backward(qkv.dbias, widths, 0);
     accumulate(*output_kernel_, out.dweight);
     accumulate(*output_bias_, out.dbias);
-    accumulate(*query_kernel_, q.dweight);
-    accumulate(*query_bias_, q.dbias);
-    accumulate(*key_kernel_, k.dweight);
-    accumulate(*key_bias_, k.dbias);
-    accumulate(*value_kernel_, v.dweight);
-    accumulate(*value_bias_, v.dbias);
+    accumulate(*query_kernel_, dkernels[0]);
+    accumulate(*query_bias_, dbiases[0]);
+    accumulate(*key_kernel_, dkernels[1]);
+    accumulate(*key_bias_, dbiases[1]);
+    accumulate(*value_kernel_, dkernels[2]);
+    accumulate(*value_bias_, dbiases[2]);
   }
-  Tensors grads{needs_grad[0] ? ops::add(ops::add(q.dx, k.dx), v.dx) : Tensor()};
+  Tensors grads{needs_grad[0] ? qkv.dx : Tensor()};
   if (inputs.size() > 1) grads.push_back(Tensor());
   return grads;
 }

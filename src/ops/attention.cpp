@@ -1,10 +1,11 @@
-// The attention ops. On the CPU, the references that the fused kernels are tested against:
-// additive pooling and scaled dot-product attention as plain loops over a batch element (and
-// head), in double accumulation. On a device, the unfused path: additive pooling as ops around
-// an epsilon-softmax kernel, scaled dot-product attention as the device's products around a
-// masked softmax kernel (src/device_ops/ops_attention.cpp). The two gating ops are compositions
-// of the linear, softmax, multiply, mean and transpose ops everywhere, which is exactly their
-// definition.
+// The attention ops. On the CPU, the references that the kernels are tested against: additive
+// pooling and scaled dot-product attention as plain loops over a batch element (and head), in
+// double accumulation, and the two gatings as compositions of the linear, softmax, multiply,
+// mean and transpose ops, which is exactly their definition. On a device, the fused kernels
+// (src/device_ops/ops_*attention.cpp) unless the options ask for the unfused path: additive
+// pooling as ops around an epsilon-softmax kernel, scaled dot-product attention as the device's
+// products around a masked softmax kernel, the gatings as the same composition of ops. Sizes
+// that the fused additive and gating kernels cannot hold in shared memory take the unfused path.
 #include "attnkit/ops/attention.h"
 
 #include <cmath>
@@ -109,6 +110,8 @@ AdditiveAttentionResult additive_attention(const Tensor& x, const Tensor& w, con
   const Device device = detail::common_device(op, {{"x", &x}, {"w", &w}, {"b", &b}, {"mask", &mask}});
   if (!device.is_cpu()) {
     detail::require_device_f32(op, x);
+    if (options.kernel == AttentionKernel::fused && ATTNKIT_DEVICE_OP(device, additive_attention_fits(x)))
+      return ATTNKIT_DEVICE_OP(device, additive_attention(x, w, b, mask, options.return_sequences, options.epsilon));
     return additive_attention_unfused(x, w, b, mask, options, d);
   }
   AdditiveAttentionResult r;
@@ -158,6 +161,8 @@ AdditiveAttentionGrads additive_attention_backward(const Tensor& x, const Tensor
       detail::common_device(op, {{"x", &x}, {"w", &w}, {"b", &b}, {"weights", &weights}, {"dy", &dy}});
   if (!device.is_cpu()) {
     detail::require_device_f32(op, x);
+    if (options.kernel == AttentionKernel::fused && ATTNKIT_DEVICE_OP(device, additive_attention_fits(x)))
+      return ATTNKIT_DEVICE_OP(device, additive_attention_backward(x, w, b, weights, dy, options.return_sequences));
     return additive_attention_backward_unfused(x, w, b, weights, dy, options, d);
   }
   AdditiveAttentionGrads g{Tensor::empty_like(x), Tensor::empty_like(w),
@@ -235,8 +240,34 @@ Tensor shared_time_weights_backward(const Tensor& dprobs) {
 
 }  // namespace
 
+namespace {
+
+// Whether a gating op on x runs through the fused kernels (else the composition of ops).
+bool gating_fused(const Tensor& x, AttentionKernel kernel, bool over_time, bool single_vector) {
+  if (x.is_cpu() || kernel != AttentionKernel::fused) return false;
+  detail::require_device_f32("gating attention", x);
+  return ATTNKIT_DEVICE_OP(x.device(), gating_attention_fits(x, over_time, single_vector));
+}
+
+// The fused backward's dx, and the kernel's and bias's gradients from its dz over x's rows.
+GatingGrads gating_backward_fused(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& probs,
+                                  const Tensor& dy, bool over_time, bool single_vector, bool has_bias) {
+  Tensor dz;
+  GatingGrads g;
+  g.dx = ATTNKIT_DEVICE_OP(x.device(),
+                           gating_attention_backward(x, weight, bias, probs, dy, over_time, single_vector, dz));
+  const Tensor x_rows = over_time ? transpose(x, 1, 2).reshape(dz.shape()) : x.reshape(dz.shape());
+  g.dweight = matmul(x_rows, dz, true);
+  if (has_bias) g.dbias = bias_add_backward(dz);
+  return g;
+}
+
+}  // namespace
+
 GatingResult gating_attention(const Tensor& x, const Tensor& weight, const Tensor& bias, AttentionKernel kernel) {
   check_gating("gating_attention", x, weight, bias, false);
+  if (gating_fused(x, kernel, false, false))
+    return ATTNKIT_DEVICE_OP(x.device(), gating_attention(x, weight, bias, false, false));
   GatingResult r;
   r.probs = softmax(linear(x, weight, bias), -1);
   r.y = multiply(x, r.probs);
@@ -246,6 +277,8 @@ GatingResult gating_attention(const Tensor& x, const Tensor& weight, const Tenso
 GatingGrads gating_attention_backward(const Tensor& x, const Tensor& weight, const Tensor& probs,
                                       const Tensor& dy, bool has_bias, AttentionKernel kernel) {
   check_gating("gating_attention_backward", x, weight, Tensor(), false);
+  if (gating_fused(x, kernel, false, false))
+    return gating_backward_fused(x, weight, Tensor(), probs, dy, false, false, has_bias);
   const MultiplyGrads product = multiply_backward(x, probs, dy);  // da = dy probs, db = dy x
   const LinearGrads dense = linear_backward(x, weight, softmax_backward(probs, product.db, -1), has_bias);
   return {add(product.da, dense.dx), dense.dweight, dense.dbias};
@@ -254,6 +287,8 @@ GatingGrads gating_attention_backward(const Tensor& x, const Tensor& weight, con
 GatingResult temporal_gating_attention(const Tensor& x, const Tensor& weight, const Tensor& bias,
                                        bool single_vector, AttentionKernel kernel) {
   check_gating("temporal_gating_attention", x, weight, bias, true);
+  if (gating_fused(x, kernel, true, single_vector))
+    return ATTNKIT_DEVICE_OP(x.device(), gating_attention(x, weight, bias, true, single_vector));
   const Tensor q = softmax(linear(transpose(x, 1, 2), weight, bias), -1);  // [B, D, T]
   GatingResult r;
   r.probs = single_vector ? shared_time_weights(q) : transpose(q, 1, 2);
@@ -265,6 +300,8 @@ GatingGrads temporal_gating_attention_backward(const Tensor& x, const Tensor& we
                                                const Tensor& bias, const Tensor& dy,
                                                bool single_vector, AttentionKernel kernel) {
   check_gating("temporal_gating_attention_backward", x, weight, bias, true);
+  if (gating_fused(x, kernel, true, single_vector))
+    return gating_backward_fused(x, weight, bias, Tensor(), dy, true, single_vector, bias.defined());
   const Tensor xt = transpose(x, 1, 2);
   const Tensor q = softmax(linear(xt, weight, bias), -1);
   const Tensor probs = single_vector ? shared_time_weights(q) : transpose(q, 1, 2);
