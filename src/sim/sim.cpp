@@ -286,49 +286,69 @@ std::uint32_t lanes_present(const BlockRun& b, unsigned warp) {
   return count == kWarpSize ? 0xFFFFFFFFu : ((1u << count) - 1u);
 }
 
-// Releases every warp group whose lanes have all arrived at the same operation. Returns whether
-// any was released; throws on lanes that cannot arrive or disagree.
-bool release_warp_groups(BlockRun& b) {
+// Releases the groups of warp w whose lanes have all arrived at the same operation. Returns
+// whether any was released; throws on lanes that cannot arrive or disagree.
+bool release_warp(BlockRun& b, unsigned w) {
   bool released = false;
-  const unsigned warps = (b.threads + kWarpSize - 1) / kWarpSize;
-  for (unsigned w = 0; w < warps; ++w) {
-    Fiber* lanes[kWarpSize] = {};
-    for (unsigned l = 0; l < kWarpSize && w * kWarpSize + l < b.threads; ++l) lanes[l] = b.fibers[w * kWarpSize + l].get();
-    for (unsigned l = 0; l < kWarpSize; ++l) {
-      Fiber* f = lanes[l];
-      if (f == nullptr || f->state != State::at_warp) continue;
-      const std::uint32_t mask = f->warp_mask;
-      bool ready = true;
-      for (unsigned m = 0; m < kWarpSize; ++m) {
-        if (!(mask >> m & 1u)) continue;
-        const Fiber* other = lanes[m];
-        if (other->state == State::runnable) {
-          ready = false;
-          continue;
-        }
-        if (other->state != State::at_warp)
-          ATTNKIT_FAIL("sim: ", block_name(b), ": ", f->warp_op, " by lane ", l, " of warp ", w, " waits for lane ", m,
-                       ", which ", other->state == State::done ? "has exited" : "waits at a __syncthreads", " (",
-                       thread_name(*f), ")");
-        if (other->warp_mask != mask || std::strcmp(other->warp_op, f->warp_op) != 0)
-          ATTNKIT_FAIL("sim: ", block_name(b), ": divergent warp operations in warp ", w, ": lane ", l, " at ",
-                       f->warp_op, " with mask 0x", std::hex, mask, ", lane ", m, " at ", other->warp_op,
-                       " with mask 0x", other->warp_mask, std::dec);
+  Fiber* lanes[kWarpSize] = {};
+  for (unsigned l = 0; l < kWarpSize && w * kWarpSize + l < b.threads; ++l) lanes[l] = b.fibers[w * kWarpSize + l].get();
+  for (unsigned l = 0; l < kWarpSize; ++l) {
+    Fiber* f = lanes[l];
+    if (f == nullptr || f->state != State::at_warp) continue;
+    const std::uint32_t mask = f->warp_mask;
+    bool ready = true;
+    for (unsigned m = 0; m < kWarpSize; ++m) {
+      if (!(mask >> m & 1u)) continue;
+      const Fiber* other = lanes[m];
+      if (other->state == State::runnable) {
+        ready = false;
+        continue;
       }
-      if (!ready) continue;
-      const std::size_t bytes = f->exchange_bytes;
-      for (unsigned m = 0; m < kWarpSize; ++m) {
-        if (!(mask >> m & 1u)) continue;
-        Fiber& receiver = *lanes[m];
-        std::memset(receiver.received, 0, kWarpSize * bytes);
-        for (unsigned s = 0; s < kWarpSize; ++s)
-          if (mask >> s & 1u) std::memcpy(receiver.received + s * bytes, lanes[s]->deposit, bytes);
-        receiver.state = State::runnable;
-      }
-      released = true;
+      if (other->state != State::at_warp)
+        ATTNKIT_FAIL("sim: ", block_name(b), ": ", f->warp_op, " by lane ", l, " of warp ", w, " waits for lane ", m,
+                     ", which ", other->state == State::done ? "has exited" : "waits at a __syncthreads", " (",
+                     thread_name(*f), ")");
+      if (other->warp_mask != mask || std::strcmp(other->warp_op, f->warp_op) != 0)
+        ATTNKIT_FAIL("sim: ", block_name(b), ": divergent warp operations in warp ", w, ": lane ", l, " at ",
+                     f->warp_op, " with mask 0x", std::hex, mask, ", lane ", m, " at ", other->warp_op,
+                     " with mask 0x", other->warp_mask, std::dec);
     }
+    if (!ready) continue;
+    const std::size_t bytes = f->exchange_bytes;
+    for (unsigned m = 0; m < kWarpSize; ++m) {
+      if (!(mask >> m & 1u)) continue;
+      Fiber& receiver = *lanes[m];
+      std::memset(receiver.received, 0, kWarpSize * bytes);
+      for (unsigned s = 0; s < kWarpSize; ++s)
+        if (mask >> s & 1u) std::memcpy(receiver.received + s * bytes, lanes[s]->deposit, bytes);
+      receiver.state = State::runnable;
+    }
+    released = true;
   }
   return released;
+}
+
+unsigned warp_count(const BlockRun& b) { return (b.threads + kWarpSize - 1) / kWarpSize; }
+
+// Releases every warp group whose lanes have all arrived (release_warp for each warp).
+bool release_warp_groups(BlockRun& b) {
+  bool released = false;
+  for (unsigned w = 0; w < warp_count(b); ++w) released = release_warp(b, w) || released;
+  return released;
+}
+
+// A warp whose lanes have all arrived at a warp operation goes on at once, as far as it can
+// before a barrier, ahead of the warps that have not run yet: warps progress independently, as
+// on a GPU, so a missing barrier between warps that meet only at warp operations still changes
+// what a schedule leaves. Lanes run in the order of `order`.
+void run_warp_ahead(BlockRun& b, unsigned w, const std::vector<unsigned>& order) {
+  while (release_warp(b, w))
+    for (const unsigned t : order) {
+      if (t / kWarpSize != w) continue;
+      Fiber& f = *b.fibers[t];
+      if (f.state == State::runnable) resume(b, f);
+      if (!b.failure.empty()) ATTNKIT_FAIL(b.failure);
+    }
 }
 
 // Runs one block to its end under `schedule`.
@@ -346,6 +366,7 @@ void run_block(BlockRun& b, Schedule schedule, std::mt19937_64& random) {
       Fiber& f = *b.fibers[t];
       if (f.state == State::runnable) resume(b, f);
       if (!b.failure.empty()) ATTNKIT_FAIL(b.failure);
+      if (f.state == State::at_warp) run_warp_ahead(b, t / kWarpSize, order);
     }
     if (release_warp_groups(b)) continue;
     unsigned done = 0, at_barrier = 0, at_warp = 0;

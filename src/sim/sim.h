@@ -5,7 +5,10 @@
 // thread; a fiber runs until it reaches __syncthreads, a warp operation (shuffle, vote, mma,
 // ldmatrix, __syncwarp) or its end, and then the next one runs. The order in which the threads
 // of a block run between two synchronisation points is the schedule: forward (thread 0 first),
-// reverse, or shuffled. A launch runs under each schedule of options().schedules from the same
+// reverse, or shuffled. A warp whose lanes have all reached a warp operation goes on at once, up
+// to a barrier, before the warps the schedule has not run yet: warps progress independently, as
+// on a GPU, so warps that share memory with no barrier between them see each other's writes in
+// an order that depends on the schedule. A launch runs under each schedule of options().schedules from the same
 // starting memory and compares what they leave in every live buffer: a kernel that races (a
 // missing barrier, a read of what another thread has not yet written) gives different results
 // and the launch fails. Shared memory starts each block filled with 0xFF bytes (NaN for

@@ -71,6 +71,27 @@ TEST(SimExecutor, CatchesAMissingBarrier) {
                        "kernel block_sum_missing_barrier: results differ between the forward and");
 }
 
+// Two warps swap halves through shared memory. The warp shuffle between the write and the read
+// orders the lanes of one warp, not the two warps: only the barrier makes the other warp's half
+// visible.
+template <bool kWithBarrier>
+__global__ void swap_halves_across_warps(float* out) {
+  AK_SHARED(float, halves, [64]);
+  const unsigned t = threadIdx.x;
+  halves[t] = static_cast<float>(t);
+  const float neighbour = ak::shfl_xor(static_cast<float>(t), 1);
+  if (kWithBarrier) __syncthreads();
+  out[t] = halves[(t + 32) % 64] + 0 * neighbour;
+}
+
+TEST(SimExecutor, CatchesAMissingBarrierBetweenWarpsThatMeetAtWarpOperations) {
+  Buffer<float> out(64);
+  AK_LAUNCH(swap_halves_across_warps<true>, 1, 64, 0, nullptr, out.data());
+  for (unsigned t = 0; t < 64; ++t) EXPECT_EQ(out.values()[t], static_cast<float>((t + 32) % 64));
+  EXPECT_ATTNKIT_ERROR(AK_LAUNCH(swap_halves_across_warps<false>, 1, 64, 0, nullptr, out.data()),
+                       "results differ between the forward and");
+}
+
 // ---------------------------------------------------------------- barriers
 
 __global__ void barrier_skipped_by_some(float* out) {
