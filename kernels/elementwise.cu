@@ -11,7 +11,7 @@ constexpr int kThreads = 256;
 
 AK_DEVICE float apply(float x, int kind) {
   switch (kind) {
-    case 1: return x > 0.0f ? x : 0.0f;
+    case 1: return x < 0.0f ? 0.0f : x;  // NaN passes through, as on the cpu
     case 2: return tanhf(x);
     case 3: return 1.0f / (1.0f + expf(-x));
     default: return x;

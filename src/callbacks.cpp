@@ -33,6 +33,14 @@ bool Monitor::improves(double value) const {
 
 namespace {
 
+// A monitor's best value in a checkpoint: JSON has no infinities (a monitor starts at one).
+Json best_to_json(double best) { return std::isfinite(best) ? Json(best) : Json(best > 0 ? "inf" : "-inf"); }
+double best_from_json(const Json& value) {
+  if (value.is_string()) return value.get<std::string>() == "inf" ? std::numeric_limits<double>::infinity()
+                                                                   : -std::numeric_limits<double>::infinity();
+  return value.get<double>();
+}
+
 class EarlyStoppingCallback : public Callback {
  public:
   EarlyStoppingCallback(const std::string& monitor, int patience, double min_delta, bool restore, const std::string& mode)
@@ -58,6 +66,14 @@ class EarlyStoppingCallback : public Callback {
   void on_train_end(Model& model) override {
     if (restore_ && !best_weights_.empty()) model.set_weights(best_weights_);
   }
+  CallbackState state() const override {
+    return {{{"best", best_to_json(monitor_.best())}, {"wait", wait_}}, best_weights_};
+  }
+  void restore(const CallbackState& state) override {
+    monitor_.set_best(best_from_json(state.values.at("best")));
+    wait_ = state.values.at("wait").get<int>();
+    best_weights_ = state.tensors;
+  }
 
  private:
   Monitor monitor_, initial_;
@@ -80,6 +96,8 @@ class ModelCheckpointCallback : public Callback {
     }
     model.save(prefix_);
   }
+  CallbackState state() const override { return {{{"best", best_to_json(monitor_.best())}}, {}}; }
+  void restore(const CallbackState& state) override { monitor_.set_best(best_from_json(state.values.at("best"))); }
 
  private:
   std::string prefix_;
@@ -119,6 +137,14 @@ class ReduceLROnPlateauCallback : public Callback {
         wait_ = 0;
       }
     }
+  }
+  CallbackState state() const override {
+    return {{{"best", best_to_json(monitor_.best())}, {"wait", wait_}, {"cooldown", cooldown_counter_}}, {}};
+  }
+  void restore(const CallbackState& state) override {
+    monitor_.set_best(best_from_json(state.values.at("best")));
+    wait_ = state.values.at("wait").get<int>();
+    cooldown_counter_ = state.values.at("cooldown").get<int>();
   }
 
  private:

@@ -37,6 +37,25 @@ void Optimizer::to(Device device) {
     for (Tensor& slot : entry.second) slot = slot.to(device);
 }
 
+std::vector<Tensor> Optimizer::slots(const Parameter& parameter) const {
+  const auto found = state_.find(&parameter);
+  return found == state_.end() ? std::vector<Tensor>{} : found->second;
+}
+
+void Optimizer::set_slots(const Parameter& parameter, std::vector<Tensor> slots) {
+  for (const Tensor& slot : slots)
+    ATTNKIT_CHECK(slot.shape() == parameter.value.shape() && slot.dtype() == parameter.value.dtype(),
+                  "optimizer: a slot of parameter '", parameter.name, "' must be like ", parameter.value.describe(),
+                  ", got ", slot.describe());
+  for (Tensor& slot : slots) slot = slot.to(parameter.value.device());
+  state_[&parameter] = std::move(slots);
+}
+
+void Optimizer::set_iterations(std::int64_t iterations) {
+  ATTNKIT_CHECK(iterations >= 0, "optimizer: the step count must not be negative, got ", iterations);
+  iterations_ = iterations;
+}
+
 namespace {
 
 // Applies `body(i)` to every element of a parameter, on both cores when it is large.

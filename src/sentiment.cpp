@@ -89,7 +89,9 @@ TrainResult train(const Dataset& dataset, const TrainOptions& options) {
                        .validation_split(0.2)
                        .seed(options.seed())
                        .verbose(options.verbose())
-                       .output(options.output());
+                       .output(options.output())
+                       .checkpoint(options.checkpoint())
+                       .resume(options.resume());
   if (r.spec.early_stopping) fit.callbacks({EarlyStopping("val_loss", options.patience(), 0.0, true)});
   r.history = r.model->fit(dataset.x_train, dataset.y_train, fit);
   r.test = evaluate(*r.model, dataset.x_test, dataset.y_test, dataset.test_labels);

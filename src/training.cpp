@@ -11,6 +11,7 @@
 #include "attnkit/ops/loss.h"
 #include "attnkit/ops/shape.h"
 #include "model_graph.h"
+#include "training_state.h"
 
 namespace attnkit {
 
@@ -114,6 +115,9 @@ std::int64_t sample_count(const std::string& model, const Tensors& x, const Tens
     for (std::size_t i = 0; i < y->size(); ++i) check((*y)[i], "target", i);
   return n;
 }
+
+// "nan", "inf" or "-inf" (a printed NaN may carry a sign).
+std::string non_finite(double v) { return std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf"; }
 
 std::string format_value(double v) {
   char text[32];
@@ -224,8 +228,8 @@ Tensors Model::run_batch(const Tensors& x_given, const Tensors* y_given, bool tr
       (*logs)[key] = accuracy_of(compiled_->loss, outputs[k], target);
     }
   }
-  ATTNKIT_CHECK(std::isfinite(loss), "model '", name_, "': the loss is ", loss);
   (*logs)["loss"] = loss;
+  if (!std::isfinite(loss)) return outputs;  // the caller says where, and stops
   if (training) {
     backward(grads);
     compiled_->optimizer->step(graph_->parameters);
@@ -269,7 +273,20 @@ History Model::fit(const Tensors& x, const Tensors& y, const FitOptions& options
   History history;
   stop_training = false;
   for (const auto& callback : options.callbacks()) callback->on_train_begin(*this);
-  for (int epoch = 0; epoch < options.epochs() && !stop_training; ++epoch) {
+  // The run a checkpoint belongs to: a resumed fit must repeat it exactly.
+  detail::TrainingState state;
+  state.run = {{"model", name_},        {"samples", n},       {"batch_size", options.batch_size()},
+               {"validation_split", options.validation_split()}, {"shuffle", options.shuffle()},
+               {"seed", options.seed()}};
+  int first_epoch = 0;
+  if (!options.checkpoint().empty() && options.resume() &&
+      detail::load_training_state(options.checkpoint(), *this, options, state)) {
+    first_epoch = state.epochs_completed;
+    history = state.history;
+    generator.set_offset(state.generator_offset);
+    stop_training = state.stopped;
+  }
+  for (int epoch = first_epoch; epoch < options.epochs() && !stop_training; ++epoch) {
     const auto start = std::chrono::steady_clock::now();
     std::iota(order.begin(), order.end(), 0);
     if (options.shuffle())
@@ -286,17 +303,32 @@ History Model::fit(const Tensors& x, const Tensors& y, const FitOptions& options
       for (const Tensor& t : y_train) yb.push_back(take_rows(t, order, begin, end));
       Logs batch_logs;
       run_batch(xb, &yb, true, &generator, &batch_logs);
+      ATTNKIT_CHECK(std::isfinite(batch_logs["loss"]), "model '", name_, "': the loss is ", non_finite(batch_logs["loss"]),
+                    " at epoch ", epoch + 1, ", batch ", step + 1, " of ", steps, ": training stopped",
+                    options.checkpoint().empty()
+                        ? std::string()
+                        : " (the checkpoint holds the state after epoch " + std::to_string(epoch) + ")");
+      for (const auto& callback : options.callbacks()) callback->on_train_batch_end(*this, epoch, step, batch_logs);
       for (const auto& [key, value] : batch_logs) sums[key] += value * double(end - begin);
       for (const auto& [key, value] : sums) logs[key] = value / double(end);
       if (options.verbose() > 0) bar.update(step + 1, logs, keys);
     }
     if (n_train < n)
       for (const auto& [key, value] : evaluate(x_val, y_val, options.batch_size())) logs["val_" + key] = value;
+    ATTNKIT_CHECK(n_train == n || std::isfinite(logs["val_loss"]), "model '", name_, "': the validation loss is ",
+                  non_finite(logs["val_loss"]), " after epoch ", epoch + 1, ": training stopped");
     logs["lr"] = compiled_->optimizer->learning_rate();
     history.epoch_seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
     if (options.verbose() > 0) bar.finish(logs, all_keys);
     for (const auto& callback : options.callbacks()) callback->on_epoch_end(*this, epoch, logs);
     for (const auto& [key, value] : logs) history.history[key].push_back(value);
+    if (!options.checkpoint().empty()) {
+      state.epochs_completed = epoch + 1;
+      state.stopped = stop_training;
+      state.generator_offset = generator.offset();
+      state.history = history;
+      detail::save_training_state(options.checkpoint(), *this, options, state);
+    }
   }
   for (const auto& callback : options.callbacks()) callback->on_train_end(*this);
   return history;

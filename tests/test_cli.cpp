@@ -2,7 +2,10 @@
 // errors. Tests that need the review data skip where it is absent.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <cstdio>
 #include <filesystem>
@@ -135,6 +138,57 @@ TEST(Cli, TrainReportsSavesAndPredicts) {
   }
   EXPECT_LE(total, 1.0 + 1e-6);
   fs::remove_all(report);
+}
+
+// A run killed with SIGKILL in its second epoch and run again with --resume ends with the
+// model and the test report of a run that was never interrupted.
+TEST(Cli, AKilledRunResumedEndsAsAnUninterruptedOne) {
+  if (!fs::exists(data_csv())) GTEST_SKIP() << "no " << data_csv();
+  const fs::path whole = fs::temp_directory_path() / "attnkit_cli_whole";
+  const fs::path killed = fs::temp_directory_path() / "attnkit_cli_killed";
+  fs::remove_all(whole);
+  fs::remove_all(killed);
+  const std::string train = "train --model lstm --epochs 3 --device cpu --data " + data_csv() + " --report ";
+  const CliRun uninterrupted = run(train + whole.string());
+  ASSERT_EQ(uninterrupted.status, 0) << uninterrupted.output;
+
+  // The same run in a process of its own, killed as soon as its first epoch is checkpointed.
+  const std::string checkpoint = (killed / "checkpoint" / "training_state.safetensors").string();
+  const std::string command = "exec " + std::string(ATTNKIT_CLI) + " " + train + killed.string() + " >/dev/null 2>&1";
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    execl("/bin/sh", "sh", "-c", command.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int status = 0;
+  while (!fs::exists(checkpoint)) {
+    ASSERT_EQ(waitpid(child, &status, WNOHANG), 0) << "the run ended before its first checkpoint";
+    usleep(1000);
+  }
+  kill(child, SIGKILL);
+  ASSERT_EQ(waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+  ASSERT_FALSE(fs::exists(killed / "model.safetensors")) << "the run finished before the kill";
+
+  const CliRun resumed = run(train + killed.string() + " --resume");
+  ASSERT_EQ(resumed.status, 0) << resumed.output;
+  EXPECT_NE(resumed.output.find("resuming from the checkpoint in " + (killed / "checkpoint").string()),
+            std::string::npos)
+      << resumed.output;
+  const auto contents = [](const fs::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  EXPECT_EQ(contents(killed / "model.safetensors"), contents(whole / "model.safetensors"));
+  EXPECT_EQ(contents(killed / "report.txt"), contents(whole / "report.txt"));
+  const CliRun nothing = run("train --model lstm --epochs 1 --device cpu --data " + data_csv() + " --report " +
+                             (fs::temp_directory_path() / "attnkit_cli_none").string() + " --resume");
+  EXPECT_NE(nothing.output.find("no checkpoint yet in"), std::string::npos) << nothing.output;
+  EXPECT_EQ(run("train --model lstm --data " + data_csv() + " --resume").status, 2);
+  fs::remove_all(whole);
+  fs::remove_all(killed);
+  fs::remove_all(fs::temp_directory_path() / "attnkit_cli_none");
 }
 
 }  // namespace

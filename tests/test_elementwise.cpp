@@ -113,5 +113,13 @@ TEST(Elementwise, LargeInputsUseBothCoresAndStayCorrect) {
   EXPECT_TRUE(all_close(ops::tanh(x), expected, 1e-6));
 }
 
+// A NaN that reaches an activation comes out of it (as TensorFlow's relu lets it through), so
+// that a fault upstream shows in the loss and stops training instead of vanishing.
+TEST(Elementwise, NanPassesThroughEveryActivation) {
+  const Tensor x = Tensor::from_vector<float>({NAN, -1.0f, 2.0f}, {3});
+  for (const Activation kind : {Activation::linear, Activation::relu, Activation::tanh, Activation::sigmoid})
+    EXPECT_TRUE(std::isnan(ops::activation(x, kind).item(0))) << ops::activation_name(kind);
+}
+
 }  // namespace
 }  // namespace attnkit

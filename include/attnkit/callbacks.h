@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "attnkit/layer.h"
 #include "attnkit/tensor.h"
 
 namespace attnkit {
@@ -23,13 +24,26 @@ namespace attnkit {
 class Model;
 using Logs = std::map<std::string, double>;
 
+// What a callback carries across an interrupted fit (FitOptions::checkpoint): its counters and
+// best values, and tensors such as EarlyStopping's best weights.
+struct CallbackState {
+  Json values;
+  Tensors tensors;
+};
+
 class Callback {
  public:
   virtual ~Callback() = default;
   virtual void on_train_begin(Model& model) {}
+  // After each training batch; `epoch` and `batch` count from 0, `logs` holds the batch's loss
+  // and metrics.
+  virtual void on_train_batch_end(Model& model, int epoch, std::int64_t batch, const Logs& logs) {}
   // `epoch` counts from 0; `logs` holds the epoch's metrics (and "lr").
   virtual void on_epoch_end(Model& model, int epoch, Logs& logs) {}
   virtual void on_train_end(Model& model) {}
+  // The state a resumed fit gives back through restore(), after on_train_begin.
+  virtual CallbackState state() const { return {}; }
+  virtual void restore(const CallbackState& state) {}
 };
 
 // Tracks the best value of one monitored quantity.

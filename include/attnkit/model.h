@@ -16,7 +16,8 @@
 // validation; the rest is shuffled every epoch (with `seed`) and split into batches; the loss of
 // several outputs is their sum; the reported training loss and metrics are averages over the
 // epoch's samples, measured while training (dropout on). A progress line per epoch updates in
-// place on a terminal and is printed once per epoch otherwise.
+// place on a terminal and is printed once per epoch otherwise. A loss that is not finite stops
+// training with an error naming the epoch and the batch.
 #pragma once
 
 #include <map>
@@ -54,7 +55,19 @@ struct FitOptions {
   ATTNKIT_ARG(std::vector<std::shared_ptr<Callback>>, callbacks);
   // Where progress goes; standard output unless given.
   ATTNKIT_ARG(OutputStream, output) = nullptr;
+  // A folder where fit keeps the state of training after every epoch, written atomically
+  // (training_state.safetensors: the weights, the optimizer's slots and step count, the
+  // generator of shuffles and dropout, the history and the callbacks' state); empty: none.
+  ATTNKIT_ARG(std::string, checkpoint);
+  // With a checkpoint that holds a state: continue from it (the epochs it completed are not run
+  // again, and the run ends as an uninterrupted one would); without one, start from the top.
+  // The state must come from a fit of the same model on the same samples, batch size,
+  // validation split, shuffling and seed (an error lists what differs).
+  ATTNKIT_ARG(bool, resume) = false;
 };
+
+// The file in which fit keeps the state of training in a checkpoint folder.
+std::string training_state_path(const std::string& checkpoint_folder);
 
 // Per-epoch logs: "loss", "accuracy", "val_loss", "val_accuracy", "lr"; and each epoch's time.
 struct History {

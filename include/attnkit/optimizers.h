@@ -29,6 +29,11 @@ class Optimizer {
   virtual Json config() const = 0;
   // Moves the optimizer's slots (Adam's moments) to `device`, with the parameters they follow.
   void to(Device device);
+  // For checkpoints of training (FitOptions::checkpoint): a parameter's slots (none before its
+  // first update), and putting slots and the step count back.
+  std::vector<Tensor> slots(const Parameter& parameter) const;
+  void set_slots(const Parameter& parameter, std::vector<Tensor> slots);
+  void set_iterations(std::int64_t iterations);
 
  protected:
   // Updates one parameter; `state` holds this optimizer's slots for it, created empty.

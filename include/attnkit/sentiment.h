@@ -58,6 +58,10 @@ struct TrainOptions {
   ATTNKIT_ARG(OutputStream, output) = nullptr;
   // Where the model trains: cpu, cuda:N, or sim (the GPU's code path on the sim executor; slow).
   ATTNKIT_ARG(Device, device) = Device::cpu();
+  // FitOptions::checkpoint and resume: a folder for the state of training after every epoch, and
+  // whether to continue from the state it holds.
+  ATTNKIT_ARG(std::string, checkpoint);
+  ATTNKIT_ARG(bool, resume) = false;
 };
 
 // Whether every op of zoo model `name` (forward, backward and optimizer step) runs on `device`

@@ -1,7 +1,7 @@
 // attnkit: the command line of the sentiment pipeline.
 //
 //   attnkit train --model NAME --data CSV [--epochs N] [--device auto|cpu|cuda[:N]|sim] [--split-seed S] [--seed S]
-//                 [--report DIR] [--json]
+//                 [--report DIR] [--checkpoint DIR] [--resume] [--json]
 //   attnkit zoo --data CSV [--models a,b,...] [--device ...] [--split-seed S] [--seed S] [--report DIR] [--json]
 //   attnkit evaluate --run DIR [--data CSV] [--json]
 //   attnkit predict --run DIR --text TEXT [--json]
@@ -122,25 +122,46 @@ struct DataArguments {
   }
 };
 
-int run_train(const DataArguments& data, const std::string& model, int epochs, const std::string& device,
-              const std::string& report, bool json, const char* argv0) {
-  zoo::spec(model);  // an unknown name fails before the data is read
-  const Device resolved = resolve_device(device, model);
+struct TrainArguments {
+  std::string model, device = "auto", report, checkpoint;
+  int epochs = 0;
+  bool json = false, resume = false;
+};
+
+int run_train(const DataArguments& data, TrainArguments train, const char* argv0) {
+  zoo::spec(train.model);  // an unknown name fails before the data is read
+  if (train.checkpoint.empty() && !train.report.empty())
+    train.checkpoint = (fs::path(train.report) / "checkpoint").string();
+  if (train.resume && train.checkpoint.empty()) {
+    std::cerr << "attnkit: --resume needs the run's --report or --checkpoint folder\n";
+    return 2;
+  }
+  const Device resolved = resolve_device(train.device, train.model);
   const sentiment::DataOptions options = data.options();
   const sentiment::Dataset dataset = sentiment::prepare(options);
   std::cout << "data: " << dataset.reviews.size() << " reviews, " << dataset.x_train.size(0) << " for training ("
             << "the last 20% of them for validation), " << dataset.x_test.size(0) << " for testing; "
             << dataset.tokenizer.words().size() << " distinct words, the " << dataset.tokenizer.num_words() - 1
             << " most frequent kept\n";
-  sentiment::TrainResult result =
-      sentiment::train(dataset, sentiment::TrainOptions().model(model).epochs(epochs).seed(data.seed).device(resolved));
+  if (train.resume)
+    std::cout << (fs::exists(training_state_path(train.checkpoint))
+                      ? "resuming from the checkpoint in "
+                      : "no checkpoint yet in ")
+              << train.checkpoint << "\n";
+  sentiment::TrainResult result = sentiment::train(dataset, sentiment::TrainOptions()
+                                                                .model(train.model)
+                                                                .epochs(train.epochs)
+                                                                .seed(data.seed)
+                                                                .device(resolved)
+                                                                .checkpoint(train.checkpoint)
+                                                                .resume(train.resume));
   print_result(result);
-  if (!report.empty()) {
-    sentiment::save_run(report, result, dataset, options);
-    draw_plots(report, argv0);
-    std::cout << "report written to " << report << "\n";
+  if (!train.report.empty()) {
+    sentiment::save_run(train.report, result, dataset, options);
+    draw_plots(train.report, argv0);
+    std::cout << "report written to " << train.report << "\n";
   }
-  if (json) std::cout << sentiment::run_summary(result).dump() << "\n";
+  if (train.json) std::cout << sentiment::run_summary(result).dump() << "\n";
   return 0;
 }
 
@@ -240,16 +261,18 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   DataArguments train_data;
-  std::string train_model, train_device = "auto", train_report;
-  int train_epochs = 0;
-  bool train_json = false;
+  TrainArguments train_arguments;
   CLI::App* train = app.add_subcommand("train", "train one model of the zoo and report on the test set");
-  train->add_option("--model", train_model, "model name (see attnkit summary --help)")->required();
+  train->add_option("--model", train_arguments.model, "model name (see attnkit summary --help)")->required();
   train_data.add_to(*train, true);
-  train->add_option("--epochs", train_epochs, "epochs (default: the blog's count for the model)");
-  train->add_option("--device", train_device, kDeviceHelp)->check(kDeviceCheck);
-  train->add_option("--report", train_report, "folder for the model, the report and the plots");
-  train->add_flag("--json", train_json, "end with the results as one JSON object");
+  train->add_option("--epochs", train_arguments.epochs, "epochs (default: the blog's count for the model)");
+  train->add_option("--device", train_arguments.device, kDeviceHelp)->check(kDeviceCheck);
+  train->add_option("--report", train_arguments.report, "folder for the model, the report and the plots");
+  train->add_option("--checkpoint", train_arguments.checkpoint,
+                    "folder for the state of training after every epoch (default: REPORT/checkpoint)");
+  train->add_flag("--resume", train_arguments.resume,
+                  "continue an interrupted run from its checkpoint (the same options otherwise)");
+  train->add_flag("--json", train_arguments.json, "end with the results as one JSON object");
 
   DataArguments zoo_data;
   std::vector<std::string> zoo_models;
@@ -295,7 +318,7 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;  // --help is a success; CLI11 has printed the reason
   }
   try {
-    if (train->parsed()) return run_train(train_data, train_model, train_epochs, train_device, train_report, train_json, argv[0]);
+    if (train->parsed()) return run_train(train_data, train_arguments, argv[0]);
     if (zoo_command->parsed()) return run_zoo(zoo_data, zoo_models, zoo_device, zoo_report, zoo_json, argv[0]);
     if (evaluate->parsed()) return run_evaluate(evaluate_run, evaluate_csv, evaluate_json);
     if (predict->parsed()) return run_predict(predict_run, predict_text, predict_jieba, predict_json);

@@ -78,7 +78,8 @@ Tensor activation(const Tensor& x, Activation kind) {
     switch (kind) {
       case Activation::linear: for_each_element(x.numel(), [&](std::int64_t i) { py[i] = px[i]; }); break;
       case Activation::relu:
-        for_each_element(x.numel(), [&](std::int64_t i) { py[i] = px[i] > T(0) ? px[i] : T(0); });
+        // NaN passes through, so that a fault upstream reaches the loss and stops training.
+        for_each_element(x.numel(), [&](std::int64_t i) { py[i] = px[i] < T(0) ? T(0) : px[i]; });
         break;
       case Activation::tanh: for_each_element(x.numel(), [&](std::int64_t i) { py[i] = std::tanh(px[i]); }); break;
       case Activation::sigmoid:
