@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Installs the Debian packages that building and testing attnkit need, when any is missing.
-# The CUDA toolkit is not among them: the CUDA backend is built when nvcc is found, and the
-# library builds without it.
+# Installs the Debian packages that building and testing attnkit need, when any is missing,
+# and the packages named as arguments (scripts/sanitize.sh asks for clang's). The CUDA toolkit
+# is not among them: the CUDA backend is built when nvcc is found, and the library builds
+# without it.
 set -euo pipefail
 
 packages=(
@@ -13,6 +14,7 @@ packages=(
   python3-sklearn                    # the split test compares with train_test_split
   python3-jieba                      # jieba's dictionary and HMM tables; the segmentation test
   python3-matplotlib fonts-wqy-zenhei  # report plots, with a font for Chinese tokens
+  "$@"
 )
 
 missing=()

@@ -100,8 +100,9 @@ void write_safetensors(const std::string& path, const std::vector<std::pair<std:
   write_file_atomically(path, file);
 }
 
-SafetensorsFile read_safetensors(const std::string& path) {
-  const std::string file = read_file(path);
+SafetensorsFile read_safetensors(const std::string& path) { return parse_safetensors(read_file(path), path); }
+
+SafetensorsFile parse_safetensors(const std::string& file, const std::string& path) {
   ATTNKIT_CHECK(file.size() >= 8, "'", path, "' is not a safetensors file: it has ", file.size(),
                 " bytes, fewer than the 8 of the header length");
   std::uint64_t length = 0;
@@ -143,7 +144,9 @@ SafetensorsFile read_safetensors(const std::string& path) {
     for (const auto& extent : shape_json) {
       ATTNKIT_CHECK(extent.is_number_unsigned(), where, ": shape ", shape_json.dump(), " has an invalid extent");
       const std::uint64_t e = extent.get<std::uint64_t>();
-      ATTNKIT_CHECK(e == 0 || count <= std::numeric_limits<std::uint64_t>::max() / e, where, ": shape overflows");
+      // The byte count must fit too: no extent, nor the product with the element size, overflows.
+      const std::uint64_t limit = static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max()) / dtype_size(dtype);
+      ATTNKIT_CHECK(e <= limit && (e == 0 || count <= limit / e), where, ": shape ", shape_json.dump(), " overflows");
       count *= e;
       shape.push_back(static_cast<std::int64_t>(e));
     }

@@ -10,6 +10,7 @@
 #include "attnkit/ops/attention.h"
 #include "attnkit/ops/linear.h"
 #include "attnkit/safetensors.h"
+#include "json_integers.h"
 
 namespace attnkit::sentiment {
 
@@ -295,10 +296,10 @@ SavedRun load_run(const std::string& directory) {
     const Json& d = config.at("data");
     run.data_options.csv(d.at("csv").get<std::string>())
         .stopwords(d.at("stopwords").get<std::string>())
-        .num_words(d.at("num_words").get<std::int64_t>())
-        .maxlen(d.at("maxlen").get<std::int64_t>())
+        .num_words(detail::json_integer(d.at("num_words"), "num_words"))
+        .maxlen(detail::json_integer(d.at("maxlen"), "maxlen"))
         .test_fraction(d.at("test_fraction").get<double>())
-        .seed(d.at("split_seed").get<std::uint64_t>());
+        .seed(static_cast<std::uint64_t>(detail::json_integer(d.at("split_seed"), "split_seed")));
   } catch (const nlohmann::json::exception& e) {
     ATTNKIT_FAIL("'", (dir / "run.json").string(), "' is not a saved run: ", e.what());
   }

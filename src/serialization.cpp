@@ -7,6 +7,7 @@
 
 #include "attnkit/model.h"
 #include "attnkit/safetensors.h"
+#include "json_integers.h"
 #include "layers/layer_classes.h"
 #include "model_graph.h"
 
@@ -85,10 +86,12 @@ std::unique_ptr<Model> Model::from_config(const Json& config) {
     }
     std::vector<std::vector<SymbolicTensor>> node_outputs;
     auto ref = [&](const Json& pair) {
-      const std::size_t node = pair.at(0).get<std::size_t>(), index = pair.at(1).get<std::size_t>();
-      ATTNKIT_CHECK(node < node_outputs.size() && index < node_outputs[node].size(), "node reference ", pair.dump(),
-                    " points to no earlier node output");
-      return node_outputs[node][index];
+      const std::int64_t node = detail::json_integer(pair.at(0), "a node reference"),
+                         index = detail::json_integer(pair.at(1), "a node reference");
+      ATTNKIT_CHECK(node >= 0 && index >= 0 && node < static_cast<std::int64_t>(node_outputs.size()) &&
+                        index < static_cast<std::int64_t>(node_outputs[static_cast<std::size_t>(node)].size()),
+                    "node reference ", pair.dump(), " points to no earlier node output");
+      return node_outputs[static_cast<std::size_t>(node)][static_cast<std::size_t>(index)];
     };
     for (const Json& node : config.at("nodes")) {
       const std::string name = node.at("layer").get<std::string>();
@@ -96,7 +99,7 @@ std::unique_ptr<Model> Model::from_config(const Json& config) {
       ATTNKIT_CHECK(found != layers.end(), "a node calls the unknown layer '", name, "'");
       const auto& [layer, layer_config] = found->second;
       if (!layer) {  // an Input
-        Shape shape = layer_config.at("shape").get<Shape>();
+        Shape shape = detail::json_shape(layer_config.at("shape"), "an Input's shape");
         const std::string dtype_text = layer_config.at("dtype").get<std::string>();
         DType dtype = DType::f32;
         bool known = false;
@@ -114,7 +117,9 @@ std::unique_ptr<Model> Model::from_config(const Json& config) {
     for (const Json& pair : config.at("inputs")) inputs.push_back(ref(pair));
     for (const Json& pair : config.at("outputs")) outputs.push_back(ref(pair));
     return std::make_unique<Model>(inputs, outputs, config.at("name").get<std::string>(),
-                                   config.value("seed", std::uint64_t{0}));
+                                   config.contains("seed")
+                                       ? static_cast<std::uint64_t>(detail::json_integer(config.at("seed"), "seed"))
+                                       : 0);
   } catch (const nlohmann::json::exception& e) {
     ATTNKIT_FAIL("invalid model config: ", e.what());
   }

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <iomanip>
+#include <limits>
 #include <sstream>
 
 #include "cpu/parallel.h"
@@ -32,9 +33,15 @@ std::int64_t shape_numel(const Shape& shape) {
 
 namespace {
 
+// Extents must not be negative, and the bytes of 8-byte elements must fit in 63 bits.
 void check_shape(const Shape& shape) {
-  for (const std::int64_t extent : shape)
+  std::int64_t count = 1;
+  for (const std::int64_t extent : shape) {
     ATTNKIT_CHECK(extent >= 0, "tensor shape ", shape_str(shape), " has a negative extent");
+    ATTNKIT_CHECK(extent == 0 || count <= std::numeric_limits<std::int64_t>::max() / 8 / extent, "tensor shape ",
+                  shape_str(shape), " has more elements than memory can hold");
+    count *= extent;
+  }
 }
 
 }  // namespace

@@ -97,7 +97,9 @@ std::vector<double> reference_pool(const Tensor& x, std::int64_t pool, std::int6
 class MaxPool1d : public ::testing::TestWithParam<std::tuple<int, int, bool>> {};
 
 TEST_P(MaxPool1d, ForwardMatchesLoopAndGradient) {
-  const auto [pool, stride, same] = GetParam();
+  // Plain variables: lambdas below capture them (C++17 lambdas cannot capture structured bindings).
+  const int pool = std::get<0>(GetParam()), stride = std::get<1>(GetParam());
+  const bool same = std::get<2>(GetParam());
   const ops::Padding padding = same ? ops::Padding::same : ops::Padding::valid;
   Generator gen(72);
   Tensor x = random_tensor({2, 11, 3}, gen);

@@ -415,6 +415,13 @@ TEST(Tokenizer, ReadsKerasJson) {
   nlohmann::json uncounted = nlohmann::json::parse(keras_json);
   uncounted["config"]["word_counts"] = R"({"ok": 1, "\u597d": 2, "y": 1})";
   EXPECT_ATTNKIT_ERROR(Tokenizer::from_json(uncounted.dump()), "'x' has an index but no count");
+  // Numbers that are not integers (casting 1e30 to an integer is undefined behaviour).
+  nlohmann::json huge = nlohmann::json::parse(keras_json);
+  huge["config"]["document_count"] = 1e30;
+  EXPECT_ATTNKIT_ERROR(Tokenizer::from_json(huge.dump()), "document_count must be an integer of 64 bits, got 1e+30");
+  nlohmann::json fractional = nlohmann::json::parse(keras_json);
+  fractional["config"]["word_index"] = R"({"\u597d": 1.5, "ok": 2, "x": 3})";
+  EXPECT_ATTNKIT_ERROR(Tokenizer::from_json(fractional.dump()), "a word's index must be an integer of 64 bits, got 1.5");
 }
 
 // ------------------------------------------------------------------ pad_sequences

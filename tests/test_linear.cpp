@@ -35,7 +35,8 @@ std::vector<double> reference_matmul(const Tensor& a, const Tensor& b, bool ta, 
 class MatmulTranspose : public ::testing::TestWithParam<std::tuple<bool, bool, bool>> {};
 
 TEST_P(MatmulTranspose, ForwardMatchesLoopAndGradientsMatchFiniteDifferences) {
-  const auto [ta, tb, batched] = GetParam();
+  // Plain variables: lambdas below capture them (C++17 lambdas cannot capture structured bindings).
+  const bool ta = std::get<0>(GetParam()), tb = std::get<1>(GetParam()), batched = std::get<2>(GetParam());
   Generator gen(17);
   const std::int64_t batch = 3, m = 5, k = 7, n = 4;
   auto shape = [&](std::int64_t rows, std::int64_t cols, bool t) {

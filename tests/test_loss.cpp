@@ -43,7 +43,8 @@ TEST(CategoricalCrossentropy, MatchesKerasFormula) {
 class CrossEntropyGradient : public ::testing::TestWithParam<std::tuple<bool, bool>> {};
 
 TEST_P(CrossEntropyGradient, MatchesFiniteDifferences) {
-  const auto [binary, from_logits] = GetParam();
+  // Plain variables: lambdas below capture them (C++17 lambdas cannot capture structured bindings).
+  const bool binary = std::get<0>(GetParam()), from_logits = std::get<1>(GetParam());
   Generator gen(112);
   GradCheck check;
   if (binary) {

@@ -11,6 +11,7 @@
 
 #include "attnkit/layers.h"
 #include "attnkit/model.h"
+#include "attnkit/safetensors.h"
 #include "attnkit/zoo.h"
 #include "support.h"
 
@@ -400,6 +401,44 @@ TEST(Saving, SaveLoadPredictGiveIdenticalOutputs) {
   EXPECT_ATTNKIT_ERROR(Model::load(prefix + "_nothing"), "cannot open");
   std::filesystem::remove(prefix + ".json");
   std::filesystem::remove(prefix + ".safetensors");
+}
+
+// A weights file cut short, with a broken header, or holding weights of other shapes or dtypes
+// is refused by Model::load and load_weights with a message that names the file and the weight.
+TEST(Saving, DamagedOrMismatchedWeightsAreClearErrors) {
+  const std::string prefix = (std::filesystem::temp_directory_path() / "attnkit_damaged_test").string();
+  auto model = zoo::build("lstm", zoo::ZooOptions().vocabulary(30).sequence_length(5));
+  model->save(prefix);
+  const std::string weights = prefix + ".safetensors";
+  const std::string bytes = read_file(weights);
+  write_file_atomically(weights, bytes.substr(0, bytes.size() - 100));
+  EXPECT_ATTNKIT_ERROR(Model::load(prefix), "(truncated file?)");
+  write_file_atomically(weights, bytes.substr(0, 8) + std::string(bytes.size() - 8, '{'));
+  EXPECT_ATTNKIT_ERROR(Model::load(prefix), "corrupt safetensors header");
+  // The same names with other shapes, and with another dtype.
+  auto wider = zoo::build("lstm", zoo::ZooOptions().vocabulary(31).sequence_length(5));
+  wider->save_weights(weights);
+  EXPECT_ATTNKIT_ERROR(model->load_weights(weights), "'embedding/embeddings' is f32[31, 32] on cpu in the file but "
+                                                     "f32[30, 32] on cpu in the model");
+  std::vector<std::pair<std::string, Tensor>> doubles;
+  for (const auto& [name, parameter] : model->named_parameters()) doubles.emplace_back(name, parameter->value.to(DType::f64));
+  write_safetensors(weights, doubles);
+  EXPECT_ATTNKIT_ERROR(model->load_weights(weights), "'lstm/kernel' is f64[32, 128] on cpu in the file but f32");
+  std::filesystem::remove(prefix + ".json");
+  std::filesystem::remove(weights);
+}
+
+// Configs whose integers are not integers: a node index of 1.9e23 (found by fuzz_model_config;
+// casting it to an index was undefined behaviour), a unit count of 2.5.
+TEST(Saving, ConfigNumbersThatAreNotIntegersAreRefused) {
+  const Json config = zoo::build("mlp", zoo::ZooOptions().vocabulary(20).sequence_length(4))->to_config();
+  Json far = config;
+  far["nodes"][1]["inputs"][0][0] = 1.8888888888888889e23;
+  EXPECT_ATTNKIT_ERROR(Model::from_config(far), "a node reference must be an integer of 64 bits, got 1.888888888888889e+23");
+  Json fractional = config;
+  for (Json& layer : fractional["layers"])
+    if (layer["type"] == "Dense") layer["config"]["units"] = 2.5;
+  EXPECT_ATTNKIT_ERROR(Model::from_config(fractional), "units must be an integer of 64 bits, got 2.5");
 }
 
 }  // namespace

@@ -108,6 +108,11 @@ TEST(Safetensors, DamagedFilesAreRejectedWithTheReason) {
                   "invalid extent");
   expect_rejected(with_header(R"({"w":{"dtype":"F32","shape":[2]}})", std::string(8, '\1')),
                   "needs dtype, shape and data_offsets");
+  // 2^62 doubles are 2^65 bytes: a 64-bit byte count wraps to 0 and matched the empty range.
+  expect_rejected(with_header(R"({"w":{"dtype":"F64","shape":[4611686018427387904],"data_offsets":[0,0]}})", ""),
+                  "overflows");
+  expect_rejected(with_header(R"({"w":{"dtype":"U8","shape":[4294967296,4294967296],"data_offsets":[0,0]}})", ""),
+                  "overflows");
   expect_rejected(with_header(R"({"__metadata__":{"a":1}})", ""), "is not a string");
   EXPECT_ATTNKIT_ERROR(read_safetensors(temp_path("no_such_file")), "cannot open");
 }

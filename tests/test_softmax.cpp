@@ -48,7 +48,9 @@ TEST_P(SoftmaxAxis, ForwardMatchesClosedForm) {
 }
 
 TEST_P(SoftmaxAxis, Gradient) {
-  const auto [axis, log] = GetParam();
+  // Plain variables: lambdas below capture them (C++17 lambdas cannot capture structured bindings).
+  const int axis = std::get<0>(GetParam());
+  const bool log = std::get<1>(GetParam());
   Generator gen(32);
   GradCheck check;
   check.inputs = {random_tensor({3, 4, 5}, gen, -3, 3)};

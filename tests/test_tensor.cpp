@@ -240,6 +240,9 @@ TEST(Tensor, MisuseIsReportedClearly) {
   EXPECT_ATTNKIT_ERROR(x.slice(1, 3), "out of range");
   EXPECT_ATTNKIT_ERROR(x.size(2), "axis 2 is out of range");
   EXPECT_ATTNKIT_ERROR(Tensor::empty({2, -1}), "negative extent");
+  EXPECT_ATTNKIT_ERROR(Tensor::empty({std::int64_t(1) << 40, std::int64_t(1) << 40}),
+                       "has more elements than memory can hold");
+  EXPECT_ATTNKIT_ERROR(Tensor::empty({std::int64_t(1) << 50}), "out of host memory: could not allocate");
   EXPECT_ATTNKIT_ERROR(Tensor().data<float>(), "undefined");
   EXPECT_ATTNKIT_ERROR(Device::parse("gpu"), "unknown device \"gpu\"");
   Tensor y = Tensor::zeros({3});

@@ -30,6 +30,8 @@ struct CsvTable {
 // more or fewer fields than the header, text after a closing quote, invalid UTF-8, a carriage
 // return outside quotes without its line feed, an empty file.
 CsvTable read_csv(const std::string& path);
+// The same from the bytes of a CSV; errors name it `name`.
+CsvTable parse_csv(const std::string& text, const std::string& name);
 
 // ---------------------------------------------------------------- labelled reviews
 

@@ -28,6 +28,8 @@ struct SafetensorsFile {
 void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 SafetensorsFile read_safetensors(const std::string& path);
+// The same from a file's bytes; errors name it `name`.
+SafetensorsFile parse_safetensors(const std::string& bytes, const std::string& name);
 
 // Writes `contents` to `path` atomically (temporary file, flush, rename).
 void write_file_atomically(const std::string& path, const std::string& contents);

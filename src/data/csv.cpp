@@ -114,8 +114,9 @@ std::size_t column_of(const CsvTable& table, const std::string& path, const std:
 
 }  // namespace
 
-CsvTable read_csv(const std::string& path) {
-  const std::string file = read_file(path);
+CsvTable read_csv(const std::string& path) { return parse_csv(read_file(path), path); }
+
+CsvTable parse_csv(const std::string& file, const std::string& path) {
   CsvParser parser(path, file);
   ATTNKIT_CHECK(!parser.at_end(), "'", path, "' is empty: a CSV starts with its header row");
   CsvTable table;

@@ -25,6 +25,7 @@
 #include "attnkit/error.h"
 #include "attnkit/safetensors.h"
 #include "attnkit/utf8.h"
+#include "json_integers.h"
 
 namespace attnkit::data {
 
@@ -384,8 +385,9 @@ Tokenizer Tokenizer::from_json(const std::string& json) {
                   "Tokenizer::from_json: attnkit's Tokenizer reads only lower=true, split=' ', char_level=false "
                   "and no oov_token");
     const nlohmann::json& num_words = config.at("num_words");
-    Tokenizer result(num_words.is_null() ? 0 : num_words.get<std::int64_t>(), config.at("filters").get<std::string>());
-    result.document_count_ = config.at("document_count").get<std::int64_t>();
+    Tokenizer result(num_words.is_null() ? 0 : detail::json_integer(num_words, "Tokenizer::from_json: num_words"),
+                     config.at("filters").get<std::string>());
+    result.document_count_ = detail::json_integer(config.at("document_count"), "Tokenizer::from_json: document_count");
 
     std::vector<std::string> seen;
     const nlohmann::json word_counts = parse_inner_object(config, "word_counts", &seen);
@@ -399,15 +401,16 @@ Tokenizer Tokenizer::from_json(const std::string& json) {
     result.document_counts_.assign(n, 0);
     std::vector<bool> assigned(n, false);
     for (const auto& [word, index_json] : word_index.items()) {
-      const auto index = index_json.get<std::int64_t>();
+      const std::int64_t index = detail::json_integer(index_json, "Tokenizer::from_json: a word's index");
       ATTNKIT_CHECK(index >= 1 && index <= static_cast<std::int64_t>(n) && !assigned[index - 1],
                     "Tokenizer::from_json: the index ", index, " of '", word, "' is repeated or outside [1, ", n, "]");
       ATTNKIT_CHECK(word_counts.contains(word), "Tokenizer::from_json: '", word, "' has an index but no count");
       const std::size_t i = static_cast<std::size_t>(index - 1);
       assigned[i] = true;
       result.words_[i] = word;
-      result.counts_[i] = word_counts.at(word).get<std::int64_t>();
-      result.document_counts_[i] = word_docs.value(word, std::int64_t{0});
+      result.counts_[i] = detail::json_integer(word_counts.at(word), "Tokenizer::from_json: a word's count");
+      result.document_counts_[i] =
+          word_docs.contains(word) ? detail::json_integer(word_docs.at(word), "Tokenizer::from_json: a word's docs") : 0;
       result.index_.emplace(word, static_cast<std::int32_t>(index));
     }
     for (const std::string& word : seen) result.first_seen_.push_back(result.index_.at(word));

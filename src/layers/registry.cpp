@@ -1,4 +1,5 @@
 // Making layers again from their type and config(), for Model::from_config.
+#include "json_integers.h"
 #include "layers/layer_classes.h"
 
 namespace attnkit::layers {
@@ -23,34 +24,34 @@ std::shared_ptr<RecurrentLayer> make_recurrent(const std::string& type, const Js
     cell = ops::RecurrentCell::gru;
   else
     return nullptr;
-  return std::make_shared<RecurrentLayer>(cell, c.at("units").get<std::int64_t>(), recurrent_options(c));
+  return std::make_shared<RecurrentLayer>(cell, detail::json_integer(c.at("units"), "units"), recurrent_options(c));
 }
 
 }  // namespace
 
 LayerPtr make_layer(const std::string& type, const Json& c) {
   if (type == "Embedding")
-    return std::make_shared<EmbeddingLayer>(c.at("input_dim").get<std::int64_t>(), c.at("output_dim").get<std::int64_t>());
+    return std::make_shared<EmbeddingLayer>(detail::json_integer(c.at("input_dim"), "input_dim"), detail::json_integer(c.at("output_dim"), "output_dim"));
   if (type == "PositionEmbedding") return std::make_shared<PositionEmbeddingLayer>();
   if (type == "Dense")
-    return std::make_shared<DenseLayer>(c.at("units").get<std::int64_t>(),
+    return std::make_shared<DenseLayer>(detail::json_integer(c.at("units"), "units"),
                                         ops::parse_activation(c.at("activation").get<std::string>()),
                                         c.at("use_bias").get<bool>());
   if (type == "Dropout") return std::make_shared<DropoutLayer>(c.at("rate").get<double>());
   if (type == "Flatten") return std::make_shared<FlattenLayer>();
   if (type == "Activation")
     return std::make_shared<ActivationLayer>(ops::parse_activation(c.at("activation").get<std::string>()));
-  if (type == "Concatenate") return std::make_shared<ConcatenateLayer>(c.at("axis").get<std::int64_t>());
+  if (type == "Concatenate") return std::make_shared<ConcatenateLayer>(detail::json_integer(c.at("axis"), "axis"));
   if (type == "Multiply") return std::make_shared<MergeLayer>(true);
   if (type == "Add") return std::make_shared<MergeLayer>(false);
   if (type == "PaddingMask") return std::make_shared<PaddingMaskLayer>();
   if (type == "Conv1D")
-    return std::make_shared<Conv1DLayer>(c.at("filters").get<std::int64_t>(), c.at("kernel_size").get<std::int64_t>(),
+    return std::make_shared<Conv1DLayer>(detail::json_integer(c.at("filters"), "filters"), detail::json_integer(c.at("kernel_size"), "kernel_size"),
                                          ops::parse_padding(c.at("padding").get<std::string>()),
                                          ops::parse_activation(c.at("activation").get<std::string>()),
                                          c.at("use_bias").get<bool>());
   if (type == "MaxPooling1D")
-    return std::make_shared<MaxPooling1DLayer>(c.at("pool_size").get<std::int64_t>(), c.at("strides").get<std::int64_t>(),
+    return std::make_shared<MaxPooling1DLayer>(detail::json_integer(c.at("pool_size"), "pool_size"), detail::json_integer(c.at("strides"), "strides"),
                                                ops::parse_padding(c.at("padding").get<std::string>()));
   if (type == "GlobalMaxPooling1D") return std::make_shared<GlobalPooling1DLayer>(false);
   if (type == "GlobalAveragePooling1D") return std::make_shared<GlobalPooling1DLayer>(true);
@@ -77,8 +78,8 @@ LayerPtr make_layer(const std::string& type, const Json& c) {
     return std::make_shared<GatingAttentionLayer>(true, c.at("single_vector").get<bool>(),
                                                   c.at("return_attention").get<bool>());
   if (type == "MultiHeadSelfAttention")
-    return std::make_shared<MultiHeadSelfAttentionLayer>(c.at("num_heads").get<std::int64_t>(),
-                                                         c.at("weights_dim").get<std::int64_t>(),
+    return std::make_shared<MultiHeadSelfAttentionLayer>(detail::json_integer(c.at("num_heads"), "num_heads"),
+                                                         detail::json_integer(c.at("weights_dim"), "weights_dim"),
                                                          c.at("causal").get<bool>(), c.at("return_attention").get<bool>());
   if (type == "DotAttention")
     return std::make_shared<DotAttentionLayer>(c.at("scale").get<double>(), c.at("return_attention").get<bool>());

@@ -21,9 +21,13 @@ namespace kern = sim_kernels;
 TEST(SimMaskedSoftmax, MatchesAPlainLoop) {
   Generator gen(71);
   const std::int64_t B = 3, H = 2;
-  for (const auto& [Tq, Tk] : std::vector<std::pair<std::int64_t, std::int64_t>>{{5, 5}, {7, 70}, {40, 3}})
+  struct Lengths {
+    std::int64_t queries, keys;
+  };
+  for (const Lengths lengths : {Lengths{5, 5}, Lengths{7, 70}, Lengths{40, 3}})
     for (const bool masked : {false, true})
       for (const bool causal : {false, true}) {
+        const std::int64_t Tq = lengths.queries, Tk = lengths.keys;
         const std::vector<double> scores = values(random_tensor({B, H, Tq, Tk}, gen, -6.0, 6.0, DType::f32));
         std::vector<std::uint8_t> keep(static_cast<std::size_t>(B * Tk));
         for (std::int64_t b = 0; b < B; ++b)  // batch 1 hides every key; the others their last b keys
