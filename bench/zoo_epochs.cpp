@@ -27,9 +27,12 @@ struct SyntheticReviews {
   }
 };
 
+Device device = Device::cpu();  // --device
+
 void BM_Epoch(benchmark::State& state, const std::string& name) {
   static const SyntheticReviews data;
   auto model = zoo::build(name);
+  model->to(device);
   model->compile(CompileOptions().optimizer(Adam()));
   for (auto _ : state) {
     const History h = model->fit(data.ids, data.labels, FitOptions().epochs(1).validation_split(0.2).verbose(0));
@@ -51,4 +54,20 @@ const bool kRegistered = [] {
 
 }  // namespace
 
-BENCHMARK_MAIN();
+int main(int argc, char** argv) {
+  // --device=NAME is ours; the rest are Google Benchmark's flags.
+  std::vector<char*> rest;
+  for (int i = 0; i < argc; ++i) {
+    const std::string argument = argv[i];
+    if (argument.rfind("--device=", 0) == 0)
+      device = Device::parse(argument.substr(9));
+    else
+      rest.push_back(argv[i]);
+  }
+  int count = static_cast<int>(rest.size());
+  benchmark::Initialize(&count, rest.data());
+  benchmark::AddCustomContext("device", device.str());
+  benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return 0;
+}

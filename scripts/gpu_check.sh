@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # The GPU check, on a machine with an NVIDIA GPU: builds attnkit with CUDA for the present GPU,
-# runs the gpu and sim tests, runs compute-sanitizer (memcheck, racecheck) over the gpu tests,
-# and writes a short report, bench/results/DATE-GPU.md (also copied to $OUT when that is set).
+# runs the gpu and sim tests, runs compute-sanitizer (memcheck, racecheck) over the gpu tests of
+# the ops (the zoo's training test aside: it is long, and its ops are those tests'), runs the
+# benchmarks (bench/attention.cpp against the ceilings it measures, and every zoo model's epoch;
+# each beside PyTorch when the machine's python3 has it with CUDA), and writes the report
+# bench/results/DATE-GPU.md with the JSON beside it (all copied to $OUT when that is set).
 #
 # It installs nothing from the network. nvcc, CMake and ninja are looked for on PATH, in
 # /usr/local/cuda and in Python's packages. The libraries the build needs (GoogleTest, OpenBLAS,
@@ -86,8 +89,8 @@ generator=()
 "$cmake" -S . -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release -DATTNKIT_CUDA=ON \
   -DCMAKE_CUDA_COMPILER="$nvcc" -DCMAKE_CUDA_ARCHITECTURES="$capability" -DATTNKIT_BUILD_EXAMPLES=OFF \
   "${prefix_args[@]}" >"$build_dir.configure.log" 2>&1 || { tail -30 "$build_dir.configure.log"; exit 1; }
-"$cmake" --build "$build_dir" -j "$(nproc)" --target attnkit_gpu_tests attnkit_sim_tests >"$build_dir.build.log" 2>&1 ||
-  { tail -40 "$build_dir.build.log"; exit 1; }
+"$cmake" --build "$build_dir" -j "$(nproc)" --target attnkit_gpu_tests attnkit_sim_tests attnkit_bench_attention \
+  attnkit_bench_zoo_epochs >"$build_dir.build.log" 2>&1 || { tail -40 "$build_dir.build.log"; exit 1; }
 built=$(date +%s)
 
 # ---------------------------------------------------------------- tests and sanitizers
@@ -100,15 +103,39 @@ declare -A sanitizer_summary
 for tool in memcheck racecheck; do
   if [ -z "$sanitizer" ]; then sanitizer_summary[$tool]="compute-sanitizer not found"; continue; fi
   "$sanitizer" --tool "$tool" --error-exitcode 3 "$build_dir"/tests/attnkit_gpu_tests --gtest_brief=1 \
-    >"$build_dir.$tool.log" 2>&1 && sanitizer_summary[$tool]="clean" ||
+    --gtest_filter=-*ZooModelsTrainLikeOnTheCpu* >"$build_dir.$tool.log" 2>&1 && sanitizer_summary[$tool]="clean" ||
     sanitizer_summary[$tool]="errors (exit $?): $(grep -m1 -E '=========.*(Invalid|Race|ERROR)' "$build_dir.$tool.log" || true)"
 done
 
-# ---------------------------------------------------------------- report
+# ---------------------------------------------------------------- benchmarks
 date=$(date +%F)
 slug=$(echo "$gpu_name" | tr -c 'A-Za-z0-9\n' '-' | tr -s '-' | sed 's/-$//')
 report=bench/results/$date-$slug.md
 mkdir -p bench/results
+results=bench/results/$date-$slug
+bench_status=0
+"$build_dir"/bench/attnkit_bench_attention --device=cuda --benchmark_format=json >"$results-attention.json" \
+  2>"$build_dir.bench_attention.log" || bench_status=$?
+"$build_dir"/bench/attnkit_bench_zoo_epochs --device=cuda --benchmark_format=json >"$results-zoo-attnkit.json" \
+  2>"$build_dir.bench_zoo.log" || bench_status=$?
+torch_note="PyTorch with CUDA not found: no PyTorch figures"
+if python3 -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
+  torch_note="PyTorch $(python3 -c 'import torch; print(torch.__version__)')"
+  python3 bench/torch_attention.py --device cuda --json "$results-attention-torch.json" >"$build_dir.torch_attention.log" 2>&1 ||
+    torch_note="$torch_note: bench/torch_attention.py failed (see its log)"
+  python3 bench/torch_zoo.py --device cuda --json "$results-zoo-torch.json" >"$build_dir.torch_zoo.log" 2>&1 ||
+    torch_note="$torch_note: bench/torch_zoo.py failed (see its log)"
+fi
+attention_torch=()
+[ -s "$results-attention-torch.json" ] && attention_torch=("$results-attention-torch.json")
+python3 bench/attention_table.py "$results-attention.json" "${attention_torch[@]}" --plot "$results-attention.png" \
+  >"$results-attention.md" 2>"$build_dir.attention_table.log" || echo "(no attention table: see $build_dir.attention_table.log)" >"$results-attention.md"
+if [ -s "$results-zoo-torch.json" ]; then
+  python3 bench/zoo_table.py "$results-zoo-attnkit.json" "$results-zoo-torch.json" "Zoo epochs on $gpu_name" \
+    >"$results-zoo.md" 2>/dev/null || true
+fi
+
+# ---------------------------------------------------------------- report
 {
   echo "# GPU check, $date"
   echo
@@ -120,7 +147,18 @@ mkdir -p bench/results
   echo "- sim tests (exit $sim_status): $(grep -E '^\[  (PASSED|FAILED)|tests? ran' "$build_dir.sim_tests.log" | tr '\n' ' ')"
   echo "- compute-sanitizer memcheck: ${sanitizer_summary[memcheck]}"
   echo "- compute-sanitizer racecheck: ${sanitizer_summary[racecheck]}"
+  echo "- benchmarks (exit $bench_status); $torch_note"
   echo "- total: $(($(date +%s) - started)) s"
+  echo
+  echo '## Attention kernels'
+  echo
+  cat "$results-attention.md"
+  if [ -s "$results-zoo.md" ]; then
+    echo
+    echo '## Zoo epochs'
+    echo
+    cat "$results-zoo.md"
+  fi
   if [ "$tests_status" -ne 0 ]; then
     echo
     echo '## Failed gpu tests'
@@ -131,5 +169,5 @@ mkdir -p bench/results
   fi
 } >"$report"
 cat "$report"
-[ -n "${OUT:-}" ] && cp "$report" "$build_dir".*.log "$OUT"/ 2>/dev/null || true
+[ -n "${OUT:-}" ] && cp "$report" "$results"-* "$build_dir".*.log "$OUT"/ 2>/dev/null || true
 [ "$tests_status" -eq 0 ] && [ "$sim_status" -eq 0 ]

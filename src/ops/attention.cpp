@@ -320,7 +320,7 @@ using detail::Heads;
 
 bool is_16_bit(DType dtype) { return dtype == DType::f16 || dtype == DType::bf16; }
 
-// The dtype checks of q (the other operands must match it) and the device's limits.
+// q is a float tensor (the other operands must match it: check_like).
 void check_attention_dtype(const char* op, const Tensor& q) {
   ATTNKIT_CHECK(q.defined(), op, ": q is undefined");
   ATTNKIT_CHECK(is_floating(q.dtype()), op, ": q must be f32, f64, f16 or bf16, got ", q.describe());

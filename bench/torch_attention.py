@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""PyTorch's side of bench/attention.cpp: the same attention problems, timed the same way.
+
+    python3 bench/torch_attention.py [--device cuda|cpu] --json FILE
+
+scaled_dot_product_attention (PyTorch's default choice of backend; q, k, v as [B, H, T, d]) in
+the training regime (batch 32, length 20, float32, forward plus backward) and, on cuda, the long
+regime (16 heads, f16 and bf16, forward and backward apart); additive pooling and the two
+gatings in eager PyTorch, forward plus backward. Names match attnkit_bench_attention's with the
+engine "torch"; each entry has the seconds per call and the rate in TFLOP or GB per second,
+counted as there.
+"""
+import argparse
+import json
+import time
+
+import torch
+import torch.nn.functional as F
+
+
+def seconds_per_call(call, device, repeats):
+    call()  # warm-up
+    synchronize = torch.cuda.synchronize if device == "cuda" else (lambda: None)
+    synchronize()
+    best = float("inf")
+    for _ in range(3):
+        start = time.perf_counter()
+        for _ in range(repeats):
+            call()
+        synchronize()
+        best = min(best, (time.perf_counter() - start) / repeats)
+    return best
+
+
+def sdpa_train(device, heads, width):
+    B, T, d = 32, 20, width // heads
+    q, k, v = (torch.rand(B, heads, T, d, device=device, requires_grad=True) for _ in range(3))
+    dout = torch.rand(B, heads, T, d, device=device)
+
+    def call():
+        F.scaled_dot_product_attention(q, k, v).backward(dout)
+
+    s = seconds_per_call(call, device, 20)
+    return {"seconds": s, "TFLOP": 3.5 * 4 * B * heads * T * T * d / s / 1e12}
+
+
+def sdpa_long(device, dtype, dim, T, causal, backward):
+    H, B = 16, min(16, max(1, 16384 // T))
+    q, k, v = (torch.rand(B, H, T, dim, device=device, dtype=dtype, requires_grad=True) for _ in range(3))
+    dout = torch.rand(B, H, T, dim, device=device, dtype=dtype)
+    if backward:
+        def call():
+            out = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+            out.backward(dout)
+        # The backward alone: the forward, timed apart, is taken off.
+        forward = seconds_per_call(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal), device, 3)
+        s = max(seconds_per_call(call, device, 3) - forward, 1e-9)
+    else:
+        with torch.no_grad():
+            s = seconds_per_call(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal), device, 3)
+    flops = 4.0 * B * H * T * T * dim * (2.5 if backward else 1.0) * (0.5 if causal else 1.0)
+    return {"seconds": s, "TFLOP": flops / s / 1e12}
+
+
+def additive(device, B, T, D):
+    x = torch.rand(B, T, D, device=device, requires_grad=True)
+    w = torch.rand(D, device=device, requires_grad=True)
+    b = torch.rand(T, device=device, requires_grad=True)
+    dy = torch.rand(B, D, device=device)
+
+    def call():
+        e = torch.exp(torch.tanh(x @ w + b))
+        a = e / (e.sum(dim=1, keepdim=True) + 1e-7)
+        (a.unsqueeze(-1) * x).sum(dim=1).backward(dy)
+
+    s = seconds_per_call(call, device, 20 if B * T * D < 1000000 else 3)
+    x_bytes = 4.0 * B * T * D
+    return {"seconds": s, "GB": (3 * x_bytes + 8.0 * (B * D + B * T)) / s / 1e9}
+
+
+def gating(device, over_time, B, T, D):
+    n = T if over_time else D
+    x = torch.rand(B, T, D, device=device, requires_grad=True)
+    weight = torch.rand(n, n, device=device, requires_grad=True)
+    bias = torch.rand(n, device=device, requires_grad=True)
+    dy = torch.rand(B, T, D, device=device)
+
+    def call():
+        if over_time:
+            probs = torch.softmax(x.transpose(1, 2) @ weight + bias, dim=-1).transpose(1, 2)
+        else:
+            probs = torch.softmax(x @ weight + bias, dim=-1)
+        (x * probs).backward(dy)
+
+    s = seconds_per_call(call, device, 20 if B * T * D < 1000000 else 3)
+    return {"seconds": s, "GB": 4.0 * B * T * D * 7 / s / 1e9}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--json", required=True)
+    args = parser.parse_args()
+    device = args.device
+    results = {}
+    for width in (32, 64, 128, 256):
+        for heads in (1, 2, 4, 8):
+            results[f"sdpa_train/torch/h{heads}/w{width}"] = sdpa_train(device, heads, width)
+    for size, (B, T, D) in {"small": (32, 20, 256), "large": (256, 512, 512)}.items():
+        results[f"additive/torch/{size}"] = additive(device, B, T, D)
+    for size, (B, T, D) in {"small": (32, 20, 32), "large": (8192, 32, 64)}.items():
+        results[f"gating_features/torch/{size}"] = gating(device, False, B, T, D)
+        results[f"gating_time/torch/{size}"] = gating(device, True, B, T, D)
+    if device == "cuda":
+        for backward in (False, True):
+            for dtype, name in ((torch.float16, "f16"), (torch.bfloat16, "bf16")):
+                for dim in (64, 128):
+                    for T in (512, 1024, 2048, 4096, 8192):
+                        for causal in (False, True):
+                            key = (f"sdpa_{'bwd' if backward else 'fwd'}/torch/{name}/d{dim}/t{T}"
+                                   + ("/causal" if causal else ""))
+                            results[key] = sdpa_long(device, dtype, dim, T, causal, backward)
+    with open(args.json, "w") as out:
+        json.dump({"device": device, "torch": torch.__version__,
+                   "gpu": torch.cuda.get_device_name() if device == "cuda" else None, "results": results}, out, indent=1)
+    for key, value in results.items():
+        print(key, value)
+
+
+if __name__ == "__main__":
+    main()
