@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "attnkit/ops/recurrent.h"
+#include "cpu/fast_math.h"
 #include "gradcheck.h"
 #include "support.h"
 
@@ -208,6 +209,30 @@ TEST(Recurrent, KerasParameterShapesAreEnforced) {
   EXPECT_ATTNKIT_ERROR(ops::recurrent(RecurrentCell::simple_rnn, x, Tensor::zeros({3, 4}), Tensor::zeros({4, 4}),
                                       Tensor(), Tensor(), Tensor::zeros({2, 4})),
                        "only an LSTM has a cell state");
+}
+
+// The cells' exp, tanh and sigmoid (cpu/fast_math.h) against the C library in double, over
+// every magnitude they meet: a few float units in the last place.
+TEST(FastMath, ExpTanhAndSigmoidAgreeWithTheCLibrary) {
+  double worst_exp = 0, worst_tanh = 0, worst_sigmoid = 0;
+  for (float x = -87.0f; x <= 88.0f; x += 0.0137f) {
+    const double e = std::exp(double(x)), t = std::tanh(double(x)), s = 1 / (1 + std::exp(-double(x)));
+    worst_exp = std::max(worst_exp, std::abs(cpu::fast_exp(x) - e) / e);
+    worst_tanh = std::max(worst_tanh, std::abs(cpu::fast_tanh(x) - t) / std::max(std::abs(t), 1e-30));
+    worst_sigmoid = std::max(worst_sigmoid, std::abs(cpu::fast_sigmoid(x) - s) / s);
+  }
+  for (float x = -0.3f; x <= 0.3f; x += 1.3e-5f)  // tanh's two formulas meet at 0.2
+    worst_tanh = std::max(worst_tanh, std::abs(cpu::fast_tanh(x) - std::tanh(double(x))) /
+                                          std::max(std::abs(std::tanh(double(x))), 1e-30));
+  const double ulp = std::ldexp(1.0, -23);
+  EXPECT_LT(worst_exp, 3 * ulp);
+  EXPECT_LT(worst_tanh, 4 * ulp);
+  EXPECT_LT(worst_sigmoid, 4 * ulp);
+  EXPECT_TRUE(std::isnan(cpu::fast_exp(NAN)) && std::isnan(cpu::fast_tanh(NAN)) && std::isnan(cpu::fast_sigmoid(NAN)));
+  EXPECT_EQ(cpu::fast_tanh(1000.0f), 1.0f);
+  EXPECT_EQ(cpu::fast_tanh(-1000.0f), -1.0f);
+  EXPECT_EQ(cpu::fast_sigmoid(-1000.0f), cpu::fast_sigmoid(-1000.0f));  // finite, not NaN
+  EXPECT_LT(cpu::fast_sigmoid(-1000.0f), 1e-30f);
 }
 
 }  // namespace

@@ -1,6 +1,7 @@
 // Recurrent layers: SimpleRNN, LSTM and GRU (one class over the recurrent op), and Bidirectional.
 #include "attnkit/ops/reduce.h"
 #include "attnkit/ops/shape.h"
+#include "cpu/parallel.h"
 #include "layers/initializers.h"
 #include "layers/layer_classes.h"
 
@@ -144,10 +145,24 @@ struct BidirectionalCache {
   std::any forward, backward;
 };
 
+// The two directions are independent: on the cpu they run side by side (cpu::run_both); a
+// device runs its ops in order on one stream.
+template <typename F, typename G>
+void both_directions(const Tensor& x, F&& forward, G&& backward) {
+  if (x.is_cpu()) {
+    cpu::run_both(forward, backward);
+  } else {
+    forward();
+    backward();
+  }
+}
+
 Tensors BidirectionalLayer::forward(const Tensors& inputs, const CallContext& context, std::any& cache) {
   BidirectionalCache c;
-  const Tensor y_forward = forward_->forward(inputs, context, c.forward)[0];
-  Tensor y_backward = backward_->forward(inputs, context, c.backward)[0];
+  Tensor y_forward, y_backward;
+  both_directions(
+      inputs[0], [&] { y_forward = forward_->forward(inputs, context, c.forward)[0]; },
+      [&] { y_backward = backward_->forward(inputs, context, c.backward)[0]; });
   // The backward layer's sequence is in processing order; time order is its reverse.
   if (forward_->options().return_sequences()) y_backward = ops::flip(y_backward, 1);
   cache = std::move(c);
@@ -160,8 +175,10 @@ Tensors BidirectionalLayer::backward(const Tensors& inputs, const std::any& cach
   const std::int64_t units = forward_->units();
   Tensors halves = ops::concat_backward(output_grads[0], {units, units}, -1);
   if (forward_->options().return_sequences()) halves[1] = ops::flip(halves[1], 1);
-  const Tensor dx_forward = forward_->backward(inputs, c.forward, {halves[0]}, needs_grad)[0];
-  const Tensor dx_backward = backward_->backward(inputs, c.backward, {halves[1]}, needs_grad)[0];
+  Tensor dx_forward, dx_backward;
+  both_directions(
+      inputs[0], [&] { dx_forward = forward_->backward(inputs, c.forward, {halves[0]}, needs_grad)[0]; },
+      [&] { dx_backward = backward_->backward(inputs, c.backward, {halves[1]}, needs_grad)[0]; });
   return {needs_grad[0] ? ops::add(dx_forward, dx_backward) : Tensor()};
 }
 

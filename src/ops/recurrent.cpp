@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cpu/blas.h"
+#include "cpu/fast_math.h"
 #include "cpu/reduce.h"
 #include "device_ops/dispatch.h"
 #if ATTNKIT_WITH_CUDA
@@ -86,13 +87,6 @@ Dims check_recurrent(const char* op, RecurrentCell cell, const Tensor& x, const 
   return d;
 }
 
-template <typename T>
-T sigmoid(T v) {
-  if (v >= T(0)) return T(1) / (T(1) + std::exp(-v));
-  const T e = std::exp(v);
-  return e / (T(1) + e);
-}
-
 // The input time step that processing step s reads.
 std::int64_t time_of(std::int64_t s, const Dims& d, const RecurrentOptions& options) {
   return options.go_backwards ? d.T - 1 - s : s;
@@ -137,42 +131,46 @@ void forward_impl(RecurrentCell cell, const Dims& d, const RecurrentOptions& opt
       for (std::int64_t b = 0; b < B; ++b)
         for (std::int64_t j = 0; j < GU; ++j) rec[static_cast<std::size_t>(b * GU + j)] += b_rec[j];
     }
+    // The cell's equations, each a loop over the units without branches (they vectorize).
     for (std::int64_t b = 0; b < B; ++b) {
       const T* pre_x = xw.data() + (b * T_ + t) * GU;
       const T* pre_h = rec.data() + b * GU;
       T* g = gates + (s * B + b) * GU;
       T* h = h_seq + (s * B + b) * U;
       const T* hp = h_prev + b * U;
-      for (std::int64_t u = 0; u < U; ++u) {
-        switch (cell) {
-          case RecurrentCell::simple_rnn:
-            h[u] = g[u] = std::tanh(pre_x[u] + pre_h[u]);
-            break;
-          case RecurrentCell::lstm: {
-            const T i = sigmoid(pre_x[u] + pre_h[u]);
-            const T f = sigmoid(pre_x[U + u] + pre_h[U + u]);
-            const T c_hat = std::tanh(pre_x[2 * U + u] + pre_h[2 * U + u]);
-            const T o = sigmoid(pre_x[3 * U + u] + pre_h[3 * U + u]);
-            const T c = f * c_prev[b * U + u] + i * c_hat;
-            g[u] = i, g[U + u] = f, g[2 * U + u] = c_hat, g[3 * U + u] = o;
-            c_seq[(s * B + b) * U + u] = c;
-            h[u] = o * std::tanh(c);
-            break;
+      switch (cell) {
+        case RecurrentCell::simple_rnn:
+          for (std::int64_t u = 0; u < U; ++u) h[u] = g[u] = cpu::fast_tanh(pre_x[u] + pre_h[u]);
+          break;
+        case RecurrentCell::lstm: {
+          // Gates i, f, c_hat, o side by side in g; then c = f c' + i c_hat and h = o tanh(c).
+          for (std::int64_t j = 0; j < 2 * U; ++j) g[j] = cpu::fast_sigmoid(pre_x[j] + pre_h[j]);
+          for (std::int64_t j = 2 * U; j < 3 * U; ++j) g[j] = cpu::fast_tanh(pre_x[j] + pre_h[j]);
+          for (std::int64_t j = 3 * U; j < 4 * U; ++j) g[j] = cpu::fast_sigmoid(pre_x[j] + pre_h[j]);
+          T* c = c_seq + (s * B + b) * U;
+          const T* cp = c_prev + b * U;
+          for (std::int64_t u = 0; u < U; ++u) c[u] = g[U + u] * cp[u] + g[u] * g[2 * U + u];
+          for (std::int64_t u = 0; u < U; ++u) h[u] = g[3 * U + u] * cpu::fast_tanh(c[u]);
+          break;
+        }
+        case RecurrentCell::gru: {
+          T* kept = rec_cache + (s * B + b) * U;
+          for (std::int64_t u = 0; u < U; ++u) {
+            g[u] = cpu::fast_sigmoid(pre_x[u] + pre_h[u]);
+            g[U + u] = cpu::fast_sigmoid(pre_x[U + u] + pre_h[U + u]);
           }
-          case RecurrentCell::gru: {
-            const T z = sigmoid(pre_x[u] + pre_h[u]);
-            const T r = sigmoid(pre_x[U + u] + pre_h[U + u]);
-            g[u] = z, g[U + u] = r;
-            if (options.reset_after) {
-              const T hh = std::tanh(pre_x[2 * U + u] + r * pre_h[2 * U + u]);
+          if (options.reset_after) {
+            for (std::int64_t u = 0; u < U; ++u) {
+              const T z = g[u], r = g[U + u];
+              const T hh = cpu::fast_tanh(pre_x[2 * U + u] + r * pre_h[2 * U + u]);
               g[2 * U + u] = hh;
-              rec_cache[(s * B + b) * U + u] = pre_h[2 * U + u];
+              kept[u] = pre_h[2 * U + u];
               h[u] = z * hp[u] + (T(1) - z) * hh;
-            } else {
-              rec_cache[(s * B + b) * U + u] = r * hp[u];  // finished below
             }
-            break;
+          } else {
+            for (std::int64_t u = 0; u < U; ++u) kept[u] = g[U + u] * hp[u];  // finished below
           }
+          break;
         }
       }
     }
@@ -184,8 +182,8 @@ void forward_impl(RecurrentCell cell, const Dims& d, const RecurrentOptions& opt
       for (std::int64_t b = 0; b < B; ++b)
         for (std::int64_t u = 0; u < U; ++u) {
           T* g = gates + (s * B + b) * GU;
-          const T hh = std::tanh(xw[static_cast<std::size_t>((b * T_ + t) * GU + 2 * U + u)] +
-                                 rec[static_cast<std::size_t>(b * U + u)]);
+          const T hh = cpu::fast_tanh(xw[static_cast<std::size_t>((b * T_ + t) * GU + 2 * U + u)] +
+                                      rec[static_cast<std::size_t>(b * U + u)]);
           g[2 * U + u] = hh;
           h_seq[(s * B + b) * U + u] = g[u] * h_prev[b * U + u] + (T(1) - g[u]) * hh;
         }
@@ -202,6 +200,26 @@ void forward_impl(RecurrentCell cell, const Dims& d, const RecurrentOptions& opt
         std::copy(h_seq + (s * B + b) * U, h_seq + (s * B + b + 1) * U, y + (b * T_ + s) * U);
   } else {
     std::copy(last, last + B * U, y);
+  }
+}
+
+// One sample's LSTM step backward: from the gates g [4U] (i, f, c_hat, o), the cell state c and
+// the previous one, and the gradients dh and dc of the step's outputs, the gradients of the four
+// pre-activations (dpre [4U]); dc becomes the previous cell state's. The pointers do not overlap,
+// which lets the loop vectorize.
+template <typename T>
+void lstm_step_backward(std::int64_t U, const T* __restrict__ g, const T* __restrict__ c,
+                        const T* __restrict__ c_prev, const T* __restrict__ dh, T* __restrict__ dc,
+                        T* __restrict__ dpre) {
+  for (std::int64_t u = 0; u < U; ++u) {
+    const T i = g[u], f = g[U + u], c_hat = g[2 * U + u], o = g[3 * U + u];
+    const T tanh_c = cpu::fast_tanh(c[u]);
+    const T dc_total = dc[u] + dh[u] * o * (T(1) - tanh_c * tanh_c);
+    dpre[u] = dc_total * c_hat * i * (T(1) - i);
+    dpre[U + u] = dc_total * c_prev[u] * f * (T(1) - f);
+    dpre[2 * U + u] = dc_total * i * (T(1) - c_hat * c_hat);
+    dpre[3 * U + u] = dh[u] * tanh_c * o * (T(1) - o);
+    dc[u] = dc_total * f;
   }
 }
 
@@ -230,8 +248,9 @@ void backward_impl(RecurrentCell cell, const Dims& d, const RecurrentOptions& op
   if (dc_last.defined())
     for (std::int64_t i = 0; i < B * U; ++i) dc[static_cast<std::size_t>(i)] = dc_last.data<T>()[i];
 
-  // dxw: gradients of the input pre-activations, [B, T, GU] like xw; drec: of the recurrent ones.
-  std::vector<T> dxw(static_cast<std::size_t>(B * T_ * GU)), drec(static_cast<std::size_t>(B * GU));
+  // dxw: gradients of the input pre-activations, [B, T, GU] like xw; drec_steps: of the
+  // recurrent ones, [T, B, GU] in processing order (dR takes them all in one product at the end).
+  std::vector<T> dxw(static_cast<std::size_t>(B * T_ * GU)), drec_steps(static_cast<std::size_t>(T_ * B * GU));
   T* dR = grads.drecurrent_kernel.data<T>();
   std::fill(dR, dR + U * GU, T(0));
   std::vector<T> drec_bias(static_cast<std::size_t>(GU), T(0));
@@ -245,44 +264,38 @@ void backward_impl(RecurrentCell cell, const Dims& d, const RecurrentOptions& op
         for (std::int64_t u = 0; u < U; ++u) dh[static_cast<std::size_t>(b * U + u)] += pdy[(b * T_ + s) * U + u];
     const T* h_prev = s > 0 ? h_seq + (s - 1) * B * U : (h0.defined() ? h0.data<T>() : zeros.data());
     const T* c_prev = !lstm ? nullptr : s > 0 ? c_seq + (s - 1) * B * U : (c0.defined() ? c0.data<T>() : zeros.data());
+    T* drec = drec_steps.data() + s * B * GU;
     for (std::int64_t b = 0; b < B; ++b) {
       const T* g = gates + (s * B + b) * GU;
       T* dpre_x = dxw.data() + (b * T_ + t) * GU;
-      T* dpre_h = drec.data() + b * GU;
-      for (std::int64_t u = 0; u < U; ++u) {
-        const std::size_t bu = static_cast<std::size_t>(b * U + u);
-        const T dh_u = dh[bu];
-        switch (cell) {
-          case RecurrentCell::simple_rnn: {
-            const T h = g[u];
-            dpre_x[u] = dpre_h[u] = dh_u * (T(1) - h * h);
-            break;
-          }
-          case RecurrentCell::lstm: {
-            const T i = g[u], f = g[U + u], c_hat = g[2 * U + u], o = g[3 * U + u];
-            const T tanh_c = std::tanh(c_seq[(s * B + b) * U + u]);
-            const T dc_total = dc[bu] + dh_u * o * (T(1) - tanh_c * tanh_c);
-            dpre_x[u] = dpre_h[u] = dc_total * c_hat * i * (T(1) - i);
-            dpre_x[U + u] = dpre_h[U + u] = dc_total * c_prev[bu] * f * (T(1) - f);
-            dpre_x[2 * U + u] = dpre_h[2 * U + u] = dc_total * i * (T(1) - c_hat * c_hat);
-            dpre_x[3 * U + u] = dpre_h[3 * U + u] = dh_u * tanh_c * o * (T(1) - o);
-            dc[bu] = dc_total * f;  // the gradient of c' for the step before
-            break;
-          }
-          case RecurrentCell::gru: {
+      T* dpre_h = drec + b * GU;
+      const T* dh_b = dh.data() + b * U;
+      // The cell's equations backward, a loop over the units per cell (they vectorize); the
+      // input and the recurrent pre-activations share their gradients but for the GRU's candidate.
+      switch (cell) {
+        case RecurrentCell::simple_rnn:
+          for (std::int64_t u = 0; u < U; ++u) dpre_h[u] = dh_b[u] * (T(1) - g[u] * g[u]);
+          std::copy(dpre_h, dpre_h + U, dpre_x);
+          break;
+        case RecurrentCell::lstm:
+          lstm_step_backward(U, g, c_seq + (s * B + b) * U, c_prev + b * U, dh_b, dc.data() + b * U, dpre_h);
+          std::copy(dpre_h, dpre_h + GU, dpre_x);
+          break;
+        case RecurrentCell::gru:
+          for (std::int64_t u = 0; u < U; ++u) {
+            const std::size_t bu = static_cast<std::size_t>(b * U + u);
             const T z = g[u], r = g[U + u], hh = g[2 * U + u];
-            const T dhh_pre = dh_u * (T(1) - z) * (T(1) - hh * hh);
-            dpre_x[u] = dpre_h[u] = dh_u * (h_prev[bu] - hh) * z * (T(1) - z);
+            const T dhh_pre = dh_b[u] * (T(1) - z) * (T(1) - hh * hh);
+            dpre_x[u] = dpre_h[u] = dh_b[u] * (h_prev[bu] - hh) * z * (T(1) - z);
             dpre_x[2 * U + u] = dhh_pre;
-            direct[bu] = dh_u * z;  // h = z h' + ...: the path to h' that skips R
+            direct[bu] = dh_b[u] * z;  // h = z h' + ...: the path to h' that skips R
             if (reset_after) {
               const T rec_h = rec_cache[(s * B + b) * U + u];
               dpre_x[U + u] = dpre_h[U + u] = dhh_pre * rec_h * r * (T(1) - r);
               dpre_h[2 * U + u] = dhh_pre * r;
             }
-            break;
           }
-        }
+          break;
       }
     }
     if (gru && !reset_after) {
@@ -300,22 +313,28 @@ void backward_impl(RecurrentCell cell, const Dims& d, const RecurrentOptions& op
           const T r = gates[(s * B + b) * GU + U + u];
           const T dr_pre = d_rh[bu] * h_prev[bu] * r * (T(1) - r);
           dxw[static_cast<std::size_t>((b * T_ + t) * GU + U + u)] = dr_pre;
-          drec[static_cast<std::size_t>(b * GU + U + u)] = dr_pre;
+          drec[b * GU + U + u] = dr_pre;
           direct[bu] += d_rh[bu] * r;
         }
     }
-    // dR += h'^T drec; dh' = drec R^T (+ the direct path of the GRU).
-    cpu::gemm<T>(true, false, int(U), int(rec_columns), int(B), T(1), h_prev, int(U), drec.data(),
-                 int(GU), T(1), dR, int(GU));
-    cpu::gemm<T>(false, true, int(B), int(U), int(rec_columns), T(1), drec.data(), int(GU), R, int(GU),
-                 T(0), dh_next.data(), int(U));
+    // dh' = drec R^T (+ the direct path of the GRU).
+    cpu::gemm<T>(false, true, int(B), int(U), int(rec_columns), T(1), drec, int(GU), R, int(GU), T(0),
+                 dh_next.data(), int(U));
     if (gru)
       for (std::int64_t i = 0; i < B * U; ++i) dh_next[static_cast<std::size_t>(i)] += direct[static_cast<std::size_t>(i)];
     if (has_recurrent_bias(cell, options, bias))
       for (std::int64_t b = 0; b < B; ++b)
-        for (std::int64_t j = 0; j < GU; ++j) drec_bias[static_cast<std::size_t>(j)] += drec[static_cast<std::size_t>(b * GU + j)];
+        for (std::int64_t j = 0; j < GU; ++j) drec_bias[static_cast<std::size_t>(j)] += drec[b * GU + j];
     dh.swap(dh_next);
   }
+  // dR += sum over steps of h'^T drec: the states before steps 1.. are h_seq's first T - 1 steps,
+  // one product over all their rows; step 0 starts from h0 (zeros when not given).
+  if (T_ > 1)
+    cpu::gemm<T>(true, false, int(U), int(rec_columns), int((T_ - 1) * B), T(1), h_seq, int(U),
+                 drec_steps.data() + B * GU, int(GU), T(1), dR, int(GU));
+  if (h0.defined())
+    cpu::gemm<T>(true, false, int(U), int(rec_columns), int(B), T(1), h0.data<T>(), int(U), drec_steps.data(),
+                 int(GU), T(1), dR, int(GU));
 
   // The input side of every step at once.
   cpu::gemm<T>(true, false, int(d.I), int(GU), int(B * T_), T(1), x.data<T>(), int(d.I), dxw.data(),
