@@ -6,7 +6,7 @@ The peer of build/bench/attnkit_bench_zoo_epochs: the same models, the same synt
 Adam (lr 1e-3, eps 1e-7), one epoch each. Every model ends in logits and trains with
 cross-entropy, PyTorch's usual form of Keras's softmax plus categorical cross-entropy.
 
-    python3 bench/torch_zoo.py [--device cpu|cuda] [--threads N] [--models a,b] [--json FILE]
+    python3 bench/torch_zoo.py [--device cpu|cuda] [--threads N] [--models a,b] [--repeats N] [--json FILE]
 
 Prints one line per model (seconds per epoch, training samples per second) and, with --json,
 writes them as {"device": ..., "torch": ..., "models": {name: {"seconds": s, "samples_per_second": r}}}.
@@ -202,6 +202,7 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=0, help="torch.set_num_threads (0: PyTorch's choice)")
     parser.add_argument("--models", default=",".join(NAMES))
+    parser.add_argument("--repeats", type=int, default=1, help="epochs per model; the fastest counts")
     parser.add_argument("--json")
     args = parser.parse_args()
     if args.threads > 0:
@@ -209,7 +210,8 @@ def main():
     ids, labels = synthetic_reviews(args.device)
     results = {}
     for name in args.models.split(","):
-        seconds, samples = epoch_seconds(name, ids, labels, args.device)
+        runs = [epoch_seconds(name, ids, labels, args.device) for _ in range(args.repeats)]
+        seconds, samples = min(runs)
         results[name] = {"seconds": seconds, "samples_per_second": samples / seconds}
         print(f"{name:28s} {seconds:8.3f} s/epoch {samples / seconds:10.0f} samples/s", flush=True)
     if args.json:

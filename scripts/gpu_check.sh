@@ -116,23 +116,23 @@ results=bench/results/$date-$slug
 bench_status=0
 "$build_dir"/bench/attnkit_bench_attention --device=cuda --benchmark_format=json >"$results-attention.json" \
   2>"$build_dir.bench_attention.log" || bench_status=$?
-"$build_dir"/bench/attnkit_bench_zoo_epochs --device=cuda --benchmark_format=json >"$results-zoo-attnkit.json" \
+mkdir -p "$results-zoo"
+"$build_dir"/bench/attnkit_bench_zoo_epochs --device=cuda --benchmark_format=json >"$results-zoo/attnkit-all.json" \
   2>"$build_dir.bench_zoo.log" || bench_status=$?
 torch_note="PyTorch with CUDA not found: no PyTorch figures"
 if python3 -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)' 2>/dev/null; then
   torch_note="PyTorch $(python3 -c 'import torch; print(torch.__version__)')"
   python3 bench/torch_attention.py --device cuda --json "$results-attention-torch.json" >"$build_dir.torch_attention.log" 2>&1 ||
     torch_note="$torch_note: bench/torch_attention.py failed (see its log)"
-  python3 bench/torch_zoo.py --device cuda --json "$results-zoo-torch.json" >"$build_dir.torch_zoo.log" 2>&1 ||
+  python3 bench/torch_zoo.py --device cuda --json "$results-zoo/torch-all.json" >"$build_dir.torch_zoo.log" 2>&1 ||
     torch_note="$torch_note: bench/torch_zoo.py failed (see its log)"
 fi
 attention_torch=()
 [ -s "$results-attention-torch.json" ] && attention_torch=("$results-attention-torch.json")
 python3 bench/attention_table.py "$results-attention.json" "${attention_torch[@]}" --plot "$results-attention.png" \
   >"$results-attention.md" 2>"$build_dir.attention_table.log" || echo "(no attention table: see $build_dir.attention_table.log)" >"$results-attention.md"
-if [ -s "$results-zoo-torch.json" ]; then
-  python3 bench/zoo_table.py "$results-zoo-attnkit.json" "$results-zoo-torch.json" "Zoo epochs on $gpu_name" \
-    >"$results-zoo.md" 2>/dev/null || true
+if [ -s "$results-zoo/torch-all.json" ]; then
+  python3 bench/zoo_table.py "$results-zoo" "Zoo epochs on $gpu_name" >"$results-zoo.md" 2>/dev/null || true
 fi
 
 # ---------------------------------------------------------------- report
@@ -169,5 +169,5 @@ fi
   fi
 } >"$report"
 cat "$report"
-[ -n "${OUT:-}" ] && cp "$report" "$results"-* "$build_dir".*.log "$OUT"/ 2>/dev/null || true
+[ -n "${OUT:-}" ] && cp -r "$report" "$results"-* "$build_dir".*.log "$OUT"/ 2>/dev/null || true
 [ "$tests_status" -eq 0 ] && [ "$sim_status" -eq 0 ]
