@@ -27,6 +27,8 @@
 #include <attnkit/attnkit.h>
 #include <attnkit/config.h>
 
+#include "bench/device_flag.h"
+
 #if ATTNKIT_WITH_CUDA
 #include "bench/ceilings.h"
 #endif
@@ -186,16 +188,8 @@ void register_all() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::vector<char*> rest;
-  for (int i = 0; i < argc; ++i) {
-    const std::string argument = argv[i];
-    if (argument.rfind("--device=", 0) == 0)
-      device = Device::parse(argument.substr(9));
-    else
-      rest.push_back(argv[i]);
-  }
-  int count = static_cast<int>(rest.size());
-  benchmark::Initialize(&count, rest.data());
+  device = bench::take_device_flag(argc, argv);
+  benchmark::Initialize(&argc, argv);
   benchmark::AddCustomContext("device", device.str());
 #if ATTNKIT_WITH_CUDA
   if (device.is_cuda()) {

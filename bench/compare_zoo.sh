@@ -4,19 +4,12 @@
 # model, the two taking turns so that both meet the same load; three epochs each, the fastest
 # counting. Writes bench/results/DATE-DEVICE-zoo.md and the runs' JSON in DATE-DEVICE-zoo/.
 #   bench/compare_zoo.sh [cpu|cuda]
-# PyTorch: the Python of $ATTNKIT_TORCH_PYTHON when set (the GPU machine's), else PyPI's build
-# (MKL and oneDNN inside) installed here into .venv-bench/. Debian's python3-torch links the
-# reference BLAS and is no fair peer.
+# PyTorch: see bench/torch_python.sh.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 device=${1:-cpu}
 build_dir=${ATTNKIT_BUILD_DIR:-build}
-python=${ATTNKIT_TORCH_PYTHON:-}
-if [ -z "$python" ]; then
-  [ -x .venv-bench/bin/python ] || python3 -m venv .venv-bench
-  .venv-bench/bin/python -c "import torch" 2>/dev/null || .venv-bench/bin/pip install --quiet torch==2.5.1 numpy
-  python=.venv-bench/bin/python
-fi
+python=$(bench/torch_python.sh)
 cmake --build "$build_dir" --target attnkit_bench_zoo_epochs >/dev/null
 stamp=$(date -u +%Y-%m-%d)
 out=bench/results/$stamp-$device-zoo

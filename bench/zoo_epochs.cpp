@@ -6,6 +6,8 @@
 
 #include <attnkit/attnkit.h>
 
+#include "bench/device_flag.h"
+
 namespace {
 
 using namespace attnkit;
@@ -56,16 +58,8 @@ const bool kRegistered = [] {
 
 int main(int argc, char** argv) {
   // --device=NAME is ours; the rest are Google Benchmark's flags.
-  std::vector<char*> rest;
-  for (int i = 0; i < argc; ++i) {
-    const std::string argument = argv[i];
-    if (argument.rfind("--device=", 0) == 0)
-      device = Device::parse(argument.substr(9));
-    else
-      rest.push_back(argv[i]);
-  }
-  int count = static_cast<int>(rest.size());
-  benchmark::Initialize(&count, rest.data());
+  device = bench::take_device_flag(argc, argv);
+  benchmark::Initialize(&argc, argv);
   benchmark::AddCustomContext("device", device.str());
   benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

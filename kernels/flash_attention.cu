@@ -53,9 +53,8 @@ __global__ void forward_kernel(FlashAttentionParams p) {
   float* ks = qs + kRows * dk;               // [kTile][dk + 1]
   float* vs = ks + kTile * padded(dk);       // [kTile][dv]
   float* ps = vs + kTile * dv;               // [kRows][kTile]
-  const float* q = static_cast<const float*>(p.q) + b * p.queries * p.q_row + h * dk;
-  const float* k = static_cast<const float*>(p.k) + b * p.keys * p.k_row + h * dk;
-  const float* v = static_cast<const float*>(p.v) + b * p.keys * p.v_row + h * dv;
+  const HeadView<float> head = head_view<float>(p, nullptr, b, h);
+  const float *q = head.q, *k = head.k, *v = head.v;
   const KeyVisibility visible = key_visibility(p, b);
   load_rows(qs, dk, q, p.q_row, i0, kRows, p.queries, dk);
 
@@ -133,11 +132,8 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
   float* ks = dos + kRows * dv;             // [kTile][dk + 1]
   float* vs = ks + kTile * padded(dk);      // [kTile][dv + 1]
   float* dss = vs + kTile * padded(dv);     // [kRows][kTile]
-  const float* q = static_cast<const float*>(p.q) + b * p.queries * p.q_row + h * dk;
-  const float* k = static_cast<const float*>(p.k) + b * p.keys * p.k_row + h * dk;
-  const float* v = static_cast<const float*>(p.v) + b * p.keys * p.v_row + h * dv;
-  const float* out = static_cast<const float*>(p.out) + b * p.queries * p.out_row + h * dv;
-  const float* dout = static_cast<const float*>(g.dout) + b * p.queries * p.out_row + h * dv;
+  const HeadView<float> head = head_view<float>(p, g.dout, b, h);
+  const float *q = head.q, *k = head.k, *v = head.v, *out = head.out, *dout = head.dout;
   const KeyVisibility visible = key_visibility(p, b);
   load_rows(qs, dk, q, p.q_row, i0, kRows, p.queries, dk);
   load_rows(dos, dv, dout, p.out_row, i0, kRows, p.queries, dv);
@@ -217,10 +213,8 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
   float* dst = pt + kRows * kTile;           // [kRows][kTile]: ds^T
   float* lse = dst + kRows * kTile;          // [kTile]
   float* delta = lse + kTile;                // [kTile]
-  const float* q = static_cast<const float*>(p.q) + b * p.queries * p.q_row + h * dk;
-  const float* k = static_cast<const float*>(p.k) + b * p.keys * p.k_row + h * dk;
-  const float* v = static_cast<const float*>(p.v) + b * p.keys * p.v_row + h * dv;
-  const float* dout = static_cast<const float*>(g.dout) + b * p.queries * p.out_row + h * dv;
+  const HeadView<float> head = head_view<float>(p, g.dout, b, h);
+  const float *q = head.q, *k = head.k, *v = head.v, *dout = head.dout;
   const KeyVisibility visible = key_visibility(p, b);
   load_rows(ks, dk, k, p.k_row, j0, kRows, p.keys, dk);
   load_rows(vs, dv, v, p.v_row, j0, kRows, p.keys, dv);

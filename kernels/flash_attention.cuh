@@ -34,6 +34,21 @@ AK_DEVICE KeyVisibility key_visibility(const FlashAttentionParams& p, std::int64
   return {p.key_mask != nullptr ? p.key_mask + b * p.keys : nullptr, limit, p.causal};
 }
 
+// Where one (batch element, head) of each operand starts; step t lies t rows further (q_row,
+// k_row, v_row, out_row elements a row). dout is null in the forward.
+template <typename T>
+struct HeadView {
+  const T *q, *k, *v, *out, *dout;
+};
+template <typename T>
+AK_DEVICE HeadView<T> head_view(const FlashAttentionParams& p, const void* dout, std::int64_t b, std::int64_t h) {
+  const std::int64_t out_at = b * p.queries * p.out_row + h * p.v_dim;
+  return {static_cast<const T*>(p.q) + b * p.queries * p.q_row + h * p.qk_dim,
+          static_cast<const T*>(p.k) + b * p.keys * p.k_row + h * p.qk_dim,
+          static_cast<const T*>(p.v) + b * p.keys * p.v_row + h * p.v_dim,
+          static_cast<const T*>(p.out) + out_at, dout != nullptr ? static_cast<const T*>(dout) + out_at : nullptr};
+}
+
 // log2(e): the kernels work with exp2, the scores scaled by scale * log2(e).
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;

@@ -134,9 +134,8 @@ __global__ void forward_kernel(FlashAttentionParams p) {
   T* qs = ak::dynamic_shared<T>();  // [kBlockRows][S]
   T* ks = qs + kBlockRows * S;      // [2][N][S]
   T* vs = ks + 2 * N * S;           // [2][N][S]
-  const T* q = static_cast<const T*>(p.q) + b * p.queries * p.q_row + h * D;
-  const T* k = static_cast<const T*>(p.k) + b * p.keys * p.k_row + h * D;
-  const T* v = static_cast<const T*>(p.v) + b * p.keys * p.v_row + h * D;
+  const HeadView<T> head = head_view<T>(p, nullptr, b, h);
+  const T *q = head.q, *k = head.k, *v = head.v;
   const KeyVisibility visible = key_visibility(p, b);
   const int tiles = static_cast<int>((visible.key_end(i0, kBlockRows) + N - 1) / N);
 
@@ -224,11 +223,8 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
   T* vs = ks + 2 * N * S;                               // [2][N][S]
   float* lse_s = reinterpret_cast<float*>(vs + 2 * N * S);  // [kBlockRows], base 2
   float* delta_s = lse_s + kBlockRows;                  // [kBlockRows]
-  const T* q = static_cast<const T*>(p.q) + b * p.queries * p.q_row + h * D;
-  const T* k = static_cast<const T*>(p.k) + b * p.keys * p.k_row + h * D;
-  const T* v = static_cast<const T*>(p.v) + b * p.keys * p.v_row + h * D;
-  const T* out = static_cast<const T*>(p.out) + b * p.queries * p.out_row + h * D;
-  const T* dout = static_cast<const T*>(g.dout) + b * p.queries * p.out_row + h * D;
+  const HeadView<T> head = head_view<T>(p, g.dout, b, h);
+  const T *q = head.q, *k = head.k, *v = head.v, *out = head.out, *dout = head.dout;
   const KeyVisibility visible = key_visibility(p, b);
   const int tiles = static_cast<int>((visible.key_end(i0, kBlockRows) + N - 1) / N);
 
@@ -305,10 +301,8 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
   T* dos = qs + 2 * M * S;                                 // [2][M][S]
   float* lse_s = reinterpret_cast<float*>(dos + 2 * M * S);  // [2][M], base 2
   float* delta_s = lse_s + 2 * M;                          // [2][M]
-  const T* q = static_cast<const T*>(p.q) + b * p.queries * p.q_row + h * D;
-  const T* k = static_cast<const T*>(p.k) + b * p.keys * p.k_row + h * D;
-  const T* v = static_cast<const T*>(p.v) + b * p.keys * p.v_row + h * D;
-  const T* dout = static_cast<const T*>(g.dout) + b * p.queries * p.out_row + h * D;
+  const HeadView<T> head = head_view<T>(p, g.dout, b, h);
+  const T *q = head.q, *k = head.k, *v = head.v, *dout = head.dout;
   const KeyVisibility visible = key_visibility(p, b);
   // Keys at or past the visibility limit are seen by no query: their gradients stay 0.
   const std::int64_t query_begin = j0 < visible.limit ? visible.query_begin(j0) : p.queries;
