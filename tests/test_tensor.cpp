@@ -115,6 +115,20 @@ TEST(Random, Philox4x32KnownAnswers) {
   EXPECT_EQ(pi.word[3], 0x24126ea1u);
 }
 
+TEST(Random, BlocksDrawnTogetherEqualBlocksDrawnOneByOne) {
+  // 13 blocks (not a multiple of the 8 drawn side by side) across the 2^32 boundary of the
+  // counter's low word, with both halves of the key set.
+  const std::uint64_t seed = 0x0123456789abcdefull, first = 0xfffffffbull;
+  std::uint32_t words[4 * 13];
+  philox_blocks(seed, first, 13, words);
+  for (std::uint64_t i = 0; i < 13; ++i) {
+    const std::uint64_t counter = first + i;
+    const Philox4x32 one = philox4x32_10(static_cast<std::uint32_t>(counter), static_cast<std::uint32_t>(counter >> 32),
+                                         0, 0, 0x89abcdefu, 0x01234567u);
+    for (int w = 0; w < 4; ++w) EXPECT_EQ(words[4 * i + w], one.word[w]) << "block " << i << " word " << w;
+  }
+}
+
 TEST(Random, UniformFollowsTheDocumentedCounterLayout) {
   const std::uint64_t seed = 0x0123456789abcdefull;
   Generator gen(seed);

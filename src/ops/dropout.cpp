@@ -1,6 +1,8 @@
 // Inverted dropout on the CPU, with the Philox mask of random.h.
 #include "attnkit/ops/dropout.h"
 
+#include <algorithm>
+
 #include "cpu/parallel.h"
 #include "device_ops/dispatch.h"
 #include "ops/op_common.h"
@@ -10,6 +12,24 @@ namespace {
 
 void check_rate(const char* op, double rate) {
   ATTNKIT_CHECK(rate >= 0.0 && rate < 1.0, op, ": rate must be in [0, 1), got ", rate);
+}
+
+// y = keep ? x * scale : 0 with keep = (uniform of word i >= threshold), for n elements whose
+// words lie in order in `words`. The arrays do not overlap (restrict), so the loop vectorizes.
+template <typename T>
+void apply_mask(const std::uint32_t* __restrict words, const T* __restrict x, T* __restrict y,
+                std::uint8_t* __restrict keep, std::int64_t n, float threshold, T scale) {
+  for (std::int64_t i = 0; i < n; ++i) {
+    const bool kept = uniform_from_word(words[i]) >= threshold;
+    keep[i] = kept ? 1 : 0;
+    y[i] = kept ? x[i] * scale : T(0);
+  }
+}
+
+// dx = keep ? dy * scale : 0 (restrict: the loop vectorizes).
+template <typename T>
+void scale_kept(const std::uint8_t* __restrict keep, const T* __restrict dy, T* __restrict dx, std::int64_t n, T scale) {
+  for (std::int64_t i = 0; i < n; ++i) dx[i] = keep[i] ? dy[i] * scale : T(0);
 }
 
 }  // namespace
@@ -34,15 +54,15 @@ DropoutResult dropout(const Tensor& x, double rate, Generator& generator) {
     T* py = result.y.data<T>();
     std::uint8_t* keep = result.mask.data<std::uint8_t>();
     const T scale = static_cast<T>(1.0 / (1.0 - rate));
-    // One Philox block serves four consecutive elements.
-    const std::int64_t blocks = (x.numel() + 3) / 4;
-    cpu::parallel_for(blocks, 64, [&](std::int64_t block) {
-      const Philox4x32 words = philox_block(seed, offset + static_cast<std::uint64_t>(block));
-      for (std::int64_t j = 0; j < 4 && block * 4 + j < x.numel(); ++j) {
-        const std::int64_t i = block * 4 + j;
-        keep[i] = uniform_from_word(words.word[j]) >= threshold ? 1 : 0;
-        py[i] = keep[i] ? px[i] * scale : T(0);
-      }
+    // One Philox block serves four consecutive elements; a chunk draws its blocks together.
+    constexpr std::int64_t kChunkBlocks = 256;
+    const std::int64_t n = x.numel(), blocks = (n + 3) / 4;
+    cpu::parallel_for((blocks + kChunkBlocks - 1) / kChunkBlocks, kChunkBlocks * 64, [&](std::int64_t chunk) {
+      const std::int64_t first = chunk * kChunkBlocks, count = std::min(kChunkBlocks, blocks - first);
+      std::uint32_t words[4 * kChunkBlocks];
+      philox_blocks(seed, offset + static_cast<std::uint64_t>(first), count, words);
+      const std::int64_t begin = first * 4, end = std::min(n, (first + count) * 4);
+      apply_mask(words, px + begin, py + begin, keep + begin, end - begin, threshold, scale);
     });
   });
   return result;
@@ -66,7 +86,12 @@ Tensor dropout_backward(const Tensor& dy, const Tensor& mask, double rate) {
     const std::uint8_t* keep = mask.data<std::uint8_t>();
     T* pdx = dx.data<T>();
     const T scale = static_cast<T>(1.0 / (1.0 - rate));
-    cpu::parallel_for(dy.numel(), 2, [&](std::int64_t i) { pdx[i] = keep[i] ? pdy[i] * scale : T(0); });
+    constexpr std::int64_t kChunk = 4096;
+    const std::int64_t n = dy.numel();
+    cpu::parallel_for((n + kChunk - 1) / kChunk, kChunk * 2, [&](std::int64_t chunk) {
+      const std::int64_t begin = chunk * kChunk;
+      scale_kept(keep + begin, pdy + begin, pdx + begin, std::min(kChunk, n - begin), scale);
+    });
   });
   return dx;
 }

@@ -6,7 +6,9 @@
 
 #include <cmath>
 #include <limits>
+#include <type_traits>
 
+#include "cpu/fast_math.h"
 #include "cpu/parallel.h"
 #include "device_ops/dispatch.h"
 #include "ops/op_common.h"
@@ -39,21 +41,37 @@ void for_each_lane(const Lanes& lanes, F&& body) {
   });
 }
 
+// exp in T's precision: for float the branch-free fast_exp (a loop over it vectorizes), for
+// double the C library's.
+inline float exp_in(float x) { return cpu::fast_exp(x); }
+inline double exp_in(double x) { return std::exp(x); }
+
+// One lane: element k at x[k * stride]. `Stride` is a compile-time 1 for the common contiguous
+// lane, where the exponentials then vectorize.
+template <typename T, typename Stride>
+void softmax_lane(const T* x, T* y, std::int64_t n, Stride stride, bool log) {
+  T max = -std::numeric_limits<T>::infinity();
+  for (std::int64_t k = 0; k < n; ++k) max = std::max(max, x[k * stride]);
+  if (log) {
+    double sum = 0;
+    for (std::int64_t k = 0; k < n; ++k) sum += exp_in(static_cast<T>(x[k * stride] - max));
+    const double log_sum = std::log(sum);
+    for (std::int64_t k = 0; k < n; ++k) y[k * stride] = static_cast<T>(double(x[k * stride] - max) - log_sum);
+    return;
+  }
+  for (std::int64_t k = 0; k < n; ++k) y[k * stride] = exp_in(static_cast<T>(x[k * stride] - max));
+  double sum = 0;
+  for (std::int64_t k = 0; k < n; ++k) sum += y[k * stride];
+  for (std::int64_t k = 0; k < n; ++k) y[k * stride] = static_cast<T>(y[k * stride] / sum);
+}
+
 template <typename T>
 void softmax_forward(const Lanes& lanes, const T* x, T* y, bool log) {
   for_each_lane(lanes, [&](std::int64_t base, std::int64_t stride) {
-    T max = -std::numeric_limits<T>::infinity();
-    for (std::int64_t k = 0; k < lanes.n; ++k) max = std::max(max, x[base + k * stride]);
-    double sum = 0;
-    for (std::int64_t k = 0; k < lanes.n; ++k) sum += std::exp(double(x[base + k * stride] - max));
-    if (log) {
-      const double log_sum = std::log(sum);
-      for (std::int64_t k = 0; k < lanes.n; ++k)
-        y[base + k * stride] = static_cast<T>(double(x[base + k * stride] - max) - log_sum);
-    } else {
-      for (std::int64_t k = 0; k < lanes.n; ++k)
-        y[base + k * stride] = static_cast<T>(std::exp(double(x[base + k * stride] - max)) / sum);
-    }
+    if (stride == 1)
+      softmax_lane(x + base, y + base, lanes.n, std::integral_constant<std::int64_t, 1>{}, log);
+    else
+      softmax_lane(x + base, y + base, lanes.n, stride, log);
   });
 }
 
@@ -67,7 +85,7 @@ void softmax_backward_lanes(const Lanes& lanes, const T* y, const T* dy, T* dx, 
     }
     for (std::int64_t k = 0; k < lanes.n; ++k) {
       const std::int64_t at = base + k * stride;
-      dx[at] = log ? static_cast<T>(dy[at] - std::exp(double(y[at])) * dot)
+      dx[at] = log ? static_cast<T>(dy[at] - double(exp_in(y[at])) * dot)
                    : static_cast<T>(double(y[at]) * (double(dy[at]) - dot));
     }
   });
