@@ -7,7 +7,6 @@ set -euo pipefail
 
 packages=(
   g++ cmake ninja-build pkg-config   # the build
-  libopenblas-dev                    # CPU matrix products
   libgtest-dev libbenchmark-dev      # tests and benchmarks
   nlohmann-json3-dev libcli11-dev    # JSON (model configs, safetensors headers); the command line
   python3-numpy                      # a test reads saved weights with numpy

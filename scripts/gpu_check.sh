@@ -7,15 +7,14 @@
 # bench/results/DATE-GPU.md with the JSON beside it (all copied to $OUT when that is set).
 #
 # It installs nothing from the network. nvcc, CMake and ninja are looked for on PATH, in
-# /usr/local/cuda and in Python's packages. The libraries the build needs (GoogleTest, OpenBLAS,
+# /usr/local/cuda and in Python's packages. The libraries the build needs (GoogleTest,
 # nlohmann-json, CLI11, Google Benchmark) come from the system, or from the Debian packages in
 # .deps/, unpacked into a private prefix: `scripts/gpu_check.sh --fetch` downloads them there on
 # a machine with Debian's package network (.deps/ is ignored by git; a run elsewhere carries it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-deps_packages=(libgtest-dev libgmock-dev libbenchmark-dev libbenchmark1debian nlohmann-json3-dev libcli11-dev
-               libopenblas-dev libopenblas0 libopenblas0-pthread libopenblas-pthread-dev libgfortran5)
+deps_packages=(libgtest-dev libgmock-dev libbenchmark-dev libbenchmark1debian nlohmann-json3-dev libcli11-dev)
 if [ "${1:-}" = "--fetch" ]; then
   mkdir -p .deps
   (cd .deps && apt-get download "${deps_packages[@]}")
@@ -52,8 +51,8 @@ if compgen -G ".deps/*.deb" >/dev/null; then
   rm -rf "$deps_root" && mkdir -p "$deps_root"
   for package in .deps/*.deb; do dpkg -x "$package" "$deps_root"; done
   multiarch=$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
-  export LD_LIBRARY_PATH="$deps_root/usr/lib/$multiarch:$deps_root/usr/lib/$multiarch/openblas-pthread${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-  prefix_args=(-DCMAKE_PREFIX_PATH="$deps_root/usr" -DCMAKE_LIBRARY_PATH="$deps_root/usr/lib/$multiarch/openblas-pthread")
+  export LD_LIBRARY_PATH="$deps_root/usr/lib/$multiarch${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+  prefix_args=(-DCMAKE_PREFIX_PATH="$deps_root/usr")
   say "libraries from .deps/ unpacked into $deps_root"
 fi
 

@@ -1,6 +1,6 @@
 // The sim's services to the device ops: one stream (none), and products on its memory, which is
-// host memory, through the cpu's BLAS. The sim runs kernels; cuBLAS is not one of them.
-#include "cpu/blas.h"
+// host memory, through the cpu's gemm. The sim runs kernels; cuBLAS is not one of them.
+#include "cpu/gemm.h"
 
 #define ATTNKIT_DEVICE_OPS sim_ops
 #include "device_ops/device_ops.h"

@@ -32,7 +32,7 @@ void require_device_f32(const char* op, const Tensor& tensor);
 
 #include <type_traits>
 
-#include "cpu/blas.h"
+#include "cpu/gemm.h"
 
 namespace attnkit::ops::detail {
 
@@ -42,9 +42,9 @@ T* elements(const Tensor& tensor) {
   return static_cast<T*>(tensor.raw_data());
 }
 
-// Row-major products C = alpha op(A) op(B) + beta C (see cpu/blas.h) on `device`, for `batch`
+// Row-major products C = alpha op(A) op(B) + beta C (see cpu/gemm.h) on `device`, for `batch`
 // triples of matrices whose consecutive members lie `stride_a`, `stride_b`, `stride_c` elements
-// apart: OpenBLAS on the cpu, the device's gemm elsewhere (float32 only; one batched call).
+// apart: cpu::gemm on the cpu, the device's gemm elsewhere (float32 only; one batched call).
 template <typename T>
 void gemm_on(Device device, bool transpose_a, bool transpose_b, std::int64_t m, std::int64_t n, std::int64_t k,
              T alpha, const T* a, std::int64_t lda, const T* b, std::int64_t ldb, T beta, T* c, std::int64_t ldc,

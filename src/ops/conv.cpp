@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "attnkit/ops/linear.h"
-#include "cpu/blas.h"
+#include "cpu/gemm.h"
 #include "cpu/parallel.h"
 #include "cpu/reduce.h"
 #include "device_ops/dispatch.h"

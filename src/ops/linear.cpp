@@ -1,9 +1,9 @@
-// Matrix products, linear (Dense) and bias addition on the CPU, through OpenBLAS.
+// Matrix products, linear (Dense) and bias addition on the CPU.
 #include "attnkit/ops/linear.h"
 
 #include <algorithm>
 
-#include "cpu/blas.h"
+#include "cpu/gemm.h"
 #include "cpu/parallel.h"
 #include "cpu/reduce.h"
 #include "device_ops/dispatch.h"

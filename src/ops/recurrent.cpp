@@ -11,7 +11,7 @@
 #include <cmath>
 #include <vector>
 
-#include "cpu/blas.h"
+#include "cpu/gemm.h"
 #include "cpu/fast_math.h"
 #include "cpu/reduce.h"
 #include "device_ops/dispatch.h"
