@@ -1,8 +1,11 @@
-// Row-major matrix products (see gemm.h), blocked as BLAS libraries do: op(B) is copied into
-// panels of kTile columns and op(A) into strips of kTile rows, so that the innermost kernel reads
-// both sequentially and keeps a whole tile of C in vector registers, one multiply-add per element
-// of A and vector of B. The blocks of K (kDepth) keep a panel of B in the L1 cache, and the blocks
-// of rows (kBlockRows) a block of A's strips in L2, while the kernel sweeps them.
+// Row-major matrix products (see gemm.h). The innermost kernel keeps a tile of C (kRows rows of
+// two vectors) in vector registers and, for each element of K, adds one broadcast element of A
+// times two vectors of B to it. A is read where it is stored. B is read where it is stored too
+// when its rows are rows of op(B) (not transposed); a transposed B, and the last panel of
+// columns when N is not a multiple of the tile, are first copied into panels of kCols columns
+// (kDepth rows of K at a time, so that a panel stays in the L1 cache while the kernel sweeps a
+// block of kBlockRows rows of A, which stays in L2). At the sizes of the sentiment models (32
+// to 640 rows) copying the operands, as BLAS libraries do, costs as much as the products.
 #include "cpu/gemm.h"
 
 #include <omp.h>
@@ -43,50 +46,33 @@ constexpr int kBlockRows = Tile<T>::kRows * 16;
 // Below this many multiply-adds a product stays on one thread.
 constexpr std::int64_t kParallelWork = std::int64_t(1) << 21;
 
-// A matrix as stored: element (i, j) at data[i * row_stride + j * col_stride]; a transposed
-// operand is the same storage with the strides swapped.
+// Where the kernel reads a panel of op(B): vector v of row k at data + k * row_stride + v * kLanes.
 template <typename T>
-struct Strided {
+struct Panel {
   const T* data;
-  std::int64_t row_stride, col_stride;
-  T at(std::int64_t i, std::int64_t j) const { return data[i * row_stride + j * col_stride]; }
+  std::int64_t row_stride;
 };
 
-// Rows [row0, row0 + rows) and columns [col0, col0 + cols) of `m`, as strips of `width` rows:
-// strip s holds, column after column, its `width` elements (0 past the last row). Read
-// transposed, this packs op(B)'s panels of columns.
-template <typename T>
-void pack(const Strided<T>& m, std::int64_t row0, int rows, std::int64_t col0, int cols, int width, T* out) {
-  for (int s = 0; s < rows; s += width, out += std::size_t(width) * cols) {
-    const int valid = std::min(width, rows - s);
-    // Reads in the order of storage: along rows when their elements are adjacent.
-    if (m.col_stride == 1) {
-      for (int r = 0; r < valid; ++r)
-        for (int j = 0; j < cols; ++j) out[j * width + r] = m.at(row0 + s + r, col0 + j);
-    } else {
-      for (int j = 0; j < cols; ++j)
-        for (int r = 0; r < valid; ++r) out[j * width + r] = m.at(row0 + s + r, col0 + j);
-    }
-    for (int j = 0; j < cols; ++j)
-      for (int r = valid; r < width; ++r) out[j * width + r] = T(0);
-  }
-}
-
-// C[rows, cols] = alpha * (strip of A) (panel of B) + beta * C for one tile (rows <= kRows,
-// cols <= kCols), over `depth` elements of K. beta = 0 never reads C.
-template <typename T>
-void tile_kernel(int depth, const T* __restrict a_strip, const T* __restrict b_panel, T* __restrict c, int ldc,
-                 int rows, int cols, T alpha, T beta) {
+// C[rows, cols] = alpha * op(A)[rows, depth] panel[depth, cols] + beta * C for one tile (rows <=
+// kRows, cols <= kCols), with op(A)'s element (r, k) at a[r * lda + k], or at a[k * lda + r] when
+// A is transposed. Rows of the tile past `rows` repeat the last row of A; columns past `cols`
+// are computed from what the panel holds there and dropped. beta = 0 never reads C.
+template <typename T, bool kTransposedA>
+void tile_kernel(int depth, const T* __restrict a, std::int64_t lda, int rows, Panel<T> b, T* __restrict c, int ldc,
+                 int cols, T alpha, T beta) {
   using Vector = typename Tile<T>::Vector;
   constexpr int kRows = Tile<T>::kRows, kVectors = Tile<T>::kVectors, kLanes = Tile<T>::kLanes;
   constexpr int kCols = Tile<T>::kCols;
+  std::int64_t row_offset[kRows];
+  for (int r = 0; r < kRows; ++r) row_offset[r] = std::min(r, rows - 1) * (kTransposedA ? 1 : lda);
   Vector acc[kRows][kVectors] = {};
-  for (int k = 0; k < depth; ++k, a_strip += kRows, b_panel += kCols) {
-    Vector b[kVectors];
-    for (int v = 0; v < kVectors; ++v) std::memcpy(&b[v], b_panel + v * kLanes, sizeof(Vector));
+  for (int k = 0; k < depth; ++k) {
+    Vector bk[kVectors];
+    for (int v = 0; v < kVectors; ++v) std::memcpy(&bk[v], b.data + k * b.row_stride + v * kLanes, sizeof(Vector));
+    const T* a_k = kTransposedA ? a + k * lda : a + k;
     // A scalar operand of a vector operation is broadcast to every lane.
     for (int r = 0; r < kRows; ++r)
-      for (int v = 0; v < kVectors; ++v) acc[r][v] += a_strip[r] * b[v];
+      for (int v = 0; v < kVectors; ++v) acc[r][v] += a_k[row_offset[r]] * bk[v];
   }
   if (rows == kRows && cols == kCols) {
     for (int r = 0; r < kRows; ++r)
@@ -111,28 +97,58 @@ void tile_kernel(int depth, const T* __restrict a_strip, const T* __restrict b_p
   }
 }
 
+// op(B)'s rows [k0, k0 + depth) and columns [j0, j0 + cols) copied into a panel of kCols columns
+// (0 past `cols`), with op(B)'s element (k, j) at b[k * ldb + j], or at b[j * ldb + k] when B is
+// transposed; read in the order of storage.
+template <typename T>
+Panel<T> pack_panel(const T* b, std::int64_t ldb, bool transpose_b, int k0, int depth, int j0, int cols, T* out) {
+  constexpr int kCols = Tile<T>::kCols;
+  std::fill(out, out + std::size_t(depth) * kCols, T(0));
+  if (transpose_b) {
+    for (int j = 0; j < cols; ++j) {
+      const T* column = b + (j0 + j) * ldb + k0;
+      for (int k = 0; k < depth; ++k) out[k * kCols + j] = column[k];
+    }
+  } else {
+    for (int k = 0; k < depth; ++k) std::copy_n(b + (k0 + k) * ldb + j0, cols, out + k * kCols);
+  }
+  return {out, kCols};
+}
+
 // The product on the calling thread.
 template <typename T>
-void gemm_here(const Strided<T>& a, const Strided<T>& b, int m, int n, int k, T alpha, T beta, T* c, int ldc) {
+void gemm_here(bool transpose_a, bool transpose_b, int m, int n, int k, T alpha, const T* a, int lda, const T* b,
+               int ldb, T beta, T* c, int ldc) {
   constexpr int kRows = Tile<T>::kRows, kCols = Tile<T>::kCols;
-  thread_local std::vector<T> a_packed, b_packed;
+  thread_local std::vector<T> packed;
   const int panels = (n + kCols - 1) / kCols;
-  // op(B)^T is B's storage with the strides swapped; its rows are op(B)'s columns.
-  const Strided<T> b_transposed{b.data, b.col_stride, b.row_stride};
+  std::vector<Panel<T>> panel(static_cast<std::size_t>(panels));
   for (int k0 = 0; k0 < k; k0 += kDepth) {
     const int depth = std::min(kDepth, k - k0);
     const T beta_here = k0 == 0 ? beta : T(1);  // later blocks of K add to C
-    b_packed.resize(std::size_t(panels) * kCols * depth);
-    pack(b_transposed, 0, n, k0, depth, kCols, b_packed.data());
+    packed.resize(std::size_t(panels) * kCols * depth);
+    for (int p = 0; p < panels; ++p) {
+      const int cols = std::min(kCols, n - p * kCols);
+      panel[p] = !transpose_b && cols == kCols ? Panel<T>{b + std::int64_t(k0) * ldb + p * kCols, ldb}
+                                               : pack_panel(b, ldb, transpose_b, k0, depth, p * kCols, cols,
+                                                            packed.data() + std::size_t(p) * kCols * depth);
+    }
+    // op(A)'s block of rows from i0, from column k0.
+    const auto a_block = [&](int i0) {
+      return transpose_a ? a + std::int64_t(k0) * lda + i0 : a + std::int64_t(i0) * lda + k0;
+    };
     for (int i0 = 0; i0 < m; i0 += kBlockRows<T>) {
       const int rows = std::min(kBlockRows<T>, m - i0);
-      a_packed.resize(std::size_t((rows + kRows - 1) / kRows) * kRows * depth);
-      pack(a, i0, rows, k0, depth, kRows, a_packed.data());
       for (int p = 0; p < panels; ++p)
-        for (int s = 0; s < rows; s += kRows)
-          tile_kernel(depth, a_packed.data() + std::size_t(s) * depth, b_packed.data() + std::size_t(p) * kCols * depth,
-                      c + std::int64_t(i0 + s) * ldc + p * kCols, ldc, std::min(kRows, rows - s),
-                      std::min(kCols, n - p * kCols), alpha, beta_here);
+        for (int s = 0; s < rows; s += kRows) {
+          const T* a_strip = a_block(i0 + s);
+          T* c_tile = c + std::int64_t(i0 + s) * ldc + p * kCols;
+          const int tile_rows = std::min(kRows, rows - s), tile_cols = std::min(kCols, n - p * kCols);
+          if (transpose_a)
+            tile_kernel<T, true>(depth, a_strip, lda, tile_rows, panel[p], c_tile, ldc, tile_cols, alpha, beta_here);
+          else
+            tile_kernel<T, false>(depth, a_strip, lda, tile_rows, panel[p], c_tile, ldc, tile_cols, alpha, beta_here);
+        }
     }
   }
 }
@@ -148,21 +164,21 @@ void gemm(bool transpose_a, bool transpose_b, int m, int n, int k, T alpha, cons
       for (int j = 0; j < n; ++j) c[std::int64_t(i) * ldc + j] = beta == T(0) ? T(0) : beta * c[std::int64_t(i) * ldc + j];
     return;
   }
-  const Strided<T> sa{a, transpose_a ? 1 : lda, transpose_a ? lda : 1};
-  const Strided<T> sb{b, transpose_b ? 1 : ldb, transpose_b ? ldb : 1};
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   if (threads < 2 || m < 2 * threads || std::int64_t(m) * n * k < kParallelWork) {
-    gemm_here(sa, sb, m, n, k, alpha, beta, c, ldc);
+    gemm_here(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
   }
-  // Rows of C (and of op(A)) in one block per thread.
+  // Rows of C (and of op(A)) in one block per thread; row i of op(A) starts at a + i * lda, or at
+  // column i (a + i) when A is transposed.
   const int block = (m + threads - 1) / threads;
 #pragma omp parallel for num_threads(threads) schedule(static)
   for (int t = 0; t < threads; ++t) {
     const int first = t * block, rows = std::min(block, m - first);
     if (rows <= 0) continue;
-    const Strided<T> a_rows{sa.data + first * sa.row_stride, sa.row_stride, sa.col_stride};
-    gemm_here(a_rows, sb, rows, n, k, alpha, beta, c + std::int64_t(first) * ldc, ldc);
+    const T* a_rows = transpose_a ? a + first : a + std::int64_t(first) * lda;
+    gemm_here(transpose_a, transpose_b, rows, n, k, alpha, a_rows, lda, b, ldb, beta, c + std::int64_t(first) * ldc,
+              ldc);
   }
 }
 

@@ -256,6 +256,11 @@ void backward_impl(RecurrentCell cell, const Dims& d, const RecurrentOptions& op
   std::vector<T> drec_bias(static_cast<std::size_t>(GU), T(0));
   const std::vector<T> zeros(static_cast<std::size_t>(B * U), T(0));
   const std::int64_t rec_columns = (gru && !reset_after) ? 2 * U : GU;
+  // R^T [GU, U], made once: each step's dh' = drec R^T reads it where it lies (cpu::gemm copies a
+  // transposed operand into panels first, at every step).
+  std::vector<T> R_transposed(static_cast<std::size_t>(GU * U));
+  for (std::int64_t u = 0; u < U; ++u)
+    for (std::int64_t j = 0; j < GU; ++j) R_transposed[static_cast<std::size_t>(j * U + u)] = R[u * GU + j];
 
   for (std::int64_t s = T_ - 1; s >= 0; --s) {
     const std::int64_t t = time_of(s, d, options);
@@ -305,8 +310,8 @@ void backward_impl(RecurrentCell cell, const Dims& d, const RecurrentOptions& op
       cpu::gemm<T>(true, false, int(U), int(U), int(B), T(1), r_h, int(U), dhh_pre, int(T_ * GU), T(1),
                    dR + 2 * U, int(GU));
       std::vector<T>& d_rh = dh_next;  // scratch until dh_next is computed below
-      cpu::gemm<T>(false, true, int(B), int(U), int(U), T(1), dhh_pre, int(T_ * GU), R + 2 * U, int(GU),
-                   T(0), d_rh.data(), int(U));
+      cpu::gemm<T>(false, false, int(B), int(U), int(U), T(1), dhh_pre, int(T_ * GU), R_transposed.data() + 2 * U * U,
+                   int(U), T(0), d_rh.data(), int(U));
       for (std::int64_t b = 0; b < B; ++b)
         for (std::int64_t u = 0; u < U; ++u) {
           const std::size_t bu = static_cast<std::size_t>(b * U + u);
@@ -318,8 +323,8 @@ void backward_impl(RecurrentCell cell, const Dims& d, const RecurrentOptions& op
         }
     }
     // dh' = drec R^T (+ the direct path of the GRU).
-    cpu::gemm<T>(false, true, int(B), int(U), int(rec_columns), T(1), drec, int(GU), R, int(GU), T(0),
-                 dh_next.data(), int(U));
+    cpu::gemm<T>(false, false, int(B), int(U), int(rec_columns), T(1), drec, int(GU), R_transposed.data(), int(U),
+                 T(0), dh_next.data(), int(U));
     if (gru)
       for (std::int64_t i = 0; i < B * U; ++i) dh_next[static_cast<std::size_t>(i)] += direct[static_cast<std::size_t>(i)];
     if (has_recurrent_bias(cell, options, bias))
