@@ -1,14 +1,19 @@
 // The attention ops. On the CPU, the references that the kernels are tested against: additive
-// pooling and scaled dot-product attention as plain loops over a batch element (and head), in
-// double accumulation, and the two gatings as compositions of the linear, softmax, multiply,
-// mean and transpose ops, which is exactly their definition. On a device, the fused kernels
-// (src/device_ops/ops_*attention.cpp) unless the options ask for the unfused path: additive
-// pooling as ops around an epsilon-softmax kernel, scaled dot-product attention as the device's
-// products around a masked softmax kernel, the gatings as the same composition of ops. Sizes
-// that the fused additive and gating kernels cannot hold in shared memory take the unfused path.
+// pooling as plain loops over a batch element in double accumulation, scaled dot-product
+// attention as small matrix products per (batch, head) in vectorized loops that accumulate in
+// the operands' dtype (f32 with a fast exp, f64 in double), and the two gatings as compositions
+// of the linear, softmax, multiply, mean and transpose ops, which is exactly their definition.
+// On a device, the fused kernels (src/device_ops/ops_*attention.cpp) unless the options ask for
+// the unfused path: additive pooling as ops around an epsilon-softmax kernel, scaled dot-product
+// attention as the device's products around a masked softmax kernel, the gatings as the same
+// composition of ops. Sizes that the fused additive and gating kernels cannot hold in shared
+// memory take the unfused path.
 #include "attnkit/ops/attention.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
+#include <functional>
 #include <limits>
 #include <vector>
 
@@ -17,6 +22,7 @@
 #include "attnkit/ops/reduce.h"
 #include "attnkit/ops/shape.h"
 #include "attnkit/ops/softmax.h"
+#include "cpu/fast_math.h"
 #include "cpu/parallel.h"
 #include "device_ops/dispatch.h"
 #include "ops/attention_operands.h"
@@ -419,25 +425,280 @@ const T* heads_data(const Heads& x) {
   return x.tensor.data<T>() + x.offset;
 }
 
-// Scores of query i of one (batch, head) against every key: -inf where hidden. keep: this batch
-// element's visible keys, or null.
-template <typename T>
-void score_row(const AttentionOperands& a, const T* q_i, const T* k_bh, const std::uint8_t* keep, std::int64_t i,
-               double* scores) {
-  for (std::int64_t j = 0; j < a.keys; ++j) {
-    const bool hidden = (keep != nullptr && keep[j] == 0) || (a.causal && j > i);
-    if (hidden) {
-      scores[j] = -std::numeric_limits<double>::infinity();
-      continue;
-    }
-    const T* k_j = k_bh + j * a.k.row;
-    double dot = 0;
-    for (std::int64_t c = 0; c < a.qk_dim; ++c) dot += double(q_i[c]) * double(k_j[c]);
-    scores[j] = a.scale * dot;
+// The cpu's loops for one (batch, head), on f32 or f64 operands, accumulating in the operands'
+// dtype T: float with cpu::fast_exp, double with std::exp (the gradient checks run in double).
+// They are small matrix products whose inner loops run over kLanes contiguous elements (keys, or
+// a head's columns), each lane its own sum, held in vector registers (`omp simd` on the loops
+// over lanes, without which GCC 12 takes the lanes apart into scalars):
+//   scores    s_i = scale q_i K^T: sum over c of q_i[c] times row c of K^T, a block of keys at a
+//             time (K^T: the head's keys transposed into a buffer, padded with zeros to a
+//             multiple of kLanes keys)
+//   forward   p_i = softmax(s_i), out_i = sum_j p_ij v_j
+//   backward  dp_i = dout_i V^T (as the scores), ds_ij = p_ij (dp_ij - dout_i . out_i) scale,
+//             dq_i = sum_j ds_ij k_j, dk_j = sum_i ds_ij q_i, dv_j = sum_i p_ij dout_i
+// Terms whose probability is 0 (hidden keys, queries that see no key) are skipped, as in the
+// definition, so that what a hidden key holds never reaches a result. The buffers are each
+// thread's, allocated once (thread_buffer), not per (batch, head).
+
+constexpr std::int64_t kLanes = 16;
+constexpr std::int64_t kQueryTile = 64;  // queries whose p and ds rows the backward keeps at once
+constexpr double kHidden = -std::numeric_limits<double>::infinity();
+
+std::int64_t padded(std::int64_t n) { return (n + kLanes - 1) / kLanes * kLanes; }
+
+// The keys [0, n) that query i may see before the key mask: all of them, or those up to i.
+std::int64_t key_span(const AttentionOperands& a, std::int64_t i) {
+  return a.causal ? std::min(a.keys, i + 1) : a.keys;
+}
+
+// The first `Width` partial results of a reduction, combined pairwise.
+template <std::int64_t Width = kLanes, typename T, typename Op>
+T combine_lanes(T* lanes, Op op) {
+  if constexpr (Width == 1) {
+    return lanes[0];
+  } else {
+    for (std::int64_t l = 0; l < Width / 2; ++l) lanes[l] = op(lanes[l], lanes[l + Width / 2]);
+    return combine_lanes<Width / 2>(lanes, op);
   }
 }
 
-// The plain loops of the cpu, in double, on f32 or f64 operands; lse in the operands' dtype.
+template <typename T>
+T dot(const T* __restrict x, const T* __restrict y, std::int64_t n) {
+  T lanes[kLanes] = {};
+  std::int64_t c = 0;
+  for (; c + kLanes <= n; c += kLanes)
+#pragma omp simd
+    for (std::int64_t l = 0; l < kLanes; ++l) lanes[l] += x[c + l] * y[c + l];
+  for (std::int64_t l = 0; c < n; ++c, ++l) lanes[l] += x[c] * y[c];
+  return combine_lanes(lanes, std::plus<T>());
+}
+
+// xt[c * ld + j] = x[j * row + c] for j < rows, and 0 for j in [rows, ld): the [rows, cols]
+// block of a head, transposed and padded.
+template <typename T>
+void transpose_head(const T* __restrict x, std::int64_t row, std::int64_t rows, std::int64_t cols, std::int64_t ld,
+                    T* __restrict xt) {
+  for (std::int64_t c = 0; c < cols; ++c) {
+    for (std::int64_t j = 0; j < rows; ++j) xt[c * ld + j] = x[j * row + c];
+    std::fill(xt + c * ld + rows, xt + (c + 1) * ld, T(0));
+  }
+}
+
+// y[j] = sum_c x[c] mt[c * ld + j] for j < np (a multiple of kLanes): a row times the columns of
+// a transposed block. Two blocks of keys at a time where there are two, and even and odd c in
+// separate sums, so that four chains of additions run side by side. This and add_weighted_rows
+// stay out of line: inlined into the loops of a (batch, head), GCC 12 keeps their sums in memory.
+template <typename T>
+[[gnu::noinline]] void row_times(const T* __restrict x, std::int64_t k, const T* __restrict mt, std::int64_t ld,
+                                 std::int64_t np, T* __restrict y) {
+  const auto block = [&](std::int64_t jb, auto lanes) {
+    constexpr std::int64_t width = decltype(lanes)::value;
+    T even[width] = {}, odd[width] = {};
+    std::int64_t c = 0;
+    for (; c + 1 < k; c += 2) {
+      const T x_0 = x[c], x_1 = x[c + 1];
+      const T* __restrict m_0 = mt + c * ld + jb;
+      const T* __restrict m_1 = m_0 + ld;
+#pragma omp simd
+      for (std::int64_t l = 0; l < width; ++l) {
+        even[l] += x_0 * m_0[l];
+        odd[l] += x_1 * m_1[l];
+      }
+    }
+    if (c < k) {
+      const T x_0 = x[c];
+      const T* __restrict m_0 = mt + c * ld + jb;
+#pragma omp simd
+      for (std::int64_t l = 0; l < width; ++l) even[l] += x_0 * m_0[l];
+    }
+#pragma omp simd
+    for (std::int64_t l = 0; l < width; ++l) y[jb + l] = even[l] + odd[l];
+  };
+  std::int64_t jb = 0;
+  for (; jb + 2 * kLanes <= np; jb += 2 * kLanes) block(jb, std::integral_constant<std::int64_t, 2 * kLanes>());
+  if (jb < np) block(jb, std::integral_constant<std::int64_t, kLanes>());
+}
+
+// y[c] += sum_m w[m * step] x[m * row + c] for c < dim, over the m < count whose gate[m * step]
+// is not 0; even and odd m in separate sums.
+template <typename T>
+[[gnu::noinline]] void add_weighted_rows(std::int64_t count, const T* w, const T* gate, std::int64_t step,
+                                         const T* __restrict x, std::int64_t row, std::int64_t dim, T* __restrict y) {
+  // width: a constant (kLanes, 8 or 4) for blocks held in vector registers, or the last 1 to 3.
+  const auto block = [&](std::int64_t cb, auto width) {
+    T even[kLanes] = {}, odd[kLanes] = {};
+    std::int64_t m = 0;
+    for (; m + 1 < count; m += 2) {
+      const T* __restrict x_0 = x + m * row + cb;
+      const T* __restrict x_1 = x_0 + row;
+      if (gate[m * step] != 0) {
+        const T w_0 = w[m * step];
+#pragma omp simd
+        for (std::int64_t l = 0; l < width; ++l) even[l] += w_0 * x_0[l];
+      }
+      if (gate[(m + 1) * step] != 0) {
+        const T w_1 = w[(m + 1) * step];
+#pragma omp simd
+        for (std::int64_t l = 0; l < width; ++l) odd[l] += w_1 * x_1[l];
+      }
+    }
+    if (m < count && gate[m * step] != 0) {
+      const T w_0 = w[m * step];
+      const T* __restrict x_0 = x + m * row + cb;
+#pragma omp simd
+      for (std::int64_t l = 0; l < width; ++l) even[l] += w_0 * x_0[l];
+    }
+#pragma omp simd
+    for (std::int64_t l = 0; l < width; ++l) y[cb + l] += even[l] + odd[l];
+  };
+  std::int64_t cb = 0;
+  for (; cb + kLanes <= dim; cb += kLanes) block(cb, std::integral_constant<std::int64_t, kLanes>());
+  if (cb + 8 <= dim) block(cb, std::integral_constant<std::int64_t, 8>()), cb += 8;
+  if (cb + 4 <= dim) block(cb, std::integral_constant<std::int64_t, 4>()), cb += 4;
+  if (cb < dim) block(cb, dim - cb);
+}
+
+// A buffer of n elements for the calling thread, 64-byte aligned and kept from call to call: it
+// is allocated once per thread (again only when a larger problem comes), not per (batch, head).
+// The ops ask for the calling thread's before their parallel loop, so that a loop that stays on
+// one thread allocates nothing inside it.
+template <typename T>
+T* thread_buffer(std::size_t n) {
+  constexpr std::size_t align = 64 / sizeof(T);
+  thread_local std::vector<T> buffer;
+  if (buffer.size() < n + align) buffer.resize(n + align);
+  const auto address = reinterpret_cast<std::uintptr_t>(buffer.data());
+  return buffer.data() + (64 - address % 64) % 64 / sizeof(T);
+}
+
+// One (batch, head): where it starts in each operand, and its keys in the buffers.
+template <typename T>
+struct HeadTask {
+  const AttentionOperands& a;
+  const T *q, *k, *v;  // row 0 of the head in each operand
+  std::int64_t ld;     // the keys padded to a multiple of kLanes
+  T* visible;          // [ld]: 1 where the batch element shows the key, 0 where not and past Tk
+  T* kt;               // [qk_dim, ld]: the head's keys transposed
+
+  // Builds the visible row and kt in work (ld * (1 + qk_dim) elements); the rest of it follows.
+  HeadTask(const AttentionOperands& operands, const std::vector<std::uint8_t>& keep, std::int64_t b, std::int64_t h,
+           T* work)
+      : a(operands),
+        q(heads_data<T>(a.q) + b * a.queries * a.q.row + h * a.qk_dim),
+        k(heads_data<T>(a.k) + b * a.keys * a.k.row + h * a.qk_dim),
+        v(heads_data<T>(a.v) + b * a.keys * a.v.row + h * a.v_dim),
+        ld(padded(a.keys)),
+        visible(work),
+        kt(work + ld) {
+    for (std::int64_t j = 0; j < ld; ++j)
+      visible[j] = j < a.keys && (keep.empty() || keep[static_cast<std::size_t>(b * a.keys + j)] != 0) ? T(1) : T(0);
+    transpose_head(k, a.k.row, a.keys, a.qk_dim, ld, kt);
+  }
+  T* rest() const { return kt + a.qk_dim * ld; }
+
+  // The scores of query i for the keys j < padded(n), n = key_span(i): scale q_i . k_j, -inf where
+  // the key is hidden or j >= n. Returns the largest.
+  T scores(std::int64_t i, T* __restrict s) const {
+    const std::int64_t n = key_span(a, i), np = padded(n);
+    const T scale = static_cast<T>(a.scale), hidden = static_cast<T>(kHidden);
+    row_times(q + i * a.q.row, a.qk_dim, kt, ld, np, s);
+    const T* __restrict shown = visible;
+    for (std::int64_t j = 0; j < np; ++j) s[j] = (shown[j] != 0) & (j < n) ? scale * s[j] : hidden;
+    T lanes[kLanes];
+    std::fill(lanes, lanes + kLanes, hidden);
+    for (std::int64_t jb = 0; jb < np; jb += kLanes)
+#pragma omp simd
+      for (std::int64_t l = 0; l < kLanes; ++l) lanes[l] = std::max(lanes[l], s[jb + l]);
+    return combine_lanes(lanes, [](T x, T y) { return std::max(x, y); });
+  }
+
+  // p[j] = exp(s[j] - shift) for the j < np of query i's scores s (in place), exactly 0 where
+  // hidden (fast_exp would give its floor for -inf), and 0 for j in [np, ld).
+  void exponentials(std::int64_t i, T* __restrict p, T shift) const {
+    const std::int64_t np = padded(key_span(a, i));
+    const T hidden = static_cast<T>(kHidden);
+    for (std::int64_t j = 0; j < np; ++j) {
+      const T e = cpu::fast_exp(p[j] - shift);
+      p[j] = p[j] == hidden ? T(0) : e;
+    }
+    std::fill(p + np, p + ld, T(0));
+  }
+};
+
+// The forward of one (batch, head): out (its first row; rows heads * v_dim apart), weights
+// ([Tq, Tk], or null) and lse ([Tq]).
+template <typename T>
+void forward_head(const HeadTask<T>& t, T* out, T* weights, T* lse) {
+  const AttentionOperands& a = t.a;
+  const T hidden = static_cast<T>(kHidden);
+  T* p = t.rest();
+  for (std::int64_t i = 0; i < a.queries; ++i) {
+    const T max = t.scores(i, p);
+    T* o_i = out + i * a.heads * a.v_dim;
+    T* w_i = weights ? weights + i * a.keys : nullptr;
+    std::fill(o_i, o_i + a.v_dim, T(0));
+    if (w_i) std::fill(w_i, w_i + a.keys, T(0));
+    if (max == hidden) {  // this query sees no key
+      lse[i] = hidden;
+      continue;
+    }
+    t.exponentials(i, p, max);
+    const std::int64_t n = key_span(a, i);
+    T lanes[kLanes] = {};
+    for (std::int64_t jb = 0; jb < padded(n); jb += kLanes)
+#pragma omp simd
+      for (std::int64_t l = 0; l < kLanes; ++l) lanes[l] += p[jb + l];
+    const T sum = combine_lanes(lanes, std::plus<T>());
+    const T inverse = T(1) / sum;
+    for (std::int64_t j = 0; j < n; ++j) p[j] *= inverse;
+    if (w_i) std::copy(p, p + n, w_i);
+    add_weighted_rows(n, p, p, 1, t.v, a.v.row, a.v_dim, o_i);
+    lse[i] = max + std::log(sum);
+  }
+}
+
+// The backward of one (batch, head), adding into dq, dk and dv (their first rows; rows dq_row,
+// ... apart); out and dout: first rows, heads * v_dim apart; lse: [Tq]. By tiles of queries:
+// p and ds = p (dout_i . v_j - D_i) scale of the tile's queries, dq_i = sum_j ds_ij k_j for
+// each of them, then dk_j += sum_i ds_ij q_i and dv_j += sum_i p_ij dout_i over the tile.
+template <typename T>
+void backward_head(const HeadTask<T>& t, const T* out, const T* dout, const T* lse, T* dq, std::int64_t dq_row,
+                   T* dk, std::int64_t dk_row, T* dv, std::int64_t dv_row) {
+  const AttentionOperands& a = t.a;
+  const T scale = static_cast<T>(a.scale), hidden = static_cast<T>(kHidden);
+  const std::int64_t out_row = a.heads * a.v_dim, ld = t.ld;
+  T* vt = t.rest();
+  T* p = vt + a.v_dim * ld;
+  T* ds = p + kQueryTile * ld;
+  transpose_head(t.v, a.v.row, a.keys, a.v_dim, ld, vt);
+  for (std::int64_t i0 = 0; i0 < a.queries; i0 += kQueryTile) {
+    const std::int64_t rows = std::min(kQueryTile, a.queries - i0);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      const std::int64_t i = i0 + r;
+      T* __restrict p_i = p + r * ld;
+      T* __restrict ds_i = ds + r * ld;
+      if (lse[i] == hidden) {  // saw no key: no gradient
+        std::fill(p_i, p_i + ld, T(0));
+        continue;
+      }
+      const std::int64_t n = key_span(a, i), np = padded(n);
+      const T* do_i = dout + i * out_row;
+      t.scores(i, p_i);
+      t.exponentials(i, p_i, lse[i]);
+      const T D_i = dot(do_i, out + i * out_row, a.v_dim);
+      row_times(do_i, a.v_dim, vt, ld, np, ds_i);
+      for (std::int64_t j = 0; j < np; ++j) ds_i[j] = p_i[j] * (ds_i[j] - D_i) * scale;
+      add_weighted_rows(n, ds_i, p_i, 1, t.k, a.k.row, a.qk_dim, dq + i * dq_row);
+    }
+    // Keys past the last query's span have p = 0 in every row of the tile.
+    for (std::int64_t j = 0; j < key_span(a, i0 + rows - 1); ++j) {
+      add_weighted_rows(rows, ds + j, p + j, ld, t.q + i0 * a.q.row, a.q.row, a.qk_dim, dk + j * dk_row);
+      add_weighted_rows(rows, p + j, p + j, ld, dout + i0 * out_row, out_row, a.v_dim, dv + j * dv_row);
+    }
+  }
+}
+
+// The forward on the cpu, on f32 or f64 operands; lse in the operands' dtype.
 AttentionResult cpu_attention(const AttentionOperands& a, bool return_weights) {
   const DType dtype = a.q.tensor.dtype();
   AttentionResult r;
@@ -445,106 +706,43 @@ AttentionResult cpu_attention(const AttentionOperands& a, bool return_weights) {
   r.lse = Tensor::empty({a.batch, a.heads, a.queries}, dtype);
   if (return_weights) r.weights = Tensor::empty({a.batch, a.heads, a.queries, a.keys}, dtype);
   const std::vector<std::uint8_t> keep = visible_keys(a);
+  const auto work_size = static_cast<std::size_t>(padded(a.keys) * (a.qk_dim + 2));
   detail::dispatch_float(dtype, [&](auto tag) {
     using T = decltype(tag);
-    const T *pq = heads_data<T>(a.q), *pk = heads_data<T>(a.k), *pv = heads_data<T>(a.v);
     T *po = r.out.data<T>(), *pl = r.lse.data<T>();
     T* pw = return_weights ? r.weights.data<T>() : nullptr;
+    thread_buffer<T>(work_size);  // this thread's, before the loop
     cpu::parallel_for(a.batch * a.heads, a.queries * a.keys * (a.qk_dim + a.v_dim), [&](std::int64_t bh) {
       const std::int64_t b = bh / a.heads, h = bh % a.heads;
-      const T* k_bh = pk + b * a.keys * a.k.row + h * a.qk_dim;
-      const T* v_bh = pv + b * a.keys * a.v.row + h * a.v_dim;
-      const std::uint8_t* keep_b = keep.empty() ? nullptr : keep.data() + b * a.keys;
-      std::vector<double> scores(static_cast<std::size_t>(a.keys)), acc(static_cast<std::size_t>(a.v_dim));
-      for (std::int64_t i = 0; i < a.queries; ++i) {
-        score_row(a, pq + (b * a.queries + i) * a.q.row + h * a.qk_dim, k_bh, keep_b, i, scores.data());
-        double max = -std::numeric_limits<double>::infinity();
-        for (const double s : scores) max = std::max(max, s);
-        T* o_i = po + (b * a.queries + i) * a.heads * a.v_dim + h * a.v_dim;
-        T* w_i = pw ? pw + (bh * a.queries + i) * a.keys : nullptr;
-        if (max == -std::numeric_limits<double>::infinity()) {  // this query sees no key
-          for (std::int64_t c = 0; c < a.v_dim; ++c) o_i[c] = T(0);
-          if (w_i)
-            for (std::int64_t j = 0; j < a.keys; ++j) w_i[j] = T(0);
-          pl[bh * a.queries + i] = static_cast<T>(-std::numeric_limits<double>::infinity());
-          continue;
-        }
-        double sum = 0;
-        for (double& s : scores) sum += (s = std::exp(s - max));
-        std::fill(acc.begin(), acc.end(), 0.0);
-        for (std::int64_t j = 0; j < a.keys; ++j) {
-          const double p = scores[static_cast<std::size_t>(j)] / sum;
-          if (w_i) w_i[j] = static_cast<T>(p);
-          if (p == 0) continue;
-          const T* v_j = v_bh + j * a.v.row;
-          for (std::int64_t c = 0; c < a.v_dim; ++c) acc[static_cast<std::size_t>(c)] += p * double(v_j[c]);
-        }
-        for (std::int64_t c = 0; c < a.v_dim; ++c) o_i[c] = static_cast<T>(acc[static_cast<std::size_t>(c)]);
-        pl[bh * a.queries + i] = static_cast<T>(max + std::log(sum));
-      }
+      const HeadTask<T> task(a, keep, b, h, thread_buffer<T>(work_size));
+      forward_head(task, po + b * a.queries * a.heads * a.v_dim + h * a.v_dim,
+                   pw ? pw + bh * a.queries * a.keys : nullptr, pl + bh * a.queries);
     });
   });
   return r;
 }
 
-// The gradient loops of the cpu, writing dq, dk and dv into the heads given (zeros beforehand).
+// The backward on the cpu, adding dq, dk and dv into the heads given (zeros beforehand).
 void cpu_attention_backward(const AttentionOperands& a, const AttentionResult& forward, const Tensor& dout, Heads dq,
                             Heads dk, Heads dv) {
   const std::vector<std::uint8_t> keep = visible_keys(a);
+  const auto work_size = static_cast<std::size_t>(padded(a.keys) * (1 + a.qk_dim + a.v_dim + 2 * kQueryTile));
   detail::dispatch_float(a.q.tensor.dtype(), [&](auto tag) {
     using T = decltype(tag);
-    const T *pq = heads_data<T>(a.q), *pk = heads_data<T>(a.k), *pv = heads_data<T>(a.v);
     const T *po = forward.out.data<T>(), *pl = forward.lse.data<T>(), *pdo = dout.data<T>();
     T* pdq = dq.tensor.data<T>() + dq.offset;
     T* pdk = dk.tensor.data<T>() + dk.offset;
     T* pdv = dv.tensor.data<T>() + dv.offset;
     const std::int64_t out_row = a.heads * a.v_dim;
+    thread_buffer<T>(work_size);  // this thread's, before the loop
     // Each (batch, head) owns its columns of dq, dk and dv: no two tasks write the same element.
     cpu::parallel_for(a.batch * a.heads, 2 * a.queries * a.keys * (a.qk_dim + a.v_dim), [&](std::int64_t bh) {
       const std::int64_t b = bh / a.heads, h = bh % a.heads;
-      const T* k_bh = pk + b * a.keys * a.k.row + h * a.qk_dim;
-      const T* v_bh = pv + b * a.keys * a.v.row + h * a.v_dim;
-      const std::uint8_t* keep_b = keep.empty() ? nullptr : keep.data() + b * a.keys;
-      std::vector<double> p(static_cast<std::size_t>(a.keys)), dq_i(static_cast<std::size_t>(a.qk_dim));
-      std::vector<double> dk_acc(static_cast<std::size_t>(a.keys * a.qk_dim), 0.0);
-      std::vector<double> dv_acc(static_cast<std::size_t>(a.keys * a.v_dim), 0.0);
-      for (std::int64_t i = 0; i < a.queries; ++i) {
-        const double lse = pl[bh * a.queries + i];
-        if (lse == -std::numeric_limits<double>::infinity()) continue;  // saw no key: no gradient
-        const T* q_i = pq + (b * a.queries + i) * a.q.row + h * a.qk_dim;
-        const T* o_i = po + (b * a.queries + i) * out_row + h * a.v_dim;
-        const T* do_i = pdo + (b * a.queries + i) * out_row + h * a.v_dim;
-        score_row(a, q_i, k_bh, keep_b, i, p.data());
-        double D_i = 0;
-        for (std::int64_t c = 0; c < a.v_dim; ++c) D_i += double(do_i[c]) * double(o_i[c]);
-        std::fill(dq_i.begin(), dq_i.end(), 0.0);
-        for (std::int64_t j = 0; j < a.keys; ++j) {
-          const double p_ij = std::exp(p[static_cast<std::size_t>(j)] - lse);
-          if (p_ij == 0) continue;
-          const T* v_j = v_bh + j * a.v.row;
-          const T* k_j = k_bh + j * a.k.row;
-          double dp = 0;
-          for (std::int64_t c = 0; c < a.v_dim; ++c) {
-            dp += double(do_i[c]) * double(v_j[c]);
-            dv_acc[static_cast<std::size_t>(j * a.v_dim + c)] += p_ij * double(do_i[c]);
-          }
-          const double ds = p_ij * (dp - D_i) * a.scale;
-          for (std::int64_t c = 0; c < a.qk_dim; ++c) {
-            dq_i[static_cast<std::size_t>(c)] += ds * double(k_j[c]);
-            dk_acc[static_cast<std::size_t>(j * a.qk_dim + c)] += ds * double(q_i[c]);
-          }
-        }
-        T* dq_out = pdq + (b * a.queries + i) * dq.row + h * a.qk_dim;
-        for (std::int64_t c = 0; c < a.qk_dim; ++c) dq_out[c] = static_cast<T>(dq_i[static_cast<std::size_t>(c)]);
-      }
-      for (std::int64_t j = 0; j < a.keys; ++j) {
-        T* dk_out = pdk + (b * a.keys + j) * dk.row + h * a.qk_dim;
-        T* dv_out = pdv + (b * a.keys + j) * dv.row + h * a.v_dim;
-        for (std::int64_t c = 0; c < a.qk_dim; ++c)
-          dk_out[c] = static_cast<T>(dk_acc[static_cast<std::size_t>(j * a.qk_dim + c)]);
-        for (std::int64_t c = 0; c < a.v_dim; ++c)
-          dv_out[c] = static_cast<T>(dv_acc[static_cast<std::size_t>(j * a.v_dim + c)]);
-      }
+      const std::int64_t out_at = b * a.queries * out_row + h * a.v_dim;
+      const HeadTask<T> task(a, keep, b, h, thread_buffer<T>(work_size));
+      backward_head(task, po + out_at, pdo + out_at, pl + bh * a.queries,
+                    pdq + b * a.queries * dq.row + h * a.qk_dim, dq.row, pdk + b * a.keys * dk.row + h * a.qk_dim,
+                    dk.row, pdv + b * a.keys * dv.row + h * a.v_dim, dv.row);
     });
   });
 }
