@@ -8,6 +8,7 @@
 
 #include "attnkit/device.h"
 #include "attnkit/tensor.h"
+#include "cpu/philox.h"
 #include "support.h"
 
 namespace attnkit {
@@ -120,7 +121,7 @@ TEST(Random, BlocksDrawnTogetherEqualBlocksDrawnOneByOne) {
   // counter's low word, with both halves of the key set.
   const std::uint64_t seed = 0x0123456789abcdefull, first = 0xfffffffbull;
   std::uint32_t words[4 * 13];
-  philox_blocks(seed, first, 13, words);
+  cpu::philox_blocks(seed, first, 13, words);
   for (std::uint64_t i = 0; i < 13; ++i) {
     const std::uint64_t counter = first + i;
     const Philox4x32 one = philox4x32_10(static_cast<std::uint32_t>(counter), static_cast<std::uint32_t>(counter >> 32),

@@ -24,30 +24,40 @@ struct Philox4x32 {
   std::uint32_t word[4];
 };
 
-// One round of Philox4x32 on counter (c0 lowest) with round key (k0, k1).
-ATTNKIT_HOST_DEVICE inline void philox_round(std::uint32_t& c0, std::uint32_t& c1, std::uint32_t& c2,
-                                             std::uint32_t& c3, std::uint32_t k0, std::uint32_t k1) {
-  const std::uint64_t product0 = 0xD2511F53ull * c0;
-  const std::uint64_t product1 = 0xCD9E8D57ull * c2;
-  const std::uint32_t hi0 = static_cast<std::uint32_t>(product0 >> 32);
-  const std::uint32_t lo0 = static_cast<std::uint32_t>(product0);
-  const std::uint32_t hi1 = static_cast<std::uint32_t>(product1 >> 32);
-  const std::uint32_t lo1 = static_cast<std::uint32_t>(product1);
-  c0 = hi1 ^ c1 ^ k0;
-  c1 = lo1;
-  c2 = hi0 ^ c3 ^ k1;
-  c3 = lo0;
-}
+// The 32 x 32 -> 64-bit products of a Philox round, on one word. src/cpu/philox.h has the same
+// for a vector of words, so that one round serves a single counter and several side by side.
+struct PhiloxWord {
+  using Word = std::uint32_t;
+  ATTNKIT_HOST_DEVICE static void multiply(Word a, std::uint32_t m, Word& hi, Word& lo) {
+    const std::uint64_t product = static_cast<std::uint64_t>(m) * a;
+    hi = static_cast<Word>(product >> 32);
+    lo = static_cast<Word>(product);
+  }
+};
 
-// The Weyl sequence increments of the key schedule.
-constexpr std::uint32_t kPhiloxKeyStep0 = 0x9E3779B9u, kPhiloxKeyStep1 = 0xBB67AE85u;
+// The 10 rounds of Philox4x32-10 on counter (c0 lowest) with key (k0 lowest), in place.
+template <typename Words = PhiloxWord>
+ATTNKIT_HOST_DEVICE inline void philox_rounds(typename Words::Word& c0, typename Words::Word& c1,
+                                              typename Words::Word& c2, typename Words::Word& c3,
+                                              std::uint32_t k0, std::uint32_t k1) {
+  for (int round = 0; round < 10; ++round) {
+    typename Words::Word hi0, lo0, hi1, lo1;
+    Words::multiply(c0, 0xD2511F53u, hi0, lo0);
+    Words::multiply(c2, 0xCD9E8D57u, hi1, lo1);
+    c0 = hi1 ^ c1 ^ k0;
+    c1 = lo1;
+    c2 = hi0 ^ c3 ^ k1;
+    c3 = lo0;
+    k0 += 0x9E3779B9u;  // the Weyl sequence of the key schedule
+    k1 += 0xBB67AE85u;
+  }
+}
 
 // Philox4x32 with 10 rounds: counter (c0 lowest) and key (k0 lowest).
 ATTNKIT_HOST_DEVICE inline Philox4x32 philox4x32_10(std::uint32_t c0, std::uint32_t c1,
                                                      std::uint32_t c2, std::uint32_t c3,
                                                      std::uint32_t k0, std::uint32_t k1) {
-  for (int round = 0; round < 10; ++round, k0 += kPhiloxKeyStep0, k1 += kPhiloxKeyStep1)
-    philox_round(c0, c1, c2, c3, k0, k1);
+  philox_rounds(c0, c1, c2, c3, k0, k1);
   return {{c0, c1, c2, c3}};
 }
 
@@ -56,28 +66,6 @@ ATTNKIT_HOST_DEVICE inline Philox4x32 philox_block(std::uint64_t seed, std::uint
   return philox4x32_10(static_cast<std::uint32_t>(block), static_cast<std::uint32_t>(block >> 32),
                        0u, 0u, static_cast<std::uint32_t>(seed),
                        static_cast<std::uint32_t>(seed >> 32));
-}
-
-// The words of blocks first, first + 1, ..., first + count - 1 of the stream with key `seed`
-// (each block's four as philox_block gives them, in order: 4 * count words), computed eight
-// blocks at a time round by round so that a CPU's vector units run the eight side by side.
-inline void philox_blocks(std::uint64_t seed, std::uint64_t first, std::int64_t count, std::uint32_t* words) {
-  constexpr int kLanes = 8;
-  for (std::int64_t base = 0; base < count; base += kLanes) {
-    std::uint32_t c0[kLanes], c1[kLanes], c2[kLanes], c3[kLanes];
-    for (int lane = 0; lane < kLanes; ++lane) {
-      const std::uint64_t block = first + static_cast<std::uint64_t>(base + lane);
-      c0[lane] = static_cast<std::uint32_t>(block), c1[lane] = static_cast<std::uint32_t>(block >> 32);
-      c2[lane] = 0, c3[lane] = 0;
-    }
-    std::uint32_t k0 = static_cast<std::uint32_t>(seed), k1 = static_cast<std::uint32_t>(seed >> 32);
-    for (int round = 0; round < 10; ++round, k0 += kPhiloxKeyStep0, k1 += kPhiloxKeyStep1)
-      for (int lane = 0; lane < kLanes; ++lane) philox_round(c0[lane], c1[lane], c2[lane], c3[lane], k0, k1);
-    for (int lane = 0; lane < kLanes && base + lane < count; ++lane) {
-      std::uint32_t* out = words + 4 * (base + lane);
-      out[0] = c0[lane], out[1] = c1[lane], out[2] = c2[lane], out[3] = c3[lane];
-    }
-  }
 }
 
 // Word `index` of the stream that starts at block `offset`.

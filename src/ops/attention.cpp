@@ -1,8 +1,8 @@
 // The attention ops. On the CPU, the references that the kernels are tested against: additive
-// pooling as plain loops over a batch element in double accumulation, scaled dot-product
-// attention as small matrix products per (batch, head) in vectorized loops that accumulate in
-// the operands' dtype (f32 with a fast exp, f64 in double), and the two gatings as compositions
-// of the linear, softmax, multiply, mean and transpose ops, which is exactly their definition.
+// pooling as loops over a batch element, scaled dot-product attention as small matrix products
+// per (batch, head), both in vectorized loops that accumulate in the operands' dtype (f32, or
+// f64 for f64), and the two gatings as compositions of the linear, softmax, multiply, mean and
+// transpose ops, which is exactly their definition.
 // On a device, the fused kernels (src/device_ops/ops_*attention.cpp) unless the options ask for
 // the unfused path: additive pooling as ops around an epsilon-softmax kernel, scaled dot-product
 // attention as the device's products around a masked softmax kernel, the gatings as the same
@@ -30,6 +30,48 @@
 
 namespace attnkit::ops {
 
+// ------------------------------------------------------------------ vector loops of the cpu
+
+namespace {
+
+// Sums and maxima over kLanes partial results, one per vector lane, so that the loops that make
+// them vectorize (`omp simd` on the loops over lanes, without which GCC 12 takes the lanes apart
+// into scalars).
+constexpr std::int64_t kLanes = 16;
+
+// The first `Width` partial results of a reduction, combined pairwise.
+template <std::int64_t Width = kLanes, typename T, typename Op>
+T combine_lanes(T* lanes, Op op) {
+  if constexpr (Width == 1) {
+    return lanes[0];
+  } else {
+    for (std::int64_t l = 0; l < Width / 2; ++l) lanes[l] = op(lanes[l], lanes[l + Width / 2]);
+    return combine_lanes<Width / 2>(lanes, op);
+  }
+}
+
+template <typename T>
+T dot(const T* __restrict x, const T* __restrict y, std::int64_t n) {
+  T lanes[kLanes] = {};
+  std::int64_t c = 0;
+  for (; c + kLanes <= n; c += kLanes)
+#pragma omp simd
+    for (std::int64_t l = 0; l < kLanes; ++l) lanes[l] += x[c + l] * y[c + l];
+  for (std::int64_t l = 0; c < n; ++c, ++l) lanes[l] += x[c] * y[c];
+  return combine_lanes(lanes, std::plus<T>());
+}
+
+// y[k] = a * x[k] + (accumulate ? y[k] : 0) for k < n.
+template <typename T>
+void scaled_row(T a, const T* __restrict x, T* __restrict y, std::int64_t n, bool accumulate) {
+  if (accumulate)
+    for (std::int64_t k = 0; k < n; ++k) y[k] += a * x[k];
+  else
+    for (std::int64_t k = 0; k < n; ++k) y[k] = a * x[k];
+}
+
+}  // namespace
+
 // ------------------------------------------------------------------ additive pooling
 
 namespace {
@@ -49,10 +91,8 @@ PoolDims check_additive(const char* op, const Tensor& x, const Tensor& w, const 
 
 // e_t = tanh(x_t . w + b_t) for one batch element.
 template <typename T>
-double additive_score(const T* x_t, const T* w, const T* b, std::int64_t t, std::int64_t D) {
-  double dot = b != nullptr ? double(b[t]) : 0.0;
-  for (std::int64_t k = 0; k < D; ++k) dot += double(x_t[k]) * double(w[k]);
-  return std::tanh(dot);
+T additive_score(const T* x_t, const T* w, const T* b, std::int64_t t, std::int64_t D) {
+  return std::tanh(dot(x_t, w, D) + (b != nullptr ? b[t] : T(0)));
 }
 
 // a [...] repeated along a new last axis of size n: [..., n] (a product with a row of ones, an op
@@ -131,26 +171,18 @@ AdditiveAttentionResult additive_attention(const Tensor& x, const Tensor& w, con
     cpu::parallel_for(d.B, 4 * d.T * d.D, [&](std::int64_t bi) {
       const T* xb = px + bi * d.T * d.D;
       T* ab = pa + bi * d.T;
-      double sum = 0;
+      T sum = 0;
       for (std::int64_t t = 0; t < d.T; ++t) {
         const bool visible = pm == nullptr || pm[bi * d.T + t] != 0;
-        const double s = visible ? std::exp(additive_score(xb + t * d.D, pw, pb, t, d.D)) : 0.0;
-        ab[t] = static_cast<T>(s);
-        sum += s;
+        ab[t] = visible ? std::exp(additive_score(xb + t * d.D, pw, pb, t, d.D)) : T(0);
+        sum += ab[t];
       }
-      const double denominator = sum + options.epsilon;
+      const T denominator = sum + static_cast<T>(options.epsilon);
+      for (std::int64_t t = 0; t < d.T; ++t) ab[t] = denominator > 0 ? ab[t] / denominator : T(0);
+      // y_t = a_t x_t, or y = sum over t of a_t x_t.
       for (std::int64_t t = 0; t < d.T; ++t)
-        ab[t] = denominator > 0 ? static_cast<T>(double(ab[t]) / denominator) : T(0);
-      if (options.return_sequences) {
-        for (std::int64_t t = 0; t < d.T; ++t)
-          for (std::int64_t k = 0; k < d.D; ++k) py[(bi * d.T + t) * d.D + k] = ab[t] * xb[t * d.D + k];
-      } else {
-        for (std::int64_t k = 0; k < d.D; ++k) {
-          double acc = 0;
-          for (std::int64_t t = 0; t < d.T; ++t) acc += double(ab[t]) * double(xb[t * d.D + k]);
-          py[bi * d.D + k] = static_cast<T>(acc);
-        }
-      }
+        scaled_row(ab[t], xb + t * d.D, options.return_sequences ? py + (bi * d.T + t) * d.D : py + bi * d.D, d.D,
+                   !options.return_sequences && t > 0);
     });
   });
   return r;
@@ -178,41 +210,39 @@ AdditiveAttentionGrads additive_attention_backward(const Tensor& x, const Tensor
     const T *px = x.data<T>(), *pw = w.data<T>(), *pb = b.defined() ? b.data<T>() : nullptr;
     const T *pa = weights.data<T>(), *pdy = dy.data<T>();
     T* pdx = g.dx.data<T>();
-    std::vector<double> dpre(static_cast<std::size_t>(d.B * d.T));
+    // dpre[b, t]: the gradient of step t's score before tanh (da_t first).
+    std::vector<T> dpre(static_cast<std::size_t>(d.B * d.T));
     cpu::parallel_for(d.B, 6 * d.T * d.D, [&](std::int64_t bi) {
       const T* xb = px + bi * d.T * d.D;
       const T* ab = pa + bi * d.T;
+      T* dpre_b = dpre.data() + bi * d.T;
       // The upstream gradient seen by step t: dy[b] when pooled, dy[b, t] with sequences.
       auto dy_at = [&](std::int64_t t) {
         return options.return_sequences ? pdy + (bi * d.T + t) * d.D : pdy + bi * d.D;
       };
-      std::vector<double> da(static_cast<std::size_t>(d.T));
-      double weighted = 0;
+      T weighted = 0;
       for (std::int64_t t = 0; t < d.T; ++t) {
-        double dot = 0;
-        for (std::int64_t k = 0; k < d.D; ++k) dot += double(dy_at(t)[k]) * double(xb[t * d.D + k]);
-        da[static_cast<std::size_t>(t)] = dot;
-        weighted += double(ab[t]) * dot;
+        dpre_b[t] = dot(dy_at(t), xb + t * d.D, d.D);  // da_t
+        weighted += ab[t] * dpre_b[t];
       }
       for (std::int64_t t = 0; t < d.T; ++t) {
-        const double e = additive_score(xb + t * d.D, pw, pb, t, d.D);
-        const double de = double(ab[t]) * (da[static_cast<std::size_t>(t)] - weighted);
-        const double dp = de * (1 - e * e);
-        dpre[static_cast<std::size_t>(bi * d.T + t)] = dp;
-        for (std::int64_t k = 0; k < d.D; ++k)
-          pdx[(bi * d.T + t) * d.D + k] = static_cast<T>(double(ab[t]) * double(dy_at(t)[k]) + dp * double(pw[k]));
+        const T e = additive_score(xb + t * d.D, pw, pb, t, d.D);
+        dpre_b[t] = ab[t] * (dpre_b[t] - weighted) * (T(1) - e * e);
+        // dx_t = a_t dy_t + dpre_t w.
+        T* dx_t = pdx + (bi * d.T + t) * d.D;
+        scaled_row(ab[t], dy_at(t), dx_t, d.D, false);
+        scaled_row(dpre_b[t], pw, dx_t, d.D, true);
       }
     });
-    std::vector<double> dw(static_cast<std::size_t>(d.D), 0.0), db(static_cast<std::size_t>(d.T), 0.0);
-    for (std::int64_t bi = 0; bi < d.B; ++bi)
-      for (std::int64_t t = 0; t < d.T; ++t) {
-        const double dp = dpre[static_cast<std::size_t>(bi * d.T + t)];
-        db[static_cast<std::size_t>(t)] += dp;
-        for (std::int64_t k = 0; k < d.D; ++k) dw[static_cast<std::size_t>(k)] += dp * double(px[(bi * d.T + t) * d.D + k]);
-      }
-    for (std::int64_t k = 0; k < d.D; ++k) g.dw.data<T>()[k] = static_cast<T>(dw[static_cast<std::size_t>(k)]);
-    if (b.defined())
-      for (std::int64_t t = 0; t < d.T; ++t) g.db.data<T>()[t] = static_cast<T>(db[static_cast<std::size_t>(t)]);
+    // dw = sum over (b, t) of dpre x_t; db_t = sum over b of dpre[b, t].
+    T* dw = g.dw.data<T>();
+    for (std::int64_t row = 0; row < d.B * d.T; ++row)
+      scaled_row(dpre[static_cast<std::size_t>(row)], px + row * d.D, dw, d.D, row > 0);
+    if (b.defined()) {
+      T* db = g.db.data<T>();
+      std::fill(db, db + d.T, T(0));
+      for (std::int64_t row = 0; row < d.B * d.T; ++row) db[row % d.T] += dpre[static_cast<std::size_t>(row)];
+    }
   });
   return g;
 }
@@ -440,7 +470,6 @@ const T* heads_data(const Heads& x) {
 // definition, so that what a hidden key holds never reaches a result. The buffers are each
 // thread's, allocated once (thread_buffer), not per (batch, head).
 
-constexpr std::int64_t kLanes = 16;
 constexpr std::int64_t kQueryTile = 64;  // queries whose p and ds rows the backward keeps at once
 constexpr double kHidden = -std::numeric_limits<double>::infinity();
 
@@ -449,28 +478,6 @@ std::int64_t padded(std::int64_t n) { return (n + kLanes - 1) / kLanes * kLanes;
 // The keys [0, n) that query i may see before the key mask: all of them, or those up to i.
 std::int64_t key_span(const AttentionOperands& a, std::int64_t i) {
   return a.causal ? std::min(a.keys, i + 1) : a.keys;
-}
-
-// The first `Width` partial results of a reduction, combined pairwise.
-template <std::int64_t Width = kLanes, typename T, typename Op>
-T combine_lanes(T* lanes, Op op) {
-  if constexpr (Width == 1) {
-    return lanes[0];
-  } else {
-    for (std::int64_t l = 0; l < Width / 2; ++l) lanes[l] = op(lanes[l], lanes[l + Width / 2]);
-    return combine_lanes<Width / 2>(lanes, op);
-  }
-}
-
-template <typename T>
-T dot(const T* __restrict x, const T* __restrict y, std::int64_t n) {
-  T lanes[kLanes] = {};
-  std::int64_t c = 0;
-  for (; c + kLanes <= n; c += kLanes)
-#pragma omp simd
-    for (std::int64_t l = 0; l < kLanes; ++l) lanes[l] += x[c + l] * y[c + l];
-  for (std::int64_t l = 0; c < n; ++c, ++l) lanes[l] += x[c] * y[c];
-  return combine_lanes(lanes, std::plus<T>());
 }
 
 // xt[c * ld + j] = x[j * row + c] for j < rows, and 0 for j in [rows, ld): the [rows, cols]

@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "cpu/parallel.h"
+#include "cpu/philox.h"
 #include "device_ops/dispatch.h"
 #include "ops/op_common.h"
 
@@ -60,7 +61,7 @@ DropoutResult dropout(const Tensor& x, double rate, Generator& generator) {
     cpu::parallel_for((blocks + kChunkBlocks - 1) / kChunkBlocks, kChunkBlocks * 64, [&](std::int64_t chunk) {
       const std::int64_t first = chunk * kChunkBlocks, count = std::min(kChunkBlocks, blocks - first);
       std::uint32_t words[4 * kChunkBlocks];
-      philox_blocks(seed, offset + static_cast<std::uint64_t>(first), count, words);
+      cpu::philox_blocks(seed, offset + static_cast<std::uint64_t>(first), count, words);
       const std::int64_t begin = first * 4, end = std::min(n, (first + count) * 4);
       apply_mask(words, px + begin, py + begin, keep + begin, end - begin, threshold, scale);
     });
