@@ -7,6 +7,7 @@
 #include <limits>
 #include <sstream>
 
+#include "caching_allocator.h"
 #include "cpu/parallel.h"
 #include "cuda/runtime.h"
 #include "sim/sim.h"
@@ -49,15 +50,33 @@ void check_shape(const Shape& shape) {
 // ------------------------------------------------------------------ storage
 
 namespace {
+
 // Cache-line alignment, and enough for any vector load on the host.
 constexpr std::size_t kHostAlignment = 64;
+
+void* aligned_host_block(std::size_t bytes) {
+  // aligned_alloc wants a multiple of the alignment; a zero-byte tensor still gets an address.
+  const std::size_t rounded = (bytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
+  return std::aligned_alloc(kHostAlignment, rounded == 0 ? kHostAlignment : rounded);
+}
+
+// The host's cache of large blocks (see caching_allocator.h). Made on first use and never
+// destroyed, so that tensors that outlive main can still give their memory back to it.
+CachingAllocator& host_cache() {
+  static CachingAllocator* cache = new CachingAllocator(aligned_host_block, std::free);
+  return *cache;
+}
+
+bool from_host_cache(std::size_t bytes) { return bytes >= kHostCacheMinimumBytes; }
+
 }  // namespace
+
+MemoryStats host_memory_stats() { return host_cache().stats(); }
+void host_empty_cache() { host_cache().empty_cache(); }
 
 Storage::Storage(std::size_t bytes, Device device) : bytes_(bytes), device_(device) {
   if (device.is_cpu()) {
-    // aligned_alloc wants a multiple of the alignment; a zero-byte tensor still gets an address.
-    const std::size_t rounded = (bytes + kHostAlignment - 1) / kHostAlignment * kHostAlignment;
-    data_ = std::aligned_alloc(kHostAlignment, rounded == 0 ? kHostAlignment : rounded);
+    data_ = from_host_cache(bytes) ? host_cache().allocate(bytes) : aligned_host_block(bytes);
     ATTNKIT_CHECK(data_ != nullptr, "out of host memory: could not allocate ", bytes, " bytes");
   } else if (device.is_sim()) {
     data_ = sim::allocate(bytes);
@@ -67,7 +86,9 @@ Storage::Storage(std::size_t bytes, Device device) : bytes_(bytes), device_(devi
 }
 
 Storage::~Storage() {
-  if (device_.is_cpu())
+  if (device_.is_cpu() && from_host_cache(bytes_))
+    host_cache().release(data_);
+  else if (device_.is_cpu())
     std::free(data_);
   else if (device_.is_sim())
     sim::release(data_);

@@ -61,16 +61,22 @@ struct CudaDeviceInfo {
 // Properties of a CUDA device; throws attnkit::Error when it does not exist.
 CudaDeviceInfo cuda_device_info(int index);
 
-// Tensors on a GPU take their memory from a cache (freed blocks are kept for reuse by size).
-struct CudaMemoryStats {
-  std::size_t in_use_bytes = 0;        // held by live tensors (rounded to the cache's sizes)
-  std::size_t cached_bytes = 0;        // freed by tensors and kept for reuse
-  std::size_t device_allocations = 0;  // cudaMalloc calls so far
-  std::size_t reuses = 0;              // allocations served from the cache
+// Tensors on a GPU, and tensors of kHostCacheMinimumBytes or more on the host, take their memory
+// from a cache: freed blocks are kept for reuse by size.
+struct MemoryStats {
+  std::size_t in_use_bytes = 0;  // held by live tensors (rounded to the cache's sizes)
+  std::size_t cached_bytes = 0;  // freed by tensors and kept for reuse
+  std::size_t allocations = 0;   // blocks taken from cudaMalloc, or from the C library, so far
+  std::size_t reuses = 0;        // allocations served from the cache
 };
-CudaMemoryStats cuda_memory_stats(int index = 0);
+MemoryStats cuda_memory_stats(int index = 0);
 // Gives the cached memory of GPU `index` back to the driver.
 void cuda_empty_cache(int index = 0);
+// The host's cache: the C library's smaller blocks are not kept in it.
+constexpr std::size_t kHostCacheMinimumBytes = std::size_t(128) << 10;
+MemoryStats host_memory_stats();
+// Gives the host's cached memory back to the C library.
+void host_empty_cache();
 // Waits until every op issued on GPU `index` has finished (ops run asynchronously).
 void cuda_synchronize(int index = 0);
 

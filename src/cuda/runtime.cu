@@ -2,7 +2,7 @@
 // Every runtime call is checked; the queries report "no GPU" instead of throwing.
 #include "attnkit/device.h"
 #include "cuda/check.h"
-#include "cuda/caching_allocator.h"
+#include "caching_allocator.h"
 #include "cuda/runtime.h"
 
 #include <mutex>
@@ -148,10 +148,7 @@ void* stream(int device) { return state_of(device).stream; }
 
 }  // namespace cuda
 
-CudaMemoryStats cuda_memory_stats(int index) {
-  const cuda::CacheStats cache = cuda::state_of(index).allocator->stats();
-  return {cache.in_use_bytes, cache.cached_bytes, cache.device_allocations, cache.reuses};
-}
+MemoryStats cuda_memory_stats(int index) { return cuda::state_of(index).allocator->stats(); }
 
 void cuda_empty_cache(int index) {
   cuda::DeviceState& state = cuda::state_of(index);

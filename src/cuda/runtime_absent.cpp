@@ -14,7 +14,7 @@ CudaDeviceInfo cuda_device_info(int index) {
   ATTNKIT_FAIL("cuda:", index, " is not available: attnkit was built without CUDA");
 }
 
-CudaMemoryStats cuda_memory_stats(int index) {
+MemoryStats cuda_memory_stats(int index) {
   ATTNKIT_FAIL("cuda:", index, " is not available: attnkit was built without CUDA");
 }
 

@@ -102,15 +102,16 @@ Tensor conv1d(const Tensor& x, const Tensor& weight, const Tensor& bias, Padding
   detail::dispatch_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const std::int64_t rows = d.batch * d.out_steps, width = d.kernel * d.in;
-    std::vector<T> cols(static_cast<std::size_t>(rows * width));
-    im2col(d, x.data<T>(), cols.data());
+    Tensor cols_scratch = Tensor::empty({rows * width}, x.dtype());  // from the host cache when large
+    T* cols = cols_scratch.data<T>();
+    im2col(d, x.data<T>(), cols);
     T* py = y.data<T>();
     if (bias.defined()) {
       const T* pb = bias.data<T>();
       for (std::int64_t r = 0; r < rows; ++r)
         for (std::int64_t o = 0; o < d.out; ++o) py[r * d.out + o] = pb[o];
     }
-    cpu::gemm<T>(false, false, int(rows), int(d.out), int(width), T(1), cols.data(), int(width),
+    cpu::gemm<T>(false, false, int(rows), int(d.out), int(width), T(1), cols, int(width),
                  weight.data<T>(), int(d.out), bias.defined() ? T(1) : T(0), py, int(d.out));
   });
   return y;
@@ -140,16 +141,17 @@ Conv1dGrads conv1d_backward(const Tensor& x, const Tensor& weight, const Tensor&
   detail::dispatch_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const std::int64_t rows = d.batch * d.out_steps, width = d.kernel * d.in;
-    std::vector<T> cols(static_cast<std::size_t>(rows * width));
-    im2col(d, x.data<T>(), cols.data());
+    Tensor cols_scratch = Tensor::empty({rows * width}, x.dtype());  // from the host cache when large
+    T* cols = cols_scratch.data<T>();
+    im2col(d, x.data<T>(), cols);
     const T* pdy = dy.data<T>();
-    cpu::gemm<T>(true, false, int(width), int(d.out), int(rows), T(1), cols.data(), int(width), pdy,
+    cpu::gemm<T>(true, false, int(width), int(d.out), int(rows), T(1), cols, int(width), pdy,
                  int(d.out), T(0), grads.dweight.data<T>(), int(d.out));
     if (needs_dx) {
       // cols is free now: reuse it for dcols = dy weight^T.
       cpu::gemm<T>(false, true, int(rows), int(width), int(d.out), T(1), pdy, int(d.out),
-                   weight.data<T>(), int(d.out), T(0), cols.data(), int(width));
-      col2im(d, cols.data(), grads.dx.data<T>());
+                   weight.data<T>(), int(d.out), T(0), cols, int(width));
+      col2im(d, cols, grads.dx.data<T>());
     }
     if (has_bias) cpu::column_sums(pdy, rows, d.out, grads.dbias.data<T>());
   });

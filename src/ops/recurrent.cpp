@@ -101,15 +101,17 @@ void forward_impl(RecurrentCell cell, const Dims& d, const RecurrentOptions& opt
   const bool recurrent_bias = has_recurrent_bias(cell, options, bias);
   const T* R = recurrent_kernel.data<T>();
 
-  // xw[b, t, :] = x[b, t] W + input bias.
-  std::vector<T> xw(static_cast<std::size_t>(B * T_ * GU));
+  // xw[b, t, :] = x[b, t] W + input bias. Scratch space as a tensor: large ones come from the
+  // host's cache of blocks (caching_allocator.h), not from fresh pages every batch.
+  Tensor xw_scratch = Tensor::empty({B * T_ * GU}, x.dtype());
+  T* xw = xw_scratch.data<T>();
   if (bias.defined()) {
     const T* b_in = bias.data<T>();
     for (std::int64_t row = 0; row < B * T_; ++row)
       for (std::int64_t j = 0; j < GU; ++j) xw[static_cast<std::size_t>(row * GU + j)] = b_in[j];
   }
   cpu::gemm<T>(false, false, int(B * T_), int(GU), int(d.I), T(1), x.data<T>(), int(d.I),
-               kernel.data<T>(), int(GU), bias.defined() ? T(1) : T(0), xw.data(), int(GU));
+               kernel.data<T>(), int(GU), bias.defined() ? T(1) : T(0), xw, int(GU));
 
   T* h_seq = out.cache.h_seq.data<T>();
   T* gates = out.cache.gates.data<T>();
@@ -133,7 +135,7 @@ void forward_impl(RecurrentCell cell, const Dims& d, const RecurrentOptions& opt
     }
     // The cell's equations, each a loop over the units without branches (they vectorize).
     for (std::int64_t b = 0; b < B; ++b) {
-      const T* pre_x = xw.data() + (b * T_ + t) * GU;
+      const T* pre_x = xw + (b * T_ + t) * GU;
       const T* pre_h = rec.data() + b * GU;
       T* g = gates + (s * B + b) * GU;
       T* h = h_seq + (s * B + b) * U;
@@ -250,7 +252,9 @@ void backward_impl(RecurrentCell cell, const Dims& d, const RecurrentOptions& op
 
   // dxw: gradients of the input pre-activations, [B, T, GU] like xw; drec_steps: of the
   // recurrent ones, [T, B, GU] in processing order (dR takes them all in one product at the end).
-  std::vector<T> dxw(static_cast<std::size_t>(B * T_ * GU)), drec_steps(static_cast<std::size_t>(T_ * B * GU));
+  Tensor dxw_scratch = Tensor::empty({B * T_ * GU}, x.dtype()), drec_scratch = Tensor::empty({T_ * B * GU}, x.dtype());
+  T* dxw = dxw_scratch.data<T>();
+  T* drec_steps = drec_scratch.data<T>();
   T* dR = grads.drecurrent_kernel.data<T>();
   std::fill(dR, dR + U * GU, T(0));
   std::vector<T> drec_bias(static_cast<std::size_t>(GU), T(0));
@@ -269,10 +273,10 @@ void backward_impl(RecurrentCell cell, const Dims& d, const RecurrentOptions& op
         for (std::int64_t u = 0; u < U; ++u) dh[static_cast<std::size_t>(b * U + u)] += pdy[(b * T_ + s) * U + u];
     const T* h_prev = s > 0 ? h_seq + (s - 1) * B * U : (h0.defined() ? h0.data<T>() : zeros.data());
     const T* c_prev = !lstm ? nullptr : s > 0 ? c_seq + (s - 1) * B * U : (c0.defined() ? c0.data<T>() : zeros.data());
-    T* drec = drec_steps.data() + s * B * GU;
+    T* drec = drec_steps + s * B * GU;
     for (std::int64_t b = 0; b < B; ++b) {
       const T* g = gates + (s * B + b) * GU;
-      T* dpre_x = dxw.data() + (b * T_ + t) * GU;
+      T* dpre_x = dxw + (b * T_ + t) * GU;
       T* dpre_h = drec + b * GU;
       const T* dh_b = dh.data() + b * U;
       // The cell's equations backward, a loop over the units per cell (they vectorize); the
@@ -306,7 +310,7 @@ void backward_impl(RecurrentCell cell, const Dims& d, const RecurrentOptions& op
     if (gru && !reset_after) {
       // hh = tanh(xw_h + (r h') R_h): d(r h') = dhh_pre R_h^T, then r's and h''s shares.
       const T* r_h = rec_cache + s * B * U;
-      const T* dhh_pre = dxw.data() + t * GU + 2 * U;  // rows b at stride T * GU
+      const T* dhh_pre = dxw + t * GU + 2 * U;  // rows b at stride T * GU
       cpu::gemm<T>(true, false, int(U), int(U), int(B), T(1), r_h, int(U), dhh_pre, int(T_ * GU), T(1),
                    dR + 2 * U, int(GU));
       std::vector<T>& d_rh = dh_next;  // scratch until dh_next is computed below
@@ -336,20 +340,20 @@ void backward_impl(RecurrentCell cell, const Dims& d, const RecurrentOptions& op
   // one product over all their rows; step 0 starts from h0 (zeros when not given).
   if (T_ > 1)
     cpu::gemm<T>(true, false, int(U), int(rec_columns), int((T_ - 1) * B), T(1), h_seq, int(U),
-                 drec_steps.data() + B * GU, int(GU), T(1), dR, int(GU));
+                 drec_steps + B * GU, int(GU), T(1), dR, int(GU));
   if (h0.defined())
-    cpu::gemm<T>(true, false, int(U), int(rec_columns), int(B), T(1), h0.data<T>(), int(U), drec_steps.data(),
+    cpu::gemm<T>(true, false, int(U), int(rec_columns), int(B), T(1), h0.data<T>(), int(U), drec_steps,
                  int(GU), T(1), dR, int(GU));
 
   // The input side of every step at once.
-  cpu::gemm<T>(true, false, int(d.I), int(GU), int(B * T_), T(1), x.data<T>(), int(d.I), dxw.data(),
+  cpu::gemm<T>(true, false, int(d.I), int(GU), int(B * T_), T(1), x.data<T>(), int(d.I), dxw,
                int(GU), T(0), grads.dkernel.data<T>(), int(GU));
   if (grads.dx.defined())
-    cpu::gemm<T>(false, true, int(B * T_), int(d.I), int(GU), T(1), dxw.data(), int(GU), kernel.data<T>(),
+    cpu::gemm<T>(false, true, int(B * T_), int(d.I), int(GU), T(1), dxw, int(GU), kernel.data<T>(),
                  int(GU), T(0), grads.dx.data<T>(), int(d.I));
   if (bias.defined()) {
     T* db = grads.dbias.data<T>();
-    cpu::column_sums(dxw.data(), B * T_, GU, db);
+    cpu::column_sums(dxw, B * T_, GU, db);
     if (has_recurrent_bias(cell, options, bias)) std::copy(drec_bias.begin(), drec_bias.end(), db + GU);
   }
   std::copy(dh.begin(), dh.end(), grads.dh0.data<T>());

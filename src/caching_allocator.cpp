@@ -1,9 +1,9 @@
 // The caching allocator's bookkeeping (see caching_allocator.h).
-#include "cuda/caching_allocator.h"
+#include "caching_allocator.h"
 
 #include "attnkit/error.h"
 
-namespace attnkit::cuda {
+namespace attnkit {
 
 CachingAllocator::CachingAllocator(std::function<void*(std::size_t)> raw_allocate,
                                    std::function<void(void*)> raw_release)
@@ -38,7 +38,7 @@ void* CachingAllocator::allocate(std::size_t bytes) {
       block = raw_allocate_(size);
     }
     if (block == nullptr) return nullptr;
-    ++stats_.device_allocations;
+    ++stats_.allocations;
   }
   live_blocks_.emplace(block, size);
   stats_.in_use_bytes += size;
@@ -69,9 +69,9 @@ void CachingAllocator::empty_cache_locked() {
   stats_.cached_bytes = 0;
 }
 
-CacheStats CachingAllocator::stats() const {
+MemoryStats CachingAllocator::stats() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return stats_;
 }
 
-}  // namespace attnkit::cuda
+}  // namespace attnkit

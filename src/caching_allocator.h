@@ -1,13 +1,15 @@
-// Internal: the caching allocator behind tensors on a GPU.
+// Internal: the caching allocator behind tensors on a GPU, and behind the large tensors of the
+// host.
 //
-// cudaMalloc and cudaFree are slow (cudaFree waits for the whole device), and a training step
-// allocates and frees the same sizes every batch. So a freed block is kept in a cache by its
-// size class and handed to the next request of that class. Every op of a device runs on one
-// stream (runtime.h), so a block reused by a later op is only touched after the earlier ops
-// that used it: stream order makes the reuse safe without events.
+// A training step allocates and frees the same sizes every batch. On a GPU cudaMalloc and
+// cudaFree are slow (cudaFree waits for the whole device); on the host the C library maps a
+// large block afresh and unmaps it when it is freed, so that every batch pays page faults and
+// the kernel's zeroing of the pages. So a freed block is kept in a cache by its size class and
+// handed to the next request of that class. Every op of a device runs on one stream
+// (cuda/runtime.h), so a block reused by a later op is only touched after the earlier ops that
+// used it: stream order makes the reuse safe without events.
 //
-// The class knows nothing of CUDA: it is given the raw allocate and release functions, so the
-// cpu tests check its bookkeeping with host memory.
+// The class knows nothing of CUDA: it is given the raw allocate and release functions.
 #pragma once
 
 #include <cstddef>
@@ -16,14 +18,9 @@
 #include <unordered_map>
 #include <vector>
 
-namespace attnkit::cuda {
+#include "attnkit/device.h"
 
-struct CacheStats {
-  std::size_t in_use_bytes = 0;        // blocks handed out and not yet released (size classes)
-  std::size_t cached_bytes = 0;        // blocks kept for reuse
-  std::size_t device_allocations = 0;  // calls of the raw allocate that succeeded
-  std::size_t reuses = 0;              // requests served from the cache
-};
+namespace attnkit {
 
 class CachingAllocator {
  public:
@@ -40,7 +37,7 @@ class CachingAllocator {
   void release(void* block);
   // Gives every cached block back through raw_release.
   void empty_cache();
-  CacheStats stats() const;
+  MemoryStats stats() const;
 
   // The size class of a request: multiples of 512 bytes up to 1 MiB, of 2 MiB above.
   static std::size_t size_class(std::size_t bytes);
@@ -53,7 +50,7 @@ class CachingAllocator {
   mutable std::mutex mutex_;
   std::unordered_map<std::size_t, std::vector<void*>> free_blocks_;  // by size class
   std::unordered_map<void*, std::size_t> live_blocks_;               // block -> size class
-  CacheStats stats_;
+  MemoryStats stats_;
 };
 
-}  // namespace attnkit::cuda
+}  // namespace attnkit
