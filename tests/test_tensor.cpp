@@ -117,12 +117,12 @@ TEST(Random, Philox4x32KnownAnswers) {
 }
 
 TEST(Random, BlocksDrawnTogetherEqualBlocksDrawnOneByOne) {
-  // 13 blocks (not a multiple of the 8 drawn side by side) across the 2^32 boundary of the
-  // counter's low word, with both halves of the key set.
+  // 45 blocks (more than the 32 drawn side by side, and not a multiple of them) across the 2^32
+  // boundary of the counter's low word, with both halves of the key set.
   const std::uint64_t seed = 0x0123456789abcdefull, first = 0xfffffffbull;
-  std::uint32_t words[4 * 13];
-  cpu::philox_blocks(seed, first, 13, words);
-  for (std::uint64_t i = 0; i < 13; ++i) {
+  std::uint32_t words[4 * 45];
+  cpu::philox_blocks(seed, first, 45, words);
+  for (std::uint64_t i = 0; i < 45; ++i) {
     const std::uint64_t counter = first + i;
     const Philox4x32 one = philox4x32_10(static_cast<std::uint32_t>(counter), static_cast<std::uint32_t>(counter >> 32),
                                          0, 0, 0x89abcdefu, 0x01234567u);
