@@ -53,17 +53,19 @@ def main():
         print()
         print("Long regime (16 heads, batch 16384 / length, at most 16), TFLOP/s:")
         print()
-        print("| pass | engine | dtype | head dim | length | causal | TFLOP/s | of the mma.sync ceiling | PyTorch | ours / PyTorch |")
-        print("|---|---|---|---|---|---|---|---|---|---|")
+        print("| pass | engine | dtype | head dim | length | causal | TFLOP/s | of the mma.sync ceiling "
+              "| PyTorch | ours / PyTorch | cuDNN | ours / cuDNN |")
+        print("|---|---|---|---|---|---|---|---|---|---|---|---|")
         for name in long_rows:
             parts = name.split("/")
             b = runs[name]
-            torch_entry = peer.get(name.replace(f"/{parts[1]}/", "/torch/")) if parts[1] == "fused" else None
-            ratio = f"{b['TFLOP'] / torch_entry['TFLOP']:.2f}" if torch_entry else "-"
-            torch_text = f"{torch_entry['TFLOP']:.1f}" if torch_entry else "-"
+            cells = []
+            for peer_engine in ("torch", "cudnn"):  # PyTorch's default backend; its cuDNN backend forced
+                entry = peer.get(name.replace(f"/{parts[1]}/", f"/{peer_engine}/")) if parts[1] == "fused" else None
+                cells += [f"{entry['TFLOP']:.1f}", f"{b['TFLOP'] / entry['TFLOP']:.2f}"] if entry else ["-", "-"]
             ceiling = f"{b['of_mma_ceiling']:.2f}" if "of_mma_ceiling" in b else "-"
             print(f"| {parts[0][5:]} | {parts[1]} | {parts[2]} | {parts[3][1:]} | {parts[4][1:]} | "
-                  f"{'yes' if len(parts) > 5 else 'no'} | {b['TFLOP']:.1f} | {ceiling} | {torch_text} | {ratio} |")
+                  f"{'yes' if len(parts) > 5 else 'no'} | {b['TFLOP']:.1f} | {ceiling} | " + " | ".join(cells) + " |")
 
     print()
     print("Additive pooling and gating (forward plus backward), GB/s of the bytes that must move once:")
@@ -86,12 +88,12 @@ def main():
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
         figure, axis = plt.subplots(figsize=(7, 4.5))
-        for engine, style in (("fused", "-o"), ("torch", "--s"), ("unfused", ":^")):
+        for engine, style in (("fused", "-o"), ("torch", "--s"), ("cudnn", "-.d"), ("unfused", ":^")):
             for dtype in ("bf16", "f32"):
                 lengths, rates = [], []
                 for T in (512, 1024, 2048, 4096, 8192):
                     key = f"sdpa_fwd/{engine}/{dtype}/d128/t{T}"
-                    entry = peer.get(key) if engine == "torch" else runs.get(key)
+                    entry = peer.get(key) if engine in ("torch", "cudnn") else runs.get(key)
                     if entry:
                         lengths.append(T)
                         rates.append(entry["TFLOP"])

@@ -8,14 +8,22 @@ the training regime (batch 32, length 20, float32, forward plus backward) and, o
 regime (16 heads, f16 and bf16, forward and backward apart); additive pooling and the two
 gatings in eager PyTorch, forward plus backward. Names match attnkit_bench_attention's with the
 engine "torch"; each entry has the seconds per call and the rate in TFLOP or GB per second,
-counted as there.
+counted as there. In the long regime the same calls also run with PyTorch's cuDNN backend
+forced (engine "cudnn"): cuDNN's fused flash attention, forward and backward, which the cuDNN
+of that PyTorch holds; a problem it does not take is left out.
 """
 import argparse
+import contextlib
 import json
 import time
 
 import torch
 import torch.nn.functional as F
+
+try:
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+except ImportError:  # PyTorch before 2.3: no way to pick the backend
+    SDPBackend = sdpa_kernel = None
 
 
 def seconds_per_call(call, device, repeats):
@@ -44,20 +52,23 @@ def sdpa_train(device, heads, width):
     return {"seconds": s, "TFLOP": 3.5 * 4 * B * heads * T * T * d / s / 1e12}
 
 
-def sdpa_long(device, dtype, dim, T, causal, backward):
+def sdpa_long(device, dtype, dim, T, causal, backward, backend=None):
+    """PyTorch's default backend, or `backend` forced (SDPBackend.CUDNN_ATTENTION)."""
     H, B = 16, min(16, max(1, 16384 // T))
     q, k, v = (torch.rand(B, H, T, dim, device=device, dtype=dtype, requires_grad=True) for _ in range(3))
     dout = torch.rand(B, H, T, dim, device=device, dtype=dtype)
+
+    def attend():
+        with sdpa_kernel(backend) if backend is not None else contextlib.nullcontext():
+            return F.scaled_dot_product_attention(q, k, v, is_causal=causal)
+
     if backward:
-        def call():
-            out = F.scaled_dot_product_attention(q, k, v, is_causal=causal)
-            out.backward(dout)
         # The backward alone: the forward, timed apart, is taken off.
-        forward = seconds_per_call(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal), device, 3)
-        s = max(seconds_per_call(call, device, 3) - forward, 1e-9)
+        forward = seconds_per_call(attend, device, 3)
+        s = max(seconds_per_call(lambda: attend().backward(dout), device, 3) - forward, 1e-9)
     else:
         with torch.no_grad():
-            s = seconds_per_call(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=causal), device, 3)
+            s = seconds_per_call(attend, device, 3)
     flops = 4.0 * B * H * T * T * dim * (2.5 if backward else 1.0) * (0.5 if causal else 1.0)
     return {"seconds": s, "TFLOP": flops / s / 1e12}
 
@@ -120,6 +131,13 @@ def main():
                             key = (f"sdpa_{'bwd' if backward else 'fwd'}/torch/{name}/d{dim}/t{T}"
                                    + ("/causal" if causal else ""))
                             results[key] = sdpa_long(device, dtype, dim, T, causal, backward)
+                            if sdpa_kernel is None:
+                                continue
+                            try:
+                                results[key.replace("/torch/", "/cudnn/")] = sdpa_long(
+                                    device, dtype, dim, T, causal, backward, SDPBackend.CUDNN_ATTENTION)
+                            except RuntimeError as error:  # no cuDNN kernel for this problem
+                                print(key.replace("/torch/", "/cudnn/"), "not run:", str(error).splitlines()[0])
     with open(args.json, "w") as out:
         json.dump({"device": device, "torch": torch.__version__,
                    "gpu": torch.cuda.get_device_name() if device == "cuda" else None, "results": results}, out, indent=1)
