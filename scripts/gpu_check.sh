@@ -187,7 +187,7 @@ write_report() {
       echo '```'
     fi
   } >"$report"
-  if [ -n "${OUT:-}" ]; then  # two files: the device tool brings back only a few
+  if [ -n "${OUT:-}" ]; then  # two files, whatever the number of results and logs
     cp "$report" "$OUT/gpu_check.md"
     tar -czf "$OUT/gpu_check.tar.gz" "$report" "$results"-* "$build_dir".*.log 2>/dev/null || true
   fi
