@@ -211,24 +211,19 @@ fi
 gpu_tests=("$build_dir"/tests/attnkit_gpu_tests --gtest_brief=1)
 sanitizer=$(find_tool compute-sanitizer /usr/local/cuda/bin/compute-sanitizer "$nvcc_root"/bin/compute-sanitizer) || sanitizer=""
 bench_attention() {  # in parts, so that a part cut short leaves the others' JSON
-  local part parts=()
+  local part index=0
+  rm -f "$results"-attention-part*.json
   for part in 'sdpa_train|additive|gating' 'sdpa_fwd' 'sdpa_bwd'; do
+    index=$((index + 1))
     "$build_dir"/bench/attnkit_bench_attention --device=cuda --benchmark_filter="^($part)/" \
-      --benchmark_min_time=0.2 --benchmark_format=json >"$results-attention-part.json" ||
-      { rm -f "$results-attention-part.json"; return 1; }
-    parts+=("$(cat "$results-attention-part.json")")
-    printf '%s\n' "${parts[@]}" | python3 -c '
+      --benchmark_min_time=0.2 --benchmark_format=json >"$results-attention-part$index.json" || return
+    python3 -c '
 import json, sys
-decoder, text, runs = json.JSONDecoder(), sys.stdin.read(), []
-while text.strip():
-    part, end = decoder.raw_decode(text.lstrip())
-    text = text.lstrip()[end:]
-    runs.append(part)
-merged = runs[0]
-merged["benchmarks"] = [b for part in runs for b in part["benchmarks"]]
-json.dump(merged, open(sys.argv[1], "w"), indent=1)' "$results-attention.json"
+parts = [json.load(open(path)) for path in sys.argv[2:]]
+parts[0]["benchmarks"] = [b for part in parts for b in part["benchmarks"]]
+json.dump(parts[0], open(sys.argv[1], "w"), indent=1)' "$results-attention.json" "$results"-attention-part*.json
   done
-  rm -f "$results-attention-part.json"
+  rm -f "$results"-attention-part*.json
 }
 bench_zoo() {
   mkdir -p "$results-zoo"
