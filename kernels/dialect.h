@@ -11,6 +11,7 @@
 //   ak::atomic_add, ak::atomic_max                                        atomics
 //   ak::mma_m16n8k16 (f16 or bf16 in, f32 accumulate), ak::ldmatrix_x{1,2,4}[_trans],
 //   ak::cp_async_16, ak::cp_async_commit, ak::cp_async_wait<N>           matrix cores, async copies
+//   ak::exp2_approx (ex2.approx.ftz.f32), ak::store_pair (two 16-bit values in one 32-bit store)
 //
 // The host versions of mma and ldmatrix follow the fragment layouts of the PTX ISA ("Matrix
 // Fragments for mma.m16n8k16 with floating point type", "ldmatrix"): with g = lane / 4 and
@@ -52,6 +53,8 @@ using stream_t = cudaStream_t;
 // Unrolls the loop that follows: loops over a register array must be, or the array goes to
 // local memory.
 #define AK_UNROLL _Pragma("unroll")
+// Keeps the loop that follows a loop (code run once per block, kept short).
+#define AK_NO_UNROLL _Pragma("unroll 1")
 #define AK_SHARED(type, name, dims) __shared__ __align__(16) type name dims
 
 // Reports a failed launch with the kernel's name, file and line (attnkit::Error); defined in
@@ -176,6 +179,28 @@ AK_DEVICE void cp_async_wait() {
   asm volatile("cp.async.wait_group %0;\n" ::"n"(N));
 }
 
+// 2^x by the special-function unit's instruction, ex2.approx.ftz.f32: within 2 ulp of the
+// correctly rounded result over the full range (PTX ISA, "Floating Point Instructions: ex2"),
+// results below 2^-126 flushed to 0, 2^-inf = 0. exp2f without fast math wraps the same
+// instruction in range handling that attention's softmax does not need.
+AK_DEVICE float exp2_approx(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// Eight 16-bit values from a 16-byte aligned address, as floats: one 16-byte load.
+template <typename T>
+AK_DEVICE void load_8_as_float(float (&x)[8], const T* address) {
+  const uint4 bits = *reinterpret_cast<const uint4*>(address);
+  const T* values = reinterpret_cast<const T*>(&bits);
+  AK_UNROLL
+  for (int i = 0; i < 8; ++i) x[i] = to_float(values[i]);
+}
+
+// A register pair of two 16-bit values (pack2) to a 4-byte aligned address: one store.
+AK_DEVICE void store_pair(void* address, std::uint32_t pair) { *static_cast<std::uint32_t*>(address) = pair; }
+
 #else
 
 // ================================================================ sim (host C++)
@@ -187,6 +212,7 @@ using stream_t = void*;
 #define AK_HOST_DEVICE
 #define AK_DEVICE inline
 #define AK_UNROLL
+#define AK_NO_UNROLL
 #define __global__
 #define __device__
 #define __host__
@@ -352,6 +378,8 @@ void mma_m16n8k16(float (&d)[4], const std::uint32_t (&a)[4], const std::uint32_
 // ldmatrix: each of the first 8 * count lanes gives the address of one 16-byte row.
 template <int count, bool transposed>
 void ldmatrix(std::uint32_t (&r)[count], const void* row) {
+  // The hardware reads each row as one 16-byte access: lanes that give a row must give it aligned.
+  if (lane_id() < 8u * count) ::attnkit::sim::check_aligned(row, 16, transposed ? "an ldmatrix.trans row" : "an ldmatrix row");
   const void* rows[kWarpSize];
   detail::exchange(kFullMask, row, rows, transposed ? "ldmatrix.trans" : "ldmatrix");
   const unsigned lane = lane_id();
@@ -379,6 +407,32 @@ inline void cp_async_commit() { ::attnkit::sim::cp_async_commit(); }
 template <int N>
 void cp_async_wait() {
   ::attnkit::sim::cp_async_wait(N);
+}
+
+// See the CUDA twin above. The sim gives the instruction's worst case: the correctly rounded
+// power moved 2 ulp away, up or down by the lowest bit of x, and results below 2^-126 flushed
+// to 0, so that tests see what the documented error does to the kernels' results.
+inline float exp2_approx(float x) {
+  const float exact = std::exp2(x);
+  if (std::isnan(exact) || std::isinf(exact)) return exact;
+  if (exact < 1.17549435e-38f) return 0.0f;
+  std::uint32_t bits;
+  std::memcpy(&bits, &x, 4);
+  const float away = bits & 1u ? INFINITY : 0.0f;
+  return std::nextafter(std::nextafter(exact, away), away);
+}
+
+template <typename T>
+void load_8_as_float(float (&x)[8], const T* address) {
+  ::attnkit::sim::check_aligned(address, 16, "a 16-byte load");
+  T values[8];
+  std::memcpy(values, address, 16);
+  for (int i = 0; i < 8; ++i) x[i] = to_float(values[i]);
+}
+
+inline void store_pair(void* address, std::uint32_t pair) {
+  ::attnkit::sim::check_aligned(address, 4, "a 32-bit store");
+  std::memcpy(address, &pair, 4);
 }
 
 #endif

@@ -2,21 +2,33 @@
 // flash_attention.h): every product through mma.sync m16n8k16 with float32 accumulation, the
 // operands staged in shared memory by cp.async and read into fragments by ldmatrix.
 //
-// A block of 4 warps owns 64 rows of one (batch, head), 16 per warp: queries in the forward and
-// the dq pass, keys in the dk/dv pass. Each visits the other side in tiles, the next tile's
-// copies in flight while the current one is used (two buffers):
+// A block of 4 warps owns rows of one (batch, head): queries in the forward and the dq pass,
+// keys in the dk/dv pass. A warp owns one or two m16 tiles of them (kWarpTiles): with two, each
+// K or V fragment that ldmatrix reads feeds two HMMA. The other side is visited in tiles, the
+// next tile's copies in flight while the current one is used (two buffers, one barrier a tile):
 //
-//   forward (tiles of 64 keys)   S = Q K^T (Q's fragments held in registers for the whole loop);
-//                                online softmax on S's accumulators (a row's 8 values in a tile
-//                                lie with the 4 lanes of a quad: two shuffles); O += P V with P's
-//                                accumulators reused as the A fragments of the product
+//   forward (tiles of keys)      S = Q K^T; online softmax on S's accumulators (a row's values in
+//                                a tile lie with the 4 lanes of a quad: two shuffles); O += P V
+//                                with P's accumulators reused as the A fragments of the product
 //   dq pass (tiles of keys)      S = Q K^T, dP = dO V^T, dS = P (dP - delta), dQ += dS K
 //   dk/dv (tiles of queries)     S^T = K Q^T, dP^T = V dO^T, dV += P^T dO, dK += dS^T Q
 //
-// The backward tiles are 32 wide at head dim 128 (64 below) to leave the accumulators their
-// registers. Shared rows are padded by 16 bytes, so the 8 rows an ldmatrix reads fall in
-// distinct banks. Softmax in base 2: scores are scaled by scale * log2(e), and exp2 is one
-// instruction.
+// What keeps the main loops short (bench/NOTES.md has the instruction counts):
+// - masks cost only where a tile needs them: the tile across the diagonal under causal masking,
+//   the last tile of a ragged length, and, with a byte mask, tiles where the warp's vote finds a
+//   hidden key. The dk/dv pass never masks a key: a hidden key's rows of dK and dV are 0, written
+//   as such at the end; only its causal tiles are masked;
+// - each thread's cp.async sources are computed once per block and stepped a tile at a time;
+// - softmax in base 2: p = 2^(s * scale log2(e) - m), one FFMA and one ex2.approx. That
+//   instruction is within 2 ulp (a relative 2^-21.7) of 2^x and flushes results below 2^-126 to
+//   0; the probabilities then go to 16 bits (a relative 2^-9 in bf16, 2^-12 in f16 at least), so
+//   the fused kernels' error is that of a plain 16-bit attention plus at most 2^-21 relative in
+//   each probability and in the row sums (the sim runs the instruction's worst case: tests in
+//   tests/sim/test_flash_attention.cpp).
+//
+// Shared rows are padded by 16 bytes, so the 8 rows an ldmatrix reads fall in distinct banks.
+// Each kernel's traits (ForwardTraits, DqTraits, DkdvTraits) own its shared-memory layout, which
+// the kernel and its launch both read.
 #include "attnkit/error.h"
 #include "kernels/flash_attention.cuh"
 
@@ -25,36 +37,184 @@ namespace flash {
 namespace {
 
 constexpr int kThreads = 128;
-constexpr int kWarpRows = 16;                                        // an mma's M
-constexpr int kBlockRows = kThreads / ak::kWarpSize * kWarpRows;     // 64
+constexpr int kWarps = kThreads / ak::kWarpSize;
+constexpr int kMmaRows = 16;  // an mma's M
 
-// Tile sizes of one element type and head dim (the instances: f16 and bf16 at 32, 64, 128).
+// One region of a block's dynamic shared memory: byte offset and size. Regions are laid one
+// after another, each a multiple of 16 bytes, so every row stays 16-byte aligned.
+struct Region {
+  int offset, bytes;
+  constexpr int end() const { return offset + bytes; }
+};
+constexpr Region first_region(int bytes) { return {0, bytes}; }
+constexpr Region after(Region previous, int bytes) { return {previous.end(), bytes}; }
+
+// A shared row of a head: kDim elements and 16 bytes of padding.
 template <typename T, int kDim>
-struct MmaTraits {
+constexpr int shared_stride() {
+  return kDim + 16 / static_cast<int>(sizeof(T));
+}
+template <typename T, int kDim>
+constexpr int tile_bytes(int rows) {
+  return rows * shared_stride<T, kDim>() * static_cast<int>(sizeof(T));
+}
+
+// The shape of one element type and head dim (the instances: f16 and bf16 at 32, 64, 128).
+template <typename T, int kDim>
+struct MmaShape {
   static_assert(kDim == 32 || kDim == 64 || kDim == 128, "head dims 32, 64, 128");
   using Element = T;
   static constexpr int kHeadDim = kDim;
-  static constexpr int kStride = kDim + 8;                  // elements a shared row takes
-  static constexpr int kForwardTile = 64;                   // keys a forward step visits
-  static constexpr int kBackwardTile = kDim == 128 ? 32 : 64;
+  static constexpr int kStride = shared_stride<T, kDim>();
+};
+
+// Forward: 128 queries a block (two m16 tiles a warp), tiles of 64 keys.
+template <typename T, int kDim>
+struct ForwardTraits : MmaShape<T, kDim> {
+  static constexpr int kWarpTiles = 2;
+  static constexpr int kRows = kWarps * kWarpTiles * kMmaRows;
+  static constexpr int kTile = 64;
+  static constexpr Region q = first_region(tile_bytes<T, kDim>(kRows));
+  static constexpr Region k = after(q, 2 * tile_bytes<T, kDim>(kTile));  // two buffers
+  static constexpr Region v = after(k, 2 * tile_bytes<T, kDim>(kTile));
+  // Each lane's running max and part of the sum of its rows between tiles (its own slots: no
+  // barrier), which leaves the registers to the accumulators.
+  static constexpr Region row_maxima = after(v, kThreads * kWarpTiles * 2 * 4);
+  static constexpr Region row_sums = after(row_maxima, kThreads * kWarpTiles * 2 * 4);
+  static constexpr int kSharedBytes = row_sums.end();
+};
+
+// dq pass: like the forward, with dO beside Q and each row's lse and delta; tiles of 32 keys at
+// head dim 128, whose accumulators leave fewer registers.
+template <typename T, int kDim>
+struct DqTraits : MmaShape<T, kDim> {
+  static constexpr int kWarpTiles = 2;
+  static constexpr int kRows = kWarps * kWarpTiles * kMmaRows;
+  static constexpr int kTile = kDim == 128 ? 32 : 64;
+  static constexpr Region q = first_region(tile_bytes<T, kDim>(kRows));
+  static constexpr Region dout = after(q, tile_bytes<T, kDim>(kRows));
+  static constexpr Region k = after(dout, 2 * tile_bytes<T, kDim>(kTile));
+  static constexpr Region v = after(k, 2 * tile_bytes<T, kDim>(kTile));
+  static constexpr Region lse = after(v, kRows * 4);  // floats, base 2
+  static constexpr Region delta = after(lse, kRows * 4);
+  static constexpr int kSharedBytes = delta.end();
+};
+
+// dk/dv pass: 64 keys a block (one m16 tile a warp: dK and dV take the registers), tiles of
+// queries; K's and V's fragments held in registers for the whole loop where they fit (head dims
+// up to 64), else read from shared memory every tile.
+template <typename T, int kDim>
+struct DkdvTraits : MmaShape<T, kDim> {
+  static constexpr int kWarpTiles = 1;
+  static constexpr int kRows = kWarps * kWarpTiles * kMmaRows;
+  static constexpr int kTile = kDim == 128 ? 32 : 64;
+  static constexpr bool kHoldKeys = kDim <= 64;
+  static constexpr Region k = first_region(tile_bytes<T, kDim>(kRows));
+  static constexpr Region v = after(k, tile_bytes<T, kDim>(kRows));
+  static constexpr Region q = after(v, 2 * tile_bytes<T, kDim>(kTile));
+  static constexpr Region dout = after(q, 2 * tile_bytes<T, kDim>(kTile));
+  static constexpr Region lse = after(dout, 2 * kTile * 4);  // floats, base 2, two buffers
+  static constexpr Region delta = after(lse, 2 * kTile * 4);
+  static constexpr int kSharedBytes = delta.end();
+};
+
+template <class Traits>
+AK_DEVICE typename Traits::Element* shared_tile(Region region) {
+  return reinterpret_cast<typename Traits::Element*>(ak::dynamic_shared<unsigned char>() + region.offset);
+}
+AK_DEVICE float* shared_floats(Region region) {
+  return reinterpret_cast<float*>(ak::dynamic_shared<unsigned char>() + region.offset);
+}
+
+// What a block works on: its (batch, head), its first row, the operands' heads and which keys
+// its queries see. Row and key indices are 32-bit (flash_attention_check keeps them below 2^31),
+// which leaves the accumulators more registers.
+template <typename T>
+struct BlockSetup {
+  int bh, b, h;       // a launch covers at most 65535 (batch, head) pairs
+  int first_row;      // of the rows the block owns (queries, or keys in the dk/dv pass)
+  int warp;
+  HeadView<T> head;
+  KeyVisibility visible;
+  int limit;                  // keys at or past it are hidden (visible.limit)
+  const std::uint8_t* mask;   // this batch element's byte mask, or null (visible.mask)
+
+  AK_DEVICE BlockSetup(const FlashAttentionParams& p, const void* dout, int rows)
+      : bh(static_cast<int>(blockIdx.y)),
+        b(bh / static_cast<int>(p.heads)),
+        h(bh % static_cast<int>(p.heads)),
+        first_row(static_cast<int>(blockIdx.x) * rows),
+        warp(static_cast<int>(threadIdx.x) / ak::kWarpSize),
+        head(head_view<T>(p, dout, b, h)),
+        visible(key_visibility(p, b)),
+        limit(static_cast<int>(visible.limit)),
+        mask(visible.mask) {}
+};
+
+// One thread's share of the cp.async copies of tiles of kRows rows of kOperands heads that are
+// visited in step (K and V, or Q and dO): 16 bytes a copy, kThreads / (kDim / 8) rows a pass.
+// The sources of its first copies are computed once and stepped a tile at a time; rows at or
+// past the operands' end are zero-filled (only the last tile checks): their copies read 0 bytes,
+// so their source addresses are never dereferenced.
+template <class Traits, int kRows, int kOperands>
+class TileCopy {
+  using T = typename Traits::Element;
+  static constexpr int kChunks = Traits::kHeadDim / 8;
+  static constexpr int kRowsPerPass = kThreads / kChunks;
+  static constexpr int kPasses = kRows / kRowsPerPass;
+  static_assert(kThreads % kChunks == 0 && kRows % kRowsPerPass == 0, "a tile is whole passes");
+
+ public:
+  AK_DEVICE TileCopy(const T* const (&heads)[kOperands], const std::int64_t (&row_steps)[kOperands], int first_row,
+                     int steps)
+      : offset_(static_cast<int>(threadIdx.x) / kChunks * Traits::kStride + static_cast<int>(threadIdx.x) % kChunks * 8),
+        rows_left_(steps - first_row - static_cast<int>(threadIdx.x) / kChunks) {
+    AK_UNROLL
+    for (int i = 0; i < kOperands; ++i)
+      sources_[i] = heads[i] + (first_row + static_cast<int>(threadIdx.x) / kChunks) * row_steps[i] +
+                    static_cast<int>(threadIdx.x) % kChunks * 8;
+  }
+
+  // Starts the copies of the current tiles into `tiles` and moves on to the next ones.
+  // `row_steps` are the ones the copy was made with (kernel parameters: kept out of registers).
+  // Tiles inside the operands take a path without tests; copy_checked, for copies made once
+  // outside the main loop, has only the path that tests each row (shorter code).
+  AK_DEVICE void copy(T* const (&tiles)[kOperands], const std::int64_t (&row_steps)[kOperands]) {
+    start(tiles, row_steps, rows_left_ > (kPasses - 1) * kRowsPerPass);
+  }
+  AK_DEVICE void copy_checked(T* const (&tiles)[kOperands], const std::int64_t (&row_steps)[kOperands]) {
+    start(tiles, row_steps, false);
+  }
+
+ private:
+  AK_DEVICE void start(T* const (&tiles)[kOperands], const std::int64_t (&row_steps)[kOperands], bool whole) {
+    AK_UNROLL
+    for (int i = 0; i < kOperands; ++i) {
+      T* destination = tiles[i] + offset_;
+      const std::int64_t pass_step = kRowsPerPass * row_steps[i];
+      if (whole) {
+        AK_UNROLL
+        for (int pass = 0; pass < kPasses; ++pass)
+          ak::cp_async_16(destination + pass * kRowsPerPass * Traits::kStride, sources_[i] + pass * pass_step);
+      } else {
+        AK_UNROLL
+        for (int pass = 0; pass < kPasses; ++pass)
+          ak::cp_async_16(destination + pass * kRowsPerPass * Traits::kStride, sources_[i] + pass * pass_step,
+                          pass * kRowsPerPass < rows_left_ ? 16 : 0);
+      }
+      sources_[i] += kPasses * pass_step;
+    }
+    rows_left_ -= kRows;
+  }
+
+  int offset_;                    // of this thread's first copy in a tile, in elements
+  int rows_left_;                 // rows of the operands from that copy's row on
+  const T* sources_[kOperands];   // of this thread's first copies of the current tiles
 };
 
 template <typename T>
 AK_DEVICE std::uint32_t pack(float low, float high) {
   return ak::pack2(ak::from_float<T>(low), ak::from_float<T>(high));
-}
-
-// Rows [first, first + rows) of one head (kHeadDim elements from `head`, rows `row_step` apart)
-// into a shared tile, 16 bytes per cp.async; rows at or past `steps` are zero-filled.
-template <class Traits>
-AK_DEVICE void load_tile_async(typename Traits::Element* tile, const typename Traits::Element* head,
-                               std::int64_t row_step, std::int64_t first, int rows, std::int64_t steps) {
-  constexpr int kChunks = Traits::kHeadDim / 8;
-  for (int e = static_cast<int>(threadIdx.x); e < rows * kChunks; e += kThreads) {
-    const int r = e / kChunks, c = e % kChunks * 8;
-    const bool inside = first + r < steps;
-    ak::cp_async_16(tile + r * Traits::kStride + c, inside ? head + (first + r) * row_step + c : head, inside ? 16 : 0);
-  }
 }
 
 // The A fragment of rows [row0, row0 + 16) and columns [col0, col0 + 16) of a row-major tile.
@@ -76,308 +236,455 @@ AK_DEVICE void load_b(std::uint32_t (&b)[4], const T* tile, int k0, int n0) {
     ak::ldmatrix_x4(b, tile + (n0 + m / 2 * 8 + lane % 8) * kStride + k0 + m % 2 * 8);
 }
 
-// acc (16 x kN) += A (16 x kK, fragments a) B (kK x kN, from a shared tile as load_b reads it).
-template <typename T, int kK, int kN, bool kTransposed, int kStride>
-AK_DEVICE void warp_mma(float (&acc)[kN / 8][4], const std::uint32_t (&a)[kK / 16][4], const T* tile) {
-  for (int kc = 0; kc < kK / 16; ++kc)
+// A warp's accumulators: kM m16 tiles of 16 x kN floats.
+template <int kM, int kN>
+using Accumulators = float[kM][kN / 8][4];
+// A warp's A fragments: kM m16 tiles of 16 x kK.
+template <int kM, int kK>
+using Fragments = std::uint32_t[kM][kK / 16][4];
+
+// acc (kM tiles of 16 x kN) += A (kM tiles of 16 x kK) B (kK x kN, from a shared tile as load_b
+// reads it): each B fragment feeds the HMMA of every m tile.
+template <typename T, int kStride, bool kTransposed, int kM, int kK, int kN, typename AFragment>
+AK_DEVICE void warp_mma(Accumulators<kM, kN>& acc, const AFragment& a_fragment, const T* tile) {
+  AK_UNROLL
+  for (int kc = 0; kc < kK / 16; ++kc) {
+    std::uint32_t a[kM][4];
+    AK_UNROLL
+    for (int mt = 0; mt < kM; ++mt) a_fragment(mt, kc, a[mt]);
+    AK_UNROLL
     for (int np = 0; np < kN / 16; ++np) {
       std::uint32_t b[4];
       load_b<kStride, kTransposed>(b, tile, kc * 16, np * 16);
       const std::uint32_t low[2] = {b[0], b[1]}, high[2] = {b[2], b[3]};
-      ak::mma_m16n8k16<T>(acc[2 * np], a[kc], low, acc[2 * np]);
-      ak::mma_m16n8k16<T>(acc[2 * np + 1], a[kc], high, acc[2 * np + 1]);
+      AK_UNROLL
+      for (int mt = 0; mt < kM; ++mt) {
+        ak::mma_m16n8k16<T>(acc[mt][2 * np], a[mt], low, acc[mt][2 * np]);
+        ak::mma_m16n8k16<T>(acc[mt][2 * np + 1], a[mt], high, acc[mt][2 * np + 1]);
+      }
     }
-}
-
-// The A fragments of rows [row0, row0 + 16) of a shared tile, all kDim columns.
-template <int kDim, int kStride, typename T>
-AK_DEVICE void load_rows_a(std::uint32_t (&a)[kDim / 16][4], const T* tile, int row0) {
-  for (int kc = 0; kc < kDim / 16; ++kc) load_a<kStride>(a[kc], tile, row0, kc * 16);
-}
-
-// Accumulators of a 16 x kN product as the A fragments of the next product: by the PTX layouts,
-// the C fragments of n tiles 2t and 2t + 1 hold what the A fragment of k chunk t needs.
-template <typename T, int kN>
-AK_DEVICE void to_a_fragments(std::uint32_t (&a)[kN / 16][4], const float (&c)[kN / 8][4]) {
-  for (int t = 0; t < kN / 16; ++t) {
-    a[t][0] = pack<T>(c[2 * t][0], c[2 * t][1]);
-    a[t][1] = pack<T>(c[2 * t][2], c[2 * t][3]);
-    a[t][2] = pack<T>(c[2 * t + 1][0], c[2 * t + 1][1]);
-    a[t][3] = pack<T>(c[2 * t + 1][2], c[2 * t + 1][3]);
   }
 }
 
-// Where accumulator element e of n tile nt lies in a lane's 16 x N product: row (0 to 15) and
-// column (0 to N - 1).
-AK_DEVICE int fragment_row(int e) { return static_cast<int>(ak::lane_id()) / 4 + (e >= 2 ? 8 : 0); }
-AK_DEVICE int fragment_col(int nt, int e) { return nt * 8 + static_cast<int>(ak::lane_id()) % 4 * 2 + (e & 1); }
+// A fragments read from a shared tile (the warp's rows from `row0`), or held in registers.
+template <int kStride, typename T>
+struct SharedA {
+  const T* tile;
+  int row0;
+  AK_DEVICE void operator()(int mt, int kc, std::uint32_t (&a)[4]) const {
+    load_a<kStride>(a, tile, row0 + mt * kMmaRows, kc * 16);
+  }
+};
+template <int kM, int kK>
+struct RegisterA {
+  const Fragments<kM, kK>& fragments;
+  AK_DEVICE void operator()(int mt, int kc, std::uint32_t (&a)[4]) const {
+    AK_UNROLL
+    for (int i = 0; i < 4; ++i) a[i] = fragments[mt][kc][i];
+  }
+};
 
-// A 16 x kDim accumulator times `factor`, into rows [row0, row0 + 16) of a head (rows `row_step`
-// apart) where they lie below `steps`.
-template <typename T, int kDim>
-AK_DEVICE void store_rows(T* head, std::int64_t row_step, std::int64_t row0, std::int64_t steps,
-                          const float (&acc)[kDim / 8][4], float factor) {
-  for (int nt = 0; nt < kDim / 8; ++nt)
-    for (int e = 0; e < 4; ++e) {
-      const std::int64_t row = row0 + fragment_row(e);
-      if (row < steps) head[row * row_step + fragment_col(nt, e)] = ak::from_float<T>(acc[nt][e] * factor);
+// Accumulators of 16 x kN products as the A fragments of the next product: by the PTX layouts,
+// the C fragments of n tiles 2t and 2t + 1 hold what the A fragment of k chunk t needs.
+template <typename T, int kM, int kN>
+AK_DEVICE void to_a_fragments(Fragments<kM, kN>& a, const Accumulators<kM, kN>& c) {
+  AK_UNROLL
+  for (int mt = 0; mt < kM; ++mt)
+    AK_UNROLL
+    for (int t = 0; t < kN / 16; ++t) {
+      a[mt][t][0] = pack<T>(c[mt][2 * t][0], c[mt][2 * t][1]);
+      a[mt][t][1] = pack<T>(c[mt][2 * t][2], c[mt][2 * t][3]);
+      a[mt][t][2] = pack<T>(c[mt][2 * t + 1][0], c[mt][2 * t + 1][1]);
+      a[mt][t][3] = pack<T>(c[mt][2 * t + 1][2], c[mt][2 * t + 1][3]);
     }
 }
+
+// Where accumulator element e of n tile nt of m tile mt lies in a warp's rows: row (from the
+// warp's first) and column (0 to N - 1).
+AK_DEVICE int fragment_row(int mt, int e) {
+  return mt * kMmaRows + static_cast<int>(ak::lane_id()) / 4 + (e >= 2 ? 8 : 0);
+}
+AK_DEVICE int fragment_col(int nt, int e) { return nt * 8 + static_cast<int>(ak::lane_id()) % 4 * 2 + (e & 1); }
+
+// Sets to -inf the elements whose column index exceeds the row index, columns counted from
+// `column_offset` rows past the warp's first row: keys after their query under causal masking
+// (rows are queries, columns keys), or, with kRowsAreKeys, queries before their key.
+template <bool kRowsAreKeys, int kM, int kN>
+AK_DEVICE void hide_causal(Accumulators<kM, kN>& s, int column_offset) {
+  AK_UNROLL
+  for (int mt = 0; mt < kM; ++mt)
+    AK_UNROLL
+    for (int nt = 0; nt < kN / 8; ++nt)
+      AK_UNROLL
+      for (int e = 0; e < 4; ++e) {
+        const int ahead = column_offset + fragment_col(nt, e) - fragment_row(mt, e);  // column - row
+        if (kRowsAreKeys ? ahead < 0 : ahead > 0) s[mt][nt][e] = -INFINITY;
+      }
+}
+
+// Sets to -inf the columns (keys j0 + column) hidden by the visibility limit or the byte mask.
+template <int kM, int kN>
+AK_DEVICE void hide_keys(Accumulators<kM, kN>& s, int limit, const std::uint8_t* mask, int j0) {
+  const int shown_end = limit - j0;  // columns at or past it are hidden
+  const std::uint8_t* tile_mask = mask != nullptr ? mask + j0 : nullptr;
+  AK_UNROLL
+  for (int nt = 0; nt < kN / 8; ++nt)
+    AK_UNROLL
+    for (int c = 0; c < 2; ++c) {
+      const int column = fragment_col(nt, c);
+      const bool shown = column < shown_end && (tile_mask == nullptr || tile_mask[column] != 0);
+      AK_UNROLL
+      for (int mt = 0; mt < kM; ++mt) {
+        s[mt][nt][c] = shown ? s[mt][nt][c] : -INFINITY;
+        s[mt][nt][c + 2] = shown ? s[mt][nt][c + 2] : -INFINITY;
+      }
+    }
+}
+
+// Whether the keys [j0, j0 + kN) need hide_keys: the tile crosses the visibility limit, or the
+// byte mask hides one of them (a warp vote: the same answer in every lane).
+template <int kN>
+AK_DEVICE bool keys_need_mask(int limit, const std::uint8_t* mask, int j0) {
+  if (j0 + kN > limit) return true;
+  if (mask == nullptr) return false;
+  bool shown = true;
+  AK_UNROLL
+  for (int c = static_cast<int>(ak::lane_id()); c < kN; c += ak::kWarpSize) shown = shown && mask[j0 + c] != 0;
+  return !ak::all(shown);
+}
+
+// Max and sum of a row's values across the 4 lanes of a quad.
+AK_DEVICE float quad_max(float x) {
+  x = fmaxf(x, ak::shfl_xor(x, 1));
+  return fmaxf(x, ak::shfl_xor(x, 2));
+}
+AK_DEVICE float quad_sum(float x) {
+  x += ak::shfl_xor(x, 1);
+  return x + ak::shfl_xor(x, 2);
+}
+
+// A warp's kM m16 tiles of 16 x kDim results, each row times its factor (factor[mt][0] for rows
+// g, factor[mt][1] for rows g + 8), into rows [row0, row0 + 16 kM) of a head (rows `row_step`
+// apart) where they lie below `steps`: a pair of columns a store.
+template <typename T, int kM, int kDim>
+AK_DEVICE void store_rows(T* head, std::int64_t row_step, int row0, std::int64_t steps,
+                          const Accumulators<kM, kDim>& acc, const float (&factor)[kM][2]) {
+  AK_UNROLL
+  for (int mt = 0; mt < kM; ++mt)
+    AK_UNROLL
+    for (int half = 0; half < 2; ++half) {
+      const int row = row0 + fragment_row(mt, 2 * half);
+      if (row >= steps) continue;
+      const float f = factor[mt][half];
+      AK_UNROLL
+      for (int nt = 0; nt < kDim / 8; ++nt)
+        ak::store_pair(head + row * row_step + fragment_col(nt, 0),
+                       pack<T>(acc[mt][nt][2 * half] * f, acc[mt][nt][2 * half + 1] * f));
+    }
+}
+
+// The same factor for every row.
+template <int kM>
+struct RowFactors {
+  float f[kM][2];
+  AK_DEVICE explicit RowFactors(float factor) {
+    AK_UNROLL
+    for (int mt = 0; mt < kM; ++mt) f[mt][0] = f[mt][1] = factor;
+  }
+};
 
 template <class Traits>
 __global__ void forward_kernel(FlashAttentionParams p) {
   using T = typename Traits::Element;
-  constexpr int D = Traits::kHeadDim, S = Traits::kStride, N = Traits::kForwardTile;
-  const std::int64_t bh = blockIdx.y, b = bh / p.heads, h = bh % p.heads;
-  const std::int64_t i0 = static_cast<std::int64_t>(blockIdx.x) * kBlockRows;
-  const int warp = static_cast<int>(threadIdx.x) / ak::kWarpSize;
-  T* qs = ak::dynamic_shared<T>();  // [kBlockRows][S]
-  T* ks = qs + kBlockRows * S;      // [2][N][S]
-  T* vs = ks + 2 * N * S;           // [2][N][S]
-  const HeadView<T> head = head_view<T>(p, nullptr, b, h);
-  const T *q = head.q, *k = head.k, *v = head.v;
-  const KeyVisibility visible = key_visibility(p, b);
-  const int tiles = static_cast<int>((visible.key_end(i0, kBlockRows) + N - 1) / N);
+  constexpr int D = Traits::kHeadDim, S = Traits::kStride, N = Traits::kTile, M = Traits::kWarpTiles;
+  const BlockSetup<T> block(p, nullptr, Traits::kRows);
+  T* qs = shared_tile<Traits>(Traits::q);
+  T* ks = shared_tile<Traits>(Traits::k);  // [2][N][S]
+  T* vs = shared_tile<Traits>(Traits::v);  // [2][N][S]
+  const int warp_row = block.warp * M * kMmaRows;
+  const int row0 = block.first_row + warp_row;  // this warp's first query
+  const int tiles = static_cast<int>((block.visible.key_end(block.first_row, Traits::kRows) + N - 1) / N);
 
-  load_tile_async<Traits>(qs, q, p.q_row, i0, kBlockRows, p.queries);
-  if (tiles > 0) {
-    load_tile_async<Traits>(ks, k, p.k_row, 0, N, p.keys);
-    load_tile_async<Traits>(vs, v, p.v_row, 0, N, p.keys);
-  }
+  TileCopy<Traits, Traits::kRows, 1>({block.head.q}, {p.q_row}, block.first_row, static_cast<int>(p.queries))
+      .copy_checked({qs}, {p.q_row});
+  TileCopy<Traits, N, 2> kv_copy({block.head.k, block.head.v}, {p.k_row, p.v_row}, 0, static_cast<int>(p.keys));
+  if (tiles > 0) kv_copy.copy_checked({ks, vs}, {p.k_row, p.v_row});
   ak::cp_async_commit();
-  ak::cp_async_wait<0>();
-  __syncthreads();
-  std::uint32_t qf[D / 16][4];
-  load_rows_a<D, S>(qf, qs, warp * kWarpRows);
 
   const float scale_log2 = p.scale * kLog2e;
-  const std::int64_t row0 = i0 + warp * kWarpRows;
-  float o[D / 8][4] = {}, m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};  // rows g and g + 8
+  // Per row (m tile mt, rows g and g + 8 as r = 0, 1): m[2 mt + r], the running max of the raw
+  // scores, and l[2 mt + r], this lane's part of the sum of 2^(s scale log2(e) - max scale log2(e)).
+  float o[M][D / 8][4] = {};
+  float* m = shared_floats(Traits::row_maxima) + threadIdx.x * M * 2;
+  float* l = shared_floats(Traits::row_sums) + threadIdx.x * M * 2;
+  AK_UNROLL
+  for (int e = 0; e < 2 * M; ++e) m[e] = -INFINITY, l[e] = 0.0f;
   for (int t = 0; t < tiles; ++t) {
+    ak::cp_async_wait<0>();
+    __syncthreads();  // tile t has landed; nobody reads the other buffer any more
+    if (t + 1 < tiles) kv_copy.copy({ks + (t + 1) % 2 * N * S, vs + (t + 1) % 2 * N * S}, {p.k_row, p.v_row});
+    ak::cp_async_commit();
     const T* kt = ks + t % 2 * N * S;
     const T* vt = vs + t % 2 * N * S;
-    if (t + 1 < tiles) {
-      load_tile_async<Traits>(ks + (t + 1) % 2 * N * S, k, p.k_row, (t + 1) * std::int64_t{N}, N, p.keys);
-      load_tile_async<Traits>(vs + (t + 1) % 2 * N * S, v, p.v_row, (t + 1) * std::int64_t{N}, N, p.keys);
-    }
-    ak::cp_async_commit();
-    float s[N / 8][4] = {};
-    warp_mma<T, D, N, false, S>(s, qf, kt);
-    float tile_max[2] = {-INFINITY, -INFINITY};
-    for (int nt = 0; nt < N / 8; ++nt)
-      for (int e = 0; e < 4; ++e) {
-        const std::int64_t j = t * std::int64_t{N} + fragment_col(nt, e);
-        s[nt][e] = visible(row0 + fragment_row(e), j) ? s[nt][e] * scale_log2 : -INFINITY;
-        tile_max[e / 2] = fmaxf(tile_max[e / 2], s[nt][e]);
+    const int j0 = t * N;
+    float s[M][N / 8][4] = {};
+    warp_mma<T, S, false, M, D, N>(s, SharedA<S, T>{qs, warp_row}, kt);
+    if (keys_need_mask<N>(block.limit, block.mask, j0)) hide_keys<M, N>(s, block.limit, block.mask, j0);
+    if (p.causal && j0 + N - 1 > row0) hide_causal<false, M, N>(s, j0 - row0);
+    AK_UNROLL
+    for (int mt = 0; mt < M; ++mt)
+      AK_UNROLL
+      for (int r = 0; r < 2; ++r) {
+        float tile_max = -INFINITY;
+        AK_UNROLL
+        for (int nt = 0; nt < N / 8; ++nt) tile_max = fmaxf(tile_max, fmaxf(s[mt][nt][2 * r], s[mt][nt][2 * r + 1]));
+        const float m_new = fmaxf(m[2 * mt + r], quad_max(tile_max));
+        const float offset = m_new == -INFINITY ? 0.0f : m_new * scale_log2;  // a row that sees no key yet
+        const float rescale = ak::exp2_approx(m[2 * mt + r] * scale_log2 - offset);
+        m[2 * mt + r] = m_new;
+        float sum = 0.0f;
+        AK_UNROLL
+        for (int nt = 0; nt < N / 8; ++nt)
+          AK_UNROLL
+          for (int e = 2 * r; e < 2 * r + 2; ++e) {
+            s[mt][nt][e] = ak::exp2_approx(fmaf(s[mt][nt][e], scale_log2, -offset));
+            sum += s[mt][nt][e];
+          }
+        l[2 * mt + r] = l[2 * mt + r] * rescale + sum;  // this lane's part; the quad adds them at the end
+        AK_UNROLL
+        for (int nt = 0; nt < D / 8; ++nt) o[mt][nt][2 * r] *= rescale, o[mt][nt][2 * r + 1] *= rescale;
       }
-    float rescale[2];
-    for (int r = 0; r < 2; ++r) {
-      tile_max[r] = fmaxf(tile_max[r], ak::shfl_xor(tile_max[r], 1));
-      tile_max[r] = fmaxf(tile_max[r], ak::shfl_xor(tile_max[r], 2));
-      const float m_new = fmaxf(m[r], tile_max[r]);
-      rescale[r] = m_new == -INFINITY ? 1.0f : exp2f(m[r] - m_new);
-      m[r] = m_new;
-      l[r] *= rescale[r];
-    }
-    for (int nt = 0; nt < N / 8; ++nt)
-      for (int e = 0; e < 4; ++e) {
-        s[nt][e] = s[nt][e] == -INFINITY ? 0.0f : exp2f(s[nt][e] - m[e / 2]);
-        l[e / 2] += s[nt][e];  // this lane's part of the row sum; the quad adds them at the end
-      }
-    for (int nt = 0; nt < D / 8; ++nt)
-      for (int e = 0; e < 4; ++e) o[nt][e] *= rescale[e / 2];
-    std::uint32_t pf[N / 16][4];
-    to_a_fragments<T, N>(pf, s);
-    warp_mma<T, N, D, true, S>(o, pf, vt);
-    ak::cp_async_wait<0>();
-    __syncthreads();  // the next tile has landed, and nobody reads this one any more
+    std::uint32_t pf[M][N / 16][4];
+    to_a_fragments<T, M, N>(pf, s);
+    warp_mma<T, S, true, M, N, D>(o, RegisterA<M, N>{pf}, vt);
   }
-  float inverse[2];
-  for (int r = 0; r < 2; ++r) {
-    l[r] += ak::shfl_xor(l[r], 1);
-    l[r] += ak::shfl_xor(l[r], 2);
-    inverse[r] = l[r] > 0.0f ? 1.0f / l[r] : 0.0f;
-  }
-  T* out = static_cast<T*>(p.out) + b * p.queries * p.out_row + h * D;
-  for (int nt = 0; nt < D / 8; ++nt)
-    for (int e = 0; e < 4; ++e) o[nt][e] *= inverse[e / 2];
-  store_rows<T, D>(out, p.out_row, row0, p.queries, o, 1.0f);
-  if (ak::lane_id() % 4 == 0)
+  ak::cp_async_wait<0>();
+
+  T* out = static_cast<T*>(p.out) + block.b * p.queries * p.out_row + block.h * D;
+  float inverse[M][2];
+  AK_UNROLL
+  for (int mt = 0; mt < M; ++mt)
+    AK_UNROLL
     for (int r = 0; r < 2; ++r) {
-      const std::int64_t i = row0 + fragment_row(2 * r);
-      if (i < p.queries) p.lse[bh * p.queries + i] = l[r] > 0.0f ? (m[r] + log2f(l[r])) * kLn2 : -INFINITY;
+      const float sum = quad_sum(l[2 * mt + r]);
+      inverse[mt][r] = sum > 0.0f ? 1.0f / sum : 0.0f;
+      const int i = row0 + fragment_row(mt, 2 * r);
+      if (ak::lane_id() % 4 == 0 && i < p.queries)
+        p.lse[block.bh * p.queries + i] = sum > 0.0f ? (m[2 * mt + r] * scale_log2 + log2f(sum)) * kLn2 : -INFINITY;
     }
+  store_rows<T, M, D>(out, p.out_row, row0, p.queries, o, inverse);
 }
+
+// lse in base 2 for the backward's p = 2^(s scale log2(e) - lse log2(e)): +inf for a query
+// that sees no key, so that its p is 0 with no test.
+AK_DEVICE float lse_base2(float lse) { return lse == -INFINITY ? INFINITY : lse * kLog2e; }
 
 template <class Traits>
 __global__ void dq_kernel(FlashAttentionGradParams g) {
   using T = typename Traits::Element;
-  constexpr int D = Traits::kHeadDim, S = Traits::kStride, N = Traits::kBackwardTile;
+  constexpr int D = Traits::kHeadDim, S = Traits::kStride, N = Traits::kTile, M = Traits::kWarpTiles;
   const FlashAttentionParams& p = g.forward;
-  const std::int64_t bh = blockIdx.y, b = bh / p.heads, h = bh % p.heads;
-  const std::int64_t i0 = static_cast<std::int64_t>(blockIdx.x) * kBlockRows;
-  const int warp = static_cast<int>(threadIdx.x) / ak::kWarpSize;
-  T* qs = ak::dynamic_shared<T>();                      // [kBlockRows][S]
-  T* dos = qs + kBlockRows * S;                         // [kBlockRows][S]
-  T* ks = dos + kBlockRows * S;                         // [2][N][S]
-  T* vs = ks + 2 * N * S;                               // [2][N][S]
-  float* lse_s = reinterpret_cast<float*>(vs + 2 * N * S);  // [kBlockRows], base 2
-  float* delta_s = lse_s + kBlockRows;                  // [kBlockRows]
-  const HeadView<T> head = head_view<T>(p, g.dout, b, h);
-  const T *q = head.q, *k = head.k, *v = head.v, *out = head.out, *dout = head.dout;
-  const KeyVisibility visible = key_visibility(p, b);
-  const int tiles = static_cast<int>((visible.key_end(i0, kBlockRows) + N - 1) / N);
+  const BlockSetup<T> block(p, g.dout, Traits::kRows);
+  T* qs = shared_tile<Traits>(Traits::q);
+  T* dos = shared_tile<Traits>(Traits::dout);
+  T* ks = shared_tile<Traits>(Traits::k);  // [2][N][S]
+  T* vs = shared_tile<Traits>(Traits::v);  // [2][N][S]
+  float* lse_s = shared_floats(Traits::lse);
+  float* delta_s = shared_floats(Traits::delta);
+  const int warp_row = block.warp * M * kMmaRows;
+  const int row0 = block.first_row + warp_row;
+  const int tiles = static_cast<int>((block.visible.key_end(block.first_row, Traits::kRows) + N - 1) / N);
+  const int queries = static_cast<int>(p.queries);
 
-  load_tile_async<Traits>(qs, q, p.q_row, i0, kBlockRows, p.queries);
-  load_tile_async<Traits>(dos, dout, p.out_row, i0, kBlockRows, p.queries);
-  if (tiles > 0) {
-    load_tile_async<Traits>(ks, k, p.k_row, 0, N, p.keys);
-    load_tile_async<Traits>(vs, v, p.v_row, 0, N, p.keys);
-  }
+  TileCopy<Traits, Traits::kRows, 2>({block.head.q, block.head.dout}, {p.q_row, p.out_row}, block.first_row, queries)
+      .copy_checked({qs, dos}, {p.q_row, p.out_row});
+  TileCopy<Traits, N, 2> kv_copy({block.head.k, block.head.v}, {p.k_row, p.v_row}, 0, static_cast<int>(p.keys));
+  if (tiles > 0) kv_copy.copy_checked({ks, vs}, {p.k_row, p.v_row});
   ak::cp_async_commit();
-  ak::cp_async_wait<0>();
-  __syncthreads();
-  if (threadIdx.x < kBlockRows) {  // delta_i = dout_i . out_i (written for the dk/dv pass), lse_i
+  if (threadIdx.x < Traits::kRows) {  // delta_i = dout_i . out_i (also written for the dk/dv pass), lse_i
     const int r = static_cast<int>(threadIdx.x);
-    const std::int64_t i = i0 + r;
+    const int i = block.first_row + r;
     float delta = 0.0f;
     if (i < p.queries) {
-      for (int c = 0; c < D; ++c) delta += ak::to_float(dos[r * S + c]) * ak::to_float(out[i * p.out_row + c]);
-      g.delta[bh * p.queries + i] = delta;
+      const T* out_row = block.head.out + i * p.out_row;
+      const T* dout_row = block.head.dout + i * p.out_row;
+      AK_NO_UNROLL  // once per block: kept short
+      for (int c = 0; c < D; c += 8) {
+        float x[8], y[8];
+        ak::load_8_as_float(x, out_row + c);
+        ak::load_8_as_float(y, dout_row + c);
+        AK_UNROLL
+        for (int e = 0; e < 8; ++e) delta = fmaf(x[e], y[e], delta);
+      }
+      g.delta[block.bh * p.queries + i] = delta;
     }
     delta_s[r] = delta;
-    lse_s[r] = i < p.queries ? p.lse[bh * p.queries + i] * kLog2e : -INFINITY;
+    lse_s[r] = i < p.queries ? lse_base2(p.lse[block.bh * p.queries + i]) : INFINITY;
   }
+  ak::cp_async_wait<0>();
   __syncthreads();
-  std::uint32_t qf[D / 16][4], dof[D / 16][4];
-  load_rows_a<D, S>(qf, qs, warp * kWarpRows);
-  load_rows_a<D, S>(dof, dos, warp * kWarpRows);
-  const std::int64_t row0 = i0 + warp * kWarpRows;
-  float lse[2], delta[2];
-  for (int r = 0; r < 2; ++r) {
-    lse[r] = lse_s[warp * kWarpRows + fragment_row(2 * r)];
-    delta[r] = delta_s[warp * kWarpRows + fragment_row(2 * r)];
-  }
+  float lse[M][2], delta[M][2];
+  AK_UNROLL
+  for (int mt = 0; mt < M; ++mt)
+    AK_UNROLL
+    for (int r = 0; r < 2; ++r) {
+      lse[mt][r] = lse_s[warp_row + fragment_row(mt, 2 * r)];
+      delta[mt][r] = delta_s[warp_row + fragment_row(mt, 2 * r)];
+    }
   const float scale_log2 = p.scale * kLog2e;
-  float dq[D / 8][4] = {};
+  float dq[M][D / 8][4] = {};
   for (int t = 0; t < tiles; ++t) {
+    if (t > 0) {
+      ak::cp_async_wait<0>();
+      __syncthreads();  // tile t has landed; nobody reads the other buffer any more
+    }
+    if (t + 1 < tiles) kv_copy.copy({ks + (t + 1) % 2 * N * S, vs + (t + 1) % 2 * N * S}, {p.k_row, p.v_row});
+    ak::cp_async_commit();
     const T* kt = ks + t % 2 * N * S;
     const T* vt = vs + t % 2 * N * S;
-    if (t + 1 < tiles) {
-      load_tile_async<Traits>(ks + (t + 1) % 2 * N * S, k, p.k_row, (t + 1) * std::int64_t{N}, N, p.keys);
-      load_tile_async<Traits>(vs + (t + 1) % 2 * N * S, v, p.v_row, (t + 1) * std::int64_t{N}, N, p.keys);
-    }
-    ak::cp_async_commit();
-    float s[N / 8][4] = {}, dp[N / 8][4] = {};
-    warp_mma<T, D, N, false, S>(s, qf, kt);
-    warp_mma<T, D, N, false, S>(dp, dof, vt);
-    for (int nt = 0; nt < N / 8; ++nt)
-      for (int e = 0; e < 4; ++e) {
-        const int r = e / 2;
-        const bool seen = lse[r] != -INFINITY && visible(row0 + fragment_row(e), t * std::int64_t{N} + fragment_col(nt, e));
-        const float prob = seen ? exp2f(s[nt][e] * scale_log2 - lse[r]) : 0.0f;
-        s[nt][e] = prob * (dp[nt][e] - delta[r]);  // dS
-      }
-    std::uint32_t dsf[N / 16][4];
-    to_a_fragments<T, N>(dsf, s);
-    warp_mma<T, N, D, true, S>(dq, dsf, kt);
-    ak::cp_async_wait<0>();
-    __syncthreads();
+    const int j0 = t * N;
+    float s[M][N / 8][4] = {}, dp[M][N / 8][4] = {};
+    warp_mma<T, S, false, M, D, N>(s, SharedA<S, T>{qs, warp_row}, kt);
+    warp_mma<T, S, false, M, D, N>(dp, SharedA<S, T>{dos, warp_row}, vt);
+    if (keys_need_mask<N>(block.limit, block.mask, j0)) hide_keys<M, N>(s, block.limit, block.mask, j0);
+    if (p.causal && j0 + N - 1 > row0) hide_causal<false, M, N>(s, j0 - row0);
+    AK_UNROLL
+    for (int mt = 0; mt < M; ++mt)
+      AK_UNROLL
+      for (int nt = 0; nt < N / 8; ++nt)
+        AK_UNROLL
+        for (int e = 0; e < 4; ++e) {
+          const float prob = ak::exp2_approx(fmaf(s[mt][nt][e], scale_log2, -lse[mt][e / 2]));
+          s[mt][nt][e] = prob * (dp[mt][nt][e] - delta[mt][e / 2]);  // dS
+        }
+    std::uint32_t dsf[M][N / 16][4];
+    to_a_fragments<T, M, N>(dsf, s);
+    warp_mma<T, S, true, M, N, D>(dq, RegisterA<M, N>{dsf}, kt);
   }
-  store_rows<T, D>(static_cast<T*>(g.dq) + b * p.queries * p.q_row + h * D, p.q_row, row0, p.queries, dq, p.scale);
+  ak::cp_async_wait<0>();
+  store_rows<T, M, D>(static_cast<T*>(g.dq) + block.b * p.queries * p.q_row + block.h * D, p.q_row, row0, p.queries,
+                      dq, RowFactors<M>(p.scale).f);
 }
 
 template <class Traits>
 __global__ void dkdv_kernel(FlashAttentionGradParams g) {
   using T = typename Traits::Element;
-  constexpr int D = Traits::kHeadDim, S = Traits::kStride, M = Traits::kBackwardTile;
+  constexpr int D = Traits::kHeadDim, S = Traits::kStride, N = Traits::kTile, M = Traits::kWarpTiles;
   const FlashAttentionParams& p = g.forward;
-  const std::int64_t bh = blockIdx.y, b = bh / p.heads, h = bh % p.heads;
-  const std::int64_t j0 = static_cast<std::int64_t>(blockIdx.x) * kBlockRows;
-  const int warp = static_cast<int>(threadIdx.x) / ak::kWarpSize;
-  T* ks = ak::dynamic_shared<T>();                         // [kBlockRows][S]
-  T* vs = ks + kBlockRows * S;                             // [kBlockRows][S]
-  T* qs = vs + kBlockRows * S;                             // [2][M][S]
-  T* dos = qs + 2 * M * S;                                 // [2][M][S]
-  float* lse_s = reinterpret_cast<float*>(dos + 2 * M * S);  // [2][M], base 2
-  float* delta_s = lse_s + 2 * M;                          // [2][M]
-  const HeadView<T> head = head_view<T>(p, g.dout, b, h);
-  const T *q = head.q, *k = head.k, *v = head.v, *dout = head.dout;
-  const KeyVisibility visible = key_visibility(p, b);
+  const BlockSetup<T> block(p, g.dout, Traits::kRows);
+  T* ks = shared_tile<Traits>(Traits::k);
+  T* vs = shared_tile<Traits>(Traits::v);
+  T* qs = shared_tile<Traits>(Traits::q);      // [2][N][S]
+  T* dos = shared_tile<Traits>(Traits::dout);  // [2][N][S]
+  float* lse_s = shared_floats(Traits::lse);      // [2][N]
+  float* delta_s = shared_floats(Traits::delta);  // [2][N]
+  const int warp_row = block.warp * M * kMmaRows;
+  const int row0 = block.first_row + warp_row;  // this warp's first key
+  const int queries = static_cast<int>(p.queries);
   // Keys at or past the visibility limit are seen by no query: their gradients stay 0.
-  const std::int64_t query_begin = j0 < visible.limit ? visible.query_begin(j0) : p.queries;
-  const int tiles = static_cast<int>((p.queries - query_begin + M - 1) / M);
-  // The queries of tile t, their rows of q and dout (cp.async) and their lse and delta (plain
-  // loads, seen by all after the barrier that ends the step before tile t is used).
-  auto load_queries = [&](int t) {
-    const std::int64_t first = query_begin + t * std::int64_t{M};
-    load_tile_async<Traits>(qs + t % 2 * M * S, q, p.q_row, first, M, p.queries);
-    load_tile_async<Traits>(dos + t % 2 * M * S, dout, p.out_row, first, M, p.queries);
-    if (threadIdx.x < M) {
-      const std::int64_t i = first + threadIdx.x;
-      lse_s[t % 2 * M + threadIdx.x] = i < p.queries ? p.lse[bh * p.queries + i] * kLog2e : -INFINITY;
-      delta_s[t % 2 * M + threadIdx.x] = i < p.queries ? g.delta[bh * p.queries + i] : 0.0f;
+  const int first_query = block.first_row < block.limit ? (p.causal ? block.first_row : 0) : queries;
+  const int tiles = (queries - first_query + N - 1) / N;
+  TileCopy<Traits, N, 2> query_copy({block.head.q, block.head.dout}, {p.q_row, p.out_row}, first_query, queries);
+  // The queries of tile t: their rows of q and dout (cp.async) and their lse and delta (plain
+  // loads, seen by all after the barrier that starts the step of tile t).
+  const auto load_queries = [&](int t) {
+    query_copy.copy({qs + t % 2 * N * S, dos + t % 2 * N * S}, {p.q_row, p.out_row});
+    if (threadIdx.x < N) {
+      const int i = first_query + t * N + static_cast<int>(threadIdx.x);
+      lse_s[t % 2 * N + threadIdx.x] = i < p.queries ? lse_base2(p.lse[block.bh * p.queries + i]) : INFINITY;
+      delta_s[t % 2 * N + threadIdx.x] = i < p.queries ? g.delta[block.bh * p.queries + i] : 0.0f;
     }
   };
 
-  load_tile_async<Traits>(ks, k, p.k_row, j0, kBlockRows, p.keys);
-  load_tile_async<Traits>(vs, v, p.v_row, j0, kBlockRows, p.keys);
+  const int keys = static_cast<int>(p.keys);
+  TileCopy<Traits, Traits::kRows, 2>({block.head.k, block.head.v}, {p.k_row, p.v_row}, block.first_row, keys)
+      .copy_checked({ks, vs}, {p.k_row, p.v_row});
   if (tiles > 0) load_queries(0);
   ak::cp_async_commit();
   ak::cp_async_wait<0>();
   __syncthreads();
-  const std::int64_t row0 = j0 + warp * kWarpRows;  // this warp's keys
+  Fragments<M, D> kf, vf;  // the warp's rows of K and V, when Traits::kHoldKeys
+  if constexpr (Traits::kHoldKeys)
+    AK_UNROLL
+    for (int mt = 0; mt < M; ++mt)
+      AK_UNROLL
+      for (int kc = 0; kc < D / 16; ++kc) {
+        load_a<S>(kf[mt][kc], ks, warp_row + mt * kMmaRows, kc * 16);
+        load_a<S>(vf[mt][kc], vs, warp_row + mt * kMmaRows, kc * 16);
+      }
   const float scale_log2 = p.scale * kLog2e;
-  float dk[D / 8][4] = {}, dv[D / 8][4] = {};
+  float dk[M][D / 8][4] = {}, dv[M][D / 8][4] = {};
   for (int t = 0; t < tiles; ++t) {
-    const T* qt = qs + t % 2 * M * S;
-    const T* dot = dos + t % 2 * M * S;
-    const float* lse = lse_s + t % 2 * M;
-    const float* delta = delta_s + t % 2 * M;
+    if (t > 0) {
+      ak::cp_async_wait<0>();
+      __syncthreads();  // tile t has landed; nobody reads the other buffers any more
+    }
     if (t + 1 < tiles) load_queries(t + 1);
     ak::cp_async_commit();
-    float st[M / 8][4] = {}, dpt[M / 8][4] = {};
-    {
-      std::uint32_t kf[D / 16][4];
-      load_rows_a<D, S>(kf, ks, warp * kWarpRows);
-      warp_mma<T, D, M, false, S>(st, kf, qt);
+    const T* qt = qs + t % 2 * N * S;
+    const T* dot = dos + t % 2 * N * S;
+    const float* lse = lse_s + t % 2 * N;
+    const float* delta = delta_s + t % 2 * N;
+    float st[M][N / 8][4] = {}, dpt[M][N / 8][4] = {};
+    if constexpr (Traits::kHoldKeys) {
+      warp_mma<T, S, false, M, D, N>(st, RegisterA<M, D>{kf}, qt);
+      warp_mma<T, S, false, M, D, N>(dpt, RegisterA<M, D>{vf}, dot);
+    } else {
+      warp_mma<T, S, false, M, D, N>(st, SharedA<S, T>{ks, warp_row}, qt);
+      warp_mma<T, S, false, M, D, N>(dpt, SharedA<S, T>{vs, warp_row}, dot);
     }
-    {
-      std::uint32_t vf[D / 16][4];
-      load_rows_a<D, S>(vf, vs, warp * kWarpRows);
-      warp_mma<T, D, M, false, S>(dpt, vf, dot);
-    }
-    const std::int64_t first = query_begin + t * std::int64_t{M};
-    for (int nt = 0; nt < M / 8; ++nt)
-      for (int e = 0; e < 4; ++e) {
-        const int c = fragment_col(nt, e);
-        const bool seen = lse[c] != -INFINITY && visible(first + c, row0 + fragment_row(e));
-        const float prob = seen ? exp2f(st[nt][e] * scale_log2 - lse[c]) : 0.0f;
-        st[nt][e] = prob;                              // P^T
-        dpt[nt][e] = prob * (dpt[nt][e] - delta[c]);  // dS^T
+    const int i0 = first_query + t * N;
+    if (p.causal && row0 + M * kMmaRows - 1 > i0) hide_causal<true, M, N>(st, i0 - row0);
+    AK_UNROLL
+    for (int nt = 0; nt < N / 8; ++nt)
+      AK_UNROLL
+      for (int c = 0; c < 2; ++c) {
+        const int column = fragment_col(nt, c);
+        const float lse_i = lse[column], delta_i = delta[column];
+        AK_UNROLL
+        for (int mt = 0; mt < M; ++mt)
+          AK_UNROLL
+          for (int e = c; e < 4; e += 2) {
+            const float prob = ak::exp2_approx(fmaf(st[mt][nt][e], scale_log2, -lse_i));
+            st[mt][nt][e] = prob;                                // P^T
+            dpt[mt][nt][e] = prob * (dpt[mt][nt][e] - delta_i);  // dS^T
+          }
       }
-    std::uint32_t pf[M / 16][4], dsf[M / 16][4];
-    to_a_fragments<T, M>(pf, st);
-    to_a_fragments<T, M>(dsf, dpt);
-    warp_mma<T, M, D, true, S>(dv, pf, dot);
-    warp_mma<T, M, D, true, S>(dk, dsf, qt);
-    ak::cp_async_wait<0>();
-    __syncthreads();
+    std::uint32_t pf[M][N / 16][4], dsf[M][N / 16][4];
+    to_a_fragments<T, M, N>(pf, st);
+    to_a_fragments<T, M, N>(dsf, dpt);
+    warp_mma<T, S, true, M, N, D>(dv, RegisterA<M, N>{pf}, dot);
+    warp_mma<T, S, true, M, N, D>(dk, RegisterA<M, N>{dsf}, qt);
   }
-  store_rows<T, D>(static_cast<T*>(g.dk) + b * p.keys * p.k_row + h * D, p.k_row, row0, p.keys, dk, p.scale);
-  store_rows<T, D>(static_cast<T*>(g.dv) + b * p.keys * p.v_row + h * D, p.v_row, row0, p.keys, dv, 1.0f);
+  ak::cp_async_wait<0>();
+  // A key that no query sees has gradients 0: its accumulators summed what its hidden scores
+  // gave, possibly inf, so they are replaced rather than multiplied by 0.
+  AK_UNROLL
+  for (int mt = 0; mt < M; ++mt)
+    AK_UNROLL
+    for (int half = 0; half < 2; ++half) {
+      const int j = row0 + fragment_row(mt, 2 * half);
+      if (j < keys && (j >= block.limit || (block.mask != nullptr && block.mask[j] == 0)))
+        AK_UNROLL
+        for (int nt = 0; nt < D / 8; ++nt)
+          dk[mt][nt][2 * half] = dk[mt][nt][2 * half + 1] = dv[mt][nt][2 * half] = dv[mt][nt][2 * half + 1] = 0.0f;
+    }
+  store_rows<T, M, D>(static_cast<T*>(g.dk) + block.b * p.keys * p.k_row + block.h * D, p.k_row, row0, p.keys, dk,
+                      RowFactors<M>(p.scale).f);
+  store_rows<T, M, D>(static_cast<T*>(g.dv) + block.b * p.keys * p.v_row + block.h * D, p.v_row, row0, p.keys, dv,
+                      RowFactors<M>(1.0f).f);
 }
 
-// f(MmaTraits<T, dim>{}) for the dtype and head dim of p: the one place where they become
-// template arguments.
-template <typename F>
+// f(Traits<T, dim>{}) for the dtype and head dim of p: the one place where they become template
+// arguments.
+template <template <typename, int> class Traits, typename F>
 void with_traits(const FlashAttentionParams& p, F&& f) {
   auto for_element = [&](auto element) {
     using T = decltype(element);
     switch (p.qk_dim) {
-      case 32: f(MmaTraits<T, 32>{}); break;
-      case 64: f(MmaTraits<T, 64>{}); break;
-      default: f(MmaTraits<T, 128>{}); break;
+      case 32: f(Traits<T, 32>{}); break;
+      case 64: f(Traits<T, 64>{}); break;
+      default: f(Traits<T, 128>{}); break;
     }
   };
   if (p.dtype == AttentionDType::f16)
@@ -386,36 +693,36 @@ void with_traits(const FlashAttentionParams& p, F&& f) {
     for_element(ak::bfloat16{});
 }
 
+template <class Traits>
 dim3 grid_for(std::int64_t rows, const FlashAttentionParams& p) {
-  return dim3(static_cast<unsigned>((rows + kBlockRows - 1) / kBlockRows), static_cast<unsigned>(p.batch * p.heads));
+  static_assert(Traits::kSharedBytes <= 227 * 1024, "a block's shared memory on an H100");
+  return dim3(static_cast<unsigned>((rows + Traits::kRows - 1) / Traits::kRows), static_cast<unsigned>(p.batch * p.heads));
 }
 
 }  // namespace
 
 void forward_mma(const FlashAttentionParams& p, void* stream) {
-  with_traits(p, [&](auto traits) {
+  with_traits<ForwardTraits>(p, [&](auto traits) {
     using Traits = decltype(traits);
-    const std::size_t shared =
-        sizeof(typename Traits::Element) * (kBlockRows + 4 * Traits::kForwardTile) * Traits::kStride;
-    AK_LAUNCH(forward_kernel<Traits>, grid_for(p.queries, p), kThreads, shared, ak::as_stream(stream), p);
+    AK_LAUNCH(forward_kernel<Traits>, grid_for<Traits>(p.queries, p), kThreads, Traits::kSharedBytes,
+              ak::as_stream(stream), p);
   });
 }
 
 void backward_mma(const FlashAttentionGradParams& g, void* stream) {
   const FlashAttentionParams& p = g.forward;
-  with_traits(p, [&](auto traits) {
-    using Traits = decltype(traits);
-    constexpr int kTile = Traits::kBackwardTile;
-    // Both passes: 2 tiles of kBlockRows rows, 4 of kTile, and two float arrays per row.
-    const std::size_t dq_shared = sizeof(typename Traits::Element) * (2 * kBlockRows + 4 * kTile) * Traits::kStride +
-                                  sizeof(float) * 2 * kBlockRows;
-    const std::size_t dkdv_shared = sizeof(typename Traits::Element) * (2 * kBlockRows + 4 * kTile) * Traits::kStride +
-                                    sizeof(float) * 4 * kTile;
-    if (p.queries > 0)  // writes delta, which the dk/dv pass reads
-      AK_LAUNCH(dq_kernel<Traits>, grid_for(p.queries, p), kThreads, dq_shared, ak::as_stream(stream), g);
-    if (p.keys > 0)
-      AK_LAUNCH(dkdv_kernel<Traits>, grid_for(p.keys, p), kThreads, dkdv_shared, ak::as_stream(stream), g);
-  });
+  if (p.queries > 0)  // writes delta, which the dk/dv pass reads
+    with_traits<DqTraits>(p, [&](auto traits) {
+      using Traits = decltype(traits);
+      AK_LAUNCH(dq_kernel<Traits>, grid_for<Traits>(p.queries, p), kThreads, Traits::kSharedBytes,
+                ak::as_stream(stream), g);
+    });
+  if (p.keys > 0)
+    with_traits<DkdvTraits>(p, [&](auto traits) {
+      using Traits = decltype(traits);
+      AK_LAUNCH(dkdv_kernel<Traits>, grid_for<Traits>(p.keys, p), kThreads, Traits::kSharedBytes,
+                ak::as_stream(stream), g);
+    });
 }
 
 }  // namespace flash

@@ -604,8 +604,17 @@ void sync_warp(std::uint32_t mask, const char*, int) {
   warp_exchange(mask, &nothing, nullptr, 1, "__syncwarp");
 }
 
+void check_aligned(const void* address, std::size_t alignment, const char* what) {
+  Fiber& f = running_fiber(what);
+  if (reinterpret_cast<std::uintptr_t>(address) % alignment != 0)
+    fail_fiber(f, detail::concat("sim: ", block_name(run_state()), ", ", thread_name(f), ": ", what, " at address ",
+                                 address, " is not ", alignment, "-byte aligned"));
+}
+
 void cp_async(void* shared_destination, const void* global_source, std::size_t bytes, std::size_t source_bytes) {
   Fiber& f = running_fiber("cp.async");
+  check_aligned(shared_destination, bytes, "cp.async's shared destination");
+  check_aligned(global_source, bytes, "cp.async's global source");
   f.open_copies.push_back({shared_destination, global_source, bytes, std::min(bytes, source_bytes)});
 }
 

@@ -84,7 +84,11 @@ void sync_warp(std::uint32_t mask, const char* file, int line);
 // Every lane of `mask` gives `bytes` (at most 64) at `mine`; `all` receives 32 slots of `bytes`,
 // slot i holding lane i's (lanes outside the mask: zeros). `op` names the operation in errors.
 void warp_exchange(std::uint32_t mask, const void* mine, void* all, std::size_t bytes, const char* op);
-// cp.async: the copy happens when a later cp_async_wait retires its group.
+// Fails the launch, naming the kernel, the block, the thread and the address, unless `address`
+// is a multiple of `alignment` (what the hardware requires of `what`).
+void check_aligned(const void* address, std::size_t alignment, const char* what);
+// cp.async: the copy happens when a later cp_async_wait retires its group. Both addresses must
+// be aligned to the copy's size.
 void cp_async(void* shared_destination, const void* global_source, std::size_t bytes, std::size_t source_bytes);
 void cp_async_commit();
 void cp_async_wait(int pending_groups_allowed);
