@@ -13,8 +13,8 @@
 //   dq pass  (per tile of keys)     p = exp(s - lse); ds = p (dout v^T - delta); dq += scale ds k
 //   dk/dv    (per tile of queries)  dv += p^T dout; dk += scale ds^T q
 //
-// Shared rows that lanes read at a stride get one float of padding, so that the 32 lanes hit 32
-// banks. Tiles need up to about 136 KB of shared memory at head dim 256 (the launch asks for it).
+// F32Traits (flash_attention_traits.h) hold the shapes and the shared-memory layouts; tiles need
+// up to about 136 KB of shared memory at head dim 256 (the launch asks for it).
 #include "attnkit/error.h"
 #include "kernels/block_reduce.cuh"
 #include "kernels/flash_attention.cuh"
@@ -22,13 +22,6 @@
 namespace attnkit::ATTNKIT_KERNEL_NAMESPACE {
 namespace flash {
 namespace {
-
-constexpr int kThreads = 128;
-constexpr int kWarps = kThreads / ak::kWarpSize;
-constexpr int kRows = 32;                      // rows a block owns
-constexpr int kTile = ak::kWarpSize;           // the other side, one per lane
-constexpr int kRowsPerWarp = kRows / kWarps;   // 8
-constexpr int kMaxDim = 256;
 
 // Rows [first, first + rows) of one head of a [.., steps, ..] operand into shared memory,
 // `stride` floats apart; rows past `steps` are zeros.
@@ -40,19 +33,18 @@ AK_DEVICE void load_rows(float* tile, int stride, const float* head, std::int64_
   }
 }
 
-// The padded stride of a shared row of `dim` floats that lanes read one row each.
-AK_HOST_DEVICE inline int padded(int dim) { return dim + 1; }
-
-template <int kCols>  // columns of a head each lane owns: ceil(dim / 32)
+template <class Traits>  // F32Traits<columns of a head each lane owns: ceil(dim / 32)>
 __global__ void forward_kernel(FlashAttentionParams p) {
+  constexpr int kRows = Traits::kRows, kTile = Traits::kTile, kRowsPerWarp = Traits::kRowsPerWarp, kCols = Traits::kCols;
   const std::int64_t bh = blockIdx.y, b = bh / p.heads, h = bh % p.heads;
   const std::int64_t i0 = static_cast<std::int64_t>(blockIdx.x) * kRows;
   const int dk = static_cast<int>(p.qk_dim), dv = static_cast<int>(p.v_dim);
   const int warp = static_cast<int>(threadIdx.x) / ak::kWarpSize, lane = static_cast<int>(ak::lane_id());
-  float* qs = ak::dynamic_shared<float>();   // [kRows][dk]
-  float* ks = qs + kRows * dk;               // [kTile][dk + 1]
-  float* vs = ks + kTile * padded(dk);       // [kTile][dv]
-  float* ps = vs + kTile * dv;               // [kRows][kTile]
+  const typename Traits::Forward layout(dk, dv);
+  float* qs = ak::dynamic_shared<float>() + layout.q;
+  float* ks = ak::dynamic_shared<float>() + layout.k;
+  float* vs = ak::dynamic_shared<float>() + layout.v;
+  float* ps = ak::dynamic_shared<float>() + layout.p;
   const HeadView<float> head = head_view<float>(p, nullptr, b, h);
   const float *q = head.q, *k = head.k, *v = head.v;
   const KeyVisibility visible = key_visibility(p, b);
@@ -69,7 +61,7 @@ __global__ void forward_kernel(FlashAttentionParams p) {
   const std::int64_t key_end = visible.key_end(i0, kRows);
   for (std::int64_t j0 = 0; j0 < key_end; j0 += kTile) {
     __syncthreads();  // the previous tile's k and v are no longer read (first time: q is written)
-    load_rows(ks, padded(dk), k, p.k_row, j0, kTile, p.keys, dk);
+    load_rows(ks, Traits::padded(dk), k, p.k_row, j0, kTile, p.keys, dk);
     load_rows(vs, dv, v, p.v_row, j0, kTile, p.keys, dv);
     __syncthreads();
     const std::int64_t j = j0 + lane;
@@ -80,7 +72,7 @@ __global__ void forward_kernel(FlashAttentionParams p) {
       float s = -INFINITY;
       if (i < p.queries && visible(i, j)) {
         float dot = 0.0f;
-        for (int c = 0; c < dk; ++c) dot += qs[r * dk + c] * ks[lane * padded(dk) + c];
+        for (int c = 0; c < dk; ++c) dot += qs[r * dk + c] * ks[lane * Traits::padded(dk) + c];
         s = dot * p.scale;
       }
       const float m_new = ak::MaxOf()(m[rr], ak::warp_reduce(s, ak::MaxOf()));
@@ -120,18 +112,20 @@ __global__ void forward_kernel(FlashAttentionParams p) {
 // The probability of a visible score s of a query with log-sum-exp lse (0 when hidden).
 AK_DEVICE float probability(float s, float lse) { return s == -INFINITY || lse == -INFINITY ? 0.0f : expf(s - lse); }
 
-template <int kCols>  // ceil(qk_dim / 32)
+template <class Traits>  // F32Traits<ceil(qk_dim / 32)>
 __global__ void dq_kernel(FlashAttentionGradParams g) {
+  constexpr int kRows = Traits::kRows, kTile = Traits::kTile, kRowsPerWarp = Traits::kRowsPerWarp, kCols = Traits::kCols;
   const FlashAttentionParams& p = g.forward;
   const std::int64_t bh = blockIdx.y, b = bh / p.heads, h = bh % p.heads;
   const std::int64_t i0 = static_cast<std::int64_t>(blockIdx.x) * kRows;
   const int dk = static_cast<int>(p.qk_dim), dv = static_cast<int>(p.v_dim);
   const int warp = static_cast<int>(threadIdx.x) / ak::kWarpSize, lane = static_cast<int>(ak::lane_id());
-  float* qs = ak::dynamic_shared<float>();  // [kRows][dk]
-  float* dos = qs + kRows * dk;             // [kRows][dv]
-  float* ks = dos + kRows * dv;             // [kTile][dk + 1]
-  float* vs = ks + kTile * padded(dk);      // [kTile][dv + 1]
-  float* dss = vs + kTile * padded(dv);     // [kRows][kTile]
+  const typename Traits::Dq layout(dk, dv);
+  float* qs = ak::dynamic_shared<float>() + layout.q;
+  float* dos = ak::dynamic_shared<float>() + layout.dout;
+  float* ks = ak::dynamic_shared<float>() + layout.k;
+  float* vs = ak::dynamic_shared<float>() + layout.v;
+  float* dss = ak::dynamic_shared<float>() + layout.ds;
   const HeadView<float> head = head_view<float>(p, g.dout, b, h);
   const float *q = head.q, *k = head.k, *v = head.v, *out = head.out, *dout = head.dout;
   const KeyVisibility visible = key_visibility(p, b);
@@ -157,8 +151,8 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
   const std::int64_t key_end = visible.key_end(i0, kRows);
   for (std::int64_t j0 = 0; j0 < key_end; j0 += kTile) {
     __syncthreads();
-    load_rows(ks, padded(dk), k, p.k_row, j0, kTile, p.keys, dk);
-    load_rows(vs, padded(dv), v, p.v_row, j0, kTile, p.keys, dv);
+    load_rows(ks, Traits::padded(dk), k, p.k_row, j0, kTile, p.keys, dk);
+    load_rows(vs, Traits::padded(dv), v, p.v_row, j0, kTile, p.keys, dv);
     __syncthreads();
     const std::int64_t j = j0 + lane;
     AK_UNROLL
@@ -168,8 +162,8 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
       float ds = 0.0f;
       if (i < p.queries && visible(i, j)) {
         float s = 0.0f, dp = 0.0f;
-        for (int c = 0; c < dk; ++c) s += qs[r * dk + c] * ks[lane * padded(dk) + c];
-        for (int c = 0; c < dv; ++c) dp += dos[r * dv + c] * vs[lane * padded(dv) + c];
+        for (int c = 0; c < dk; ++c) s += qs[r * dk + c] * ks[lane * Traits::padded(dk) + c];
+        for (int c = 0; c < dv; ++c) dp += dos[r * dv + c] * vs[lane * Traits::padded(dv) + c];
         const float prob = probability(s * p.scale, lse[rr]);
         ds = prob == 0.0f ? 0.0f : prob * (dp - delta[rr]);
       }
@@ -183,7 +177,7 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
         const float ds = ds_row[jj];
         AK_UNROLL
         for (int c = 0; c < kCols; ++c)
-          if (lane + c * ak::kWarpSize < dk) dq[rr][c] += ds * ks[jj * padded(dk) + lane + c * ak::kWarpSize];
+          if (lane + c * ak::kWarpSize < dk) dq[rr][c] += ds * ks[jj * Traits::padded(dk) + lane + c * ak::kWarpSize];
       }
     }
   }
@@ -198,21 +192,23 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
   }
 }
 
-template <int kCols>  // ceil(max(qk_dim, v_dim) / 32)
+template <class Traits>  // F32Traits<ceil(max(qk_dim, v_dim) / 32)>
 __global__ void dkdv_kernel(FlashAttentionGradParams g) {
+  constexpr int kRows = Traits::kRows, kTile = Traits::kTile, kRowsPerWarp = Traits::kRowsPerWarp, kCols = Traits::kCols;
   const FlashAttentionParams& p = g.forward;
   const std::int64_t bh = blockIdx.y, b = bh / p.heads, h = bh % p.heads;
   const std::int64_t j0 = static_cast<std::int64_t>(blockIdx.x) * kRows;
   const int dk = static_cast<int>(p.qk_dim), dv = static_cast<int>(p.v_dim);
   const int warp = static_cast<int>(threadIdx.x) / ak::kWarpSize, lane = static_cast<int>(ak::lane_id());
-  float* ks = ak::dynamic_shared<float>();   // [kRows][dk]
-  float* vs = ks + kRows * dk;               // [kRows][dv]
-  float* qs = vs + kRows * dv;               // [kTile][dk + 1]
-  float* dos = qs + kTile * padded(dk);      // [kTile][dv + 1]
-  float* pt = dos + kTile * padded(dv);      // [kRows][kTile]: p^T
-  float* dst = pt + kRows * kTile;           // [kRows][kTile]: ds^T
-  float* lse = dst + kRows * kTile;          // [kTile]
-  float* delta = lse + kTile;                // [kTile]
+  const typename Traits::Dkdv layout(dk, dv);
+  float* ks = ak::dynamic_shared<float>() + layout.k;
+  float* vs = ak::dynamic_shared<float>() + layout.v;
+  float* qs = ak::dynamic_shared<float>() + layout.q;
+  float* dos = ak::dynamic_shared<float>() + layout.dout;
+  float* pt = ak::dynamic_shared<float>() + layout.pt;    // p^T
+  float* dst = ak::dynamic_shared<float>() + layout.dst;  // ds^T
+  float* lse = ak::dynamic_shared<float>() + layout.lse;
+  float* delta = ak::dynamic_shared<float>() + layout.delta;
   const HeadView<float> head = head_view<float>(p, g.dout, b, h);
   const float *q = head.q, *k = head.k, *v = head.v, *dout = head.dout;
   const KeyVisibility visible = key_visibility(p, b);
@@ -228,8 +224,8 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
   const std::int64_t query_begin = j0 < visible.limit ? visible.query_begin(j0) : p.queries;
   for (std::int64_t t0 = query_begin; t0 < p.queries; t0 += kTile) {
     __syncthreads();
-    load_rows(qs, padded(dk), q, p.q_row, t0, kTile, p.queries, dk);
-    load_rows(dos, padded(dv), dout, p.out_row, t0, kTile, p.queries, dv);
+    load_rows(qs, Traits::padded(dk), q, p.q_row, t0, kTile, p.queries, dk);
+    load_rows(dos, Traits::padded(dv), dout, p.out_row, t0, kTile, p.queries, dv);
     if (threadIdx.x < kTile) {
       const std::int64_t i = t0 + threadIdx.x;
       lse[threadIdx.x] = i < p.queries ? p.lse[bh * p.queries + i] : -INFINITY;
@@ -244,8 +240,8 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
       float prob = 0.0f, ds = 0.0f;
       if (i < p.queries && visible(i, j)) {
         float s = 0.0f, dp = 0.0f;
-        for (int c = 0; c < dk; ++c) s += qs[lane * padded(dk) + c] * ks[r * dk + c];
-        for (int c = 0; c < dv; ++c) dp += dos[lane * padded(dv) + c] * vs[r * dv + c];
+        for (int c = 0; c < dk; ++c) s += qs[lane * Traits::padded(dk) + c] * ks[r * dk + c];
+        for (int c = 0; c < dv; ++c) dp += dos[lane * Traits::padded(dv) + c] * vs[r * dv + c];
         prob = probability(s * p.scale, lse[lane]);
         ds = prob == 0.0f ? 0.0f : prob * (dp - delta[lane]);
       }
@@ -261,8 +257,8 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
         AK_UNROLL
         for (int c = 0; c < kCols; ++c) {
           const int col = lane + c * ak::kWarpSize;
-          if (col < dv) dv_acc[rr][c] += prob * dos[ii * padded(dv) + col];
-          if (col < dk) dk_acc[rr][c] += ds * qs[ii * padded(dk) + col];
+          if (col < dv) dv_acc[rr][c] += prob * dos[ii * Traits::padded(dv) + col];
+          if (col < dk) dk_acc[rr][c] += ds * qs[ii * Traits::padded(dk) + col];
         }
       }
     }
@@ -282,76 +278,76 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
   }
 }
 
-// ceil(dim / 32) rounded up to a power of two: the kCols instance for `dim` columns.
-int cols_for(std::int64_t dim) {
-  int cols = 1;
-  while (cols * ak::kWarpSize < dim) cols *= 2;
-  return cols;
-}
-
-dim3 grid_for(std::int64_t rows, const FlashAttentionParams& p) {
-  return dim3(static_cast<unsigned>((rows + kRows - 1) / kRows), static_cast<unsigned>(p.batch * p.heads));
-}
-
 }  // namespace
 
 void forward_f32(const FlashAttentionParams& p, void* stream) {
   const int dk = static_cast<int>(p.qk_dim), dv = static_cast<int>(p.v_dim);
-  const std::size_t shared = sizeof(float) * (kRows * dk + kTile * padded(dk) + kTile * dv + kRows * kTile);
-  const dim3 grid = grid_for(p.queries, p);
-  switch (cols_for(dv)) {
-    case 1: AK_LAUNCH(forward_kernel<1>, grid, kThreads, shared, ak::as_stream(stream), p); break;
-    case 2: AK_LAUNCH(forward_kernel<2>, grid, kThreads, shared, ak::as_stream(stream), p); break;
-    case 4: AK_LAUNCH(forward_kernel<4>, grid, kThreads, shared, ak::as_stream(stream), p); break;
-    default: AK_LAUNCH(forward_kernel<8>, grid, kThreads, shared, ak::as_stream(stream), p); break;
-  }
+  with_f32_traits(dv, [&](auto traits) {
+    using Traits = decltype(traits);
+    AK_LAUNCH(forward_kernel<Traits>, grid_for<Traits>(p.queries, p), kThreads,
+              sizeof(float) * typename Traits::Forward(dk, dv).floats, ak::as_stream(stream), p);
+  });
 }
 
 void backward_f32(const FlashAttentionGradParams& g, void* stream) {
   const FlashAttentionParams& p = g.forward;
   const int dk = static_cast<int>(p.qk_dim), dv = static_cast<int>(p.v_dim);
-  const std::size_t dq_shared =
-      sizeof(float) * (kRows * dk + kRows * dv + kTile * padded(dk) + kTile * padded(dv) + kRows * kTile);
-  const dim3 dq_grid = grid_for(p.queries, p);
-  if (p.queries > 0) switch (cols_for(dk)) {  // writes delta, which the dk/dv pass reads
-    case 1: AK_LAUNCH(dq_kernel<1>, dq_grid, kThreads, dq_shared, ak::as_stream(stream), g); break;
-    case 2: AK_LAUNCH(dq_kernel<2>, dq_grid, kThreads, dq_shared, ak::as_stream(stream), g); break;
-    case 4: AK_LAUNCH(dq_kernel<4>, dq_grid, kThreads, dq_shared, ak::as_stream(stream), g); break;
-    default: AK_LAUNCH(dq_kernel<8>, dq_grid, kThreads, dq_shared, ak::as_stream(stream), g); break;
-  }
-  const std::size_t dkdv_shared = sizeof(float) * (kRows * dk + kRows * dv + kTile * padded(dk) + kTile * padded(dv) +
-                                                   2 * kRows * kTile + 2 * kTile);
-  const dim3 dkdv_grid = grid_for(p.keys, p);
-  if (p.keys > 0) switch (cols_for(dk > dv ? dk : dv)) {
-    case 1: AK_LAUNCH(dkdv_kernel<1>, dkdv_grid, kThreads, dkdv_shared, ak::as_stream(stream), g); break;
-    case 2: AK_LAUNCH(dkdv_kernel<2>, dkdv_grid, kThreads, dkdv_shared, ak::as_stream(stream), g); break;
-    case 4: AK_LAUNCH(dkdv_kernel<4>, dkdv_grid, kThreads, dkdv_shared, ak::as_stream(stream), g); break;
-    default: AK_LAUNCH(dkdv_kernel<8>, dkdv_grid, kThreads, dkdv_shared, ak::as_stream(stream), g); break;
-  }
+  if (p.queries > 0)  // writes delta, which the dk/dv pass reads
+    with_f32_traits(dk, [&](auto traits) {
+      using Traits = decltype(traits);
+      AK_LAUNCH(dq_kernel<Traits>, grid_for<Traits>(p.queries, p), kThreads,
+                sizeof(float) * typename Traits::Dq(dk, dv).floats, ak::as_stream(stream), g);
+    });
+  if (p.keys > 0)
+    with_f32_traits(dk > dv ? dk : dv, [&](auto traits) {
+      using Traits = decltype(traits);
+      AK_LAUNCH(dkdv_kernel<Traits>, grid_for<Traits>(p.keys, p), kThreads,
+                sizeof(float) * typename Traits::Dkdv(dk, dv).floats, ak::as_stream(stream), g);
+    });
 }
 
 }  // namespace flash
+
+namespace {
+bool aligned(const void* pointer, std::uintptr_t bytes) { return reinterpret_cast<std::uintptr_t>(pointer) % bytes == 0; }
+}  // namespace
 
 void flash_attention_check(const FlashAttentionParams& p) {
   ATTNKIT_CHECK(p.batch >= 0 && p.heads >= 1 && p.queries >= 0 && p.keys >= 0, "flash attention: sizes batch ",
                 p.batch, ", heads ", p.heads, ", queries ", p.queries, ", keys ", p.keys, " are not valid");
   ATTNKIT_CHECK(p.batch * p.heads <= 65535, "flash attention: batch * heads = ", p.batch * p.heads,
                 " is more than the 65535 (batch, head) pairs a launch covers");
+  // The kernels count rows in 32 bits; a block's last tile may reach a few hundred rows past the end.
+  constexpr std::int64_t kMaxSteps = (std::int64_t{1} << 31) - 1024;
+  ATTNKIT_CHECK(p.queries <= kMaxSteps && p.keys <= kMaxSteps, "flash attention: ", p.queries, " queries and ", p.keys,
+                " keys: the kernels take at most ", kMaxSteps, " of each");
   if (p.dtype == AttentionDType::f32) {
-    ATTNKIT_CHECK(p.qk_dim >= 1 && p.qk_dim <= flash::kMaxDim && p.v_dim >= 1 && p.v_dim <= flash::kMaxDim,
-                  "flash attention: float32 takes head dims 1 to ", flash::kMaxDim, ", got ", p.qk_dim,
+    ATTNKIT_CHECK(p.qk_dim >= 1 && p.qk_dim <= flash::kF32MaxDim && p.v_dim >= 1 && p.v_dim <= flash::kF32MaxDim,
+                  "flash attention: float32 takes head dims 1 to ", flash::kF32MaxDim, ", got ", p.qk_dim,
                   " for q and k and ", p.v_dim, " for v");
     return;
   }
   const bool supported = p.qk_dim == p.v_dim && (p.qk_dim == 32 || p.qk_dim == 64 || p.qk_dim == 128);
   ATTNKIT_CHECK(supported, "flash attention: f16 and bf16 take head dims 32, 64 or 128, the same for q, k and v; got ",
                 p.qk_dim, " for q and k and ", p.v_dim, " for v");
+  // The tensor-core kernels take the running max of the raw scores and fold the scale into
+  // exp2's argument, which holds for a positive scale only.
+  ATTNKIT_CHECK(p.scale > 0.0f && p.scale <= 3.4e38f, "flash attention: f16 and bf16 take a positive finite scale, got ",
+                p.scale);
   // cp.async moves 16 bytes, 8 elements: every row of every head must start on a 16-byte boundary.
-  const auto aligned = [](const void* pointer) { return reinterpret_cast<std::uintptr_t>(pointer) % 16 == 0; };
-  ATTNKIT_CHECK(aligned(p.q) && aligned(p.k) && aligned(p.v) && aligned(p.out) && p.q_row % 8 == 0 &&
+  ATTNKIT_CHECK(aligned(p.q, 16) && aligned(p.k, 16) && aligned(p.v, 16) && aligned(p.out, 16) && p.q_row % 8 == 0 &&
                     p.k_row % 8 == 0 && p.v_row % 8 == 0 && p.out_row % 8 == 0,
                 "flash attention: f16 and bf16 need q, k, v and out 16-byte aligned with rows a multiple of 8 "
                 "elements apart");
+}
+
+void flash_attention_check(const FlashAttentionGradParams& g) {
+  flash_attention_check(g.forward);
+  if (g.forward.dtype == AttentionDType::f32) return;
+  // dout is read by cp.async like q, k and v; dq, dk and dv are written two elements a store.
+  ATTNKIT_CHECK(aligned(g.dout, 16), "flash attention: f16 and bf16 need dout 16-byte aligned");
+  ATTNKIT_CHECK(aligned(g.dq, 4) && aligned(g.dk, 4) && aligned(g.dv, 4),
+                "flash attention: f16 and bf16 need dq, dk and dv 4-byte aligned");
 }
 
 void flash_attention_forward(const FlashAttentionParams& p, void* stream) {
@@ -365,7 +361,7 @@ void flash_attention_forward(const FlashAttentionParams& p, void* stream) {
 
 void flash_attention_backward(const FlashAttentionGradParams& g, void* stream) {
   const FlashAttentionParams& p = g.forward;
-  flash_attention_check(p);
+  flash_attention_check(g);
   if (p.batch == 0 || (p.queries == 0 && p.keys == 0)) return;
   if (p.dtype == AttentionDType::f32)
     flash::backward_f32(g, stream);

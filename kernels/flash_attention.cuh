@@ -4,6 +4,7 @@
 
 #include "kernels/dialect.h"
 #include "kernels/flash_attention.h"
+#include "kernels/flash_attention_traits.h"
 
 namespace attnkit::ATTNKIT_KERNEL_NAMESPACE::flash {
 
@@ -52,6 +53,40 @@ AK_DEVICE HeadView<T> head_view(const FlashAttentionParams& p, const void* dout,
 // log2(e): the kernels work with exp2, the scores scaled by scale * log2(e).
 constexpr float kLog2e = 1.4426950408889634f;
 constexpr float kLn2 = 0.6931471805599453f;
+
+// f(Traits{}) for the kernel instance that takes p: the one place where the dtype and the head
+// dims become template arguments. Tensor cores: Family<T, head dim> (ForwardTraits, DqTraits,
+// DkdvTraits) for f16 and bf16; float32: F32Traits<columns a lane> for a head dim of `dim`.
+template <template <typename, int> class Family, typename F>
+void with_mma_traits(const FlashAttentionParams& p, F&& f) {
+  auto for_element = [&](auto element) {
+    using T = decltype(element);
+    switch (p.qk_dim) {
+      case 32: f(Family<T, 32>{}); break;
+      case 64: f(Family<T, 64>{}); break;
+      default: f(Family<T, 128>{}); break;
+    }
+  };
+  if (p.dtype == AttentionDType::f16)
+    for_element(ak::half{});
+  else
+    for_element(ak::bfloat16{});
+}
+template <typename F>
+void with_f32_traits(std::int64_t dim, F&& f) {
+  switch (f32_cols_for(dim)) {
+    case 1: f(F32Traits<1>{}); break;
+    case 2: f(F32Traits<2>{}); break;
+    case 4: f(F32Traits<4>{}); break;
+    default: f(F32Traits<8>{}); break;
+  }
+}
+
+// The grid of blocks of Traits::kRows rows over `rows` rows of every (batch, head).
+template <class Traits>
+dim3 grid_for(std::int64_t rows, const FlashAttentionParams& p) {
+  return dim3(static_cast<unsigned>((rows + Traits::kRows - 1) / Traits::kRows), static_cast<unsigned>(p.batch * p.heads));
+}
 
 // The launchers of each engine, behind flash_attention_forward and _backward.
 void forward_f32(const FlashAttentionParams& p, void* stream);

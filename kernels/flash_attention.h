@@ -18,7 +18,8 @@
 // one pass over the queries per tile of keys; no atomics, so results do not depend on timing.
 //
 // float32 takes head dims up to 256 (q and k, and v, each); f16 and bf16 take qk_dim = v_dim in
-// {32, 64, 128}, with rows and pointers 16-byte aligned. Others are a clear error.
+// {32, 64, 128}, with rows and pointers 16-byte aligned, and a positive scale. Others are a clear
+// error. Queries and keys number below 2^31.
 #pragma once
 
 #include <cstdint>
@@ -56,9 +57,11 @@ struct FlashAttentionGradParams {
   void* dv = nullptr;            // v's layout
 };
 
-// Throws attnkit::Error naming the problem when the kernels cannot take these sizes, dtype or
-// alignments (the op calls it before it allocates anything).
+// Throws attnkit::Error naming the problem when the kernels cannot take these sizes, dtype,
+// scale or alignments (the op calls it before it allocates anything); the backward's also checks
+// dout, dq, dk and dv.
 void flash_attention_check(const FlashAttentionParams& params);
+void flash_attention_check(const FlashAttentionGradParams& params);
 
 void flash_attention_forward(const FlashAttentionParams& params, void* stream);
 void flash_attention_backward(const FlashAttentionGradParams& params, void* stream);

@@ -26,97 +26,14 @@
 //   each probability and in the row sums (the sim runs the instruction's worst case: tests in
 //   tests/sim/test_flash_attention.cpp).
 //
-// Shared rows are padded by 16 bytes, so the 8 rows an ldmatrix reads fall in distinct banks.
-// Each kernel's traits (ForwardTraits, DqTraits, DkdvTraits) own its shared-memory layout, which
-// the kernel and its launch both read.
+// Each kernel's traits (ForwardTraits, DqTraits, DkdvTraits in flash_attention_traits.h) own
+// its tiles and shared-memory layout, which the kernel and its launch both read.
 #include "attnkit/error.h"
 #include "kernels/flash_attention.cuh"
 
 namespace attnkit::ATTNKIT_KERNEL_NAMESPACE {
 namespace flash {
 namespace {
-
-constexpr int kThreads = 128;
-constexpr int kWarps = kThreads / ak::kWarpSize;
-constexpr int kMmaRows = 16;  // an mma's M
-
-// One region of a block's dynamic shared memory: byte offset and size. Regions are laid one
-// after another, each a multiple of 16 bytes, so every row stays 16-byte aligned.
-struct Region {
-  int offset, bytes;
-  constexpr int end() const { return offset + bytes; }
-};
-constexpr Region first_region(int bytes) { return {0, bytes}; }
-constexpr Region after(Region previous, int bytes) { return {previous.end(), bytes}; }
-
-// A shared row of a head: kDim elements and 16 bytes of padding.
-template <typename T, int kDim>
-constexpr int shared_stride() {
-  return kDim + 16 / static_cast<int>(sizeof(T));
-}
-template <typename T, int kDim>
-constexpr int tile_bytes(int rows) {
-  return rows * shared_stride<T, kDim>() * static_cast<int>(sizeof(T));
-}
-
-// The shape of one element type and head dim (the instances: f16 and bf16 at 32, 64, 128).
-template <typename T, int kDim>
-struct MmaShape {
-  static_assert(kDim == 32 || kDim == 64 || kDim == 128, "head dims 32, 64, 128");
-  using Element = T;
-  static constexpr int kHeadDim = kDim;
-  static constexpr int kStride = shared_stride<T, kDim>();
-};
-
-// Forward: 128 queries a block (two m16 tiles a warp), tiles of 64 keys.
-template <typename T, int kDim>
-struct ForwardTraits : MmaShape<T, kDim> {
-  static constexpr int kWarpTiles = 2;
-  static constexpr int kRows = kWarps * kWarpTiles * kMmaRows;
-  static constexpr int kTile = 64;
-  static constexpr Region q = first_region(tile_bytes<T, kDim>(kRows));
-  static constexpr Region k = after(q, 2 * tile_bytes<T, kDim>(kTile));  // two buffers
-  static constexpr Region v = after(k, 2 * tile_bytes<T, kDim>(kTile));
-  // Each lane's running max and part of the sum of its rows between tiles (its own slots: no
-  // barrier), which leaves the registers to the accumulators.
-  static constexpr Region row_maxima = after(v, kThreads * kWarpTiles * 2 * 4);
-  static constexpr Region row_sums = after(row_maxima, kThreads * kWarpTiles * 2 * 4);
-  static constexpr int kSharedBytes = row_sums.end();
-};
-
-// dq pass: like the forward, with dO beside Q and each row's lse and delta; tiles of 32 keys at
-// head dim 128, whose accumulators leave fewer registers.
-template <typename T, int kDim>
-struct DqTraits : MmaShape<T, kDim> {
-  static constexpr int kWarpTiles = 2;
-  static constexpr int kRows = kWarps * kWarpTiles * kMmaRows;
-  static constexpr int kTile = kDim == 128 ? 32 : 64;
-  static constexpr Region q = first_region(tile_bytes<T, kDim>(kRows));
-  static constexpr Region dout = after(q, tile_bytes<T, kDim>(kRows));
-  static constexpr Region k = after(dout, 2 * tile_bytes<T, kDim>(kTile));
-  static constexpr Region v = after(k, 2 * tile_bytes<T, kDim>(kTile));
-  static constexpr Region lse = after(v, kRows * 4);  // floats, base 2
-  static constexpr Region delta = after(lse, kRows * 4);
-  static constexpr int kSharedBytes = delta.end();
-};
-
-// dk/dv pass: 64 keys a block (one m16 tile a warp: dK and dV take the registers), tiles of
-// queries; K's and V's fragments held in registers for the whole loop where they fit (head dims
-// up to 64), else read from shared memory every tile.
-template <typename T, int kDim>
-struct DkdvTraits : MmaShape<T, kDim> {
-  static constexpr int kWarpTiles = 1;
-  static constexpr int kRows = kWarps * kWarpTiles * kMmaRows;
-  static constexpr int kTile = kDim == 128 ? 32 : 64;
-  static constexpr bool kHoldKeys = kDim <= 64;
-  static constexpr Region k = first_region(tile_bytes<T, kDim>(kRows));
-  static constexpr Region v = after(k, tile_bytes<T, kDim>(kRows));
-  static constexpr Region q = after(v, 2 * tile_bytes<T, kDim>(kTile));
-  static constexpr Region dout = after(q, 2 * tile_bytes<T, kDim>(kTile));
-  static constexpr Region lse = after(dout, 2 * kTile * 4);  // floats, base 2, two buffers
-  static constexpr Region delta = after(lse, 2 * kTile * 4);
-  static constexpr int kSharedBytes = delta.end();
-};
 
 template <class Traits>
 AK_DEVICE typename Traits::Element* shared_tile(Region region) {
@@ -675,34 +592,10 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
                       RowFactors<M>(1.0f).f);
 }
 
-// f(Traits<T, dim>{}) for the dtype and head dim of p: the one place where they become template
-// arguments.
-template <template <typename, int> class Traits, typename F>
-void with_traits(const FlashAttentionParams& p, F&& f) {
-  auto for_element = [&](auto element) {
-    using T = decltype(element);
-    switch (p.qk_dim) {
-      case 32: f(Traits<T, 32>{}); break;
-      case 64: f(Traits<T, 64>{}); break;
-      default: f(Traits<T, 128>{}); break;
-    }
-  };
-  if (p.dtype == AttentionDType::f16)
-    for_element(ak::half{});
-  else
-    for_element(ak::bfloat16{});
-}
-
-template <class Traits>
-dim3 grid_for(std::int64_t rows, const FlashAttentionParams& p) {
-  static_assert(Traits::kSharedBytes <= 227 * 1024, "a block's shared memory on an H100");
-  return dim3(static_cast<unsigned>((rows + Traits::kRows - 1) / Traits::kRows), static_cast<unsigned>(p.batch * p.heads));
-}
-
 }  // namespace
 
 void forward_mma(const FlashAttentionParams& p, void* stream) {
-  with_traits<ForwardTraits>(p, [&](auto traits) {
+  with_mma_traits<ForwardTraits>(p, [&](auto traits) {
     using Traits = decltype(traits);
     AK_LAUNCH(forward_kernel<Traits>, grid_for<Traits>(p.queries, p), kThreads, Traits::kSharedBytes,
               ak::as_stream(stream), p);
@@ -712,13 +605,13 @@ void forward_mma(const FlashAttentionParams& p, void* stream) {
 void backward_mma(const FlashAttentionGradParams& g, void* stream) {
   const FlashAttentionParams& p = g.forward;
   if (p.queries > 0)  // writes delta, which the dk/dv pass reads
-    with_traits<DqTraits>(p, [&](auto traits) {
+    with_mma_traits<DqTraits>(p, [&](auto traits) {
       using Traits = decltype(traits);
       AK_LAUNCH(dq_kernel<Traits>, grid_for<Traits>(p.queries, p), kThreads, Traits::kSharedBytes,
                 ak::as_stream(stream), g);
     });
   if (p.keys > 0)
-    with_traits<DkdvTraits>(p, [&](auto traits) {
+    with_mma_traits<DkdvTraits>(p, [&](auto traits) {
       using Traits = decltype(traits);
       AK_LAUNCH(dkdv_kernel<Traits>, grid_for<Traits>(p.keys, p), kThreads, Traits::kSharedBytes,
                 ak::as_stream(stream), g);

@@ -142,10 +142,11 @@ void flash_attention_backward(const AttentionOperands& a, const ops::AttentionRe
   g.forward = flash_params(a);
   g.forward.out = forward.out.raw_data();
   g.forward.lse = floats(forward.lse);
-  const Tensor delta = empty_on({a.batch, a.heads, a.queries}, device);
   g.dout = dout.raw_data();
-  g.delta = floats(delta);
   g.dq = address_of(dq), g.dk = address_of(dk), g.dv = address_of(dv);
+  kern::flash_attention_check(g);
+  const Tensor delta = empty_on({a.batch, a.heads, a.queries}, device);
+  g.delta = floats(delta);
   kern::flash_attention_backward(g, stream(device));
 }
 

@@ -1,7 +1,9 @@
 // The sim executor itself: kernels with planted bugs (a missing barrier, an out-of-bounds write,
-// divergent barriers, a barrier some threads skip, a warp exchange with a missing lane) must be
-// caught and named; correct kernels (a warp-shuffle reduction, a shared-memory transpose, a
-// tiled matrix product through ldmatrix and mma.sync, cp.async staging) must match plain loops.
+// divergent barriers, a barrier some threads skip, a warp exchange with a missing lane, cp.async
+// and ldmatrix addresses off their 16-byte alignment) must be caught and named; correct kernels
+// (a warp-shuffle reduction, a shared-memory transpose, a tiled matrix product through ldmatrix
+// and mma.sync, cp.async staging) must match plain loops; ex2.approx's host version is the
+// instruction's documented worst case.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -331,6 +333,75 @@ TEST(SimExecutor, ReadingACpAsyncTileBeforeItsWaitSeesPoison) {
   Buffer<float> c(32);
   AK_LAUNCH(mma_matmul_without_wait, 1, 32, 0, nullptr, a.data(), c.data());
   for (const float v : c.values()) EXPECT_TRUE(std::isnan(v));
+}
+
+// ---------------------------------------------------------------- what the hardware requires
+
+// A tile staged by cp.async, each lane's 16 bytes `shared_shift` bytes into shared memory and
+// `global_shift` elements into the source.
+__global__ void staged_copy(const ak::half* a, float* out, int shared_shift, int global_shift) {
+  AK_SHARED(ak::half, tile, [16 * 16 + 16]);
+  const unsigned lane = ak::lane_id();
+  char* destination = reinterpret_cast<char*>(&tile[lane * 8]) + shared_shift;
+  ak::cp_async_16(destination, a + global_shift + lane * 8);
+  ak::cp_async_commit();
+  ak::cp_async_wait<0>();
+  __syncwarp();
+  out[lane] = static_cast<float>(tile[lane * 8]);
+}
+
+// ldmatrix over a 16 x 16 tile (32-byte rows) read `shift` elements in.
+__global__ void ldmatrix_rows(float* out, int shift) {
+  AK_SHARED(ak::half, tile, [16 * 16 + 8]);
+  const unsigned lane = ak::lane_id();
+  for (int e = 0; e < 8; ++e) tile[lane * 8 + e] = ak::half(1.0f);
+  if (lane < 8) tile[16 * 16 + lane] = ak::half(1.0f);
+  __syncwarp();
+  const unsigned m = lane / 8;
+  std::uint32_t fragment[4];
+  ak::ldmatrix_x4(fragment, &tile[(lane % 8 + m % 2 * 8) * 16 + m / 2 * 8 + shift]);
+  out[lane] = static_cast<float>(fragment[0] != 0);
+}
+
+TEST(SimExecutor, CatchesMisalignedCpAsyncAndLdmatrixAddresses) {
+  std::vector<ak::half> values;
+  for (const float v : random_floats(512, 9)) values.push_back(ak::half(v));
+  Buffer<ak::half> a(values);
+  Buffer<float> out(32);
+  AK_LAUNCH(staged_copy, 1, 32, 0, nullptr, a.data(), out.data(), 0, 0);  // aligned: runs
+  for (unsigned lane = 0; lane < 32; ++lane) EXPECT_EQ(out.data()[lane], static_cast<float>(values[lane * 8]));
+  EXPECT_ATTNKIT_ERROR(AK_LAUNCH(staged_copy, 1, 32, 0, nullptr, a.data(), out.data(), 8, 0),
+                       "kernel staged_copy, block (0,0,0), thread (0,0,0): cp.async's shared destination at "
+                       "address");
+  EXPECT_ATTNKIT_ERROR(AK_LAUNCH(staged_copy, 1, 32, 0, nullptr, a.data(), out.data(), 0, 4),
+                       "cp.async's global source at address");
+  EXPECT_ATTNKIT_ERROR(AK_LAUNCH(staged_copy, 1, 32, 0, nullptr, a.data(), out.data(), 0, 4), "is not 16-byte aligned");
+  AK_LAUNCH(ldmatrix_rows, 1, 32, 0, nullptr, out.data(), 0);
+  EXPECT_ATTNKIT_ERROR(AK_LAUNCH(ldmatrix_rows, 1, 32, 0, nullptr, out.data(), 4),
+                       "kernel ldmatrix_rows, block (0,0,0), thread (0,0,0): an ldmatrix row at address");
+}
+
+// ex2.approx.ftz.f32 on the host: within 2 ulp of 2^x but never exact (the sim runs the worst
+// case), 0 below 2^-126 and for -inf, NaN for NaN.
+TEST(SimExecutor, Exp2ApproxIsTheInstructionsWorstCase) {
+  const auto ulp = [](float y) { return std::nextafter(y, INFINITY) - y; };
+  int moved = 0;
+  for (int i = 0; i <= 20000; ++i) {
+    const float x = -130.0f + 140.0f * static_cast<float>(i) / 20000.0f;
+    const float exact = static_cast<float>(std::exp2(static_cast<double>(x)));
+    const float y = ak::exp2_approx(x);
+    if (exact < 1.17549435e-38f) {
+      EXPECT_EQ(y, 0.0f) << x;
+      continue;
+    }
+    EXPECT_LE(std::abs(y - exact), 2.5f * ulp(exact)) << x;
+    EXPECT_LE(std::abs(y - exact) / exact, std::ldexp(1.0f, -21)) << x;
+    moved += y != exact;
+  }
+  EXPECT_GT(moved, 15000);
+  EXPECT_EQ(ak::exp2_approx(-INFINITY), 0.0f);
+  EXPECT_EQ(ak::exp2_approx(INFINITY), INFINITY);
+  EXPECT_TRUE(std::isnan(ak::exp2_approx(NAN)));
 }
 
 // ---------------------------------------------------------------- launch errors

@@ -2,8 +2,9 @@
 // the host mma.sync, ldmatrix and cp.async) under the sim executor, forward and backward,
 // against plain attention evaluated in double in this file: odd lengths that are not multiples
 // of the tiles, cross-attention, causal masking, key masks as bytes and as lengths (a batch
-// element whose queries see no key among them), packed q/k/v projections, and outputs that
-// start as NaN.
+// element whose queries see no key among them), byte masks that leave whole tiles unmasked (the
+// kernels' path without masking beside the masked one), packed q/k/v projections, and outputs
+// that start as NaN.
 //
 // float32 must match the double reference closely. For f16 and bf16 the rule of
 // flash-attention's own tests applies: the fused kernel's error against the double reference is
@@ -29,7 +30,8 @@ using namespace testing;
 namespace kern = sim_kernels;
 using kern::AttentionDType;
 
-enum class Masking { none, bytes, lengths };
+// bytes: random, about 30% hidden; sparse: keys [Tk / 2, Tk / 2 + 5) hidden, the other tiles whole.
+enum class Masking { none, bytes, sparse, lengths };
 
 struct Case {
   AttentionDType dtype;
@@ -43,7 +45,7 @@ struct Case {
     const char* type = dtype == AttentionDType::f32 ? "f32" : dtype == AttentionDType::f16 ? "f16" : "bf16";
     return std::string(type) + " B" + std::to_string(B) + " H" + std::to_string(H) + " Tq" + std::to_string(Tq) +
            " Tk" + std::to_string(Tk) + " dk" + std::to_string(dk) + " dv" + std::to_string(dv) +
-           (causal ? " causal" : "") + (masking == Masking::bytes ? " mask" : "") +
+           (causal ? " causal" : "") + (masking == Masking::bytes ? " mask" : "") + (masking == Masking::sparse ? " sparse mask" : "") +
            (masking == Masking::lengths ? " lengths" : "") + (packed ? " packed" : "") +
            (scale != 0 ? " scale" + std::to_string(scale) : "");
   }
@@ -83,6 +85,9 @@ Problem make_problem(const Case& c, Generator& gen) {
     p.keep = mask.to_vector<std::uint8_t>();
     if (c.B > 1)  // the queries of batch element 1 see no key
       std::fill(p.keep.begin() + c.Tk, p.keep.begin() + 2 * c.Tk, std::uint8_t{0});
+  } else if (c.masking == Masking::sparse) {
+    for (std::int64_t b = 0; b < c.B; ++b)
+      for (std::int64_t j = c.Tk / 2; j < std::min(c.Tk, c.Tk / 2 + 5); ++j) p.keep[static_cast<std::size_t>(b * c.Tk + j)] = 0;
   } else if (c.masking == Masking::lengths) {
     for (std::int64_t b = 0; b < c.B; ++b) {
       const std::int64_t length = b == 1 ? 0 : c.Tk - (b * 17) % c.Tk;  // 1: sees none; others: a part or all
@@ -243,7 +248,7 @@ Outputs run_kernels(const Problem& p) {
   params.q = q.data, params.k = k.data, params.v = v.data;
   params.q_row = q.row, params.k_row = k.row, params.v_row = v.row;
   params.out = out.data, params.out_row = out.row, params.lse = lse.data();
-  params.key_mask = c.masking == Masking::bytes ? keep.data() : nullptr;
+  params.key_mask = c.masking == Masking::bytes || c.masking == Masking::sparse ? keep.data() : nullptr;
   params.key_lengths = c.masking == Masking::lengths ? lengths.data() : nullptr;
   params.causal = c.causal;
   params.scale = static_cast<float>(c.softmax_scale());
@@ -352,14 +357,42 @@ TEST(SimFlashAttention, TensorCoresMatchPlainAttentionInBfloat16) {
     check(c, seed++);
 }
 
+// Several whole tiles of keys, so that the tensor-core kernels take their path without masks on
+// some and the masked one on others (the tile with hidden keys, the diagonal, the ragged end).
+TEST(SimFlashAttention, TensorCoresMatchPlainAttentionOverManyTiles) {
+  const AttentionDType f16 = AttentionDType::f16, bf16 = AttentionDType::bf16;
+  std::uint64_t seed = 960;
+  for (const Case& c : std::vector<Case>{
+           {bf16, 1, 1, 130, 192, 128, 128, false, Masking::sparse},  // tile 1 masked, 0 and 2 whole
+           {f16, 1, 1, 200, 200, 64, 64, true, Masking::sparse},      // causal, four blocks of keys
+           {f16, 1, 2, 40, 257, 32, 32, false, Masking::none},        // four whole tiles and a ragged one
+       })
+    check(c, seed++);
+}
+
 TEST(SimFlashAttention, RefusesWhatTheKernelsCannotTake) {
   kern::FlashAttentionParams p;
   p.batch = 1, p.heads = 1, p.queries = 4, p.keys = 4, p.qk_dim = 300, p.v_dim = 16;
   EXPECT_ATTNKIT_ERROR(kern::flash_attention_check(p), "float32 takes head dims 1 to 256");
   p.dtype = AttentionDType::f16, p.qk_dim = 48, p.v_dim = 48;
   EXPECT_ATTNKIT_ERROR(kern::flash_attention_check(p), "head dims 32, 64 or 128");
-  p.qk_dim = p.v_dim = 64, p.q_row = p.k_row = p.v_row = p.out_row = 68;
+  p.qk_dim = p.v_dim = 64, p.scale = -0.125f;
+  EXPECT_ATTNKIT_ERROR(kern::flash_attention_check(p), "take a positive finite scale, got -0.125");
+  p.scale = 0.125f, p.q_row = p.k_row = p.v_row = p.out_row = 68;
   EXPECT_ATTNKIT_ERROR(kern::flash_attention_check(p), "16-byte aligned");
+  p.q_row = p.k_row = p.v_row = p.out_row = 64, p.queries = std::int64_t{1} << 31;
+  EXPECT_ATTNKIT_ERROR(kern::flash_attention_check(p), "the kernels take at most");
+  p.queries = 4;
+  alignas(16) static std::uint16_t storage[16];
+  p.q = p.k = p.v = p.out = storage;
+  kern::FlashAttentionGradParams g;
+  g.forward = p;
+  g.dout = storage + 4, g.dq = g.dk = g.dv = storage;
+  EXPECT_ATTNKIT_ERROR(kern::flash_attention_check(g), "need dout 16-byte aligned");
+  g.dout = storage, g.dk = storage + 1;
+  EXPECT_ATTNKIT_ERROR(kern::flash_attention_check(g), "need dq, dk and dv 4-byte aligned");
+  g.dk = storage;
+  kern::flash_attention_check(g);  // and now it takes them
 }
 
 }  // namespace
