@@ -64,9 +64,24 @@ void check_launch(const char* kernel, const char* file, int line);
 // GPU's limit): AK_LAUNCH does that for launches that ask for more. In src/cuda/launch.cu.
 constexpr std::size_t kDefaultDynamicSharedBytes = 48 * 1024;
 void allow_dynamic_shared(const void* kernel, std::size_t bytes, const char* name, const char* file, int line);
+// Makes the device of `stream` current for a launch and its shared-memory opt-in (both act on
+// the current device), and the previous one current again after: a launch for a tensor on cuda:1
+// while cuda:0 is current goes to cuda:1. The legacy default stream (null) changes nothing. In
+// src/cuda/launch.cu.
+class LaunchDevice {
+ public:
+  explicit LaunchDevice(cudaStream_t stream, const char* kernel, const char* file, int line);
+  ~LaunchDevice();
+  LaunchDevice(const LaunchDevice&) = delete;
+  LaunchDevice& operator=(const LaunchDevice&) = delete;
+
+ private:
+  int previous_ = -1;  // -1: nothing to restore
+};
 
 #define AK_LAUNCH(kernel, grid, block, shared_bytes, stream, ...)                                             \
   do {                                                                                                        \
+    const ::ak::LaunchDevice ak_launch_device((stream), #kernel, __FILE__, __LINE__);                         \
     const std::size_t ak_shared_bytes = (shared_bytes);                                                       \
     if (ak_shared_bytes > ::ak::kDefaultDynamicSharedBytes)                                                   \
       ::ak::allow_dynamic_shared(reinterpret_cast<const void*>(&kernel), ak_shared_bytes, #kernel, __FILE__,  \

@@ -171,8 +171,8 @@ def fmt(value, digits=1):
 
 
 def print_table(rows):
-    print("| file | kernel | dtype | dim | regs | local bytes | LDL/STL | shared KB | blocks/SM (warps) "
-          "| SASS | HMMA | SASS/HMMA | loop SASS/HMMA (loop HMMA) | predicted TFLOP/s |")
+    print("| file | kernel | dtype | dim (f32: columns a lane) | regs | local bytes | LDL/STL | shared KB | blocks/SM (warps) "
+          "| SASS | HMMA | SASS/HMMA | loop SASS/HMMA (loop HMMA) | issue-bound TFLOP/s |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         occupancy_text = f"{r['blocks']} ({r['warps']})" if r["blocks"] is not None else "-"

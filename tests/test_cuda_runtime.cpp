@@ -1,10 +1,14 @@
 // The CUDA runtime under the tensors: device queries, allocation, copies in both directions and
-// between views, and the errors for a full GPU. Skipped, with the runtime's reason, where no GPU
-// is present.
+// between views, ops on a second GPU while the first is current and copies between GPUs, and the
+// errors for a full GPU. Skipped, with the runtime's reason, where no GPU (or no second GPU) is
+// present.
 #include <gtest/gtest.h>
 
 #include "attnkit/device.h"
+#include "attnkit/ops/attention.h"
+#include "attnkit/ops/softmax.h"
 #include "attnkit/tensor.h"
+#include "cuda/runtime.h"
 #include "support.h"
 
 namespace attnkit {
@@ -53,6 +57,30 @@ TEST_F(CudaRuntime, ViewsOfDeviceTensorsCopyTheirOwnRows) {
   target.copy_from(host.slice(6, 10));  // host -> device
   EXPECT_TRUE(all_close(target.to(Device::cpu()), values(host.slice(6, 10)), 0));
   EXPECT_TRUE(all_close(Tensor::full({3}, 2.5, DType::f32, Device::cuda()), {2.5, 2.5, 2.5}, 0));
+}
+
+// Kernels (one with more than 48 KB of shared memory), cuBLAS and copies for tensors on cuda:1
+// while cuda:0 is current: each runs on the tensors' GPU and matches the cpu; a result copied
+// from cuda:1 to cuda:0 right after the op that wrote it is that op's result.
+TEST_F(CudaRuntime, OpsRunOnTheirTensorsGpuWhileAnotherIsCurrent) {
+  if (cuda_device_count() < 2) GTEST_SKIP() << "needs two GPUs: " << cuda_status();
+  Generator gen(143);
+  const cuda::CurrentDevice first(0);
+  const Device second = Device::cuda(1);
+  const Tensor x = random_tensor({33, 70}, gen, -3, 3, DType::f32);
+  const Tensor y = ops::softmax(x.to(second));
+  EXPECT_EQ(y.device(), second);
+  EXPECT_TRUE(all_close(y.to(Device::cpu()), values(ops::softmax(x)), 1e-6));
+  EXPECT_TRUE(all_close(y.to(Device::cuda(0)).to(Device::cpu()), values(ops::softmax(x)), 1e-6));
+
+  // Fused attention in bf16 at head dim 128 (its launches opt in to more shared memory).
+  const Tensor q = random_tensor({2, 150, 256}, gen, -1, 1, DType::bf16), k = random_tensor({2, 90, 256}, gen, -1, 1, DType::bf16);
+  const Tensor v = random_tensor({2, 90, 256}, gen, -1, 1, DType::bf16);
+  ops::AttentionOptions options;
+  options.num_heads = 2;
+  const Tensor out = ops::scaled_dot_product_attention(q.to(second), k.to(second), v.to(second), Tensor(), options).out;
+  const Tensor expected = ops::scaled_dot_product_attention(q, k, v, Tensor(), options).out;
+  EXPECT_TRUE(all_close(out.to(Device::cpu()).to(DType::f32), values(expected.to(DType::f32)), 2e-2, 2e-2));
 }
 
 TEST_F(CudaRuntime, DeviceMisuseAndExhaustionAreClearErrors) {

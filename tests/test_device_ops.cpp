@@ -6,6 +6,7 @@
 
 #include "attnkit/device.h"
 #include "attnkit/layer.h"
+#include "attnkit/layers.h"
 #include "attnkit/ops/attention.h"
 #include "attnkit/ops/conv.h"
 #include "attnkit/ops/dropout.h"
@@ -470,6 +471,11 @@ TEST_F(DeviceOps, ScaledDotProductAttentionInSixteenBitFloats) {
     }
   const Tensor odd = random_tensor({1, 4, 48}, gen, -1, 1, DType::f16).to(device);
   EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(odd, odd, odd), "head dims 32, 64 or 128");
+  const Tensor even = random_tensor({1, 4, 64}, gen, -1, 1, DType::bf16).to(device);
+  ops::AttentionOptions negative;
+  negative.scale = -0.5;
+  EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(even, even, even, Tensor(), negative),
+                       "f16 and bf16 take a positive finite scale, got -0.5");
   ops::AttentionOptions unfused;
   unfused.kernel = ops::AttentionKernel::unfused;
   EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(odd, odd, odd, Tensor(), unfused),
@@ -602,6 +608,48 @@ TEST_F(DeviceOps, RecurrentCellsForwardAndBackward) {
               EXPECT_TRUE(matches(got.dc0, want.dc0, 1e-4)) << what;
             }
           }
+}
+
+// cuDNN's inference mode (keep_for_backward false, as layers run outside training): the same
+// outputs, no reserve space, and a backward that says why it cannot run; a layer called outside
+// training and then differentiated runs its forward again and gives training's gradients.
+TEST_F(DeviceOps, CudnnInferenceModeKeepsNoReserveSpace) {
+  if (!device.is_cuda()) GTEST_SKIP() << "cuDNN runs on cuda only";
+  Generator gen(315);
+  const std::int64_t B = 3, T = 6, I = 5, U = 8, GU = 4 * U;
+  const Tensor x = f32({B, T, I}, gen), kernel = f32({I, GU}, gen, -0.5, 0.5);
+  const Tensor recurrent_kernel = f32({U, GU}, gen, -0.5, 0.5), bias = f32({GU}, gen);
+  ops::RecurrentOptions inference;
+  inference.keep_for_backward = false;
+  const auto cell = ops::RecurrentCell::lstm;
+  const ops::RecurrentResult expected = ops::recurrent(cell, x, kernel, recurrent_kernel, bias, Tensor(), Tensor(), {});
+  const ops::RecurrentResult result = ops::recurrent(cell, on_device(x), on_device(kernel), on_device(recurrent_kernel),
+                                                     on_device(bias), Tensor(), Tensor(), inference);
+  EXPECT_TRUE(matches(result.y, expected.y));
+  EXPECT_FALSE(result.cache.cudnn_reserve.defined());
+  EXPECT_ATTNKIT_ERROR(ops::recurrent_backward(cell, on_device(x), on_device(kernel), on_device(recurrent_kernel),
+                                               on_device(bias), Tensor(), Tensor(), result, on_device(f32({B, U}, gen)),
+                                               Tensor(), Tensor(), inference),
+                       "the forward ran in cuDNN's inference mode");
+
+  LayerRef layer = layers::LSTM(U);
+  Generator init(316);
+  layer->build({{T, I}}, init);
+  for (Parameter* parameter : layer->parameters()) parameter->value = parameter->value.to(device);
+  const Tensor dy = f32({B, U}, gen);
+  std::vector<Tensor> grads[2];
+  for (const bool training : {true, false}) {
+    for (Parameter* parameter : layer->parameters()) parameter->grad = Tensor();
+    std::any cache;
+    CallContext context;
+    context.training = training;
+    Generator dropout(1);
+    if (training) context.generator = &dropout;
+    layer->forward({on_device(x)}, context, cache);
+    layer->backward({on_device(x)}, cache, {on_device(dy)}, {true});
+    for (const Parameter* parameter : layer->parameters()) grads[training].push_back(parameter->grad.to(Device::cpu()));
+  }
+  for (std::size_t i = 0; i < grads[0].size(); ++i) EXPECT_TRUE(all_close(grads[0][i], values(grads[1][i]), 1e-6));
 }
 
 TEST_F(DeviceOps, SayWhatTheyCannotDo) {

@@ -103,8 +103,9 @@ Tensor in_processing_order(const Tensor& x, bool go_backwards, cudaStream_t on) 
 // workspace.
 class Rnn {
  public:
+  // `forward_mode`: training keeps a reserve space for the backward, inference none.
   Rnn(Cell cell_kind, const Tensor& x, const Tensor& kernel, const Tensor& recurrent_kernel, const Tensor& bias,
-      bool go_backwards)
+      bool go_backwards, cudnnForwardMode_t forward_mode)
       : cell(cell_kind),
         dims(dims_of(cell_kind, x, kernel)),
         device(x.device()),
@@ -133,8 +134,9 @@ class Rnn {
     ATTNKIT_CUDNN_CHECK(cudnnSetTensorNdDescriptor(state_desc.get(), CUDNN_DATA_FLOAT, 3, state_dims, state_strides));
     seq_lengths = Tensor::full({d.B}, static_cast<double>(d.T), DType::i32, device);
     ATTNKIT_CUDNN_CHECK(cudnnGetRNNWeightSpaceSize(handle, descriptor.get(), &weight_bytes));
-    ATTNKIT_CUDNN_CHECK(cudnnGetRNNTempSpaceSizes(handle, descriptor.get(), CUDNN_FWD_MODE_TRAINING, x_desc.get(),
-                                                  &work_bytes, &reserve_bytes));
+    ATTNKIT_CUDNN_CHECK(
+        cudnnGetRNNTempSpaceSizes(handle, descriptor.get(), forward_mode, x_desc.get(), &work_bytes, &reserve_bytes));
+    if (forward_mode == CUDNN_FWD_MODE_INFERENCE) reserve_bytes = 0;
     weights = pack(kernel, recurrent_kernel, bias);
     x_in = in_processing_order(x, go_backwards, gpu_stream);
     work = bytes(work_bytes);
@@ -232,22 +234,24 @@ class Rnn {
 ops::RecurrentResult cudnn_recurrent(Cell cell, const Tensor& x, const Tensor& kernel, const Tensor& recurrent_kernel,
                                      const Tensor& bias, const Tensor& h0, const Tensor& c0,
                                      const ops::RecurrentOptions& options) {
-  const Rnn rnn(cell, x, kernel, recurrent_kernel, bias, options.go_backwards);
+  const cudnnForwardMode_t mode = options.keep_for_backward ? CUDNN_FWD_MODE_TRAINING : CUDNN_FWD_MODE_INFERENCE;
+  const Rnn rnn(cell, x, kernel, recurrent_kernel, bias, options.go_backwards, mode);
   const Dims& d = rnn.dims;
   const Device device = rnn.device;
   const bool lstm = cell == Cell::lstm;
 
   ops::RecurrentResult out;
   out.cache.cudnn_y = Tensor::empty({d.B, d.T, d.U}, DType::f32, device);
-  out.cache.cudnn_reserve = rnn.bytes(rnn.reserve_bytes);
+  if (options.keep_for_backward) out.cache.cudnn_reserve = rnn.bytes(rnn.reserve_bytes);
   out.h_last = Tensor::empty({d.B, d.U}, DType::f32, device);
   if (lstm) out.c_last = Tensor::empty({d.B, d.U}, DType::f32, device);
   ATTNKIT_CUDNN_CHECK(cudnnRNNForward(
-      rnn.handle, rnn.descriptor.get(), CUDNN_FWD_MODE_TRAINING,
+      rnn.handle, rnn.descriptor.get(), mode,
       static_cast<const std::int32_t*>(rnn.seq_lengths.raw_data()), rnn.x_desc.get(), rnn.x_in.raw_data(),
       rnn.y_desc.get(), out.cache.cudnn_y.raw_data(), rnn.state_desc.get(), floats_or_null(h0), out.h_last.raw_data(),
       rnn.state_desc.get(), floats_or_null(c0), floats_or_null(out.c_last), rnn.weight_bytes, rnn.weights.raw_data(),
-      rnn.work_bytes, rnn.work.raw_data(), rnn.reserve_bytes, out.cache.cudnn_reserve.raw_data()));
+      rnn.work_bytes, rnn.work.raw_data(), rnn.reserve_bytes,
+      options.keep_for_backward ? out.cache.cudnn_reserve.raw_data() : nullptr));
   out.y = options.return_sequences ? out.cache.cudnn_y : out.h_last.clone();
   return out;
 }
@@ -257,7 +261,10 @@ ops::RecurrentGrads cudnn_recurrent_backward(Cell cell, const Tensor& x, const T
                                              const Tensor& c0, const ops::RecurrentResult& forward, const Tensor& dy,
                                              const Tensor& dh_last, const Tensor& dc_last,
                                              const ops::RecurrentOptions& options, bool needs_dx) {
-  const Rnn rnn(cell, x, kernel, recurrent_kernel, bias, options.go_backwards);
+  ATTNKIT_CHECK(forward.cache.cudnn_reserve.defined(),
+                "recurrent_backward: the forward ran in cuDNN's inference mode (RecurrentOptions::keep_for_backward "
+                "false) and kept no reserve space for a backward");
+  const Rnn rnn(cell, x, kernel, recurrent_kernel, bias, options.go_backwards, CUDNN_FWD_MODE_TRAINING);
   const Dims& d = rnn.dims;
   const Device device = rnn.device;
   const bool lstm = cell == Cell::lstm;

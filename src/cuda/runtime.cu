@@ -128,17 +128,31 @@ void release(void* pointer, int device) noexcept {
   }
 }
 
-void copy(void* destination, const void* source, std::size_t bytes) {
-  // The copy joins the stream of the device that holds the data (the destination's, when both
-  // are on GPUs), so it comes after the ops that wrote the source.
+namespace {
+
+// The GPU whose memory `address` is, or -1 for host memory.
+int device_of(const void* address) {
   cudaPointerAttributes attributes{};
-  int device = -1;
-  if (cudaPointerGetAttributes(&attributes, destination) == cudaSuccess && attributes.type == cudaMemoryTypeDevice)
-    device = attributes.device;
-  else if (cudaPointerGetAttributes(&attributes, source) == cudaSuccess && attributes.type == cudaMemoryTypeDevice)
-    device = attributes.device;
-  cudaGetLastError();
-  ATTNKIT_CHECK(device >= 0, "cuda::copy: neither address is device memory");
+  if (cudaPointerGetAttributes(&attributes, address) == cudaSuccess && attributes.type == cudaMemoryTypeDevice)
+    return attributes.device;
+  cudaGetLastError();  // host memory the runtime does not know: not an error to keep
+  return -1;
+}
+
+}  // namespace
+
+void copy(void* destination, const void* source, std::size_t bytes) {
+  // The copy joins the stream of the device that receives the data (the source's, for a copy to
+  // the host), so it comes after the ops that wrote there; a source on another GPU is waited for
+  // first, so the copy also comes after the ops that wrote the source.
+  const int to = device_of(destination), from = device_of(source);
+  ATTNKIT_CHECK(to >= 0 || from >= 0, "cuda::copy: neither address is device memory");
+  if (to >= 0 && from >= 0 && to != from) {
+    CurrentDevice current(from);
+    ATTNKIT_CUDA_CHECK(cudaStreamSynchronize(static_cast<cudaStream_t>(stream(from))));
+  }
+  const int device = to >= 0 ? to : from;
+  CurrentDevice current(device);
   const cudaStream_t on = static_cast<cudaStream_t>(stream(device));
   ATTNKIT_CUDA_CHECK(cudaMemcpyAsync(destination, source, bytes, cudaMemcpyDefault, on));
   ATTNKIT_CUDA_CHECK(cudaStreamSynchronize(on));

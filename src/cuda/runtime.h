@@ -14,8 +14,8 @@ namespace attnkit::cuda {
 void* allocate(std::size_t bytes, int device);
 // Returns a block to the cache of its device; never throws (it runs in destructors).
 void release(void* pointer, int device) noexcept;
-// Copies between any two of host and device memory (unified addressing), in the order of the
-// device streams' work, and returns when the copy is done.
+// Copies between any two of host and device memory (unified addressing), after the work queued
+// on the streams of the devices involved, and returns when the copy is done.
 void copy(void* destination, const void* source, std::size_t bytes);
 // The stream (a cudaStream_t) every op of GPU `device` runs on; made on first use. It
 // synchronises with the legacy default stream, so plain runtime calls stay ordered with it.

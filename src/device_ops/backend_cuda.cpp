@@ -5,6 +5,7 @@
 #include <cublas_v2.h>
 
 #include <algorithm>
+#include <limits>
 
 #include "attnkit/error.h"
 #include "cuda/runtime.h"
@@ -44,6 +45,11 @@ void gemm(Device device, bool transpose_a, bool transpose_b, std::int64_t m, std
           float alpha, const float* a, std::int64_t lda, const float* b, std::int64_t ldb, float beta, float* c,
           std::int64_t ldc, std::int64_t batch, std::int64_t stride_a, std::int64_t stride_b, std::int64_t stride_c) {
   if (m == 0 || n == 0 || batch == 0) return;
+  // cuBLAS takes sizes and leading dimensions as int.
+  constexpr std::int64_t kMax = std::numeric_limits<int>::max();
+  ATTNKIT_CHECK(m <= kMax && n <= kMax && k <= kMax && lda <= kMax && ldb <= kMax && ldc <= kMax && batch <= kMax,
+                "gemm on cuda: m ", m, ", n ", n, ", k ", k, ", leading dimensions ", lda, ", ", ldb, ", ", ldc,
+                " and batch ", batch, ": cuBLAS takes each up to ", kMax);
   cuda::CurrentDevice current(device.index);
   const cublasOperation_t op_a = transpose_a ? CUBLAS_OP_T : CUBLAS_OP_N;
   const cublasOperation_t op_b = transpose_b ? CUBLAS_OP_T : CUBLAS_OP_N;

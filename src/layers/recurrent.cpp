@@ -60,11 +60,13 @@ void RecurrentLayer::create_parameters(const std::vector<Shape>& input_shapes, G
   bias_ = &add_parameter("bias", bias);
 }
 
-Tensors RecurrentLayer::forward(const Tensors& inputs, const CallContext&, std::any& cache) {
+Tensors RecurrentLayer::forward(const Tensors& inputs, const CallContext& context, std::any& cache) {
   const Tensor h0 = inputs.size() > 1 ? inputs[1] : Tensor();
   const Tensor c0 = inputs.size() > 2 ? inputs[2] : Tensor();
+  ops::RecurrentOptions options = op_options(cell_, options_);
+  options.keep_for_backward = context.training;  // cuDNN's inference mode outside training
   ops::RecurrentResult r = ops::recurrent(cell_, inputs[0], kernel_->value, recurrent_kernel_->value, bias_->value,
-                                          h0, c0, op_options(cell_, options_));
+                                          h0, c0, options);
   Tensors out{r.y};
   if (options_.return_state()) {
     out.push_back(r.h_last);
@@ -80,10 +82,15 @@ Tensors RecurrentLayer::backward(const Tensors& inputs, const std::any& cache, c
   const Tensor c0 = inputs.size() > 2 ? inputs[2] : Tensor();
   const Tensor dh_last = output_grads.size() > 1 ? output_grads[1] : Tensor();
   const Tensor dc_last = output_grads.size() > 2 ? output_grads[2] : Tensor();
+  const ops::RecurrentOptions options = op_options(cell_, options_);
+  const auto& forward = std::any_cast<const ops::RecurrentResult&>(cache);
+  // A forward outside training that ran through cuDNN's inference mode kept nothing for this:
+  // it runs again, keeping it.
+  const bool kept = forward.cache.cudnn_reserve.defined() || !forward.cache.cudnn_y.defined();
   const ops::RecurrentGrads g = ops::recurrent_backward(
       cell_, inputs[0], kernel_->value, recurrent_kernel_->value, bias_->value, h0, c0,
-      std::any_cast<const ops::RecurrentResult&>(cache), output_grads[0], dh_last, dc_last, op_options(cell_, options_),
-      needs_grad[0]);
+      kept ? forward : ops::recurrent(cell_, inputs[0], kernel_->value, recurrent_kernel_->value, bias_->value, h0, c0, options),
+      output_grads[0], dh_last, dc_last, options, needs_grad[0]);
   if (kernel_->trainable) {
     accumulate(*kernel_, g.dkernel);
     accumulate(*recurrent_kernel_, g.drecurrent_kernel);

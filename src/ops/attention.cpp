@@ -760,11 +760,6 @@ AttentionOperands in_f32(AttentionOperands a) {
   return a;
 }
 
-// Whether a device runs the operands through the unfused path (see AttentionKernel).
-bool unfused_on_device(const AttentionOperands& a, const AttentionOptions& options) {
-  return options.kernel == AttentionKernel::unfused || (is_16_bit(a.q.tensor.dtype()) && !(a.scale > 0));
-}
-
 // Forward on any device: the cpu loops (16-bit in f32), or a device's fused kernels or unfused path.
 AttentionResult attention_forward(const AttentionOperands& a, const AttentionOptions& options) {
   const Device device = a.q.tensor.device();
@@ -776,7 +771,7 @@ AttentionResult attention_forward(const AttentionOperands& a, const AttentionOpt
     if (r.weights.defined()) r.weights = r.weights.to(dtype);
     return r;
   }
-  if (unfused_on_device(a, options))
+  if (options.kernel == AttentionKernel::unfused)
     return ATTNKIT_DEVICE_OP(device, scaled_dot_product_attention(with_mask_for_lengths(a), options.return_weights));
   AttentionResult r = ATTNKIT_DEVICE_OP(device, flash_attention(a));
   // The fused kernels keep no probabilities; for inspection they come from the unfused steps.
@@ -792,7 +787,7 @@ void attention_backward(const AttentionOperands& a, const AttentionResult& forwa
   const Device device = a.q.tensor.device();
   const DType dtype = a.q.tensor.dtype();
   if (!device.is_cpu()) {
-    if (unfused_on_device(a, options))
+    if (options.kernel == AttentionKernel::unfused)
       ATTNKIT_DEVICE_OP(device, scaled_dot_product_attention_backward(with_mask_for_lengths(a), dout, dq, dk, dv));
     else
       ATTNKIT_DEVICE_OP(device, flash_attention_backward(a, forward, dout, dq, dk, dv));

@@ -55,9 +55,7 @@ namespace attnkit::ops {
 
 // How an attention op runs on a device (cuda, sim): through its fused kernel, or through the
 // unfused path of separate products, softmax and elementwise kernels, kept for comparison. The
-// cpu has one implementation of each op and ignores it. Scaled dot-product attention in f16 or
-// bf16 with a scale that is not positive takes the unfused path (the tensor-core kernels fold a
-// positive scale into exp2's argument).
+// cpu has one implementation of each op and ignores it.
 enum class AttentionKernel { fused, unfused };
 
 // ---- 1. additive tanh-softmax pooling

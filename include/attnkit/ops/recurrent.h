@@ -41,6 +41,9 @@ struct RecurrentOptions {
   bool reset_after = true;  // GRU only: Keras's default since TensorFlow 2
   // On cuda: cuDNN's RNN (true), or attnkit's step kernels around cuBLAS, as on the sim (false).
   bool use_cudnn = true;
+  // Through cuDNN: false runs its inference mode, which keeps no reserve space for a backward
+  // (recurrent_backward then refuses the result). Layers set it from CallContext::training.
+  bool keep_for_backward = true;
 };
 
 // What the forward saves for the backward, in processing order s = 0 .. T-1. Through cuDNN
