@@ -270,6 +270,16 @@ AK_DEVICE bool keys_need_mask(int limit, const std::uint8_t* mask, int j0) {
   return !ak::all(shown);
 }
 
+// Sets to -inf the scores of a warp's queries (rows from row0) for the keys [j0, j0 + kN)
+// (columns) that they do not see, on the tiles that hide any: past the visibility limit,
+// masked, or, under causal masking, after the query.
+template <int kM, int kN, typename T>
+AK_DEVICE void hide_what_the_queries_do_not_see(Accumulators<kM, kN>& s, const BlockSetup<T>& block, bool causal,
+                                                int row0, int j0) {
+  if (keys_need_mask<kN>(block.limit, block.mask, j0)) hide_keys<kM, kN>(s, block.limit, block.mask, j0);
+  if (causal && j0 + kN - 1 > row0) hide_causal<false, kM, kN>(s, j0 - row0);
+}
+
 // Max and sum of a row's values across the 4 lanes of a quad.
 AK_DEVICE float quad_max(float x) {
   x = fmaxf(x, ak::shfl_xor(x, 1));
@@ -346,8 +356,7 @@ __global__ void forward_kernel(FlashAttentionParams p) {
     const int j0 = t * N;
     float s[M][N / 8][4] = {};
     warp_mma<T, S, false, M, D, N>(s, SharedA<S, T>{qs, warp_row}, kt);
-    if (keys_need_mask<N>(block.limit, block.mask, j0)) hide_keys<M, N>(s, block.limit, block.mask, j0);
-    if (p.causal && j0 + N - 1 > row0) hide_causal<false, M, N>(s, j0 - row0);
+    hide_what_the_queries_do_not_see<M, N>(s, block, p.causal, row0, j0);
     AK_UNROLL
     for (int mt = 0; mt < M; ++mt)
       AK_UNROLL
@@ -463,8 +472,7 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
     float s[M][N / 8][4] = {}, dp[M][N / 8][4] = {};
     warp_mma<T, S, false, M, D, N>(s, SharedA<S, T>{qs, warp_row}, kt);
     warp_mma<T, S, false, M, D, N>(dp, SharedA<S, T>{dos, warp_row}, vt);
-    if (keys_need_mask<N>(block.limit, block.mask, j0)) hide_keys<M, N>(s, block.limit, block.mask, j0);
-    if (p.causal && j0 + N - 1 > row0) hide_causal<false, M, N>(s, j0 - row0);
+    hide_what_the_queries_do_not_see<M, N>(s, block, p.causal, row0, j0);
     AK_UNROLL
     for (int mt = 0; mt < M; ++mt)
       AK_UNROLL
