@@ -42,5 +42,10 @@ void* stream(int device) {
   ATTNKIT_FAIL("cuda:", device, " has no stream: attnkit was built without CUDA");
 }
 
+CurrentDevice::CurrentDevice(int device) {
+  ATTNKIT_FAIL("cuda:", device, " cannot be made current: attnkit was built without CUDA");
+}
+CurrentDevice::~CurrentDevice() = default;
+
 }  // namespace cuda
 }  // namespace attnkit
