@@ -90,6 +90,24 @@ TEST(Cli, BadUsageIsAClearError) {
   EXPECT_NE(r.output.find("stdin, line 2: jieba: the text is not valid UTF-8"), std::string::npos) << r.output;
   r = run("frobnicate");
   EXPECT_NE(r.status, 0);
+  // Numbers out of range are refused as they are written, not wrapped or replaced by a default.
+  for (const char* epochs : {"0", "-1"}) {
+    r = run(std::string("train --model lstm --data x.csv --epochs ") + epochs);
+    EXPECT_EQ(r.status, 2) << r.output;
+    EXPECT_NE(r.output.find("--epochs"), std::string::npos) << r.output;
+  }
+  for (const char* seed : {"-1", "18446744073709551616", "1e3"}) {
+    r = run(std::string("train --model lstm --data x.csv --seed ") + seed);
+    EXPECT_EQ(r.status, 2) << r.output;
+    EXPECT_NE(r.output.find("is not a whole number from 0 to 18446744073709551615"), std::string::npos) << r.output;
+  }
+  r = run("predict --run somewhere");
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.output.find("predict needs --text or --input"), std::string::npos) << r.output;
+  r = run("predict --run somewhere --text x --input y.csv");
+  EXPECT_EQ(r.status, 2) << r.output;
+  r = run("predict --run somewhere --input y.csv --batch 0");
+  EXPECT_EQ(r.status, 2) << r.output;
 }
 
 TEST(Cli, CudaWithoutAGpuIsRefused) {
@@ -137,7 +155,73 @@ TEST(Cli, TrainReportsSavesAndPredicts) {
     total += w.get<double>();
   }
   EXPECT_LE(total, 1.0 + 1e-6);
-  fs::remove_all(report);
+
+  // The folder holds what predict needs and names it relative to itself: moved elsewhere, it
+  // predicts the same from any working folder.
+  const nlohmann::json run_json = nlohmann::json::parse(std::ifstream(report / "run.json"));
+  EXPECT_EQ(run_json["data"]["stopwords"], "stopwords.txt");
+  EXPECT_TRUE(fs::path(run_json["data"]["csv"].get<std::string>()).is_absolute());
+  const fs::path moved = fs::temp_directory_path() / "attnkit_cli_run_moved";
+  fs::remove_all(moved);
+  fs::rename(report, moved);
+  const CliRun from_moved = run("predict --run " + moved.string() + " --text '很好吃，送餐也快，下次还点' --json");
+  ASSERT_EQ(from_moved.status, 0) << from_moved.output;
+  EXPECT_EQ(last_json_line(from_moved.output)["probability"], p["probability"]);
+  const CliRun from_root = run("predict --run " + moved.string() + " --text - --json", "很好吃，送餐也快，下次还点\n");
+  ASSERT_EQ(from_root.status, 0) << from_root.output;
+  EXPECT_EQ(last_json_line(from_root.output)["probability"], p["probability"]);
+
+  // Text with no word the model knows: said on stderr and in the JSON, never a bare confident label.
+  for (const char* text : {"hello world", "👍👍👍", "", "。。。"}) {
+    const CliRun unknown = run("predict --run " + moved.string() + " --text '" + text + "' --json");
+    ASSERT_EQ(unknown.status, 0) << unknown.output;
+    EXPECT_NE(unknown.output.find("no word of the text is in the model's vocabulary"), std::string::npos) << text;
+    EXPECT_NE(unknown.output.find("no known word: label"), std::string::npos) << text;
+    EXPECT_EQ(last_json_line(unknown.output)["no_known_token"], true) << text;
+    EXPECT_EQ(last_json_line(unknown.output)["known_tokens"], 0) << text;
+  }
+
+  // Files of reviews: a CSV (any case of header, other columns carried through, a trailing blank
+  // line) as JSON lines or CSV, and lines on stdin; each label that of the review alone.
+  const fs::path reviews = fs::temp_directory_path() / "attnkit_cli_reviews.csv";
+  std::ofstream(reviews) << "id,Review,label\n7,很好吃，送餐也快,1\n8,\"太难吃了, 再也不点\",0\n9,hello,1\n\n";
+  const CliRun jsonl = run("predict --run " + moved.string() + " --input " + reviews.string() + " --batch 2 --weights");
+  ASSERT_EQ(jsonl.status, 0) << jsonl.output;
+  EXPECT_NE(jsonl.output.find("3 reviews classified; 1 with no word in the model's vocabulary"), std::string::npos)
+      << jsonl.output;
+  std::vector<nlohmann::json> records;
+  std::istringstream lines(jsonl.output);
+  for (std::string line; std::getline(lines, line);)
+    if (!line.empty() && line[0] == '{') records.push_back(nlohmann::json::parse(line));
+  ASSERT_EQ(records.size(), 3u) << jsonl.output;
+  const char* const texts[] = {"很好吃，送餐也快", "太难吃了, 再也不点", "hello"};
+  for (std::size_t i = 0; i < 3; ++i) {
+    EXPECT_EQ(records[i]["id"], std::to_string(7 + i));
+    EXPECT_EQ(records[i]["Review"], texts[i]);
+    EXPECT_EQ(records[i]["label"], i == 1 ? "0" : "1");  // the data's own label, untouched
+    const CliRun single = run("predict --run " + moved.string() + " --text '" + texts[i] + "' --json");
+    EXPECT_EQ(records[i]["predicted_label"], last_json_line(single.output)["label"]) << texts[i];
+    EXPECT_NEAR(records[i]["probability"].get<double>(), last_json_line(single.output)["probability"].get<double>(),
+                1e-6);
+    EXPECT_EQ(records[i]["no_known_token"], i == 2);
+  }
+  EXPECT_EQ(records[0]["attention"]["tokens"].size(), records[0]["attention"]["weights"].size());
+  const fs::path csv_out = fs::temp_directory_path() / "attnkit_cli_predictions.csv";
+  const CliRun as_csv =
+      run("predict --run " + moved.string() + " --input " + reviews.string() + " --format csv --output " + csv_out.string());
+  ASSERT_EQ(as_csv.status, 0) << as_csv.output;
+  std::ifstream csv_file(csv_out);
+  std::string header, first;
+  std::getline(csv_file, header);
+  std::getline(csv_file, first);
+  EXPECT_EQ(header, "id,Review,label,predicted_label,probability,known_tokens,no_known_token");
+  EXPECT_EQ(first.rfind("7,很好吃，送餐也快,1,", 0), 0u) << first;
+  const CliRun from_stdin = run("predict --run " + moved.string() + " --input -", "好吃\n太难吃了\n");
+  ASSERT_EQ(from_stdin.status, 0) << from_stdin.output;
+  EXPECT_NE(from_stdin.output.find("\"review\":\"太难吃了\""), std::string::npos) << from_stdin.output;
+  fs::remove(reviews);
+  fs::remove(csv_out);
+  fs::remove_all(moved);
 }
 
 // A run killed with SIGKILL in its second epoch and run again with --resume ends with the

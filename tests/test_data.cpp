@@ -130,12 +130,26 @@ TEST(Csv, ErrorsNameTheFileAndLine) {
   expect_csv_error("a,b\n1,\"open\nstill open\n", ", line 2, field 2: unterminated quote");
   expect_csv_error("a,b\n1,2\n3\n", ", line 3: the row has 1 field, the header has 2");
   expect_csv_error("a,b\n1,\"two\nlines\"\n1,2,3\n", ", line 4: the row has 3 fields, the header has 2");
-  expect_csv_error("a,b\n1,2\n\n", ", line 3: the row has 1 field");
   expect_csv_error("a,b\n1,\"x\ny\"z\n", ", line 3, field 2: text after a closing quote");
   expect_csv_error("a,b\n1,ok\n2,\"two\nlines \xFF\"\n", ", line 4, field 2: invalid UTF-8 (byte 0xff)");
   expect_csv_error("a,\xC3\n", ", line 1, field 2: invalid UTF-8 (byte 0xc3)");
   expect_csv_error("a,b\r1,2\n", ", line 1: a carriage return that is not followed by a line feed");
   EXPECT_ATTNKIT_ERROR(read_csv(temp_path("no_such.csv")), "cannot open");
+}
+
+// Blank lines (trailing ones, as editors leave them, and ones between rows) are skipped when the
+// header has several columns, as pandas.read_csv skips them; with one column a blank line is a
+// row holding one empty field.
+TEST(Csv, SkipsBlankLinesWhenTheHeaderHasSeveralColumns) {
+  const std::string path = write_temp("blank.csv", "a,b\n1,2\n\n3,4\r\n\r\n\n");
+  const CsvTable table = read_csv(path);
+  EXPECT_EQ(table.rows, (std::vector<std::vector<std::string>>{{"1", "2"}, {"3", "4"}}));
+  EXPECT_EQ(table.row_lines, (std::vector<std::int64_t>{2, 4}));
+  const std::string single = write_temp("blank_single.csv", "a\nx\n\ny\n");
+  EXPECT_EQ(read_csv(single).rows, (std::vector<std::vector<std::string>>{{"x"}, {""}, {"y"}}));
+  expect_csv_error("a,b\n1,2\n\n3\n", ", line 4: the row has 1 field, the header has 2");
+  std::filesystem::remove(path);
+  std::filesystem::remove(single);
 }
 
 TEST(Csv, ReadsLabelledColumnsInAnyOrder) {
@@ -144,6 +158,10 @@ TEST(Csv, ReadsLabelledColumnsInAnyOrder) {
   EXPECT_EQ(read.labels, (std::vector<int>{1, 0}));
   EXPECT_EQ(read.texts, (std::vector<std::string>{"nice, fast", "slow"}));
   EXPECT_EQ(read_labelled_csv(write_temp("labelled.csv", "label,review\n2,x\n"), 3).labels, (std::vector<int>{2}));
+  // Header names in any case; two columns that differ only in case are ambiguous.
+  EXPECT_EQ(read_labelled_csv(write_temp("labelled.csv", "Label,REVIEW\n1,x\n")).texts, (std::vector<std::string>{"x"}));
+  EXPECT_ATTNKIT_ERROR(read_labelled_csv(write_temp("labelled.csv", "label,Label,review\n1,1,x\n")),
+                       "has two columns 'label' (label, Label, review)");
   std::filesystem::remove(path);
 }
 

@@ -25,8 +25,9 @@ struct CsvTable {
 // Reads a CSV file: fields separated by commas; a field may be quoted with double quotes, and
 // then hold commas, line breaks and doubled quotes (""); lines end in LF or CRLF; a UTF-8 byte
 // order mark at the start is skipped; the first row is the header; the line end after the last
-// row is optional (an empty line is otherwise a row of one empty field). Every field must be
-// valid UTF-8. Errors (attnkit::Error) name the file and line: an unterminated quote, a row with
+// row is optional. A blank line (nothing between two line ends) is skipped when the header has
+// several columns, as pandas.read_csv does, and is otherwise a row of one empty field. Every
+// field must be valid UTF-8. Errors (attnkit::Error) name the file and line: an unterminated quote, a row with
 // more or fewer fields than the header, text after a closing quote, invalid UTF-8, a carriage
 // return outside quotes without its line feed, an empty file.
 CsvTable read_csv(const std::string& path);
@@ -40,8 +41,9 @@ struct LabelledTexts {
   std::vector<std::string> texts;
 };
 
-// The columns `label` and `review` of a CSV (in any order; other columns are ignored). Labels
-// must be integers in [0, classes); an error names the line and the value.
+// The columns `label` and `review` of a CSV (in any order, names matched without regard to the
+// case of ASCII letters; other columns are ignored). Labels must be integers in [0, classes); an
+// error names the line and the value.
 LabelledTexts read_labelled_csv(const std::string& path, int classes = 2);
 
 // ---------------------------------------------------------------- stopwords

@@ -104,12 +104,15 @@ std::unique_ptr<TokenAttention> token_attention(Model& model, const data::Tokeni
 
 // ---- runs saved to a folder, and predictions from them
 
-// Writes the model (model.json, model.safetensors), the tokenizer, the options, the report
-// (report.txt, history.csv, metrics.json) and the attention over the first test reviews
-// (attention.json) into `directory`, creating it.
+// Writes the model (model.json, model.safetensors), the tokenizer, the stopword list
+// (stopwords.txt), the options (run.json, with paths inside the folder relative to it, so that
+// the folder can be moved or shipped), the report (report.txt, history.csv, metrics.json) and
+// the attention over the first test reviews (attention.json) into `directory`, creating it.
 void save_run(const std::string& directory, const TrainResult& result, const Dataset& dataset,
               const DataOptions& data_options);
 
+// A run loaded from its folder: data_options' paths are resolved (the stopword list inside the
+// folder; runs saved before it held one name the list where it was).
 struct SavedRun {
   std::string model_name;
   std::unique_ptr<Model> model;
@@ -122,10 +125,19 @@ struct Prediction {
   int label = 0;
   double probability = 0;  // of that label
   std::vector<std::string> words;               // after segmentation and stopwords
+  // The tokens the model sees (known to the tokenizer, within maxlen). With none, the model
+  // sees padding alone and its answer says nothing about the text: callers must say so.
+  int known_tokens = 0;
   std::unique_ptr<TokenAttention> attention;    // null for models without attention
 };
 Prediction predict(Model& model, const data::Tokenizer& tokenizer, const jieba::Segmenter& segmenter,
                    const std::set<std::string>& stopwords, const std::string& text, std::int64_t maxlen);
+// The same for many texts: segmented on the CPU's threads, then one forward pass for all of
+// them; with `with_attention`, each text's token attention too (a pass per text). An error (text
+// that is not UTF-8) names the text's index.
+std::vector<Prediction> predict_batch(Model& model, const data::Tokenizer& tokenizer, const jieba::Segmenter& segmenter,
+                                      const std::set<std::string>& stopwords, const std::vector<std::string>& texts,
+                                      std::int64_t maxlen, bool with_attention);
 
 // The metrics of a run as one JSON object: model, device, epochs, test_accuracy, kappa,
 // epoch_seconds, history, and more.

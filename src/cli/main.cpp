@@ -4,7 +4,8 @@
 //                 [--report DIR] [--checkpoint DIR] [--resume] [--json]
 //   attnkit zoo --data CSV [--models a,b,...] [--device ...] [--split-seed S] [--seed S] [--report DIR] [--json]
 //   attnkit evaluate --run DIR [--data CSV] [--json]
-//   attnkit predict --run DIR --text TEXT [--json]
+//   attnkit predict --run DIR --text TEXT|- [--json]
+//   attnkit predict --run DIR --input FILE|- [--output FILE|-] [--format jsonl|csv] [--batch N] [--weights]
 //   attnkit segment [--no-hmm]          (lines on stdin; one JSON array of tokens per line)
 //   attnkit summary --model NAME
 //
@@ -12,9 +13,12 @@
 // line that cannot be parsed).
 #include <CLI/CLI.hpp>
 
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <iostream>
 #include <sstream>
 
@@ -60,6 +64,16 @@ bool valid_device_name(const std::string& name) {
 }
 
 const char* const kDeviceHelp = "auto (the GPU when the model runs there, else the cpu), cpu, cuda, cuda:N, or sim";
+
+// A seed: a whole number in [0, 2^64 - 1], checked as written (CLI11 alone wraps -1 around).
+const CLI::Validator kSeedCheck(
+    [](std::string& text) {
+      std::uint64_t value = 0;
+      const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+      const bool whole = !text.empty() && error == std::errc() && end == text.data() + text.size();
+      return whole ? std::string() : "\"" + text + "\" is not a whole number from 0 to 18446744073709551615";
+    },
+    "SEED");
 const CLI::Validator kDeviceCheck(
     [](std::string& name) { return valid_device_name(name) ? std::string() : "unknown device \"" + name + "\""; },
     "DEVICE");
@@ -114,8 +128,10 @@ struct DataArguments {
     command.add_option("--data", csv, "CSV of labelled reviews (columns label,review)")->required(required);
     command.add_option("--stopwords", stopwords, "stopword list (default: hit_stopwords.txt beside the CSV)");
     command.add_option("--jieba-dir", jieba_directory, "folder of jieba's dict.txt and finalseg/ tables");
-    command.add_option("--split-seed", split_seed, "random_state of the train/test split (default 0, the blog's)");
-    command.add_option("--seed", seed, "seed of the initial weights, the dropout masks and the shuffles");
+    command.add_option("--split-seed", split_seed, "random_state of the train/test split (default 0, the blog's)")
+        ->check(kSeedCheck);
+    command.add_option("--seed", seed, "seed of the initial weights, the dropout masks and the shuffles")
+        ->check(kSeedCheck);
   }
   sentiment::DataOptions options() const {
     return sentiment::DataOptions().csv(csv).stopwords(stopwords).jieba_directory(jieba_directory).seed(split_seed);
@@ -220,24 +236,164 @@ int run_evaluate(const std::string& run_dir, const std::string& csv, bool json) 
   return 0;
 }
 
-int run_predict(const std::string& run_dir, const std::string& text, const std::string& jieba_directory, bool json) {
-  sentiment::SavedRun run = sentiment::load_run(run_dir);
-  const jieba::Segmenter segmenter(jieba_directory);
-  const std::set<std::string> stopwords = data::read_stopwords(run.data_options.stopwords());
+// What the command says of a review whose words the model does not know.
+constexpr const char* kNoKnownWord =
+    "no word of the text is in the model's vocabulary: the model saw padding alone, and its answer says nothing "
+    "about this text";
+
+Json attention_json(const sentiment::TokenAttention& a) {
+  return {{"kind", a.kind}, {"tokens", a.tokens}, {"weights", a.weights}};
+}
+
+int run_predict_text(const sentiment::SavedRun& run, const jieba::Segmenter& segmenter,
+                     const std::set<std::string>& stopwords, std::string text, bool json) {
+  if (text == "-") {  // the review from standard input
+    std::ostringstream in;
+    in << std::cin.rdbuf();
+    text = in.str();
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  }
   const sentiment::Prediction p =
       sentiment::predict(*run.model, run.tokenizer, segmenter, stopwords, text, run.data_options.maxlen());
-  std::cout << "label " << p.label << " (" << (p.label == 1 ? "positive" : "negative") << "), probability "
-            << p.probability << "\n";
-  Json out{{"model", run.model_name}, {"label", p.label}, {"probability", p.probability}, {"words", p.words}};
-  if (p.attention) {
+  Json out{{"model", run.model_name},     {"label", p.label}, {"probability", p.probability},
+           {"known_tokens", p.known_tokens}, {"no_known_token", p.known_tokens == 0}, {"words", p.words}};
+  if (p.known_tokens == 0) {
+    std::cerr << "attnkit: " << kNoKnownWord << "\n";
+    std::cout << "no known word: label " << p.label << " and probability " << p.probability
+              << " are the model's answer to an empty review\n";
+  } else {
+    std::cout << "label " << p.label << " (" << (p.label == 1 ? "positive" : "negative") << "), probability "
+              << p.probability << "\n";
+  }
+  if (p.attention && p.known_tokens > 0) {
     std::cout << (p.attention->kind == "steps" ? "attention over the tokens:\n"
                                                : "largest gate weight at each token (Dense-softmax gating):\n");
     for (std::size_t i = 0; i < p.attention->tokens.size(); ++i)
       std::cout << "  " << p.attention->tokens[i] << "\t" << p.attention->weights[i] << "\n";
-    out["attention"] = {{"kind", p.attention->kind}, {"tokens", p.attention->tokens}, {"weights", p.attention->weights}};
+    out["attention"] = attention_json(*p.attention);
   }
   if (json) std::cout << out.dump() << "\n";
   return 0;
+}
+
+// A CSV field, quoted when it must be (RFC 4180).
+std::string csv_field(const std::string& text) {
+  if (text.find_first_of(",\"\r\n") == std::string::npos) return text;
+  std::string quoted = "\"";
+  for (const char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return quoted + "\"";
+}
+
+struct BatchOptions {
+  std::string input, output = "-", format = "jsonl";
+  std::int64_t batch = 256;
+  bool weights = false;
+};
+
+// Reviews from a CSV (its `review` column; every column is carried to the output, beside
+// predicted_label, probability, known_tokens and no_known_token) or one a line, classified
+// `batch` at a time and written as they are done.
+int run_predict_input(const sentiment::SavedRun& run, const jieba::Segmenter& segmenter,
+                      const std::set<std::string>& stopwords, const BatchOptions& o) {
+  const bool from_stdin = o.input == "-";
+  const bool csv_input = !from_stdin && fs::path(o.input).extension() == ".csv";
+  std::vector<std::string> columns{"review"};
+  std::vector<std::vector<std::string>> rows;  // csv_input: every row; else filled a batch at a time
+  std::size_t review_column = 0;
+  if (csv_input) {
+    data::CsvTable table = data::read_csv(o.input);
+    columns = table.header;
+    const auto found = std::find_if(columns.begin(), columns.end(), [](std::string c) {
+      for (char& ch : c) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      return c == "review";
+    });
+    ATTNKIT_CHECK(found != columns.end(), "'", o.input, "' has no column 'review'");
+    review_column = static_cast<std::size_t>(found - columns.begin());
+    rows = std::move(table.rows);
+  }
+  std::ifstream file;
+  if (!from_stdin && !csv_input) {
+    file.open(o.input, std::ios::binary);
+    ATTNKIT_CHECK(file.good(), "cannot open '", o.input, "'");
+  }
+  std::istream& lines = from_stdin ? std::cin : file;
+  std::ofstream output_file;
+  if (o.output != "-") {
+    output_file.open(o.output, std::ios::binary | std::ios::trunc);
+    ATTNKIT_CHECK(output_file.good(), "cannot write '", o.output, "'");
+  }
+  std::ostream& out = o.output == "-" ? std::cout : output_file;
+  if (o.format == "csv") {
+    for (const std::string& c : columns) out << csv_field(c) << ",";
+    out << "predicted_label,probability,known_tokens,no_known_token" << (o.weights ? ",tokens,weights" : "") << "\n";
+  }
+
+  std::size_t next_row = 0, done = 0, unknown = 0;
+  std::int64_t line_number = 0;
+  for (;;) {
+    // The next batch of reviews, with the row each came from.
+    std::vector<std::vector<std::string>> batch_rows;
+    if (csv_input) {
+      while (next_row < rows.size() && static_cast<std::int64_t>(batch_rows.size()) < o.batch)
+        batch_rows.push_back(std::move(rows[next_row++]));
+    } else {
+      std::string line;
+      while (static_cast<std::int64_t>(batch_rows.size()) < o.batch && std::getline(lines, line)) {
+        ++line_number;
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        batch_rows.push_back({line});
+      }
+    }
+    if (batch_rows.empty()) break;
+    std::vector<std::string> texts;
+    for (const auto& row : batch_rows) texts.push_back(row[review_column]);
+    std::vector<sentiment::Prediction> predictions;
+    try {
+      predictions = sentiment::predict_batch(*run.model, run.tokenizer, segmenter, stopwords, texts,
+                                             run.data_options.maxlen(), o.weights);
+    } catch (const Error& e) {
+      ATTNKIT_FAIL("'", o.input, "', the batch from review ", done + 1, ": ", e.message());
+    }
+    for (std::size_t k = 0; k < predictions.size(); ++k) {
+      const sentiment::Prediction& p = predictions[k];
+      unknown += p.known_tokens == 0;
+      if (o.format == "csv") {
+        for (const std::string& field : batch_rows[k]) out << csv_field(field) << ",";
+        out << p.label << "," << p.probability << "," << p.known_tokens << "," << (p.known_tokens == 0 ? 1 : 0);
+        if (o.weights) {
+          const Json tokens = p.attention ? Json(p.attention->tokens) : Json::array();
+          const Json weights = p.attention ? Json(p.attention->weights) : Json::array();
+          out << "," << csv_field(tokens.dump()) << "," << csv_field(weights.dump());
+        }
+        out << "\n";
+      } else {
+        Json record = Json::object();
+        for (std::size_t c = 0; c < columns.size(); ++c) record[columns[c]] = batch_rows[k][c];
+        record["predicted_label"] = p.label;
+        record["probability"] = p.probability;
+        record["known_tokens"] = p.known_tokens;
+        record["no_known_token"] = p.known_tokens == 0;
+        if (o.weights && p.attention) record["attention"] = attention_json(*p.attention);
+        out << record.dump() << "\n";
+      }
+    }
+    done += predictions.size();
+    out.flush();
+  }
+  ATTNKIT_CHECK(out.good(), "cannot write '", o.output, "'");
+  std::cerr << "attnkit: " << done << " reviews classified";
+  if (unknown > 0) std::cerr << "; " << unknown << " with no word in the model's vocabulary (flagged no_known_token)";
+  std::cerr << "\n";
+  return 0;
+}
+
+int run_predict(const std::string& run_dir, const std::string& text, const BatchOptions& batch,
+                const std::string& jieba_directory, bool json) {
+  const sentiment::SavedRun run = sentiment::load_run(run_dir);
+  const jieba::Segmenter segmenter(jieba_directory);
+  const std::set<std::string> stopwords = data::read_stopwords(run.data_options.stopwords());
+  if (!batch.input.empty()) return run_predict_input(run, segmenter, stopwords, batch);
+  return run_predict_text(run, segmenter, stopwords, text, json);
 }
 
 int run_segment(bool hmm, const std::string& jieba_directory) {
@@ -265,7 +421,8 @@ int main(int argc, char** argv) {
   CLI::App* train = app.add_subcommand("train", "train one model of the zoo and report on the test set");
   train->add_option("--model", train_arguments.model, "model name (see attnkit summary --help)")->required();
   train_data.add_to(*train, true);
-  train->add_option("--epochs", train_arguments.epochs, "epochs (default: the blog's count for the model)");
+  train->add_option("--epochs", train_arguments.epochs, "epochs (default: the blog's count for the model)")
+      ->check(CLI::Range(1, 100000));
   train->add_option("--device", train_arguments.device, kDeviceHelp)->check(kDeviceCheck);
   train->add_option("--report", train_arguments.report, "folder for the model, the report and the plots");
   train->add_option("--checkpoint", train_arguments.checkpoint,
@@ -293,12 +450,24 @@ int main(int argc, char** argv) {
   evaluate->add_flag("--json", evaluate_json, "end with the results as one JSON object");
 
   std::string predict_run, predict_text, predict_jieba = jieba::default_directory();
+  BatchOptions predict_batch;
   bool predict_json = false;
-  CLI::App* predict = app.add_subcommand("predict", "classify a text with a saved run");
+  CLI::App* predict = app.add_subcommand("predict", "classify a review, or a file of them, with a saved run");
   predict->add_option("--run", predict_run, "folder written by train --report")->required();
-  predict->add_option("--text", predict_text, "the review")->required();
+  CLI::Option* text_option = predict->add_option("--text", predict_text, "the review (- reads it from stdin)");
+  CLI::Option* input_option =
+      predict->add_option("--input", predict_batch.input,
+                          "reviews: a .csv file with a review column (other columns carried through), or one "
+                          "review a line (a file, or - for stdin)");
+  text_option->excludes(input_option);
+  predict->add_option("--output", predict_batch.output, "where the predictions go (default -, stdout)");
+  predict->add_option("--format", predict_batch.format, "jsonl (default) or csv")
+      ->check(CLI::IsMember({"jsonl", "csv"}));
+  predict->add_option("--batch", predict_batch.batch, "reviews a forward pass (default 256)")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 20));
+  predict->add_flag("--weights", predict_batch.weights, "with --input: each review's token attention too");
   predict->add_option("--jieba-dir", predict_jieba, "folder of jieba's dict.txt and finalseg/ tables");
-  predict->add_flag("--json", predict_json, "end with the prediction as one JSON object");
+  predict->add_flag("--json", predict_json, "with --text: end with the prediction as one JSON object");
 
   bool segment_no_hmm = false;
   std::string segment_jieba = jieba::default_directory();
@@ -321,7 +490,13 @@ int main(int argc, char** argv) {
     if (train->parsed()) return run_train(train_data, train_arguments, argv[0]);
     if (zoo_command->parsed()) return run_zoo(zoo_data, zoo_models, zoo_device, zoo_report, zoo_json, argv[0]);
     if (evaluate->parsed()) return run_evaluate(evaluate_run, evaluate_csv, evaluate_json);
-    if (predict->parsed()) return run_predict(predict_run, predict_text, predict_jieba, predict_json);
+    if (predict->parsed()) {
+      if (text_option->count() == 0 && input_option->count() == 0) {
+        std::cerr << "attnkit: predict needs --text or --input\n";
+        return 2;
+      }
+      return run_predict(predict_run, predict_text, predict_batch, predict_jieba, predict_json);
+    }
     if (segment->parsed()) return run_segment(!segment_no_hmm, segment_jieba);
     if (summary->parsed()) {
       std::cout << zoo::build(summary_model)->summary();

@@ -30,6 +30,22 @@ class CsvParser {
   bool at_end() const { return at_ == file_.size(); }
   std::int64_t line() const { return line_; }
 
+  // Steps over blank lines (a lone LF or CRLF); true when it did.
+  bool skip_blank_lines() {
+    bool skipped = false;
+    for (;;) {
+      if (file_.compare(at_, 1, "\n") == 0) {
+        at_ += 1;
+      } else if (file_.compare(at_, 2, "\r\n") == 0) {
+        at_ += 2;
+      } else {
+        return skipped;
+      }
+      ++line_;
+      skipped = true;
+    }
+  }
+
   // The fields of the row that starts here; leaves the position after its line end.
   std::vector<std::string> read_row() {
     std::vector<std::string> row;
@@ -102,13 +118,21 @@ class CsvParser {
   std::int64_t line_ = 1;
 };
 
+std::string ascii_lower(std::string text) {
+  for (char& c : text)
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  return text;
+}
+
+// The column called `name` (a lower-case name; the header's are compared in lower case).
 std::size_t column_of(const CsvTable& table, const std::string& path, const std::string& name) {
-  const auto found = std::find(table.header.begin(), table.header.end(), name);
+  const auto named = [&](const std::string& column) { return ascii_lower(column) == name; };
+  const auto found = std::find_if(table.header.begin(), table.header.end(), named);
   std::string columns;
   for (const std::string& column : table.header) columns += (columns.empty() ? "" : ", ") + column;
   ATTNKIT_CHECK(found != table.header.end(), "'", path, "' has no column '", name, "' (its columns: ", columns, ")");
-  ATTNKIT_CHECK(std::find(found + 1, table.header.end(), name) == table.header.end(), "'", path, "' has two columns '",
-                name, "'");
+  ATTNKIT_CHECK(std::find_if(found + 1, table.header.end(), named) == table.header.end(), "'", path,
+                "' has two columns '", name, "' (", columns, ")");
   return static_cast<std::size_t>(found - table.header.begin());
 }
 
@@ -121,7 +145,9 @@ CsvTable parse_csv(const std::string& file, const std::string& path) {
   ATTNKIT_CHECK(!parser.at_end(), "'", path, "' is empty: a CSV starts with its header row");
   CsvTable table;
   table.header = parser.read_row();
+  const bool skip_blank = table.header.size() > 1;
   while (!parser.at_end()) {
+    if (skip_blank && parser.skip_blank_lines()) continue;
     const std::int64_t line = parser.line();
     std::vector<std::string> row = parser.read_row();
     ATTNKIT_CHECK(row.size() == table.header.size(), where(path, line), ": the row has ", row.size(),

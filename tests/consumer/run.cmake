@@ -1,5 +1,6 @@
 # Installs the built library into a fresh prefix, then builds and runs the consumer project
-# against it: through find_package(attnkit), and through pkg-config.
+# against it: through find_package(attnkit), and through pkg-config; and runs the installed
+# attnkit command, which must find the installed library by itself.
 #   cmake -DBUILD_DIR=... -DSOURCE_DIR=... -DWORK_DIR=... -DMODE=cmake|pkgconfig -P run.cmake
 foreach(var BUILD_DIR SOURCE_DIR WORK_DIR MODE)
   if(NOT DEFINED ${var})
@@ -19,6 +20,9 @@ endfunction()
 set(prefix ${WORK_DIR}/prefix)
 file(REMOVE_RECURSE ${WORK_DIR})
 run(${CMAKE_COMMAND} --install ${BUILD_DIR} --prefix ${prefix})
+if(EXISTS ${prefix}/bin/attnkit)
+  run(${prefix}/bin/attnkit summary --model mlp)
+endif()
 
 if(MODE STREQUAL "cmake")
   run(${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${WORK_DIR}/build -DCMAKE_PREFIX_PATH=${prefix}
