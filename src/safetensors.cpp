@@ -13,8 +13,24 @@
 
 #include <nlohmann/json.hpp>
 
+#include "sha256.h"
+
 namespace attnkit {
 namespace {
+
+// The metadata key of a tensor's SHA-256 is this prefix and its name; the prefix and
+// "__metadata__" hold the digest of the rest of the metadata (metadata_text).
+constexpr const char* kDigestKey = "sha256:";
+const std::string kMetadataDigestKey = std::string(kDigestKey) + "__metadata__";
+
+// The metadata other than the digests, one "key=value" a line in the order of the keys (values
+// may hold anything: the length of each comes first).
+std::string metadata_text(const std::map<std::string, std::string>& metadata) {
+  std::string text;
+  for (const auto& [key, value] : metadata)
+    if (key.rfind(kDigestKey, 0) != 0) text += key + "=" + std::to_string(value.size()) + ":" + value + "\n";
+  return text;
+}
 
 const char* safetensors_dtype(DType dtype) {
   switch (dtype) {
@@ -75,8 +91,18 @@ std::string read_file(const std::string& path) {
 
 void write_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
                        const std::map<std::string, std::string>& metadata) {
+  std::vector<Tensor> host;
+  std::map<std::string, std::string> with_digests = metadata;
+  for (const auto& [name, tensor] : tensors) {
+    ATTNKIT_CHECK(metadata.count(kDigestKey + name) == 0, "write_safetensors: the metadata key '", kDigestKey, name,
+                  "' is attnkit's own");
+    host.push_back(tensor.to(Device::cpu()));
+    with_digests[kDigestKey + name] = sha256_hex(host.back().raw_data(), host.back().nbytes());
+  }
+  const std::string metadata_bytes = metadata_text(metadata);
+  with_digests[kMetadataDigestKey] = sha256_hex(metadata_bytes.data(), metadata_bytes.size());
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
-  if (!metadata.empty()) header["__metadata__"] = metadata;
+  header["__metadata__"] = with_digests;
   std::size_t offset = 0;
   for (const auto& [name, tensor] : tensors) {
     ATTNKIT_CHECK(name != "__metadata__" && !header.contains(name), "write_safetensors: the name '", name,
@@ -93,12 +119,39 @@ void write_safetensors(const std::string& path, const std::vector<std::pair<std:
   for (int i = 0; i < 8; ++i) file[static_cast<std::size_t>(i)] = static_cast<char>((length >> (8 * i)) & 0xff);
   file += text;
   file.reserve(file.size() + offset);
-  for (const auto& entry : tensors) {
-    const Tensor host = entry.second.to(Device::cpu());
-    file.append(static_cast<const char*>(host.raw_data()), host.nbytes());
-  }
+  for (const Tensor& tensor : host) file.append(static_cast<const char*>(tensor.raw_data()), tensor.nbytes());
   write_file_atomically(path, file);
 }
+
+namespace {
+
+// Checks each tensor against its digest and takes the digests out of the metadata.
+void verify_digests(SafetensorsFile& file, const std::string& path) {
+  std::size_t digests = 0;
+  for (const auto& entry : file.metadata) digests += entry.first.rfind(kDigestKey, 0) == 0;
+  file.verified = digests > 0;
+  if (digests == 0) return;
+  const auto metadata_digest = file.metadata.find(kMetadataDigestKey);
+  ATTNKIT_CHECK(metadata_digest != file.metadata.end(), "'", path,
+                "': the file carries SHA-256 digests, but none for its metadata");
+  const std::string metadata_bytes = metadata_text(file.metadata);
+  ATTNKIT_CHECK(sha256_hex(metadata_bytes.data(), metadata_bytes.size()) == metadata_digest->second, "'", path,
+                "': its metadata does not match their SHA-256 (the file is damaged)");
+  file.metadata.erase(metadata_digest);
+  for (const auto& [name, tensor] : file.tensors) {
+    const auto found = file.metadata.find(kDigestKey + name);
+    ATTNKIT_CHECK(found != file.metadata.end(), "'", path, "', tensor '", name,
+                  "': the file carries SHA-256 digests, but none for this tensor");
+    ATTNKIT_CHECK(sha256_hex(tensor.raw_data(), tensor.nbytes()) == found->second, "'", path, "', tensor '", name,
+                  "': its bytes do not match their SHA-256 (the file is damaged)");
+    file.metadata.erase(found);
+  }
+  for (const auto& entry : file.metadata)
+    ATTNKIT_CHECK(entry.first.rfind(kDigestKey, 0) != 0, "'", path, "': a SHA-256 digest for '",
+                  entry.first.substr(std::strlen(kDigestKey)), "', which the file does not hold");
+}
+
+}  // namespace
 
 SafetensorsFile read_safetensors(const std::string& path) { return parse_safetensors(read_file(path), path); }
 
@@ -165,6 +218,7 @@ SafetensorsFile parse_safetensors(const std::string& file, const std::string& pa
   }
   std::sort(by_offset.begin(), by_offset.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   for (auto& entry : by_offset) result.tensors.push_back(std::move(entry.second));
+  verify_digests(result, path);
   return result;
 }
 

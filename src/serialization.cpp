@@ -3,6 +3,7 @@
 // The structure lists the layers (name, type, config, trainable) and the nodes of the graph in
 // order, each node naming its layer and its inputs as [node, output] pairs; from_config makes
 // the layers again and replays the calls.
+#include <iostream>
 #include <set>
 
 #include "attnkit/model.h"
@@ -21,6 +22,9 @@ void Model::save_weights(const std::string& path) const {
 
 void Model::load_weights(const std::string& path) {
   const SafetensorsFile file = read_safetensors(path);
+  if (!file.verified)
+    std::cerr << "attnkit: notice: '" << path << "' carries no SHA-256 digests (written elsewhere, or by attnkit "
+              << "before it stored them): its weights are loaded unverified\n";
   std::map<std::string, Tensor> saved(file.tensors.begin(), file.tensors.end());
   std::vector<std::string> problems;
   const auto named = named_parameters();

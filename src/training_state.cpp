@@ -2,6 +2,7 @@
 #include "training_state.h"
 
 #include <filesystem>
+#include <iostream>
 #include <map>
 
 #include "attnkit/safetensors.h"
@@ -67,6 +68,9 @@ bool load_training_state(const std::string& folder, Model& model, const FitOptio
   const std::string path = training_state_path(folder);
   if (!std::filesystem::exists(path)) return false;
   const SafetensorsFile file = read_safetensors(path);
+  if (!file.verified)
+    std::cerr << "attnkit: notice: '" << path << "' carries no SHA-256 digests (written before attnkit stored "
+              << "them): the state of training is loaded unverified\n";
   const auto format = file.metadata.find("format");
   const auto text = file.metadata.find("state");
   ATTNKIT_CHECK(format != file.metadata.end() && format->second == kFormat && text != file.metadata.end(), "'", path,

@@ -156,6 +156,25 @@ TEST(Cli, TrainReportsSavesAndPredicts) {
   }
   EXPECT_LE(total, 1.0 + 1e-6);
 
+  // A flipped bit in the saved weights is refused, naming the tensor, by evaluate and predict.
+  const fs::path damaged = fs::temp_directory_path() / "attnkit_cli_run_damaged";
+  fs::remove_all(damaged);
+  fs::copy(report, damaged);
+  {
+    std::fstream weights(damaged / "model.safetensors", std::ios::in | std::ios::out | std::ios::binary);
+    weights.seekg(-3, std::ios::end);
+    const char byte = static_cast<char>(weights.get() ^ 0x04);
+    weights.seekp(-3, std::ios::end);
+    weights.put(byte);
+  }
+  for (const std::string& command : {"evaluate --run " + damaged.string(), "predict --run " + damaged.string() + " --text 好吃"}) {
+    const CliRun refused = run(command);
+    EXPECT_EQ(refused.status, 1) << refused.output;
+    EXPECT_NE(refused.output.find("': its bytes do not match their SHA-256 (the file is damaged)"), std::string::npos)
+        << refused.output;
+  }
+  fs::remove_all(damaged);
+
   // The folder holds what predict needs and names it relative to itself: moved elsewhere, it
   // predicts the same from any working folder.
   const nlohmann::json run_json = nlohmann::json::parse(std::ifstream(report / "run.json"));

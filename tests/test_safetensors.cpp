@@ -1,5 +1,6 @@
-// safetensors: round trips in every dtype, a reading by numpy alone, and clear errors for every
-// kind of damaged file.
+// safetensors: round trips in every dtype, a reading by numpy alone, clear errors for every
+// kind of damaged file, and the SHA-256 digests that catch damage in the data (SHA-256 itself
+// against FIPS 180-2's examples and Python's hashlib).
 #include <gtest/gtest.h>
 
 #include <cstdio>
@@ -9,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "attnkit/safetensors.h"
+#include "sha256.h"
 #include "support.h"
 
 namespace attnkit {
@@ -115,6 +117,66 @@ TEST(Safetensors, DamagedFilesAreRejectedWithTheReason) {
                   "overflows");
   expect_rejected(with_header(R"({"__metadata__":{"a":1}})", ""), "is not a string");
   EXPECT_ATTNKIT_ERROR(read_safetensors(temp_path("no_such_file")), "cannot open");
+}
+
+TEST(Sha256, MatchesTheStandardsExamplesAndHashlib) {
+  const auto digest = [](const std::string& text) { return sha256_hex(text.data(), text.size()); };
+  EXPECT_EQ(digest(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(digest("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(digest("abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq"),
+            "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+  EXPECT_EQ(digest(std::string(1000000, 'a')), "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+  // Every length around the block and padding boundaries, against Python's hashlib.
+  std::string text, expected_lines, ours;
+  for (int n = 0; n <= 130; ++n) {
+    text.push_back(static_cast<char>('a' + n % 26));
+    ours += digest(text.substr(0, static_cast<std::size_t>(n))) + "\n";
+  }
+  const std::string command = std::string(ATTNKIT_TEST_PYTHON) +
+                              " -c \"import hashlib\nfor n in range(131): print(hashlib.sha256(bytes(97 + i % 26 "
+                              "for i in range(n))).hexdigest())\"";
+  FILE* pipe = popen(command.c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  char buffer[256];
+  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) expected_lines += buffer;
+  ASSERT_EQ(pclose(pipe), 0) << command;
+  EXPECT_EQ(ours, expected_lines);
+}
+
+// A file's bytes with one bit of byte `at` flipped.
+std::string flipped(const std::string& path, std::size_t at) {
+  std::string bytes = read_file(path);
+  bytes[at] = static_cast<char>(bytes[at] ^ 0x10);
+  return bytes;
+}
+
+TEST(Safetensors, DigestsCatchDamageAndNameTheTensor) {
+  const std::string path = temp_path("digests.safetensors");
+  const auto tensors = sample_tensors();
+  write_safetensors(path, tensors, {{"format", "attnkit"}, {"note", "=x\ny"}});
+  const SafetensorsFile file = read_safetensors(path);
+  EXPECT_TRUE(file.verified);
+  EXPECT_EQ(file.metadata, (std::map<std::string, std::string>{{"format", "attnkit"}, {"note", "=x\ny"}}));
+  // A flipped bit in the data of tensor "half" (the third, after 15 floats and 4 doubles).
+  const std::string bytes = read_file(path);
+  std::uint64_t header = 0;
+  for (int i = 7; i >= 0; --i) header = (header << 8) | static_cast<unsigned char>(bytes[static_cast<std::size_t>(i)]);
+  const std::size_t half_at = 8 + static_cast<std::size_t>(header) + 15 * 4 + 4 * 8 + 3;
+  EXPECT_ATTNKIT_ERROR(parse_safetensors(flipped(path, half_at), "damaged"),
+                       "'damaged', tensor 'half': its bytes do not match their SHA-256 (the file is damaged)");
+  // A flipped bit in a metadata value (the 'n' of "attnkit" becomes '~').
+  const std::size_t format_at = bytes.find("\"attnkit\"") + 5;
+  EXPECT_ATTNKIT_ERROR(parse_safetensors(flipped(path, format_at), "damaged"), "its metadata does not match");
+  // Files written without digests load, unverified; a digest missing for one tensor is an error.
+  const std::string plain = with_header(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", std::string(8, '\1'));
+  const SafetensorsFile unverified = parse_safetensors(plain, "plain");
+  EXPECT_FALSE(unverified.verified);
+  EXPECT_EQ(unverified.tensors.size(), 1u);
+  write_safetensors(path, {{"w", Tensor::full({2}, 1.0)}});
+  std::string partial = read_file(path);
+  partial.replace(partial.find("\"sha256:w\""), 10, "\"sha256:v\"");
+  EXPECT_ATTNKIT_ERROR(parse_safetensors(partial, "partial"), "'partial', tensor 'w': the file carries SHA-256 digests, but none for this tensor");
+  std::filesystem::remove(path);
 }
 
 TEST(Safetensors, WritesAreAtomic) {

@@ -8,6 +8,13 @@
 // Reading checks everything before trusting it: the header length against the file size, the
 // JSON, every dtype, shape and offset range, and that each tensor's bytes match its shape; a
 // problem is an attnkit::Error that names the file and the entry.
+//
+// Integrity: attnkit writes the SHA-256 of each tensor's bytes into the metadata (key
+// "sha256:NAME"), and reading checks every tensor against its digest, so that a flipped bit in
+// the data is an error naming the tensor rather than a model that quietly answers wrongly. A
+// file with no digests at all (written elsewhere, or by attnkit before it wrote them) is read
+// unverified, and says so (SafetensorsFile::verified); one with digests for some tensors only
+// is an error.
 #pragma once
 
 #include <map>
@@ -21,7 +28,8 @@ namespace attnkit {
 
 struct SafetensorsFile {
   std::vector<std::pair<std::string, Tensor>> tensors;  // in the order of their data
-  std::map<std::string, std::string> metadata;
+  std::map<std::string, std::string> metadata;           // without the digests
+  bool verified = false;  // every tensor matched its SHA-256; false: the file carries none
 };
 
 // Writes atomically: a temporary file beside `path`, flushed, then renamed over it.
