@@ -19,6 +19,7 @@ and hit_stopwords.txt from https://github.com/goto456/stopwords into one folder,
 MESSAGE
   exit 1
 fi
-cmake --build "$build_dir" --target attnkit_cli
+# The command, and the examples the README names next.
+cmake --build "$build_dir" --target attnkit_cli attention_focus attnkit_demo
 "$build_dir"/bin/attnkit train --model bilstm-attention-trainable --data "$data" --device auto \
   --report reports/bilstm-attention-trainable

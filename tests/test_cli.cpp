@@ -2,6 +2,8 @@
 // errors. Tests that need the review data skip where it is absent.
 #include <gtest/gtest.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -108,6 +110,60 @@ TEST(Cli, BadUsageIsAClearError) {
   EXPECT_EQ(r.status, 2) << r.output;
   r = run("predict --run somewhere --input y.csv --batch 0");
   EXPECT_EQ(r.status, 2) << r.output;
+}
+
+// Output folders are checked before anything trains, and one run at a time writes into one.
+TEST(Cli, OutputFoldersAreCheckedAndHeldBeforeTraining) {
+  if (!fs::exists(data_csv())) GTEST_SKIP() << "no " << data_csv();
+  CliRun r = run("train --model mlp --epochs 1 --data " + data_csv() + " --report /dev/null/run");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("--report /dev/null/run: cannot make the folder"), std::string::npos) << r.output;
+  EXPECT_EQ(r.output.find("Epoch 1/"), std::string::npos) << r.output;
+  r = run("train --model mlp --epochs 1 --data " + data_csv() + " --report " +
+          (fs::temp_directory_path() / "attnkit_cli_checkpoint_run").string() + " --checkpoint /dev/null/state");
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("--checkpoint /dev/null/state: cannot make the folder"), std::string::npos) << r.output;
+
+  // This process holds the folder as a run would: a second run is refused and names the holder.
+  const fs::path folder = fs::temp_directory_path() / ("attnkit_cli_held_" + std::to_string(getpid()));
+  fs::create_directories(folder);
+  const int fd = ::open((folder / ".attnkit.lock").c_str(), O_RDWR | O_CREAT, 0644);
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(::flock(fd, LOCK_EX | LOCK_NB), 0);
+  ASSERT_EQ(::pwrite(fd, "4242", 4, 0), 4);
+  r = run("train --model mlp --epochs 1 --data " + data_csv() + " --report " + folder.string());
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.output.find("another attnkit run is writing there (process 4242)"), std::string::npos) << r.output;
+  ::close(fd);  // released: the folder takes a run again
+  r = run("train --model mlp --epochs 1 --data " + data_csv() + " --report " + folder.string());
+  EXPECT_EQ(r.status, 0) << r.output;
+  fs::remove_all(folder);
+  fs::remove_all(fs::temp_directory_path() / "attnkit_cli_checkpoint_run");
+}
+
+// Data that trains but cannot teach much is named in warnings that stop nothing.
+TEST(Cli, DegenerateDataIsSaid) {
+  if (!fs::exists(data_csv())) GTEST_SKIP() << "no " << data_csv();
+  const std::string stopwords = (fs::path(data_csv()).parent_path() / "hit_stopwords.txt").string();
+  const fs::path one_class = fs::temp_directory_path() / ("attnkit_cli_one_class_" + std::to_string(getpid()) + ".csv");
+  std::ofstream(one_class) << "label,review\n" << [] {
+    std::string rows;
+    for (int i = 0; i < 30; ++i) rows += "1,很好吃" + std::to_string(i) + "\n";
+    return rows;
+  }();
+  CliRun r = run("train --model mlp --epochs 1 --data " + one_class.string() + " --stopwords " + stopwords);
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("warning: every review has the same label"), std::string::npos) << r.output;
+  std::ofstream(one_class) << "label,review\n" << [] {
+    std::string rows;
+    for (int i = 0; i < 30; ++i) rows += std::to_string(i % 2) + ",的了\n";
+    return rows;
+  }();
+  r = run("train --model mlp --epochs 1 --data " + one_class.string() + " --stopwords " + stopwords);
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("warning: no word is left after segmentation and stopwords"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("0 distinct words, the 0 most frequent kept"), std::string::npos) << r.output;
+  fs::remove(one_class);
 }
 
 TEST(Cli, CudaWithoutAGpuIsRefused) {

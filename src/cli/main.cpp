@@ -12,6 +12,9 @@
 // Every failure is one line on stderr naming the problem, and exit status 1 (2 for a command
 // line that cannot be parsed).
 #include <CLI/CLI.hpp>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 
 #include <charconv>
 #include <cstdio>
@@ -118,6 +121,62 @@ double mean(const std::vector<double>& values) {
   return values.empty() ? 0.0 : sum / double(values.size());
 }
 
+// ---------------------------------------------------------------- output folders
+
+// A folder that a run writes into, made if missing, checked writable before anything is
+// trained (a probe file written and removed), and held by this process for the run: a second
+// run into it is refused while the first runs. The hold is an flock on FOLDER/.attnkit.lock, which
+// the system releases when the process ends however it ends, so a killed run leaves no stale lock.
+class FolderHold {
+ public:
+  FolderHold(const std::string& folder, const char* option) {
+    std::error_code error;
+    fs::create_directories(folder, error);
+    ATTNKIT_CHECK(!error, option, " ", folder, ": cannot make the folder: ", error.message());
+    const fs::path probe = fs::path(folder) / ".attnkit.write-test";
+    {
+      std::ofstream out(probe, std::ios::binary);
+      out << "probe";
+      ATTNKIT_CHECK(out.good(), option, " ", folder, ": the folder is not writable");
+    }
+    fs::remove(probe, error);
+    const std::string lock = (fs::path(folder) / ".attnkit.lock").string();
+    fd_ = ::open(lock.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    ATTNKIT_CHECK(fd_ >= 0, option, " ", folder, ": cannot open ", lock);
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      char pid[32] = {};
+      const ssize_t n = ::pread(fd_, pid, sizeof pid - 1, 0);
+      ::close(fd_);
+      ATTNKIT_FAIL(option, " ", folder, ": another attnkit run is writing there (process ",
+                   n > 0 ? std::string(pid, static_cast<std::size_t>(n)) : std::string("?"),
+                   "); wait for it to end, or choose another folder");
+    }
+    const std::string me = std::to_string(::getpid());
+    if (::ftruncate(fd_, 0) != 0 || ::pwrite(fd_, me.data(), me.size(), 0) < 0) {
+      // The pid only makes the message of a refused run clearer; the lock holds without it.
+    }
+  }
+  ~FolderHold() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  FolderHold(const FolderHold&) = delete;
+  FolderHold& operator=(const FolderHold&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+// Warnings about data that trains but cannot teach much; they stop nothing.
+void warn_about(const sentiment::Dataset& d) {
+  const auto classes = [](const std::vector<int>& labels) { return std::set<int>(labels.begin(), labels.end()).size(); };
+  if (classes(d.labels) < 2)
+    std::cerr << "attnkit: warning: every review has the same label: the model can only learn to give it\n";
+  else if (classes(d.test_labels) < 2)
+    std::cerr << "attnkit: warning: the test split holds one class only: its kappa and per-class figures mean little\n";
+  if (d.tokenizer.words().empty())
+    std::cerr << "attnkit: warning: no word is left after segmentation and stopwords: the model sees padding alone\n";
+}
+
 // ---------------------------------------------------------------- commands
 
 struct DataArguments {
@@ -153,11 +212,18 @@ int run_train(const DataArguments& data, TrainArguments train, const char* argv0
     return 2;
   }
   const Device resolved = resolve_device(train.device, train.model);
+  std::unique_ptr<FolderHold> report_hold, checkpoint_hold;
+  if (!train.report.empty()) report_hold = std::make_unique<FolderHold>(train.report, "--report");
+  if (!train.checkpoint.empty() && fs::weakly_canonical(train.checkpoint) != fs::weakly_canonical(train.report))
+    checkpoint_hold = std::make_unique<FolderHold>(train.checkpoint, "--checkpoint");
   const sentiment::DataOptions options = data.options();
   const sentiment::Dataset dataset = sentiment::prepare(options);
+  warn_about(dataset);
   std::cout << "data: " << dataset.reviews.size() << " reviews, " << dataset.x_train.size(0) << " for training ("
             << "the last 20% of them for validation), " << dataset.x_test.size(0) << " for testing; "
-            << dataset.tokenizer.words().size() << " distinct words, the " << dataset.tokenizer.num_words() - 1
+            << dataset.tokenizer.words().size() << " distinct words, the "
+            << std::min<std::int64_t>(static_cast<std::int64_t>(dataset.tokenizer.words().size()),
+                                      dataset.tokenizer.num_words() - 1)
             << " most frequent kept\n";
   if (train.resume)
     std::cout << (fs::exists(training_state_path(train.checkpoint))
@@ -185,8 +251,11 @@ int run_zoo(const DataArguments& data, std::vector<std::string> models, const st
             const std::string& report, bool json, const char* argv0) {
   if (models.empty()) models = zoo::model_names();
   for (const std::string& name : models) zoo::spec(name);
+  std::unique_ptr<FolderHold> report_hold;
+  if (!report.empty()) report_hold = std::make_unique<FolderHold>(report, "--report");
   const sentiment::DataOptions options = data.options();
   const sentiment::Dataset dataset = sentiment::prepare(options);
+  warn_about(dataset);
   Json results = Json::array();
   std::ostringstream table;
   table << "| model | epochs | test accuracy | blog accuracy | Cohen's kappa | parameters (trainable) | s/epoch | device |\n"
@@ -209,9 +278,10 @@ int run_zoo(const DataArguments& data, std::vector<std::string> models, const st
                   static_cast<long long>(r.model->count_trainable_params()), mean(r.history.epoch_seconds),
                   r.device.c_str());
     table << row;
-    std::cout << "\n" << table.str() << std::flush;
     results.push_back(sentiment::run_summary(r));
+    std::cout << "\nzoo: " << name << " done (" << results.size() << " of " << models.size() << ")\n" << std::flush;
   }
+  std::cout << "\n" << table.str();
   if (!report.empty()) write_file_atomically((fs::path(report) / "zoo.md").string(), table.str());
   if (json) std::cout << Json{{"models", results}}.dump() << "\n";
   return 0;
