@@ -249,6 +249,10 @@ void save_run(const std::string& directory, const TrainResult& r, const Dataset&
   r.model->save((dir / "model").string());
   write_file_atomically((dir / "tokenizer.json").string(), d.tokenizer.to_json());
   write_file_atomically((dir / kRunStopwords).string(), read_file(stopwords_path(data_options)));
+  write_safetensors((dir / "test.safetensors").string(),
+                    {{"x", d.x_test}, {"labels", Tensor::from_vector<std::int32_t>(
+                                                     std::vector<std::int32_t>(d.test_labels.begin(), d.test_labels.end()),
+                                                     {static_cast<std::int64_t>(d.test_labels.size())})}});
   write_file_atomically((dir / "run.json").string(),
                         Json{{"model", r.spec.name}, {"data", data_options_json(data_options)}}.dump(2) + "\n");
   write_file_atomically((dir / "metrics.json").string(), run_summary(r).dump(2) + "\n");
@@ -323,6 +327,21 @@ SavedRun load_run(const std::string& directory) {
   run.model = Model::load((dir / "model").string());
   run.model->compile();
   run.tokenizer = data::Tokenizer::from_json(read_file((dir / "tokenizer.json").string()));
+  const std::filesystem::path test = dir / "test.safetensors";
+  if (std::filesystem::exists(test)) {
+    const SafetensorsFile file = read_safetensors(test.string());
+    const std::map<std::string, Tensor> tensors(file.tensors.begin(), file.tensors.end());
+    const auto x = tensors.find("x"), labels = tensors.find("labels");
+    ATTNKIT_CHECK(x != tensors.end() && labels != tensors.end() && x->second.dtype() == DType::i32 &&
+                      labels->second.dtype() == DType::i32 && x->second.dim() == 2 &&
+                      x->second.size(1) == run.data_options.maxlen() && labels->second.dim() == 1 &&
+                      labels->second.size(0) == x->second.size(0),
+                  "'", test.string(), "' does not hold a test split: i32 ids x [N, ", run.data_options.maxlen(),
+                  "] and i32 labels [N]");
+    run.test_x = x->second;
+    const std::vector<std::int32_t> values = labels->second.to_vector<std::int32_t>();
+    run.test_labels.assign(values.begin(), values.end());
+  }
   return run;
 }
 

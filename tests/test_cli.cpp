@@ -189,13 +189,18 @@ TEST(Cli, TrainReportsSavesAndPredicts) {
   EXPECT_EQ(result["epoch_seconds"].size(), 1u);
   EXPECT_NE(r.output.find("precision    recall  f1-score   support"), std::string::npos);
   for (const char* file : {"model.json", "model.safetensors", "tokenizer.json", "run.json", "report.txt", "history.csv",
-                           "metrics.json", "attention.json"})
+                           "metrics.json", "attention.json", "stopwords.txt", "test.safetensors"})
     EXPECT_TRUE(fs::exists(report / file)) << file;
 
-  // The saved run, evaluated again, gives the same test accuracy.
+  // The saved run, evaluated again, gives the same test accuracy: from the test split it keeps,
+  // and from the CSV segmented again.
+  EXPECT_TRUE(fs::exists(report / "test.safetensors"));
   const CliRun evaluated = run("evaluate --run " + report.string() + " --json");
   ASSERT_EQ(evaluated.status, 0) << evaluated.output;
   EXPECT_DOUBLE_EQ(last_json_line(evaluated.output)["test_accuracy"].get<double>(), result["test_accuracy"].get<double>());
+  const CliRun from_csv = run("evaluate --run " + report.string() + " --data " + data_csv() + " --json");
+  ASSERT_EQ(from_csv.status, 0) << from_csv.output;
+  EXPECT_DOUBLE_EQ(last_json_line(from_csv.output)["test_accuracy"].get<double>(), result["test_accuracy"].get<double>());
 
   const CliRun predicted = run("predict --run " + report.string() + " --text '很好吃，送餐也快，下次还点' --json");
   ASSERT_EQ(predicted.status, 0) << predicted.output;

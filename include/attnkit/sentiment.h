@@ -105,7 +105,8 @@ std::unique_ptr<TokenAttention> token_attention(Model& model, const data::Tokeni
 // ---- runs saved to a folder, and predictions from them
 
 // Writes the model (model.json, model.safetensors), the tokenizer, the stopword list
-// (stopwords.txt), the options (run.json, with paths inside the folder relative to it, so that
+// (stopwords.txt), the test split as the model reads it (test.safetensors: ids and labels, so
+// that evaluating the run needs no segmentation of the corpus), the options (run.json, with paths inside the folder relative to it, so that
 // the folder can be moved or shipped), the report (report.txt, history.csv, metrics.json) and
 // the attention over the first test reviews (attention.json) into `directory`, creating it.
 void save_run(const std::string& directory, const TrainResult& result, const Dataset& dataset,
@@ -118,6 +119,8 @@ struct SavedRun {
   std::unique_ptr<Model> model;
   data::Tokenizer tokenizer;
   DataOptions data_options;
+  Tensor test_x;                 // ids [N, maxlen]; undefined in runs saved before they kept it
+  std::vector<int> test_labels;  // their labels
 };
 SavedRun load_run(const std::string& directory);
 

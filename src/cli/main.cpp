@@ -289,15 +289,23 @@ int run_zoo(const DataArguments& data, std::vector<std::string> models, const st
 
 int run_evaluate(const std::string& run_dir, const std::string& csv, bool json) {
   sentiment::SavedRun run = sentiment::load_run(run_dir);
-  sentiment::DataOptions options = run.data_options;
-  if (!csv.empty()) options.csv(csv);
-  // The saved tokenizer and split seed give back the run's own test set.
-  sentiment::Dataset dataset = sentiment::prepare(options);
-  dataset.tokenizer = run.tokenizer;
-  const Tensor x = data::pad_sequences(run.tokenizer.texts_to_sequences(dataset.cut), options.maxlen());
-  const sentiment::Evaluation e =
-      sentiment::evaluate(*run.model, data::take(x, dataset.split.test), dataset.y_test, dataset.test_labels);
-  std::cout << "model " << run.model_name << " from " << run_dir << " on " << dataset.x_test.size(0)
+  sentiment::Evaluation e;
+  std::int64_t reviews = 0;
+  if (csv.empty() && run.test_x.defined()) {
+    // The run's own test split, kept as ids: nothing to segment again.
+    e = sentiment::evaluate(*run.model, run.test_x, data::one_hot(run.test_labels, 2), run.test_labels);
+    reviews = run.test_x.size(0);
+  } else {
+    // Another CSV, or a run saved before it kept its split: the saved tokenizer and split seed
+    // give back the test set of these reviews.
+    sentiment::DataOptions options = run.data_options;
+    if (!csv.empty()) options.csv(csv);
+    sentiment::Dataset dataset = sentiment::prepare(options);
+    const Tensor x = data::pad_sequences(run.tokenizer.texts_to_sequences(dataset.cut), options.maxlen());
+    e = sentiment::evaluate(*run.model, data::take(x, dataset.split.test), dataset.y_test, dataset.test_labels);
+    reviews = dataset.x_test.size(0);
+  }
+  std::cout << "model " << run.model_name << " from " << run_dir << " on " << reviews
             << " test reviews: accuracy " << e.accuracy << ", Cohen's kappa " << e.kappa << ", loss " << e.loss
             << "\n\n" << e.report.str();
   if (json)
