@@ -4,8 +4,9 @@
   loss.png, accuracy.png   training and validation curves per epoch (history.csv)
   confusion_matrix.png     the test confusion matrix as a heatmap (metrics.json)
   attention.png            the attention over the tokens of a few test reviews (attention.json):
-                           one bar chart per review, or, for Dense-softmax gating, the gate's
-                           weights as a tokens x features heatmap
+                           one bar chart per review, the weights renormalised over the tokens
+                           (the padding's share is said in the title), or, for Dense-softmax
+                           gating, the gate's weights as a tokens x features heatmap
 
 Usage: plot_report.py DIR. Needs matplotlib (Debian: python3-matplotlib) and, for Chinese
 tokens, a CJK font (Debian: fonts-wqy-zenhei).
@@ -21,6 +22,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 # Emoji and variation selectors in reviews have no glyph in the CJK font: they are drawn as boxes,
 # without a warning for each.
@@ -50,6 +52,7 @@ def plot_curves(history, key, title, out):
     if "val_" + key in history and not all(v != v for v in history["val_" + key]):
         ax.plot(epochs, history["val_" + key], "s--", label="validation")
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole numbers
     ax.set_ylabel(key)
     ax.set_title(title)
     ax.legend()
@@ -59,7 +62,8 @@ def plot_curves(history, key, title, out):
 
 
 def plot_confusion(matrix, model, out):
-    fig, ax = plt.subplots(figsize=(4.5, 4))
+    # Constrained layout leaves the title and the colorbar their own room.
+    fig, ax = plt.subplots(figsize=(4.8, 4.2), constrained_layout=True)
     image = ax.imshow(matrix, cmap="Blues")
     for i, row in enumerate(matrix):
         for j, count in enumerate(row):
@@ -69,9 +73,8 @@ def plot_confusion(matrix, model, out):
     ax.set_yticks(range(len(matrix)))
     ax.set_xlabel("predicted label")
     ax.set_ylabel("true label")
-    ax.set_title(f"{model}: test confusion matrix")
-    fig.colorbar(image, ax=ax)
-    fig.tight_layout()
+    ax.set_title(f"{model}\ntest confusion matrix", fontsize=10)
+    fig.colorbar(image, ax=ax, shrink=0.85)
     fig.savefig(out, dpi=110)
     plt.close(fig)
 
@@ -80,17 +83,21 @@ def plot_attention(attention, out):
     reviews = attention.get("reviews", [])
     if not reviews:
         return False
-    fig, axes = plt.subplots(len(reviews), 1, figsize=(9, 2.4 * len(reviews)), squeeze=False)
+    fig, axes = plt.subplots(len(reviews), 1, figsize=(9, 2.6 * len(reviews)), squeeze=False)
     for ax, review in zip(axes[:, 0], reviews):
         tokens = review["tokens"]
-        title = f"label {review['label']}, P(positive) = {review['probability_positive']:.2f}: {review['review'][:40]}"
+        title = f"label {review['label']}, P(positive) = {review['probability_positive']:.2f}: {review['review'][:30]}"
         if review["kind"] == "features":
             gates = list(zip(*review["feature_gates"]))  # features x tokens
             ax.imshow(gates, aspect="auto", cmap="viridis")
             ax.set_ylabel("feature")
         else:
-            ax.bar(range(len(tokens)), review["weights"], color="tab:orange")
-            ax.set_ylabel("weight")
+            # Padding takes the rest of the weight: shown as the tokens' shares, and said.
+            held = sum(review["weights"])
+            shares = [w / held for w in review["weights"]] if held > 0 else review["weights"]
+            ax.bar(range(len(tokens)), shares, color="tab:orange")
+            ax.set_ylabel("share of the tokens'")
+            title += f"\ntokens {held:.0%} of the weight, padding {1 - held:.0%}: bars renormalised over the tokens"
         ax.set_xticks(range(len(tokens)))
         ax.set_xticklabels(tokens, fontsize=9)
         ax.set_title(title, fontsize=9)
