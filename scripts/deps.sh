@@ -9,6 +9,7 @@ packages=(
   g++ cmake ninja-build pkg-config   # the build
   libgtest-dev libbenchmark-dev      # tests and benchmarks
   nlohmann-json3-dev libcli11-dev    # JSON (model configs, safetensors headers); the command line
+  libcpp-httplib-dev                 # attnkit serve
   python3-numpy                      # a test reads saved weights with numpy
   python3-sklearn                    # the split test compares with train_test_split
   python3-jieba                      # jieba's dictionary and HMM tables; the segmentation test

@@ -381,6 +381,16 @@ std::vector<Prediction> predict_batch(Model& model, const data::Tokenizer& token
   return out;
 }
 
+Json prediction_json(const Prediction& p, bool with_attention) {
+  Json out{{"predicted_label", p.label},
+           {"probability", p.probability},
+           {"known_tokens", p.known_tokens},
+           {"no_known_token", p.known_tokens == 0}};
+  if (with_attention && p.attention) out["attention"] = {{"kind", p.attention->kind}, {"tokens", p.attention->tokens},
+                                                         {"weights", p.attention->weights}};
+  return out;
+}
+
 Prediction predict(Model& model, const data::Tokenizer& tokenizer, const jieba::Segmenter& segmenter,
                    const std::set<std::string>& stopwords, const std::string& text, std::int64_t maxlen) {
   return std::move(predict_batch(model, tokenizer, segmenter, stopwords, {text}, maxlen, true)[0]);

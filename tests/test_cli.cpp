@@ -16,6 +16,15 @@
 
 #include <nlohmann/json.hpp>
 
+#if ATTNKIT_TEST_SERVE
+#include <httplib.h>
+#include <poll.h>
+
+#include <atomic>
+#include <chrono>
+#include <thread>
+#endif
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -165,6 +174,108 @@ TEST(Cli, DegenerateDataIsSaid) {
   EXPECT_NE(r.output.find("0 distinct words, the 0 most frequent kept"), std::string::npos) << r.output;
   fs::remove(one_class);
 }
+
+#if ATTNKIT_TEST_SERVE
+// attnkit serve on a free loopback port, driven by real HTTP requests: health, the model,
+// predictions equal to predict's, bad JSON, wrong fields, too many texts, a body over the limit,
+// an unknown route, clients at once; then SIGTERM, and a clean exit. Every loop is bounded.
+TEST(Cli, ServeAnswersOverHttp) {
+  if (!fs::exists(data_csv())) GTEST_SKIP() << "no " << data_csv();
+  const fs::path folder = fs::temp_directory_path() / ("attnkit_cli_serve_" + std::to_string(getpid()));
+  fs::remove_all(folder);
+  const CliRun trained = run("train --model mlp --epochs 1 --data " + data_csv() + " --report " + folder.string());
+  ASSERT_EQ(trained.status, 0) << trained.output;
+
+  int out[2];
+  ASSERT_EQ(pipe(out), 0);
+  const pid_t server = fork();
+  ASSERT_GE(server, 0);
+  if (server == 0) {
+    dup2(out[1], STDOUT_FILENO);
+    close(out[0]);
+    execl(ATTNKIT_CLI, ATTNKIT_CLI, "serve", "--run", folder.c_str(), "--port", "0", "--threads", "3", "--max-texts",
+          "8", "--max-body", "4096", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  close(out[1]);
+  // The first line names the port; 60 s at most.
+  std::string line;
+  pollfd readable{out[0], POLLIN, 0};
+  while (line.find('\n') == std::string::npos && poll(&readable, 1, 60000) > 0) {
+    char buffer[256];
+    const ssize_t n = read(out[0], buffer, sizeof buffer);
+    if (n <= 0) break;
+    line.append(buffer, static_cast<std::size_t>(n));
+  }
+  const std::size_t colon = line.rfind(':');
+  ASSERT_NE(line.find("attnkit: serving mlp from"), std::string::npos) << line;
+  const int port = std::stoi(line.substr(colon + 1));
+
+  httplib::Client client("127.0.0.1", port);
+  client.set_read_timeout(30);
+  auto health = client.Get("/health");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(nlohmann::json::parse(health->body)["status"], "ok");
+  auto model = client.Get("/model");
+  ASSERT_TRUE(model);
+  EXPECT_EQ(nlohmann::json::parse(model->body)["model"], "mlp");
+  EXPECT_EQ(nlohmann::json::parse(model->body)["vocabulary_size"], 5999);
+
+  const std::string body = R"({"texts": ["很好吃，送餐也快", "hello"]})";
+  auto predicted = client.Post("/predict", body, "application/json");
+  ASSERT_TRUE(predicted);
+  ASSERT_EQ(predicted->status, 200) << predicted->body;
+  const nlohmann::json answer = nlohmann::json::parse(predicted->body);
+  ASSERT_EQ(answer["predictions"].size(), 2u);
+  const CliRun single = run("predict --run " + folder.string() + " --text '很好吃，送餐也快' --json");
+  EXPECT_EQ(answer["predictions"][0]["predicted_label"], last_json_line(single.output)["label"]);
+  EXPECT_NEAR(answer["predictions"][0]["probability"].get<double>(),
+              last_json_line(single.output)["probability"].get<double>(), 1e-6);
+  EXPECT_EQ(answer["predictions"][1]["no_known_token"], true);
+
+  const auto expect_status = [&](const std::string& request, int status, const std::string& fragment) {
+    auto r = client.Post("/predict", request, "application/json");
+    ASSERT_TRUE(r) << request.substr(0, 80);
+    EXPECT_EQ(r->status, status) << request.substr(0, 80);
+    EXPECT_NE(nlohmann::json::parse(r->body)["error"].get<std::string>().find(fragment), std::string::npos) << r->body;
+  };
+  expect_status(R"({"texts": ["a")", 400, "the body is not JSON");
+  expect_status(R"({"text": ["a"]})", 400, "\"texts\": an array of strings");
+  expect_status(R"({"texts": ["a", 2]})", 400, "text 2 is not a string");
+  expect_status("{\"texts\": [\"ok \xff\"]}", 400, "not JSON");  // JSON itself rejects invalid UTF-8
+  expect_status(R"({"texts": ["1","2","3","4","5","6","7","8","9"]})", 413, "9 texts: at most 8 a request");
+  expect_status("{\"texts\": [\"" + std::string(5000, 'a') + "\"]}", 413, "the body is over 4096 bytes");
+  auto missing = client.Get("/nope");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+
+  // Clients at once, each a few requests: every answer whole and the same.
+  std::atomic<int> good{0};
+  std::vector<std::thread> clients;
+  for (int c = 0; c < 4; ++c)
+    clients.emplace_back([&] {
+      httplib::Client mine("127.0.0.1", port);
+      mine.set_read_timeout(30);
+      for (int k = 0; k < 5; ++k) {
+        auto r = mine.Post("/predict", body, "application/json");
+        if (r && r->status == 200 && nlohmann::json::parse(r->body) == answer) ++good;
+      }
+    });
+  for (std::thread& t : clients) t.join();
+  EXPECT_EQ(good.load(), 20);
+
+  // SIGTERM: the server stops and exits 0 (waited for 30 s at most).
+  ASSERT_EQ(kill(server, SIGTERM), 0);
+  int status = -1;
+  for (int waited = 0; waited < 300 && waitpid(server, &status, WNOHANG) == 0; ++waited)
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << "status " << status;
+  if (!WIFEXITED(status)) kill(server, SIGKILL), waitpid(server, &status, 0);
+  close(out[0]);
+  fs::remove_all(folder);
+}
+#endif
 
 TEST(Cli, CudaWithoutAGpuIsRefused) {
   const CliRun r = run("train --model lstm --data " + data_csv() + " --device cuda");

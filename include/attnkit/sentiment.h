@@ -142,6 +142,11 @@ std::vector<Prediction> predict_batch(Model& model, const data::Tokenizer& token
                                       const std::set<std::string>& stopwords, const std::vector<std::string>& texts,
                                       std::int64_t maxlen, bool with_attention);
 
+// A prediction as `predict --input` writes it and `serve` answers it: predicted_label,
+// probability, known_tokens, no_known_token and, with `with_attention`, attention {kind, tokens,
+// weights}.
+Json prediction_json(const Prediction& prediction, bool with_attention);
+
 // The metrics of a run as one JSON object: model, device, epochs, test_accuracy, kappa,
 // epoch_seconds, history, and more.
 Json run_summary(const TrainResult& result);

@@ -6,6 +6,7 @@
 //   attnkit evaluate --run DIR [--data CSV] [--json]
 //   attnkit predict --run DIR --text TEXT|- [--json]
 //   attnkit predict --run DIR --input FILE|- [--output FILE|-] [--format jsonl|csv] [--batch N] [--weights]
+//   attnkit serve --run DIR [--host H] [--port N] [--threads N] [--max-texts N] [--max-body BYTES]
 //   attnkit segment [--no-hmm]          (lines on stdin; one JSON array of tokens per line)
 //   attnkit summary --model NAME
 //
@@ -27,6 +28,9 @@
 
 #include "attnkit/attnkit.h"
 #include "attnkit/sentiment.h"
+#if ATTNKIT_WITH_SERVE
+#include "cli/serve.h"
+#endif
 
 namespace fs = std::filesystem;
 using namespace attnkit;
@@ -447,11 +451,7 @@ int run_predict_input(const sentiment::SavedRun& run, const jieba::Segmenter& se
       } else {
         Json record = Json::object();
         for (std::size_t c = 0; c < columns.size(); ++c) record[columns[c]] = batch_rows[k][c];
-        record["predicted_label"] = p.label;
-        record["probability"] = p.probability;
-        record["known_tokens"] = p.known_tokens;
-        record["no_known_token"] = p.known_tokens == 0;
-        if (o.weights && p.attention) record["attention"] = attention_json(*p.attention);
+        record.update(sentiment::prediction_json(p, o.weights));
         out << record.dump() << "\n";
       }
     }
@@ -547,6 +547,22 @@ int main(int argc, char** argv) {
   predict->add_option("--jieba-dir", predict_jieba, "folder of jieba's dict.txt and finalseg/ tables");
   predict->add_flag("--json", predict_json, "with --text: end with the prediction as one JSON object");
 
+#if ATTNKIT_WITH_SERVE
+  cli::ServeOptions serve_options;
+  serve_options.jieba_directory = jieba::default_directory();
+  CLI::App* serve = app.add_subcommand("serve", "answer predictions of a saved run over HTTP (POST /predict)");
+  serve->add_option("--run", serve_options.run, "folder written by train --report")->required();
+  serve->add_option("--host", serve_options.host, "address to listen on (default 127.0.0.1)");
+  serve->add_option("--port", serve_options.port, "port (default 8080; 0: any free one, printed)")
+      ->check(CLI::Range(0, 65535));
+  serve->add_option("--threads", serve_options.threads, "requests served at once (default 4)")->check(CLI::Range(1, 256));
+  serve->add_option("--max-texts", serve_options.max_texts, "texts a request (default 1024)")
+      ->check(CLI::Range(std::int64_t{1}, std::int64_t{1} << 20));
+  serve->add_option("--max-body", serve_options.max_body, "bytes a request body (default 4 MiB)")
+      ->check(CLI::Range(std::size_t{1}, std::size_t{1} << 30));
+  serve->add_option("--jieba-dir", serve_options.jieba_directory, "folder of jieba's dict.txt and finalseg/ tables");
+#endif
+
   bool segment_no_hmm = false;
   std::string segment_jieba = jieba::default_directory();
   CLI::App* segment = app.add_subcommand("segment", "segment lines from stdin as jieba.lcut does");
@@ -576,6 +592,9 @@ int main(int argc, char** argv) {
       return run_predict(predict_run, predict_text, predict_batch, predict_jieba, predict_json);
     }
     if (segment->parsed()) return run_segment(!segment_no_hmm, segment_jieba);
+#if ATTNKIT_WITH_SERVE
+    if (serve->parsed()) return cli::run_serve(serve_options);
+#endif
     if (summary->parsed()) {
       std::cout << zoo::build(summary_model)->summary();
       return 0;
