@@ -21,7 +21,8 @@ namespace {
 
 void answer(httplib::Response& response, int status, const Json& body) {
   response.status = status;
-  response.set_content(body.dump(), "application/json");
+  // An error message may quote bytes that are not UTF-8: they become U+FFFD, not an exception.
+  response.set_content(body.dump(-1, ' ', false, Json::error_handler_t::replace), "application/json");
 }
 
 void answer_error(httplib::Response& response, int status, const std::string& message) {
