@@ -277,6 +277,25 @@ TEST(Cli, ServeAnswersOverHttp) {
 }
 #endif
 
+// 100,000 reviews or more: progress lines while they are segmented and tokenised.
+TEST(Cli, LargeInputsShowProgress) {
+  if (!fs::exists(data_csv())) GTEST_SKIP() << "no " << data_csv();
+  const std::string stopwords = (fs::path(data_csv()).parent_path() / "hit_stopwords.txt").string();
+  const fs::path large = fs::temp_directory_path() / ("attnkit_cli_large_" + std::to_string(getpid()) + ".csv");
+  {
+    std::ofstream out(large);
+    out << "label,review\n";
+    for (int i = 0; i < 100000; ++i) out << i % 2 << "," << (i % 2 ? "很好吃，送餐快" : "太难吃了，送餐慢") << i % 97 << "\n";
+  }
+  const CliRun r = run("train --model mlp --epochs 1 --data " + large.string() + " --stopwords " + stopwords);
+  EXPECT_EQ(r.status, 0) << r.output.substr(0, 2000);
+  EXPECT_NE(r.output.find("data: segmented 50000 of 100000 reviews\ndata: segmented 100000 of 100000 reviews\n"
+                          "data: tokenising\n"),
+            std::string::npos)
+      << r.output.substr(0, 2000);
+  fs::remove(large);
+}
+
 TEST(Cli, CudaWithoutAGpuIsRefused) {
   const CliRun r = run("train --model lstm --data " + data_csv() + " --device cuda");
   EXPECT_EQ(r.status, 1);

@@ -28,6 +28,9 @@ struct DataOptions {
   ATTNKIT_ARG(double, test_fraction) = 0.2;
   // The split's random_state (scikit-learn's train_test_split); 0 is the blog's.
   ATTNKIT_ARG(std::uint64_t, seed) = 0;
+  // Where progress lines go while large inputs (100,000 reviews or more) are segmented and
+  // tokenised; null: nowhere.
+  ATTNKIT_ARG(OutputStream, progress) = nullptr;
 };
 
 // The stopword file that goes with a CSV when none is named: hit_stopwords.txt beside it.
@@ -43,7 +46,8 @@ struct Dataset {
   std::vector<int> test_labels;
 };
 
-// Reads, segments, tokenises, pads and splits the data; errors name the file and line.
+// Reads, segments (on the CPU's threads), tokenises, pads and splits the data; errors name the
+// file and line.
 Dataset prepare(const DataOptions& options);
 
 struct TrainOptions {

@@ -197,7 +197,12 @@ struct DataArguments {
         ->check(kSeedCheck);
   }
   sentiment::DataOptions options() const {
-    return sentiment::DataOptions().csv(csv).stopwords(stopwords).jieba_directory(jieba_directory).seed(split_seed);
+    return sentiment::DataOptions()
+        .csv(csv)
+        .stopwords(stopwords)
+        .jieba_directory(jieba_directory)
+        .seed(split_seed)
+        .progress(&std::cout);
   }
 };
 
