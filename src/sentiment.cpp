@@ -263,10 +263,13 @@ void save_run(const std::string& directory, const TrainResult& r, const Dataset&
   r.model->save((dir / "model").string());
   write_file_atomically((dir / "tokenizer.json").string(), d.tokenizer.to_json());
   write_file_atomically((dir / kRunStopwords).string(), read_file(stopwords_path(data_options)));
+  const auto int32s = [](const auto& values) {
+    return Tensor::from_vector<std::int32_t>(std::vector<std::int32_t>(values.begin(), values.end()),
+                                             {static_cast<std::int64_t>(values.size())});
+  };
+  // rows: where each test review is among the CSV's rows (0 the first after the header).
   write_safetensors((dir / "test.safetensors").string(),
-                    {{"x", d.x_test}, {"labels", Tensor::from_vector<std::int32_t>(
-                                                     std::vector<std::int32_t>(d.test_labels.begin(), d.test_labels.end()),
-                                                     {static_cast<std::int64_t>(d.test_labels.size())})}});
+                    {{"x", d.x_test}, {"labels", int32s(d.test_labels)}, {"rows", int32s(d.split.test)}});
   write_file_atomically((dir / "run.json").string(),
                         Json{{"model", r.spec.name}, {"data", data_options_json(data_options)}}.dump(2) + "\n");
   write_file_atomically((dir / "metrics.json").string(), run_summary(r).dump(2) + "\n");

@@ -10,6 +10,7 @@
 #include <csignal>
 
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -55,6 +56,12 @@ CliRun run(const std::string& arguments, const std::string& input = "") {
 }
 
 std::string data_csv() { return std::string(ATTNKIT_TEST_DATA_DIR) + "/waimai_10k.csv"; }
+
+// A whole file's bytes.
+std::string attnkit_read(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
 
 // The last line of the output, parsed as JSON.
 nlohmann::json last_json_line(const std::string& output) {
@@ -331,6 +338,28 @@ TEST(Cli, TrainReportsSavesAndPredicts) {
   const CliRun from_csv = run("evaluate --run " + report.string() + " --data " + data_csv() + " --json");
   ASSERT_EQ(from_csv.status, 0) << from_csv.output;
   EXPECT_DOUBLE_EQ(last_json_line(from_csv.output)["test_accuracy"].get<double>(), result["test_accuracy"].get<double>());
+  // predict --input over the whole CSV labels the test rows as evaluate does: the same accuracy.
+  const fs::path scored = fs::temp_directory_path() / ("attnkit_cli_scored_" + std::to_string(getpid()) + ".jsonl");
+  const CliRun scoring = run("predict --run " + report.string() + " --input " + data_csv() + " --output " + scored.string());
+  ASSERT_EQ(scoring.status, 0) << scoring.output;
+  std::vector<nlohmann::json> scores;
+  std::ifstream scored_file(scored);
+  for (std::string line; std::getline(scored_file, line);) scores.push_back(nlohmann::json::parse(line));
+  const std::string test_file = attnkit_read(report / "test.safetensors");
+  std::uint64_t header_length = 0;
+  for (int i = 7; i >= 0; --i) header_length = (header_length << 8) | static_cast<unsigned char>(test_file[i]);
+  const nlohmann::json test_header = nlohmann::json::parse(test_file.substr(8, header_length));
+  const auto rows_at = test_header["rows"]["data_offsets"][0].get<std::size_t>();
+  const auto rows = test_header["rows"]["shape"][0].get<std::size_t>();
+  std::size_t right = 0;
+  for (std::size_t k = 0; k < rows; ++k) {
+    std::int32_t row = 0;
+    std::memcpy(&row, test_file.data() + 8 + header_length + rows_at + 4 * k, 4);
+    const nlohmann::json& s = scores.at(static_cast<std::size_t>(row));
+    right += std::to_string(s["predicted_label"].get<int>()) == s["label"].get<std::string>();
+  }
+  EXPECT_DOUBLE_EQ(static_cast<double>(right) / static_cast<double>(rows), result["test_accuracy"].get<double>());
+  fs::remove(scored);
 
   const CliRun predicted = run("predict --run " + report.string() + " --text '很好吃，送餐也快，下次还点' --json");
   ASSERT_EQ(predicted.status, 0) << predicted.output;

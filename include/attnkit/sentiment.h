@@ -109,8 +109,9 @@ std::unique_ptr<TokenAttention> token_attention(Model& model, const data::Tokeni
 // ---- runs saved to a folder, and predictions from them
 
 // Writes the model (model.json, model.safetensors), the tokenizer, the stopword list
-// (stopwords.txt), the test split as the model reads it (test.safetensors: ids and labels, so
-// that evaluating the run needs no segmentation of the corpus), the options (run.json, with paths inside the folder relative to it, so that
+// (stopwords.txt), the test split as the model reads it (test.safetensors: ids x, labels, and
+// the CSV rows they came from, so that evaluating the run needs no segmentation of the
+// corpus), the options (run.json, with paths inside the folder relative to it, so that
 // the folder can be moved or shipped), the report (report.txt, history.csv, metrics.json) and
 // the attention over the first test reviews (attention.json) into `directory`, creating it.
 void save_run(const std::string& directory, const TrainResult& result, const Dataset& dataset,
