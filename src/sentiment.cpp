@@ -403,8 +403,7 @@ Json prediction_json(const Prediction& p, bool with_attention) {
            {"probability", p.probability},
            {"known_tokens", p.known_tokens},
            {"no_known_token", p.known_tokens == 0}};
-  if (with_attention && p.attention) out["attention"] = {{"kind", p.attention->kind}, {"tokens", p.attention->tokens},
-                                                         {"weights", p.attention->weights}};
+  if (with_attention && p.attention) out["attention"] = attention_json(*p.attention);
   return out;
 }
 

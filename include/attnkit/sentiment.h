@@ -149,7 +149,7 @@ std::vector<Prediction> predict_batch(Model& model, const data::Tokenizer& token
 
 // A prediction as `predict --input` writes it and `serve` answers it: predicted_label,
 // probability, known_tokens, no_known_token and, with `with_attention`, attention {kind, tokens,
-// weights}.
+// weights, and for gating feature_gates}.
 Json prediction_json(const Prediction& prediction, bool with_attention);
 
 // The metrics of a run as one JSON object: model, device, epochs, test_accuracy, kappa,

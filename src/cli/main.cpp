@@ -328,10 +328,6 @@ constexpr const char* kNoKnownWord =
     "no word of the text is in the model's vocabulary: the model saw padding alone, and its answer says nothing "
     "about this text";
 
-Json attention_json(const sentiment::TokenAttention& a) {
-  return {{"kind", a.kind}, {"tokens", a.tokens}, {"weights", a.weights}};
-}
-
 int run_predict_text(const sentiment::SavedRun& run, const jieba::Segmenter& segmenter,
                      const std::set<std::string>& stopwords, std::string text, bool json) {
   if (text == "-") {  // the review from standard input
@@ -357,7 +353,7 @@ int run_predict_text(const sentiment::SavedRun& run, const jieba::Segmenter& seg
                                                : "largest gate weight at each token (Dense-softmax gating):\n");
     for (std::size_t i = 0; i < p.attention->tokens.size(); ++i)
       std::cout << "  " << p.attention->tokens[i] << "\t" << p.attention->weights[i] << "\n";
-    out["attention"] = attention_json(*p.attention);
+    out["attention"] = sentiment::prediction_json(p, true)["attention"];
   }
   if (json) std::cout << out.dump() << "\n";
   return 0;
