@@ -303,6 +303,20 @@ TEST(Cli, LargeInputsShowProgress) {
   fs::remove(large);
 }
 
+// The zoo prints a progress line after each model and its table once, at the end.
+TEST(Cli, ZooPrintsItsTableOnce) {
+  if (!fs::exists(data_csv())) GTEST_SKIP() << "no " << data_csv();
+  const CliRun r = run("zoo --models mlp,rnn --data " + data_csv());
+  ASSERT_EQ(r.status, 0) << r.output;
+  std::size_t tables = 0;
+  for (std::size_t at = r.output.find("| model | epochs |"); at != std::string::npos;
+       at = r.output.find("| model | epochs |", at + 1))
+    ++tables;
+  EXPECT_EQ(tables, 1u) << r.output;
+  EXPECT_NE(r.output.find("zoo: mlp done (1 of 2)"), std::string::npos);
+  EXPECT_LT(r.output.find("zoo: rnn done (2 of 2)"), r.output.find("| model | epochs |"));
+}
+
 TEST(Cli, CudaWithoutAGpuIsRefused) {
   const CliRun r = run("train --model lstm --data " + data_csv() + " --device cuda");
   EXPECT_EQ(r.status, 1);
