@@ -43,9 +43,7 @@ def read_history(path):
     return {key: [float(row[key]) for row in rows] for key in rows[0]} if rows else {}
 
 
-def plot_curves(history, key, title, out):
-    if key not in history:
-        return
+def curves_figure(history, key, title):
     epochs = history["epoch"]
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(epochs, history[key], "o-", label="train")
@@ -57,11 +55,18 @@ def plot_curves(history, key, title, out):
     ax.set_title(title)
     ax.legend()
     fig.tight_layout()
+    return fig
+
+
+def plot_curves(history, key, title, out):
+    if key not in history:
+        return
+    fig = curves_figure(history, key, title)
     fig.savefig(out, dpi=110)
     plt.close(fig)
 
 
-def plot_confusion(matrix, model, out):
+def confusion_figure(matrix, model):
     # Constrained layout leaves the title and the colorbar their own room.
     fig, ax = plt.subplots(figsize=(4.8, 4.2), constrained_layout=True)
     image = ax.imshow(matrix, cmap="Blues")
@@ -75,14 +80,23 @@ def plot_confusion(matrix, model, out):
     ax.set_ylabel("true label")
     ax.set_title(f"{model}\ntest confusion matrix", fontsize=10)
     fig.colorbar(image, ax=ax, shrink=0.85)
+    return fig
+
+
+def plot_confusion(matrix, model, out):
+    fig = confusion_figure(matrix, model)
     fig.savefig(out, dpi=110)
     plt.close(fig)
 
 
-def plot_attention(attention, out):
-    reviews = attention.get("reviews", [])
-    if not reviews:
-        return False
+def token_shares(weights):
+    """The tokens' shares of the weight they hold, and that weight (padding holds the rest)."""
+    held = sum(weights)
+    return ([w / held for w in weights] if held > 0 else list(weights)), held
+
+
+def attention_figure(attention):
+    reviews = attention["reviews"]
     fig, axes = plt.subplots(len(reviews), 1, figsize=(9, 2.6 * len(reviews)), squeeze=False)
     for ax, review in zip(axes[:, 0], reviews):
         tokens = review["tokens"]
@@ -93,8 +107,7 @@ def plot_attention(attention, out):
             ax.set_ylabel("feature")
         else:
             # Padding takes the rest of the weight: shown as the tokens' shares, and said.
-            held = sum(review["weights"])
-            shares = [w / held for w in review["weights"]] if held > 0 else review["weights"]
+            shares, held = token_shares(review["weights"])
             ax.bar(range(len(tokens)), shares, color="tab:orange")
             ax.set_ylabel("share of the tokens'")
             title += f"\ntokens {held:.0%} of the weight, padding {1 - held:.0%}: bars renormalised over the tokens"
@@ -103,6 +116,13 @@ def plot_attention(attention, out):
         ax.set_title(title, fontsize=9)
     fig.suptitle(f"{attention['model']}: attention over the tokens of test reviews")
     fig.tight_layout()
+    return fig
+
+
+def plot_attention(attention, out):
+    if not attention.get("reviews"):
+        return False
+    fig = attention_figure(attention)
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return True
