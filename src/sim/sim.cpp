@@ -605,10 +605,11 @@ void sync_warp(std::uint32_t mask, const char*, int) {
 }
 
 void check_aligned(const void* address, std::size_t alignment, const char* what) {
-  Fiber& f = running_fiber(what);
+  running_fiber(what);
+  // Thrown, so that the fiber's stack unwinds; fiber_entry records it with the kernel, block and
+  // thread.
   if (reinterpret_cast<std::uintptr_t>(address) % alignment != 0)
-    fail_fiber(f, detail::concat("sim: ", block_name(run_state()), ", ", thread_name(f), ": ", what, " at address ",
-                                 address, " is not ", alignment, "-byte aligned"));
+    ATTNKIT_FAIL(what, " at address ", address, " is not ", alignment, "-byte aligned");
 }
 
 void cp_async(void* shared_destination, const void* global_source, std::size_t bytes, std::size_t source_bytes) {
