@@ -33,6 +33,10 @@ struct CsvTable {
 CsvTable read_csv(const std::string& path);
 // The same from the bytes of a CSV; errors name it `name`.
 CsvTable parse_csv(const std::string& text, const std::string& name);
+// The index of the column called `name` (lower case; the header's names are compared in lower
+// case, ASCII letters only); an error, naming `path` and the columns, when there is none or more
+// than one.
+std::size_t column_of(const CsvTable& table, const std::string& path, const std::string& name);
 
 // ---------------------------------------------------------------- labelled reviews
 
@@ -81,6 +85,11 @@ class Tokenizer {
   // The words in index order: words()[i - 1] has index i.
   const std::vector<std::string>& words() const { return words_; }
   const std::vector<std::int64_t>& counts() const { return counts_; }  // aligned with words()
+  // The words texts_to_sequences gives indices: words().size(), or fewer below num_words.
+  std::int64_t vocabulary_size() const {
+    const auto all = static_cast<std::int64_t>(words_.size());
+    return num_words_ > 0 && num_words_ - 1 < all ? num_words_ - 1 : all;
+  }
   // 0 when the word is unknown.
   std::int32_t index_of(const std::string& word) const;
 

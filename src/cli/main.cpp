@@ -230,9 +230,7 @@ int run_train(const DataArguments& data, TrainArguments train, const char* argv0
   warn_about(dataset);
   std::cout << "data: " << dataset.reviews.size() << " reviews, " << dataset.x_train.size(0) << " for training ("
             << "the last 20% of them for validation), " << dataset.x_test.size(0) << " for testing; "
-            << dataset.tokenizer.words().size() << " distinct words, the "
-            << std::min<std::int64_t>(static_cast<std::int64_t>(dataset.tokenizer.words().size()),
-                                      dataset.tokenizer.num_words() - 1)
+            << dataset.tokenizer.words().size() << " distinct words, the " << dataset.tokenizer.vocabulary_size()
             << " most frequent kept\n";
   if (train.resume)
     std::cout << (fs::exists(training_state_path(train.checkpoint))
@@ -386,12 +384,7 @@ int run_predict_input(const sentiment::SavedRun& run, const jieba::Segmenter& se
   if (csv_input) {
     data::CsvTable table = data::read_csv(o.input);
     columns = table.header;
-    const auto found = std::find_if(columns.begin(), columns.end(), [](std::string c) {
-      for (char& ch : c) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-      return c == "review";
-    });
-    ATTNKIT_CHECK(found != columns.end(), "'", o.input, "' has no column 'review'");
-    review_column = static_cast<std::size_t>(found - columns.begin());
+    review_column = data::column_of(table, o.input, "review");
     rows = std::move(table.rows);
   }
   std::ifstream file;

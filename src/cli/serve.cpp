@@ -95,8 +95,7 @@ int run_serve(const ServeOptions& o) {
   });
   const Json model_info{{"model", run.model_name},
                         {"classes", Json::array({{{"label", 0}, {"name", "negative"}}, {{"label", 1}, {"name", "positive"}}})},
-                        {"vocabulary_size", std::min<std::int64_t>(static_cast<std::int64_t>(run.tokenizer.words().size()),
-                                                                   run.tokenizer.num_words() - 1)},
+                        {"vocabulary_size", run.tokenizer.vocabulary_size()},
                         {"maxlen", run.data_options.maxlen()}};
   server.Get("/model", [&](const httplib::Request&, httplib::Response& response) { answer(response, 200, model_info); });
   server.Post("/predict", [&](const httplib::Request& request, httplib::Response& response) {

@@ -124,7 +124,8 @@ std::string ascii_lower(std::string text) {
   return text;
 }
 
-// The column called `name` (a lower-case name; the header's are compared in lower case).
+}  // namespace
+
 std::size_t column_of(const CsvTable& table, const std::string& path, const std::string& name) {
   const auto named = [&](const std::string& column) { return ascii_lower(column) == name; };
   const auto found = std::find_if(table.header.begin(), table.header.end(), named);
@@ -135,8 +136,6 @@ std::size_t column_of(const CsvTable& table, const std::string& path, const std:
                 "' has two columns '", name, "' (", columns, ")");
   return static_cast<std::size_t>(found - table.header.begin());
 }
-
-}  // namespace
 
 CsvTable read_csv(const std::string& path) { return parse_csv(read_file(path), path); }
 
