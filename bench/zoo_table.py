@@ -1,43 +1,99 @@
 #!/usr/bin/env python3
-"""One Markdown table of a folder of zoo epochs: attnkit-MODEL.json (Google Benchmark JSON of
-attnkit_bench_zoo_epochs) and torch-MODEL.json (bench/torch_zoo.py --json) for each model, with
-the ratio of the two; each side's fastest repetition counts (other load only slows a run down).
+"""One Markdown table of a folder of zoo epochs (bench/compare_zoo.sh): attnkit-MODEL.json (Google
+Benchmark JSON of attnkit_bench_zoo_epochs), torch-MODEL.json and keras-MODEL.json (the peers'
+--json), and the same names ending in -loaded for the runs with busy processes beside. Each
+side's fastest repetition counts (other load only slows a run down); a ratio is peer seconds
+over attnkit seconds, so above 1 means attnkit is faster.
 
     python3 bench/zoo_table.py FOLDER "heading line" > table.md
 """
 import glob
 import json
 import os
+import re
 import sys
+
+PEERS = {"torch": "PyTorch", "keras": "Keras"}
+
+
+def read(folder):
+    """{(side, model, loaded): seconds} and {side: version}."""
+    seconds, versions = {}, {}
+    for path in sorted(glob.glob(os.path.join(folder, "*.json"))):
+        match = re.fullmatch(r"(attnkit|torch|keras)-(.+?)(-loaded)?\.json", os.path.basename(path))
+        if not match:
+            continue
+        side, model, loaded = match.group(1), match.group(2), match.group(3) is not None
+        with open(path) as f:
+            run = json.load(f)
+        if side == "attnkit":
+            for b in run["benchmarks"]:  # epoch/MODEL/iterations:1/manual_time, per repetition
+                if b["name"].startswith("epoch/") and b.get("run_type", "iteration") == "iteration":
+                    key = (side, b["name"].split("/")[1], loaded)
+                    seconds[key] = min(seconds.get(key, float("inf")), b["real_time"])
+        else:
+            versions[side] = run["torch"] if side == "torch" else f'{run["keras"]} (TensorFlow {run["tensorflow"]})'
+            for name, entry in run["models"].items():
+                seconds[(side, name, loaded)] = entry["seconds"]
+    return seconds, versions
+
+
+def geometric_mean(values):
+    product = 1.0
+    for v in values:
+        product *= v
+    return product ** (1 / len(values)) if values else float("nan")
 
 
 def main():
     folder, heading = sys.argv[1:3]
-    ours, peer, version = {}, {}, "?"
-    for path in sorted(glob.glob(os.path.join(folder, "attnkit-*.json"))):
-        with open(path) as f:
-            for b in json.load(f)["benchmarks"]:  # epoch/MODEL/iterations:1/manual_time, per repetition
-                if b["name"].startswith("epoch/") and b.get("run_type", "iteration") == "iteration":
-                    name = b["name"].split("/")[1]
-                    ours[name] = min(ours.get(name, float("inf")), b["real_time"])
-    for path in sorted(glob.glob(os.path.join(folder, "torch-*.json"))):
-        with open(path) as f:
-            run = json.load(f)
-        version = run["torch"]
-        for name, entry in run["models"].items():
-            peer[name] = entry["seconds"]
+    seconds, versions = read(folder)
+    # In the order they ran (the zoo's).
+    models = sorted({m for (side, m, _) in seconds if side == "attnkit"},
+                    key=lambda m: os.path.getmtime(os.path.join(folder, f"attnkit-{m}.json")))
+    peers = [p for p in PEERS if p in versions]
+    conditions = [False] + ([True] if any(k[2] for k in seconds) else [])
     print(heading)
     print()
-    print(f"| model | attnkit s/epoch | PyTorch {version} s/epoch | PyTorch / attnkit | attnkit samples/s |")
-    print("|---|---|---|---|---|")
-    faster = 0
-    for name, seconds in ours.items():
-        if name not in peer:
-            continue
-        faster += peer[name] / seconds >= 2
-        print(f"| {name} | {seconds:.3f} | {peer[name]:.3f} | {peer[name] / seconds:.2f} | {7671 / seconds:.0f} |")
+    header, rule = ["model"], ["---"]
+    for loaded in conditions:
+        tag = " loaded" if loaded else ""
+        header.append(f"attnkit{tag} s")
+        for peer in peers:
+            header += [f"{PEERS[peer]}{tag} s", f"{PEERS[peer]}{tag} / attnkit"]
+    if len(conditions) == 2:
+        header.append("attnkit loaded / idle")
+        header += [f"{PEERS[p]} loaded / idle" for p in peers]
+    print("| " + " | ".join(header) + " |")
+    print("|" + "---|" * len(header))
+    ratios = {(p, c): [] for p in peers for c in conditions}
+    slowdown = []
+    for model in models:
+        row = [model]
+        for loaded in conditions:
+            ours = seconds.get(("attnkit", model, loaded))
+            row.append(f"{ours:.3f}" if ours else "")
+            for peer in peers:
+                theirs = seconds.get((peer, model, loaded))
+                row.append(f"{theirs:.3f}" if theirs else "")
+                row.append(f"{theirs / ours:.2f}" if theirs and ours else "")
+                if theirs and ours:
+                    ratios[(peer, loaded)].append(theirs / ours)
+        if len(conditions) == 2:
+            for side in ["attnkit"] + peers:
+                idle, busy = seconds.get((side, model, False)), seconds.get((side, model, True))
+                row.append(f"{busy / idle:.2f}" if idle and busy else "")
+                if side == "attnkit" and idle and busy:
+                    slowdown.append(busy / idle)
+        print("| " + " | ".join(row) + " |")
     print()
-    print(f"attnkit is at least 2 times as fast as PyTorch on {faster} of {len(ours)} models.")
+    for (peer, loaded), values in ratios.items():
+        if values:
+            print(f"- {PEERS[peer]} / attnkit{' with the load' if loaded else ', idle'}: smallest {min(values):.2f}, "
+                  f"geometric mean {geometric_mean(values):.2f} over {len(values)} models")
+    if slowdown:
+        print(f"- attnkit's loaded epoch over its idle epoch: largest {max(slowdown):.2f}, "
+              f"geometric mean {geometric_mean(slowdown):.2f}")
 
 
 if __name__ == "__main__":
