@@ -5,7 +5,7 @@
 //   build/bench/attnkit_bench_gemm [--benchmark_format=json]
 // Names: gemm/<library>/M/N/K/<op(A)><op(B)> with N (as stored) or T (transposed).
 #include <benchmark/benchmark.h>
-#include <omp.h>
+#include <attnkit/threads.h>
 
 #include <random>
 #include <string>
@@ -92,7 +92,7 @@ const bool kRegistered = [] {
 }  // namespace
 
 int main(int argc, char** argv) {
-  omp_set_num_threads(1);  // both libraries on one core: the kernels themselves compared
+  attnkit::set_num_threads(1);  // both libraries on one core: the kernels themselves compared
 #ifdef ATTNKIT_BENCH_OPENBLAS
   openblas_set_num_threads(1);
   benchmark::AddCustomContext("openblas", std::string(openblas_get_config()) + ", kernel " + openblas_get_corename());

@@ -11,6 +11,7 @@
 #include "attnkit/ops/attention.h"
 #include "attnkit/ops/linear.h"
 #include "attnkit/safetensors.h"
+#include "attnkit/threads.h"
 #include "cpu/parallel.h"
 #include "json_integers.h"
 
@@ -98,6 +99,7 @@ TrainResult train(const Dataset& dataset, const TrainOptions& options) {
   r.model->to(options.device());
   r.model->compile(CompileOptions().optimizer(Adam()).loss("categorical_crossentropy"));
   r.device = options.device().str();
+  r.cpu_threads = num_threads();
   r.epochs_planned = options.epochs() > 0 ? options.epochs() : r.spec.epochs;
   FitOptions fit = FitOptions()
                        .epochs(r.epochs_planned)
@@ -236,6 +238,7 @@ Json run_summary(const TrainResult& r) {
   return {{"model", r.spec.name},
           {"blog_name", r.spec.blog_name},
           {"device", r.device},
+          {"cpu_threads", r.cpu_threads},
           {"epochs", r.history.epochs()},
           {"epochs_planned", r.epochs_planned},
           {"test_accuracy", r.test.accuracy},
@@ -276,7 +279,7 @@ void save_run(const std::string& directory, const TrainResult& r, const Dataset&
 
   std::ostringstream report;
   report << "model: " << r.spec.name << " (" << r.spec.blog_name << ")\n"
-         << "device: " << r.device << "\n"
+         << "device: " << r.device << " (" << r.cpu_threads << " CPU threads)\n"
          << "epochs: " << r.history.epochs() << " of " << r.epochs_planned << "\n"
          << "test accuracy: " << r.test.accuracy << "\n"
          << "Cohen's kappa: " << r.test.kappa << "\n\n"

@@ -103,6 +103,8 @@ TEST(Cli, BadUsageIsAClearError) {
   EXPECT_NE(r.output.find("/nonexistent/reviews.csv"), std::string::npos) << r.output;
   r = run("train --model lstm --data x.csv --device tpu");
   EXPECT_EQ(r.status, 2) << r.output;  // CLI11 rejects the value
+  r = run("train --model lstm --data x.csv --threads 0");
+  EXPECT_EQ(r.status, 2) << r.output;
   r = run("segment", "ok\n\xff\xfe\n");
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.output.find("stdin, line 2: jieba: the text is not valid UTF-8"), std::string::npos) << r.output;
@@ -328,13 +330,14 @@ TEST(Cli, TrainReportsSavesAndPredicts) {
   const fs::path report = fs::temp_directory_path() / "attnkit_cli_run";
   fs::remove_all(report);
   const CliRun r = run("train --model bilstm-attention-trainable --epochs 1 --data " + data_csv() + " --report " +
-                    report.string() + " --json");
+                    report.string() + " --json --threads 1");
   ASSERT_EQ(r.status, 0) << r.output;
   const nlohmann::json result = last_json_line(r.output);
   for (const char* key : {"model", "device", "epochs", "test_accuracy", "kappa", "epoch_seconds", "history"})
     EXPECT_TRUE(result.contains(key)) << key;
   EXPECT_EQ(result["model"], "bilstm-attention-trainable");
   EXPECT_EQ(result["device"], "cpu");
+  EXPECT_EQ(result["cpu_threads"], 1);  // --threads
   EXPECT_EQ(result["epochs"], 1);
   EXPECT_GT(result["test_accuracy"].get<double>(), 0.8);
   EXPECT_EQ(result["epoch_seconds"].size(), 1u);

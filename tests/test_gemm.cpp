@@ -1,7 +1,7 @@
 // cpu::gemm, the CPU's matrix product, against a plain loop in double: every transposition, row
 // strides wider than the rows, alpha and beta (beta = 0 never reads C), and sizes on both sides
 // of its tiles and blocks (rows of 8 or 6, columns of two vectors, K in blocks of 256, rows in
-// blocks of 16 tiles), on one thread and split over the OpenMP threads.
+// blocks of 16 tiles), on one thread and split over the CPU threads.
 #include <gtest/gtest.h>
 
 #include <algorithm>

@@ -119,7 +119,7 @@ TEST(TrainingFaults, AResumedFitEndsAsAnUninterruptedOne) {
 }
 
 TEST(TrainingFaults, AFitKilledInTheMiddleOfAnEpochResumesToTheSameWeights) {
-  GTEST_FLAG_SET(death_test_style, "threadsafe");  // the child starts afresh: OpenMP threads and fork do not mix
+  GTEST_FLAG_SET(death_test_style, "threadsafe");  // the child starts afresh: threads and fork do not mix
   const Data d = make_data(3);
   auto whole = make_model();
   const History whole_history = whole->fit(d.x, d.y, fit_options(5, "", false));

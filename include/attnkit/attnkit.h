@@ -19,6 +19,7 @@
 #include "attnkit/ops/softmax.h"
 #include "attnkit/random.h"
 #include "attnkit/tensor.h"
+#include "attnkit/threads.h"
 #include "attnkit/callbacks.h"
 #include "attnkit/layer.h"
 #include "attnkit/layers.h"

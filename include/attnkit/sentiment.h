@@ -87,6 +87,7 @@ struct TrainResult {
   History history;
   Evaluation test;
   std::string device;
+  int cpu_threads = 1;  // the CPU threads of the ops (attnkit/threads.h)
   int epochs_planned = 0;
 };
 

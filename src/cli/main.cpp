@@ -1,11 +1,13 @@
 // attnkit: the command line of the sentiment pipeline.
 //
 //   attnkit train --model NAME --data CSV [--epochs N] [--device auto|cpu|cuda[:N]|sim] [--split-seed S] [--seed S]
-//                 [--report DIR] [--checkpoint DIR] [--resume] [--json]
+//                 [--report DIR] [--checkpoint DIR] [--resume] [--json] [--threads N]
 //   attnkit zoo --data CSV [--models a,b,...] [--device ...] [--split-seed S] [--seed S] [--report DIR] [--json]
-//   attnkit evaluate --run DIR [--data CSV] [--json]
-//   attnkit predict --run DIR --text TEXT|- [--json]
+//               [--threads N]
+//   attnkit evaluate --run DIR [--data CSV] [--json] [--threads N]
+//   attnkit predict --run DIR --text TEXT|- [--json] [--threads N]
 //   attnkit predict --run DIR --input FILE|- [--output FILE|-] [--format jsonl|csv] [--batch N] [--weights]
+//                   [--threads N]
 //   attnkit serve --run DIR [--host H] [--port N] [--threads N] [--max-texts N] [--max-body BYTES]
 //   attnkit segment [--no-hmm]          (lines on stdin; one JSON array of tokens per line)
 //   attnkit summary --model NAME
@@ -108,7 +110,8 @@ void draw_plots(const std::string& directory, const char* argv0) {
 }
 
 void print_result(const sentiment::TrainResult& r) {
-  std::cout << "\nmodel " << r.spec.name << " (" << r.spec.blog_name << ") on " << r.device << ": "
+  std::cout << "\nmodel " << r.spec.name << " (" << r.spec.blog_name << ") on " << r.device << " ("
+            << r.cpu_threads << " CPU threads): "
             << r.history.epochs() << " epochs"
             << (r.history.epochs() < r.epochs_planned ? " (stopped early, best weights restored)" : "") << "\n"
             << "test accuracy " << r.test.accuracy << ", Cohen's kappa " << r.test.kappa << ", test loss " << r.test.loss
@@ -486,6 +489,13 @@ int run_segment(bool hmm, const std::string& jieba_directory) {
 int main(int argc, char** argv) {
   CLI::App app{"attnkit: attention-based sentiment models of Chinese reviews, in C++"};
   app.require_subcommand(1);
+  // The CPU threads of the ops (attnkit/threads.h), for the commands that compute.
+  int cpu_threads = 0;
+  auto add_threads_option = [&cpu_threads](CLI::App& command) {
+    command.add_option("--threads", cpu_threads,
+                       "CPU threads of the ops (default: ATTNKIT_NUM_THREADS, else the CPUs this process may use)")
+        ->check(CLI::Range(1, 1024));
+  };
 
   DataArguments train_data;
   TrainArguments train_arguments;
@@ -501,6 +511,7 @@ int main(int argc, char** argv) {
   train->add_flag("--resume", train_arguments.resume,
                   "continue an interrupted run from its checkpoint (the same options otherwise)");
   train->add_flag("--json", train_arguments.json, "end with the results as one JSON object");
+  add_threads_option(*train);
 
   DataArguments zoo_data;
   std::vector<std::string> zoo_models;
@@ -512,6 +523,7 @@ int main(int argc, char** argv) {
   zoo_command->add_option("--device", zoo_device, kDeviceHelp)->check(kDeviceCheck);
   zoo_command->add_option("--report", zoo_report, "folder for one report per model and the table");
   zoo_command->add_flag("--json", zoo_json, "end with the results as one JSON object");
+  add_threads_option(*zoo_command);
 
   std::string evaluate_run, evaluate_csv;
   bool evaluate_json = false;
@@ -519,6 +531,7 @@ int main(int argc, char** argv) {
   evaluate->add_option("--run", evaluate_run, "folder written by train --report")->required();
   evaluate->add_option("--data", evaluate_csv, "the CSV (default: the one the run was trained on)");
   evaluate->add_flag("--json", evaluate_json, "end with the results as one JSON object");
+  add_threads_option(*evaluate);
 
   std::string predict_run, predict_text, predict_jieba = jieba::default_directory();
   BatchOptions predict_batch;
@@ -539,6 +552,7 @@ int main(int argc, char** argv) {
   predict->add_flag("--weights", predict_batch.weights, "with --input: each review's token attention too");
   predict->add_option("--jieba-dir", predict_jieba, "folder of jieba's dict.txt and finalseg/ tables");
   predict->add_flag("--json", predict_json, "with --text: end with the prediction as one JSON object");
+  add_threads_option(*predict);
 
 #if ATTNKIT_WITH_SERVE
   cli::ServeOptions serve_options;
@@ -574,6 +588,7 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;  // --help is a success; CLI11 has printed the reason
   }
   try {
+    if (cpu_threads > 0) set_num_threads(cpu_threads);
     if (train->parsed()) return run_train(train_data, train_arguments, argv[0]);
     if (zoo_command->parsed()) return run_zoo(zoo_data, zoo_models, zoo_device, zoo_report, zoo_json, argv[0]);
     if (evaluate->parsed()) return run_evaluate(evaluate_run, evaluate_csv, evaluate_json);

@@ -72,7 +72,7 @@ int run_serve(const ServeOptions& o) {
   ATTNKIT_CHECK(o.threads >= 1 && o.max_texts >= 1 && o.max_body >= 1, "serve: threads, max texts and max body must "
                 "be at least 1");
   // SIGTERM and SIGINT go to the thread that waits for them: blocked here, before any other
-  // thread (OpenMP's, the server's) starts, so that every thread inherits the block.
+  // thread (the CPU pool's, the server's) starts, so that every thread inherits the block.
   sigset_t stop_signals;
   sigemptyset(&stop_signals);
   sigaddset(&stop_signals, SIGTERM);

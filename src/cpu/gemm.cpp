@@ -8,12 +8,12 @@
 // to 640 rows) copying the operands, as BLAS libraries do, costs as much as the products.
 #include "cpu/gemm.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>
+
+#include "cpu/parallel.h"
 
 namespace attnkit::cpu {
 namespace {
@@ -164,7 +164,7 @@ void gemm(bool transpose_a, bool transpose_b, int m, int n, int k, T alpha, cons
       for (int j = 0; j < n; ++j) c[std::int64_t(i) * ldc + j] = beta == T(0) ? T(0) : beta * c[std::int64_t(i) * ldc + j];
     return;
   }
-  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const int threads = pool_threads();
   if (threads < 2 || m < 2 * threads || std::int64_t(m) * n * k < kParallelWork) {
     gemm_here(transpose_a, transpose_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc);
     return;
@@ -172,14 +172,13 @@ void gemm(bool transpose_a, bool transpose_b, int m, int n, int k, T alpha, cons
   // Rows of C (and of op(A)) in one block per thread; row i of op(A) starts at a + i * lda, or at
   // column i (a + i) when A is transposed.
   const int block = (m + threads - 1) / threads;
-#pragma omp parallel for num_threads(threads) schedule(static)
-  for (int t = 0; t < threads; ++t) {
-    const int first = t * block, rows = std::min(block, m - first);
-    if (rows <= 0) continue;
+  parallel_for(threads, std::int64_t(block) * n * k, [&](std::int64_t t) {
+    const int first = static_cast<int>(t) * block, rows = std::min(block, m - first);
+    if (rows <= 0) return;
     const T* a_rows = transpose_a ? a + first : a + std::int64_t(first) * lda;
     gemm_here(transpose_a, transpose_b, rows, n, k, alpha, a_rows, lda, b, ldb, beta, c + std::int64_t(first) * ldc,
               ldc);
-  }
+  });
 }
 
 template void gemm<float>(bool, bool, int, int, int, float, const float*, int, const float*, int, float, float*, int);

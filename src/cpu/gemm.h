@@ -8,7 +8,7 @@
 // vector width (-march=native) needs no detection of the CPU at run time, which BLAS libraries
 // get wrong on processors newer than themselves (a generic SSE kernel, 3 to 4 times slower), and
 // at the sizes of the sentiment models (a few hundred rows, 32 to 256 columns) it is as fast as a
-// tuned BLAS. Large products are split into blocks of rows on the OpenMP threads; inside a
+// tuned BLAS. Large products are split into blocks of rows on the CPU threads (parallel.h); inside a
 // parallel region a product runs on its thread alone.
 #pragma once
 

@@ -1,0 +1,20 @@
+// attnkit/threads.h: how many CPU threads attnkit's CPU ops share their work between.
+//
+// attnkit runs its parallel loops on a pool of its own: the calling thread and num_threads() - 1
+// workers. A worker that has nothing to do spins for a few tens of microseconds (a training step
+// hands out many small loops in a row) and then sleeps in the kernel, so an idle or waiting
+// thread never holds a core that other work on the machine could use.
+//
+// The count, unless set: the environment variable ATTNKIT_NUM_THREADS (a whole number from 1 to
+// 1024; anything else is an error naming the variable), else the CPUs this process may run on
+// (sched_getaffinity, so that a container limited to 2 CPUs of 64 starts 2 threads, not 64).
+#pragma once
+
+namespace attnkit {
+
+int num_threads();
+// Sets the count for the whole process (1 to 1024); 0 returns to the default above. Must not be
+// called while attnkit's ops run on other threads of the process.
+void set_num_threads(int threads);
+
+}  // namespace attnkit
