@@ -25,13 +25,24 @@ void for_each_weight_range(std::int64_t n, F&& body) {
   });
 }
 
-// The sum of the squares of a float32 tensor's elements, in double, as a host number.
-double squared_norm(const Tensor& x) {
-  if (!x.is_cpu()) return ATTNKIT_DEVICE_OP(x.device(), squared_norm(x)).to(Device::cpu()).item();
-  const float* data = x.data<float>();
-  double sum = 0;
-  for (std::int64_t i = 0; i < x.numel(); ++i) sum += double(data[i]) * double(data[i]);
-  return sum;
+// The sum of the squares of each tensor's float32 elements: in double on the cpu, by
+// kernels/optimizers.cu's squared_norm on a device (all launched before any is read back, so that
+// a GPU waits once).
+std::vector<double> squared_norms(const std::vector<const Tensor*>& tensors) {
+  std::vector<double> sums(tensors.size(), 0.0);
+  std::vector<Tensor> device_sums(tensors.size());
+  for (std::size_t k = 0; k < tensors.size(); ++k) {
+    const Tensor& x = *tensors[k];
+    if (!x.is_cpu()) {
+      device_sums[k] = ATTNKIT_DEVICE_OP(x.device(), squared_norm(x));
+      continue;
+    }
+    const float* data = x.data<float>();
+    for (std::int64_t i = 0; i < x.numel(); ++i) sums[k] += double(data[i]) * double(data[i]);
+  }
+  for (std::size_t k = 0; k < tensors.size(); ++k)
+    if (device_sums[k].defined()) sums[k] = device_sums[k].to(Device::cpu()).item();
+  return sums;
 }
 
 // grad * scale, clamped to [-clipvalue, clipvalue] when clipvalue > 0 (kernels/optimizers.cu's
@@ -76,15 +87,17 @@ Optimizer::Optimizer(LearningRate learning_rate, std::optional<double> weight_de
                 "optimizer: weight_decay must be finite and not negative, got ", *weight_decay);
   const std::pair<const char*, std::optional<double>> clips[] = {
       {"clipnorm", clipnorm}, {"clipvalue", clipvalue}, {"global_clipnorm", global_clipnorm}};
-  std::string set;
+  std::string given;  // "clipnorm 1.0 and clipvalue 0.5"
+  int count = 0;
   for (const auto& [option, value] : clips) {
     if (!value) continue;
     ATTNKIT_CHECK(*value > 0 && std::isfinite(*value), "optimizer: ", option, " must be positive and finite, got ",
                   *value);
-    set += (set.empty() ? "" : " and ") + std::string(option) + " " + Json(*value).dump();
+    given += (given.empty() ? "" : " and ") + std::string(option) + " " + Json(*value).dump();
+    ++count;
   }
-  ATTNKIT_CHECK(int(bool(clipnorm)) + int(bool(clipvalue)) + int(bool(global_clipnorm)) <= 1,
-                "optimizer: at most one of clipnorm, clipvalue and global_clipnorm may be set, got ", set);
+  ATTNKIT_CHECK(count <= 1, "optimizer: at most one of clipnorm, clipvalue and global_clipnorm may be set, got ",
+                given);
 }
 
 void Optimizer::set_learning_rate(double learning_rate) {
@@ -108,16 +121,16 @@ Json Optimizer::config() const {
 std::vector<double> Optimizer::clip_scales(const std::vector<Parameter*>& parameters) const {
   std::vector<double> scales(parameters.size(), 1.0);
   if (!clipnorm_ && !global_clipnorm_) return scales;
-  // Every norm is asked for before any is read, so that a device computes them in one go.
-  std::vector<double> squared_norms;
-  for (const Parameter* p : parameters) squared_norms.push_back(squared_norm(p->grad));
+  std::vector<const Tensor*> grads;
+  for (const Parameter* p : parameters) grads.push_back(&p->grad);
+  const std::vector<double> sums = squared_norms(grads);
   if (clipnorm_) {
     for (std::size_t k = 0; k < parameters.size(); ++k)
-      scales[k] = *clipnorm_ / std::max(std::sqrt(squared_norms[k]), *clipnorm_);  // NaN stays NaN
+      scales[k] = *clipnorm_ / std::max(std::sqrt(sums[k]), *clipnorm_);  // NaN stays NaN
     return scales;
   }
   double total = 0;
-  for (const double s : squared_norms) total += s;
+  for (const double sum : sums) total += sum;
   const double global_norm = std::sqrt(total);
   // As Keras: a global norm that is not finite makes every gradient NaN, rather than zero.
   const double scale = std::isfinite(global_norm) ? *global_clipnorm_ / std::max(global_norm, *global_clipnorm_)
