@@ -1,16 +1,45 @@
-// The fused optimizer steps: one thread per weight (grid-stride loops), float32, with the
-// operations in the order of src/optimizers.cpp so that the results agree with the CPU optimizers.
+// The fused optimizer steps, and what comes before them (gradient norms, clipping, weight decay):
+// one thread per weight (grid-stride loops), float32, with the operations in the order of
+// src/optimizers.cpp so that the results agree with the CPU optimizers. A squared norm is summed
+// by one block, so that it adds in a fixed order.
 #include "kernels/optimizers.h"
 
 #include <cmath>
 
 #include "attnkit/error.h"
+#include "kernels/block_reduce.cuh"
 #include "kernels/dialect.h"
 
 namespace attnkit::ATTNKIT_KERNEL_NAMESPACE {
 namespace {
 
 constexpr int kThreads = 256;
+constexpr int kWarps = kThreads / ak::kWarpSize;
+
+// out[0] = sum of x[i]^2, by one block.
+__global__ void squared_norm_kernel(const float* x, std::int64_t n, float* out) {
+  AK_SHARED(float, partials, [kWarps]);
+  float sum = 0.0f;
+  for (std::int64_t i = threadIdx.x; i < n; i += blockDim.x) sum += x[i] * x[i];
+  sum = ak::block_reduce<kWarps>(sum, partials, ak::SumOf());
+  if (threadIdx.x == 0) *out = sum;
+}
+
+__global__ void clip_gradient_kernel(const float* grad, float* clipped, std::int64_t n, float scale,
+                                     float clipvalue) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(blockDim.x) * gridDim.x) {
+    float g = grad[i] * scale;
+    if (clipvalue > 0) g = g < -clipvalue ? -clipvalue : (g > clipvalue ? clipvalue : g);  // NaN stays NaN
+    clipped[i] = g;
+  }
+}
+
+__global__ void decay_weights_kernel(float* param, std::int64_t n, float decay) {
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(blockDim.x) * gridDim.x)
+    param[i] -= param[i] * decay;
+}
 
 __global__ void adam_step_kernel(float* param, const float* grad, float* m, float* v, std::int64_t n, float step_size,
                                  float beta_1, float beta_2, float epsilon) {
@@ -41,11 +70,31 @@ __global__ void sgd_step_kernel(float* param, const float* grad, float* velocity
 
 }  // namespace
 
+void squared_norm(const float* x, std::int64_t n, float* out, void* stream) {
+  ATTNKIT_CHECK(n >= 0, "squared_norm: negative size ", n);
+  AK_LAUNCH(squared_norm_kernel, 1, kThreads, 0, ak::as_stream(stream), x, n, out);
+}
+
+void clip_gradient(const float* grad, float* clipped, std::int64_t n, double scale, double clipvalue, void* stream) {
+  ATTNKIT_CHECK(n >= 0, "clip_gradient: negative size ", n);
+  ATTNKIT_CHECK(clipvalue >= 0, "clip_gradient: clipvalue must not be negative, got ", clipvalue);
+  if (n == 0) return;
+  AK_LAUNCH(clip_gradient_kernel, ak::grid_stride_blocks(n, kThreads), kThreads, 0, ak::as_stream(stream), grad,
+            clipped, n, static_cast<float>(scale), static_cast<float>(clipvalue));
+}
+
+void decay_weights(float* param, std::int64_t n, double decay, void* stream) {
+  ATTNKIT_CHECK(n >= 0, "decay_weights: negative size ", n);
+  if (n == 0) return;
+  AK_LAUNCH(decay_weights_kernel, ak::grid_stride_blocks(n, kThreads), kThreads, 0, ak::as_stream(stream), param, n,
+            static_cast<float>(decay));
+}
+
 void adam_step(float* param, const float* grad, float* m, float* v, std::int64_t n, double learning_rate,
                double beta_1, double beta_2, double epsilon, std::int64_t step, void* stream) {
   ATTNKIT_CHECK(n >= 0, "adam_step: negative size ", n);
   ATTNKIT_CHECK(step >= 1, "adam_step: the step number starts at 1, got ", step);
-  ATTNKIT_CHECK(learning_rate > 0 && beta_1 >= 0 && beta_1 < 1 && beta_2 >= 0 && beta_2 < 1 && epsilon > 0,
+  ATTNKIT_CHECK(learning_rate >= 0 && beta_1 >= 0 && beta_1 < 1 && beta_2 >= 0 && beta_2 < 1 && epsilon > 0,
                 "adam_step: bad hyperparameters (learning_rate ", learning_rate, ", beta_1 ", beta_1, ", beta_2 ",
                 beta_2, ", epsilon ", epsilon, ")");
   if (n == 0) return;
@@ -60,7 +109,7 @@ void adam_step(float* param, const float* grad, float* m, float* v, std::int64_t
 void sgd_step(float* param, const float* grad, float* velocity, std::int64_t n, double learning_rate,
               double momentum, void* stream) {
   ATTNKIT_CHECK(n >= 0, "sgd_step: negative size ", n);
-  ATTNKIT_CHECK(learning_rate > 0 && momentum >= 0 && momentum < 1, "sgd_step: bad hyperparameters (learning_rate ",
+  ATTNKIT_CHECK(learning_rate >= 0 && momentum >= 0 && momentum < 1, "sgd_step: bad hyperparameters (learning_rate ",
                 learning_rate, ", momentum ", momentum, ")");
   ATTNKIT_CHECK(momentum == 0 || velocity != nullptr, "sgd_step: momentum ", momentum, " needs a velocity buffer");
   if (n == 0) return;

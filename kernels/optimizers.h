@@ -1,5 +1,6 @@
 // Launchers of kernels/optimizers.cu: one fused Adam or SGD step on n float32 weights in device
-// memory, each the update of optimizers.h.
+// memory, each the update of optimizers.h, and the steps before it: gradient norms, clipping and
+// weight decay.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +10,16 @@
 #endif
 
 namespace attnkit::ATTNKIT_KERNEL_NAMESPACE {
+
+// out[0] = sum of x[i]^2 over the n floats of x (n = 0 gives 0); out: one float.
+void squared_norm(const float* x, std::int64_t n, float* out, void* stream);
+
+// clipped = grad * scale, then clamped to [-clipvalue, clipvalue] when clipvalue > 0 (the clip
+// options of optimizers.h: a norm clip sets the scale, clipvalue the clamp). May be in place.
+void clip_gradient(const float* grad, float* clipped, std::int64_t n, double scale, double clipvalue, void* stream);
+
+// Decoupled weight decay: param -= param * decay (decay = weight_decay * learning rate).
+void decay_weights(float* param, std::int64_t n, double decay, void* stream);
 
 // Step number `step` (1 for the first) of Adam with TensorFlow's update, as the Adam of
 // optimizers.h computes it:

@@ -103,7 +103,9 @@ bool load_training_state(const std::string& folder, Model& model, const FitOptio
       if (!slots.empty()) optimizer.set_slots(*parameter, std::move(slots));
     }
     optimizer.set_iterations(json.at("optimizer").at("iterations").get<std::int64_t>());
-    optimizer.set_learning_rate(json.at("optimizer").at("learning_rate").get<double>());
+    // A schedule's rate follows from the step count; a constant one may have been changed (ReduceLROnPlateau).
+    if (optimizer.learning_rate_schedule() == nullptr)
+      optimizer.set_learning_rate(json.at("optimizer").at("learning_rate").get<double>());
     const Json& callbacks = json.at("callbacks");
     ATTNKIT_CHECK(callbacks.size() == options.callbacks().size(), "'", path, "' holds the state of ", callbacks.size(),
                   " callbacks, this fit has ", options.callbacks().size());

@@ -133,6 +133,12 @@ ops::RecurrentGrads recurrent_backward(ops::RecurrentCell cell, const Tensor& x,
                                        const ops::RecurrentOptions& options, bool needs_dx);
 
 // ---------------------------------------------------------------- optimizers
+// What precedes an update (kernels/optimizers.h): the sum of the squares of x's elements (a
+// one-element tensor on x's device); grad * scale clamped to [-clipvalue, clipvalue] when
+// clipvalue > 0, as a new tensor; param -= param * decay in place.
+Tensor squared_norm(const Tensor& x);
+Tensor clip_gradient(const Tensor& grad, double scale, double clipvalue);
+void decay_weights(Tensor& param, double decay);
 void adam_step(Tensor& param, const Tensor& grad, Tensor& m, Tensor& v, double learning_rate, double beta_1,
                double beta_2, double epsilon, std::int64_t step);
 // velocity: null when momentum is 0.

@@ -1,7 +1,9 @@
-// kernels/optimizers.cu under the sim executor against the Adam and SGD of optimizers.h, step
-// after step.
+// kernels/optimizers.cu under the sim executor: the Adam and SGD steps against the optimizers of
+// optimizers.h, step after step; the squared norm, the gradient clip and the weight decay before
+// them against plain loops in double.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "attnkit/optimizers.h"
@@ -83,6 +85,50 @@ TEST(SimSgd, StepsMatchTheCpuOptimizer) {
         EXPECT_TRUE(all_close(values(tensor_of(param_sim, {n})), param_expected, 1e-6, 1e-5)) << "step=" << step;
       }
     }
+}
+
+TEST(SimOptimizerPrologue, SquaredNormSumsTheSquares) {
+  Generator gen(63);
+  for (const std::int64_t n : {0, 1, 7, 255, 1001, 70001}) {
+    const Tensor x = random_tensor({n}, gen, -3.0, 3.0, DType::f32);
+    Buffer<float> x_sim(floats_of(x)), out(poison(1));
+    kern::squared_norm(x_sim.data(), n, out.data(), nullptr);
+    double expected = 0;
+    for (const double v : values(x)) expected += v * v;
+    EXPECT_NEAR(out.values()[0], expected, 1e-5 * expected) << "n=" << n;
+  }
+}
+
+TEST(SimOptimizerPrologue, ClipGradientScalesThenClamps) {
+  Generator gen(64);
+  struct Case {
+    double scale, clipvalue;
+  };
+  for (const Case& c : {Case{0.37, 0.0}, Case{1.0, 0.5}, Case{2.5, 1.2}})
+    for (const std::int64_t n : {1, 7, 1001}) {
+      const Tensor grad = random_tensor({n}, gen, -2.0, 2.0, DType::f32);
+      Buffer<float> grad_sim(floats_of(grad)), clipped(poison(static_cast<std::size_t>(n)));
+      kern::clip_gradient(grad_sim.data(), clipped.data(), n, c.scale, c.clipvalue, nullptr);
+      std::vector<double> expected = values(grad);
+      for (double& g : expected) {
+        g *= c.scale;
+        if (c.clipvalue > 0) g = std::min(std::max(g, -c.clipvalue), c.clipvalue);
+      }
+      EXPECT_TRUE(all_close(values(tensor_of(clipped, {n})), expected, 1e-7, 1e-6))
+          << "scale " << c.scale << " clipvalue " << c.clipvalue << " n=" << n;
+    }
+}
+
+TEST(SimOptimizerPrologue, DecayWeightsShrinksEachWeight) {
+  Generator gen(65);
+  for (const std::int64_t n : {1, 7, 1001}) {
+    const Tensor param = random_tensor({n}, gen, -1.0, 1.0, DType::f32);
+    Buffer<float> param_sim(floats_of(param));
+    kern::decay_weights(param_sim.data(), n, 0.013, nullptr);
+    std::vector<double> expected = values(param);
+    for (double& w : expected) w -= w * 0.013;
+    EXPECT_TRUE(all_close(values(tensor_of(param_sim, {n})), expected, 1e-7, 1e-6)) << "n=" << n;
+  }
 }
 
 TEST(SimSgd, MomentumNeedsAVelocity) {
