@@ -174,11 +174,11 @@ TEST_F(DeviceOps, CategoricalCrossEntropyOnProbabilitiesAndLogits) {
     EXPECT_TRUE(matches(loss, ops::categorical_crossentropy(pred, target, from_logits)));
     EXPECT_TRUE(matches(ops::categorical_crossentropy_backward(on_device(pred), on_device(target), from_logits, 0.7),
                         ops::categorical_crossentropy_backward(pred, target, from_logits, 0.7)));
-    const Tensor weights = f32({13}, gen, 0, 2);
-    EXPECT_TRUE(matches(ops::categorical_crossentropy(on_device(pred), on_device(target), from_logits, on_device(weights)),
+    const Tensor weights = f32({13}, gen, 0, 2), device_weights = on_device(weights);
+    EXPECT_TRUE(matches(ops::categorical_crossentropy(on_device(pred), on_device(target), from_logits, device_weights),
                         ops::categorical_crossentropy(pred, target, from_logits, weights)));
     EXPECT_TRUE(matches(
-        ops::categorical_crossentropy_backward(on_device(pred), on_device(target), from_logits, 0.7, on_device(weights)),
+        ops::categorical_crossentropy_backward(on_device(pred), on_device(target), from_logits, 0.7, device_weights),
         ops::categorical_crossentropy_backward(pred, target, from_logits, 0.7, weights)));
   }
 }

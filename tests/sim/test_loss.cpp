@@ -48,8 +48,8 @@ void expect_matches_cpu(const Tensor& pred, const Tensor& target, bool from_logi
     Buffer<float> dpred(poison(static_cast<std::size_t>(rows * cols)));
     kern::categorical_crossentropy_backward(pred_sim.data(), target_sim.data(), weights_or_null(weights_sim, weights),
                                             dpred.data(), rows, cols, from_logits, static_cast<float>(dloss), nullptr);
-    EXPECT_TRUE(all_close(tensor_of(dpred, {rows, cols}),
-                          ops::categorical_crossentropy_backward(pred, target, from_logits, dloss, weights), 1e-6, 1e-5))
+    const Tensor expected = ops::categorical_crossentropy_backward(pred, target, from_logits, dloss, weights);
+    EXPECT_TRUE(all_close(tensor_of(dpred, {rows, cols}), expected, 1e-6, 1e-5))
         << "from_logits=" << from_logits << " rows=" << rows << " cols=" << cols << " weighted=" << weights.defined();
   }
 }
@@ -92,7 +92,8 @@ TEST(SimLoss, SoftTargetsAndClippedProbabilities) {
 TEST(SimLoss, BinaryCrossentropyMatchesTheCpuOp) {
   Generator gen(54);
   const double dloss = 0.75;
-  for (const auto& [samples, per_sample] : std::vector<std::pair<std::int64_t, std::int64_t>>{{1, 1}, {37, 1}, {7, 143}})
+  const std::vector<std::pair<std::int64_t, std::int64_t>> shapes{{1, 1}, {37, 1}, {7, 143}};
+  for (const auto& [samples, per_sample] : shapes)
     for (const bool from_logits : {false, true}) {
       const std::int64_t n = samples * per_sample;
       std::vector<float> pred = from_logits ? random_tensor({n}, gen, -30.0, 30.0, DType::f32).to_vector<float>()
@@ -112,7 +113,8 @@ TEST(SimLoss, BinaryCrossentropyMatchesTheCpuOp) {
                               1e-5))
             << "n=" << n << " from_logits=" << from_logits << " weighted=" << weights.defined();
         kern::binary_crossentropy_backward(pred_sim.data(), target_sim.data(), weights_or_null(weights_sim, weights),
-                                           per_weight, dpred.data(), n, from_logits, static_cast<float>(dloss), nullptr);
+                                           per_weight, dpred.data(), n, from_logits, static_cast<float>(dloss),
+                                           nullptr);
         EXPECT_TRUE(all_close(tensor_of(dpred, {samples, per_sample}),
                               ops::binary_crossentropy_backward(p, target, from_logits, dloss, weights), 1e-6, 1e-5))
             << "n=" << n << " from_logits=" << from_logits << " weighted=" << weights.defined();
@@ -127,10 +129,12 @@ TEST(SimLoss, RejectsEmptyPredictionsAndWeightsThatDoNotDivideThem) {
   EXPECT_ATTNKIT_ERROR(
       kern::categorical_crossentropy_backward(nullptr, nullptr, nullptr, nullptr, 3, 0, true, 1.0f, nullptr),
       "categorical_crossentropy_backward: pred must not be empty");
-  EXPECT_ATTNKIT_ERROR(kern::binary_crossentropy_forward(nullptr, nullptr, nullptr, 1, nullptr, nullptr, 0, false, nullptr),
-                       "binary_crossentropy_forward: pred must not be empty");
-  EXPECT_ATTNKIT_ERROR(kern::binary_crossentropy_backward(nullptr, nullptr, nullptr, 4, nullptr, 10, false, 1.0f, nullptr),
-                       "binary_crossentropy_backward: elements_per_weight must divide n = 10, got 4");
+  EXPECT_ATTNKIT_ERROR(
+      kern::binary_crossentropy_forward(nullptr, nullptr, nullptr, 1, nullptr, nullptr, 0, false, nullptr),
+      "binary_crossentropy_forward: pred must not be empty");
+  EXPECT_ATTNKIT_ERROR(
+      kern::binary_crossentropy_backward(nullptr, nullptr, nullptr, 4, nullptr, 10, false, 1.0f, nullptr),
+      "binary_crossentropy_backward: elements_per_weight must divide n = 10, got 4");
 }
 
 }  // namespace
