@@ -4,6 +4,7 @@
 // differences in double of that loss for the gradient fit follows, sample weights computed by a
 // plain loop from the targets, Python's csv module for the CSV file, and uninterrupted fits.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -118,9 +119,9 @@ FitOptions quiet(int epochs, std::int64_t batch_size) {
   return FitOptions().epochs(epochs).batch_size(batch_size).seed(3).verbose(0);
 }
 
-// A folder of its own for each test, made empty.
+// A folder of its own for each test and process (runs of the suite may overlap), made empty.
 std::string fresh_folder(const std::string& name) {
-  const fs::path folder = fs::temp_directory_path() / ("attnkit_test_fit_" + name);
+  const fs::path folder = fs::temp_directory_path() / ("attnkit_test_fit_" + name + "_" + std::to_string(getpid()));
   fs::remove_all(folder);
   fs::create_directories(folder);
   return folder.string();
@@ -362,7 +363,8 @@ std::string python_csv(const std::string& header, const std::vector<std::vector<
     for (std::size_t i = 1; i < row.size(); ++i) script += ", " + python_float(row[i]);
     script += "])\n";
   }
-  const std::string path = (fs::temp_directory_path() / "attnkit_test_fit_csv.py").string();
+  const std::string path =
+      (fs::temp_directory_path() / ("attnkit_test_fit_csv_" + std::to_string(getpid()) + ".py")).string();
   std::ofstream(path) << script;
   FILE* pipe = popen((std::string(ATTNKIT_TEST_PYTHON) + " " + path).c_str(), "r");
   EXPECT_NE(pipe, nullptr);
