@@ -177,7 +177,7 @@ TEST(FitWeights, TheLossOfABatchIsTheWeightedSumOverTheBatchSize) {
 
   // Binary, two elements per sample: a sample's weight covers both.
   const Data b = two_classes(11, 3);
-  Tensor wide_target = Tensor::uniform({11, 2}, 0.0, 1.0, gen).to(DType::f32);
+  const Tensor wide_target = Tensor::uniform({11, 2}, 0.0, 1.0, gen);
   const Tensor bw = random_weights(11, gen);
   auto binary = sigmoid_model(2);
   const double binary_expected = weighted_loss(binary->predict(b.x), wide_target, values(bw), true);
@@ -203,7 +203,7 @@ TEST(FitWeights, TheGradientIsThatOfTheWeightedLoss) {
     SCOPED_TRACE(binary ? "binary" : "categorical");
     Generator gen(4);
     const Data d = binary ? two_classes(11, 5) : three_classes(11, 5);
-    const Tensor target = binary ? Tensor::uniform({11, 2}, 0.0, 1.0, gen).to(DType::f32) : d.y;
+    const Tensor target = binary ? Tensor::uniform({11, 2}, 0.0, 1.0, gen) : d.y;
     const Tensor w = random_weights(11, gen);
     auto model = binary ? sigmoid_model(2, SGD(1.0)) : softmax_model(SGD(1.0), false);
     const Tensors before = model->get_weights();
@@ -578,8 +578,8 @@ TEST(TerminateOnNaN, StopsAtTheBadBatchWithoutAnUpdateOrAnError) {
   auto model = softmax_model();
   CaptureStdout captured;
   History h;
-  EXPECT_NO_THROW(h = model->fit(d.x, d.y, quiet(3, 16).shuffle(false).validation_split(0.0).callbacks(
-                                               {TerminateOnNaN(), before_bad_batch})));
+  const FitOptions options = quiet(3, 16).shuffle(false).callbacks({TerminateOnNaN(), before_bad_batch});
+  EXPECT_NO_THROW(h = model->fit(d.x, d.y, options));
   EXPECT_NE(captured.text().find("Batch 4: Invalid loss, terminating training\n"), std::string::npos)
       << captured.text();
   EXPECT_EQ(h.epochs(), 1);
