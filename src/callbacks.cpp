@@ -1,10 +1,19 @@
-// EarlyStopping, ModelCheckpoint and ReduceLROnPlateau (see callbacks.h).
+// The callbacks of callbacks.h: EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, CSVLogger,
+// LearningRateScheduler, TerminateOnNaN and BackupAndRestore (whose work fit does, see
+// training_state.h).
 #include "attnkit/callbacks.h"
 
+#include <algorithm>
+#include <cerrno>
+#include <charconv>
 #include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iostream>
 #include <limits>
 
 #include "attnkit/model.h"
+#include "training_state.h"
 
 namespace attnkit {
 
@@ -155,6 +164,130 @@ class ReduceLROnPlateauCallback : public Callback {
   int wait_ = 0, cooldown_counter_ = 0;
 };
 
+// A number as Python's repr writes it, which is what Keras's CSV rows and messages show: the
+// shortest digits that read back to the same double; positional for decimal exponents from -4
+// to 15 (a whole number ends in ".0"), else like 1e-05 or 1.5e+16; nan, inf, -inf.
+std::string python_repr(double value) {
+  if (std::isnan(value)) return "nan";
+  if (std::isinf(value)) return value > 0 ? "inf" : "-inf";
+  char buffer[32];
+  const std::to_chars_result written =
+      std::to_chars(buffer, buffer + sizeof buffer, value, std::chars_format::scientific);
+  const std::string scientific(buffer, written.ptr);  // "-1.2345e-05"
+  const std::size_t e = scientific.find('e');
+  const int exponent = std::stoi(scientific.substr(e + 1));
+  if (exponent < -4 || exponent >= 16) return scientific;
+  const bool negative = scientific[0] == '-';
+  std::string digits = scientific.substr(negative ? 1 : 0, e - (negative ? 1 : 0));
+  digits.erase(std::remove(digits.begin(), digits.end(), '.'), digits.end());
+  const int before_point = exponent + 1;  // digits left of the decimal point
+  std::string text;
+  if (before_point <= 0)
+    text = "0." + std::string(static_cast<std::size_t>(-before_point), '0') + digits;
+  else if (static_cast<std::size_t>(before_point) >= digits.size())
+    text = digits + std::string(static_cast<std::size_t>(before_point) - digits.size(), '0') + ".0";
+  else
+    text = digits.substr(0, static_cast<std::size_t>(before_point)) + "." +
+           digits.substr(static_cast<std::size_t>(before_point));
+  return negative ? "-" + text : text;
+}
+
+class CSVLoggerCallback : public Callback {
+ public:
+  CSVLoggerCallback(std::string filename, std::string separator, bool append)
+      : filename_(std::move(filename)), separator_(std::move(separator)), append_(append) {
+    ATTNKIT_CHECK(separator_.size() == 1 && separator_ != "\"" && separator_ != "\n" && separator_ != "\r",
+                  "CSVLogger: separator must be one character other than a quote or a line break, got '", separator_,
+                  "'");
+  }
+  void on_train_begin(Model&) override {
+    columns_.clear();
+    existing_header_.clear();
+    if (append_) {  // a file that has a first line keeps it as its header
+      std::ifstream existing(filename_);
+      if (existing && std::getline(existing, existing_header_) && !existing_header_.empty() &&
+          existing_header_.back() == '\r')
+        existing_header_.pop_back();
+    }
+    file_.close();
+    file_.clear();
+    file_.open(filename_, append_ ? std::ios::app : std::ios::trunc);
+    ATTNKIT_CHECK(file_.is_open(), "CSVLogger: cannot open '", filename_, "' for writing: ", std::strerror(errno));
+  }
+  void on_epoch_end(Model&, int epoch, Logs& logs) override {
+    if (columns_.empty()) {
+      for (const auto& entry : logs) columns_.push_back(entry.first);  // a map: sorted, as Keras sorts them
+      std::string header = "epoch";
+      for (const std::string& column : columns_) header += separator_ + field(column);
+      if (existing_header_.empty())
+        file_ << header << "\n";
+      else
+        ATTNKIT_CHECK(existing_header_ == header, "CSVLogger: '", filename_, "' has the columns '", existing_header_,
+                      "', this fit logs '", header, "'");
+    }
+    std::string row = std::to_string(epoch);
+    for (const std::string& column : columns_) {
+      const auto found = logs.find(column);
+      row += separator_ + (found == logs.end() ? "NA" : python_repr(found->second));
+    }
+    for (const auto& entry : logs)
+      ATTNKIT_CHECK(std::binary_search(columns_.begin(), columns_.end(), entry.first), "CSVLogger: epoch ", epoch,
+                    " logs '", entry.first, "', which is not a column of '", filename_, "'");
+    file_ << row << "\n" << std::flush;
+    ATTNKIT_CHECK(file_.good(), "CSVLogger: cannot write to '", filename_, "'");
+  }
+  void on_train_end(Model&) override { file_.close(); }
+
+ private:
+  // A name as Python's csv module writes it: quoted (quotes doubled) when it holds the separator,
+  // a quote or a line break.
+  std::string field(const std::string& text) const {
+    if (text.find_first_of(separator_ + "\"\r\n") == std::string::npos) return text;
+    std::string quoted = "\"";
+    for (const char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
+    return quoted + "\"";
+  }
+
+  std::string filename_, separator_;
+  bool append_;
+  std::ofstream file_;
+  std::vector<std::string> columns_;  // sorted; empty until the first epoch's end
+  std::string existing_header_;       // of the file appended to; empty: write one
+};
+
+class LearningRateSchedulerCallback : public Callback {
+ public:
+  LearningRateSchedulerCallback(LearningRateSchedule schedule, int verbose)
+      : schedule_(std::move(schedule)), verbose_(verbose) {
+    ATTNKIT_CHECK(static_cast<bool>(schedule_), "LearningRateScheduler: the schedule is empty");
+  }
+  void on_epoch_begin(Model& model, int epoch) override {
+    Optimizer& optimizer = model.optimizer();
+    const double learning_rate = schedule_(epoch, optimizer.learning_rate());
+    ATTNKIT_CHECK(std::isfinite(learning_rate) && learning_rate > 0, "LearningRateScheduler: the schedule gave ",
+                  learning_rate, " for epoch ", epoch, "; a learning rate must be positive and finite");
+    optimizer.set_learning_rate(learning_rate);
+    if (verbose_ > 0)
+      std::cout << "\nEpoch " << epoch + 1 << ": LearningRateScheduler setting learning rate to "
+                << python_repr(learning_rate) << ".\n"
+                << std::flush;
+  }
+
+ private:
+  LearningRateSchedule schedule_;
+  int verbose_;
+};
+
+class TerminateOnNaNCallback : public Callback {
+ public:
+  void on_train_batch_end(Model& model, int, std::int64_t batch, const Logs& logs) override {
+    const auto loss = logs.find("loss");
+    if (loss == logs.end() || std::isfinite(loss->second)) return;
+    std::cout << "Batch " << batch << ": Invalid loss, terminating training\n" << std::flush;
+    model.stop_training = true;
+  }
+};
+
 }  // namespace
 
 std::shared_ptr<Callback> EarlyStopping(const std::string& monitor, int patience, double min_delta,
@@ -170,6 +303,20 @@ std::shared_ptr<Callback> ModelCheckpoint(const std::string& path_prefix, const 
 std::shared_ptr<Callback> ReduceLROnPlateau(const std::string& monitor, double factor, int patience, double min_delta,
                                             int cooldown, double min_lr, const std::string& mode) {
   return std::make_shared<ReduceLROnPlateauCallback>(monitor, factor, patience, min_delta, cooldown, min_lr, mode);
+}
+
+std::shared_ptr<Callback> CSVLogger(const std::string& filename, const std::string& separator, bool append) {
+  return std::make_shared<CSVLoggerCallback>(filename, separator, append);
+}
+
+std::shared_ptr<Callback> LearningRateScheduler(LearningRateSchedule schedule, int verbose) {
+  return std::make_shared<LearningRateSchedulerCallback>(std::move(schedule), verbose);
+}
+
+std::shared_ptr<Callback> TerminateOnNaN() { return std::make_shared<TerminateOnNaNCallback>(); }
+
+std::shared_ptr<Callback> BackupAndRestore(const std::string& backup_dir, bool delete_checkpoint) {
+  return std::make_shared<detail::BackupAndRestoreCallback>(backup_dir, delete_checkpoint);
 }
 
 }  // namespace attnkit

@@ -1,9 +1,10 @@
-// Model::compile, fit, evaluate and predict: the training loop, losses, metrics and progress.
+// Model::compile, fit, evaluate and predict: the training loop, its losses (weighted per sample or
+// not) and metrics. fit runs in named steps (Model::FitLoop): the validation split, each epoch's
+// batches, and the end of each epoch.
 #include <unistd.h>
 
 #include <chrono>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 #include <iostream>
 #include <numeric>
@@ -11,6 +12,8 @@
 #include "attnkit/ops/loss.h"
 #include "attnkit/ops/shape.h"
 #include "model_graph.h"
+#include "sha256.h"
+#include "progress_bar.h"
 #include "training_state.h"
 
 namespace attnkit {
@@ -50,24 +53,43 @@ struct LossValue {
   Tensor grad;  // d loss / d prediction
 };
 
-// The loss of one output against its targets, as Keras averages it: categorical over the rows of
-// the class axis (every time step of a sequence output is a row), binary over all elements.
-LossValue loss_of(LossKind kind, const Tensor& pred, const Tensor& target, bool with_grad) {
+// The weights a loss op takes for one output (see ops/loss.h): one per sample for the binary loss;
+// for the categorical loss one per row of the class axis, a sequence output's rows repeating
+// their sample's weight. In the output's dtype, on its device; undefined when unweighted.
+Tensor loss_weights(LossKind kind, const Tensor& pred, const std::vector<double>& sample_weights) {
+  if (sample_weights.empty()) return Tensor();
+  const std::int64_t rows_per_sample =
+      kind == LossKind::categorical_crossentropy ? pred.numel() / pred.size(-1) / pred.size(0) : 1;
+  std::vector<double> weights;
+  for (const double weight : sample_weights)
+    weights.insert(weights.end(), static_cast<std::size_t>(rows_per_sample), weight);
+  return Tensor::from_vector(weights, {static_cast<std::int64_t>(weights.size())})
+      .to(pred.dtype())
+      .to(pred.device());
+}
+
+// The loss of one output against its targets, as Keras reduces it ("sum_over_batch_size"):
+// categorical over the rows of the class axis (every time step of a sequence output is a row),
+// binary over all elements; each weighted by its sample's weight when there are weights.
+LossValue loss_of(LossKind kind, const Tensor& pred, const Tensor& target, const std::vector<double>& sample_weights,
+                  bool with_grad) {
   LossValue v;
+  const Tensor weights = loss_weights(kind, pred, sample_weights);
   if (kind == LossKind::categorical_crossentropy) {
     const std::int64_t classes = pred.size(-1);
     const Tensor p = pred.reshape({-1, classes}), t = target.reshape({-1, classes});
-    v.loss = ops::categorical_crossentropy(p, t).to(Device::cpu()).item();
-    if (with_grad) v.grad = ops::categorical_crossentropy_backward(p, t).reshape(pred.shape());
+    v.loss = ops::categorical_crossentropy(p, t, false, weights).to(Device::cpu()).item();
+    if (with_grad) v.grad = ops::categorical_crossentropy_backward(p, t, false, 1.0, weights).reshape(pred.shape());
   } else {
-    v.loss = ops::binary_crossentropy(pred, target).to(Device::cpu()).item();
-    if (with_grad) v.grad = ops::binary_crossentropy_backward(pred, target);
+    v.loss = ops::binary_crossentropy(pred, target, false, weights).to(Device::cpu()).item();
+    if (with_grad) v.grad = ops::binary_crossentropy_backward(pred, target, false, 1.0, weights);
   }
   return v;
 }
 
 // Keras's accuracy for the loss: the arg-max class matches (categorical, per row), or the
-// prediction and the target fall on the same side of 0.5 (binary, per element).
+// prediction and the target fall on the same side of 0.5 (binary, per element). Unweighted, as
+// Keras 3 computes the metrics given to compile(metrics=...).
 double accuracy_of(LossKind kind, const Tensor& pred, const Tensor& target) {
   const std::vector<float> p = pred.to_vector<float>(), t = target.to_vector<float>();
   std::int64_t correct = 0, total = 0;
@@ -98,6 +120,15 @@ Tensor take_rows(const Tensor& x, const std::vector<std::int64_t>& order, std::s
   return out;
 }
 
+// Weights `order[begin, end)`; none when there are none.
+std::vector<double> take_weights(const std::vector<double>& weights, const std::vector<std::int64_t>& order,
+                                 std::size_t begin, std::size_t end) {
+  std::vector<double> taken;
+  if (weights.empty()) return taken;
+  for (std::size_t i = begin; i < end; ++i) taken.push_back(weights[static_cast<std::size_t>(order[i])]);
+  return taken;
+}
+
 // Checks that x and y fit the model and share their sample count; returns it.
 std::int64_t sample_count(const std::string& model, const Tensors& x, const Tensors* y, std::size_t inputs,
                           std::size_t outputs) {
@@ -116,92 +147,54 @@ std::int64_t sample_count(const std::string& model, const Tensors& x, const Tens
   return n;
 }
 
+// sample_weight's values, checked: one finite, non-negative weight per sample. None when it is
+// undefined.
+std::vector<double> sample_weights_of(const char* caller, const Tensor& sample_weight, std::int64_t samples) {
+  if (!sample_weight.defined()) return {};
+  ATTNKIT_CHECK(sample_weight.dim() == 1 && sample_weight.size(0) == samples, caller,
+                ": sample_weight must hold one weight per sample, [", samples, "], got ", sample_weight.describe());
+  const std::vector<double> weights = sample_weight.to_vector<double>();
+  for (std::size_t i = 0; i < weights.size(); ++i)
+    ATTNKIT_CHECK(std::isfinite(weights[i]) && weights[i] >= 0, caller, ": sample_weight[", i, "] is ", weights[i],
+                  ": a weight must be finite and non-negative");
+  return weights;
+}
+
+// Keras's class_weight turned into one weight per sample: the weight of the sample's class, which
+// is the arg-max of its target row (one-hot or categorical), or the rounded value of a single
+// (binary) target column.
+std::vector<double> class_sample_weights(const ClassWeights& class_weight, const Tensor& target) {
+  for (const auto& [label, weight] : class_weight)
+    ATTNKIT_CHECK(std::isfinite(weight) && weight >= 0, "fit: class_weight[", label, "] is ", weight,
+                  ": a weight must be finite and non-negative");
+  ATTNKIT_CHECK(target.dim() == 2, "fit: class_weight needs targets [samples, classes] (or [samples, 1] for a binary "
+                "target), got ", target.describe());
+  const std::size_t columns = static_cast<std::size_t>(target.size(1));
+  const std::vector<double> y = target.to_vector<double>();
+  std::vector<double> weights(static_cast<std::size_t>(target.size(0)));
+  for (std::size_t i = 0; i < weights.size(); ++i) {
+    const double* row = y.data() + i * columns;
+    ATTNKIT_CHECK(std::isfinite(row[0]), "fit: the target of training sample ", i, " is ", row[0]);
+    // std::nearbyint rounds halves to even, as numpy's round in Keras does.
+    const std::int64_t label = columns == 1 ? static_cast<std::int64_t>(std::nearbyint(row[0]))
+                                            : std::max_element(row, row + columns) - row;
+    const auto found = class_weight.find(label);
+    ATTNKIT_CHECK(found != class_weight.end(), "fit: class_weight has no weight for class ", label,
+                  " (the class of training sample ", i, ")");
+    weights[i] = found->second;
+  }
+  return weights;
+}
+
 // "nan", "inf" or "-inf" (a printed NaN may carry a sign).
 std::string non_finite(double v) { return std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf"; }
-
-std::string format_value(double v) {
-  char text[32];
-  std::snprintf(text, sizeof text, (std::abs(v) < 1e-3 && v != 0) ? "%.4e" : "%.4f", v);
-  return text;
-}
-
-std::string format_duration(double seconds) {
-  if (seconds >= 3600) return std::to_string(int(seconds / 3600)) + ":" + (int(seconds) % 3600 / 60 < 10 ? "0" : "") +
-                              std::to_string(int(seconds) % 3600 / 60) + ":" + (int(seconds) % 60 < 10 ? "0" : "") +
-                              std::to_string(int(seconds) % 60);
-  if (seconds >= 60) return std::to_string(int(seconds / 60)) + ":" + (int(seconds) % 60 < 10 ? "0" : "") +
-                            std::to_string(int(seconds) % 60);
-  return std::to_string(int(seconds)) + "s";
-}
-
-std::string format_step_time(double seconds) {
-  if (seconds >= 1) return std::to_string(int(seconds)) + "s/step";
-  if (seconds >= 1e-3) return std::to_string(int(seconds * 1e3)) + "ms/step";
-  return std::to_string(int(seconds * 1e6)) + "us/step";
-}
-
-// Keras's progress line: "120/240 [==============>...............] - ETA: 1s - loss: 0.4512".
-// On a terminal it is redrawn in place (at most every 0.1 s); otherwise only the final line of
-// each epoch is printed.
-class ProgressBar {
- public:
-  ProgressBar(std::ostream& out, bool terminal, std::int64_t steps)
-      : out_(out), terminal_(terminal), steps_(steps), start_(Clock::now()) {}
-
-  void update(std::int64_t step, const Logs& logs, const std::vector<std::string>& keys) {
-    if (!terminal_) return;
-    const double elapsed = seconds_since(start_);
-    if (step < steps_ && seconds_since(last_draw_) < 0.1 && step > 1) return;
-    last_draw_ = Clock::now();
-    const double eta = elapsed / double(step) * double(steps_ - step);
-    out_ << "\r" << bar(step) << " - ETA: " << format_duration(eta) << values(logs, keys) << "\033[K" << std::flush;
-  }
-
-  void finish(const Logs& logs, const std::vector<std::string>& keys) {
-    const double elapsed = seconds_since(start_);
-    out_ << (terminal_ ? "\r" : "") << bar(steps_) << " - " << format_duration(elapsed) << " "
-         << format_step_time(elapsed / double(std::max<std::int64_t>(steps_, 1))) << values(logs, keys)
-         << (terminal_ ? "\033[K" : "") << "\n"
-         << std::flush;
-  }
-
- private:
-  using Clock = std::chrono::steady_clock;
-  static double seconds_since(Clock::time_point t) {
-    return std::chrono::duration<double>(Clock::now() - t).count();
-  }
-  std::string bar(std::int64_t step) const {
-    const int width = 30;
-    const std::string digits = std::to_string(steps_);
-    std::string count = std::to_string(step);
-    count = std::string(digits.size() - std::min(digits.size(), count.size()), ' ') + count + "/" + digits;
-    const int filled = steps_ == 0 ? width : int(double(width) * double(step) / double(steps_));
-    std::string body(static_cast<std::size_t>(width), '.');
-    for (int i = 0; i < filled; ++i) body[static_cast<std::size_t>(i)] = '=';
-    if (filled < width && filled > 0) body[static_cast<std::size_t>(filled - 1)] = '>';
-    return count + " [" + body + "]";
-  }
-  static std::string values(const Logs& logs, const std::vector<std::string>& keys) {
-    std::string text;
-    for (const std::string& key : keys) {
-      const auto found = logs.find(key);
-      if (found != logs.end()) text += " - " + key + ": " + format_value(found->second);
-    }
-    return text;
-  }
-
-  std::ostream& out_;
-  bool terminal_;
-  std::int64_t steps_;
-  Clock::time_point start_, last_draw_{};
-};
 
 }  // namespace
 
 // ------------------------------------------------------------------ one batch
 
-Tensors Model::run_batch(const Tensors& x_given, const Tensors* y_given, bool training, Generator* generator,
-                         Logs* logs) {
+Tensors Model::run_batch(const Tensors& x_given, const Tensors* y_given, const std::vector<double>& sample_weights,
+                         bool training, Generator* generator, Logs* logs) {
   // The batch moves to the model's device (a no-op when it is there).
   Tensors x, y_here;
   for (const Tensor& t : x_given) x.push_back(t.to(device_));
@@ -220,7 +213,7 @@ Tensors Model::run_batch(const Tensors& x_given, const Tensors* y_given, bool tr
     const Tensor& target = (*y)[k];
     ATTNKIT_CHECK(target.shape() == outputs[k].shape() && target.dtype() == outputs[k].dtype(), "model '", name_,
                   "': target ", k, " must match output ", k, " ", outputs[k].describe(), ", got ", target.describe());
-    LossValue v = loss_of(compiled_->loss, outputs[k], target, training);
+    LossValue v = loss_of(compiled_->loss, outputs[k], target, sample_weights, training);
     loss += v.loss;
     grads.push_back(v.grad);
     if (compiled_->accuracy) {
@@ -229,7 +222,7 @@ Tensors Model::run_batch(const Tensors& x_given, const Tensors* y_given, bool tr
     }
   }
   (*logs)["loss"] = loss;
-  if (!std::isfinite(loss)) return outputs;  // the caller says where, and stops
+  if (!std::isfinite(loss)) return outputs;  // no update: the caller says where, and stops
   if (training) {
     backward(grads);
     compiled_->optimizer->step(graph_->parameters);
@@ -237,126 +230,251 @@ Tensors Model::run_batch(const Tensors& x_given, const Tensors* y_given, bool tr
   return outputs;
 }
 
+// ------------------------------------------------------------------ fit, in steps
+
+// One call of fit: the data split for validation, what runs through the epochs (the generator of
+// shuffles and dropout, the history, the checkpoint), and the steps of an epoch. As a class nested
+// in Model it reaches run_batch and the compiled loss.
+class Model::FitLoop {
+ public:
+  FitLoop(Model& model, const Tensors& x, const Tensors& y, const FitOptions& options);
+  History run();
+
+ private:
+  using Clock = std::chrono::steady_clock;
+  void split_validation(const Tensors& x, const Tensors& y);
+  void weigh_samples();
+  void choose_checkpoint();
+  int resume_from_checkpoint();
+  bool train_epoch(int epoch, detail::ProgressBar& bar, Logs& logs);
+  void end_epoch(int epoch, detail::ProgressBar& bar, Logs& logs, Clock::time_point start);
+
+  Model& model_;
+  const FitOptions& options_;
+  std::int64_t samples_ = 0, train_samples_ = 0, steps_ = 0;
+  Tensors x_train_, y_train_, x_val_, y_val_;
+  std::vector<double> train_weights_, val_weights_;  // per sample; empty: unweighted
+  std::vector<std::int64_t> order_;                   // the training samples in this epoch's order
+  Generator generator_;
+  std::vector<std::string> train_keys_, all_keys_;  // the logs the progress line shows
+  std::ostream& out_;
+  bool terminal_;
+  std::string checkpoint_;  // the folder of the state of training; empty: none
+  bool resume_ = false;
+  detail::TrainingState state_;
+  History history_;
+};
+
+Model::FitLoop::FitLoop(Model& model, const Tensors& x, const Tensors& y, const FitOptions& options)
+    : model_(model), options_(options), generator_(options.seed()),
+      out_(options.output() != nullptr ? *options.output() : std::cout),
+      terminal_(options.output() == nullptr && isatty(STDOUT_FILENO)) {
+  ATTNKIT_CHECK(model.compiled_ != nullptr, "model '", model.name_, "' is not compiled: call compile() first");
+  samples_ = sample_count(model.name_, x, &y, model.inputs_.size(), model.outputs_.size());
+  ATTNKIT_CHECK(options.batch_size() > 0, "fit: batch_size must be positive, got ", options.batch_size());
+  ATTNKIT_CHECK(options.epochs() >= 0, "fit: epochs must not be negative, got ", options.epochs());
+  split_validation(x, y);
+  weigh_samples();
+  order_.resize(static_cast<std::size_t>(train_samples_));
+  steps_ = (train_samples_ + options.batch_size() - 1) / options.batch_size();
+  train_keys_ = {"loss"};
+  if (model.compiled_->accuracy)
+    for (std::size_t k = 0; k < model.outputs_.size(); ++k)
+      train_keys_.push_back(model.outputs_.size() == 1 ? "accuracy"
+                                                       : model.outputs_[k].node()->layer->name() + "_accuracy");
+  all_keys_ = train_keys_;
+  for (const std::string& key : train_keys_) all_keys_.push_back("val_" + key);
+  choose_checkpoint();
+  // The run a checkpoint belongs to: a resumed fit must repeat it exactly.
+  state_.run = {{"model", model.name_},
+                {"samples", samples_},
+                {"batch_size", options.batch_size()},
+                {"validation_split", options.validation_split()},
+                {"shuffle", options.shuffle()},
+                {"seed", options.seed()}};
+  if (!train_weights_.empty() || !val_weights_.empty()) {
+    std::vector<double> weights = train_weights_;
+    weights.insert(weights.end(), val_weights_.begin(), val_weights_.end());
+    state_.run["sample_weights_sha256"] = sha256_hex(weights.data(), weights.size() * sizeof(double));
+  }
+}
+
+// Keras: the last part of the data, as given, is the validation set.
+void Model::FitLoop::split_validation(const Tensors& x, const Tensors& y) {
+  const double split = options_.validation_split();
+  ATTNKIT_CHECK(split >= 0 && split < 1, "fit: validation_split must be in [0, 1), got ", split);
+  train_samples_ = split > 0 ? static_cast<std::int64_t>(double(samples_) * (1.0 - split)) : samples_;
+  ATTNKIT_CHECK(train_samples_ > 0 && (split == 0 || train_samples_ < samples_), "fit: validation_split ", split,
+                " of ", samples_, " samples leaves ", train_samples_, " for training and ", samples_ - train_samples_,
+                " for validation");
+  for (const Tensor& t : x) {
+    x_train_.push_back(t.slice(0, train_samples_));
+    x_val_.push_back(t.slice(train_samples_, samples_));
+  }
+  for (const Tensor& t : y) {
+    y_train_.push_back(t.slice(0, train_samples_));
+    y_val_.push_back(t.slice(train_samples_, samples_));
+  }
+}
+
+// The weights of the training and validation samples, as Keras gives them: sample_weight is
+// split with x and y; class_weight weighs the training samples only.
+void Model::FitLoop::weigh_samples() {
+  ATTNKIT_CHECK(options_.class_weight().empty() || !options_.sample_weight().defined(),
+                "fit: give class_weight or sample_weight, not both");
+  const std::vector<double> weights = sample_weights_of("fit", options_.sample_weight(), samples_);
+  if (!weights.empty()) {
+    train_weights_.assign(weights.begin(), weights.begin() + train_samples_);
+    val_weights_.assign(weights.begin() + train_samples_, weights.end());
+  }
+  if (!options_.class_weight().empty()) {
+    ATTNKIT_CHECK(y_train_.size() == 1, "fit: class_weight needs a model with one output, model '", model_.name_,
+                  "' has ", y_train_.size(), " (give sample_weight instead)");
+    train_weights_ = class_sample_weights(options_.class_weight(), y_train_[0]);
+  }
+}
+
+// The folder of the state of training: FitOptions::checkpoint, or a BackupAndRestore callback's
+// (which always resumes).
+void Model::FitLoop::choose_checkpoint() {
+  checkpoint_ = options_.checkpoint();
+  resume_ = options_.resume();
+  for (const auto& callback : options_.callbacks()) {
+    const auto* backup = dynamic_cast<const detail::BackupAndRestoreCallback*>(callback.get());
+    if (backup == nullptr) continue;
+    ATTNKIT_CHECK(checkpoint_.empty(), "fit: the state of training would go to '", checkpoint_, "' and to '",
+                  backup->backup_dir(), "': give FitOptions::checkpoint or one BackupAndRestore callback");
+    checkpoint_ = backup->backup_dir();
+    resume_ = true;
+  }
+}
+
+// The epoch to start from: 0, or the first one a checkpoint did not complete (whose state,
+// weights and callbacks it restores).
+int Model::FitLoop::resume_from_checkpoint() {
+  if (checkpoint_.empty() || !resume_ || !detail::load_training_state(checkpoint_, model_, options_, state_)) return 0;
+  history_ = state_.history;
+  generator_.set_offset(state_.generator_offset);
+  model_.stop_training = state_.stopped;
+  return state_.epochs_completed;
+}
+
+History Model::FitLoop::run() {
+  model_.stop_training = false;
+  for (const auto& callback : options_.callbacks()) callback->on_train_begin(model_);
+  for (int epoch = resume_from_checkpoint(); epoch < options_.epochs() && !model_.stop_training; ++epoch) {
+    const Clock::time_point start = Clock::now();
+    for (const auto& callback : options_.callbacks()) callback->on_epoch_begin(model_, epoch);
+    if (options_.verbose() > 0) out_ << "Epoch " << epoch + 1 << "/" << options_.epochs() << "\n" << std::flush;
+    detail::ProgressBar bar(out_, terminal_, steps_);
+    Logs logs;
+    if (!train_epoch(epoch, bar, logs)) break;
+    end_epoch(epoch, bar, logs, start);
+  }
+  for (const auto& callback : options_.callbacks()) callback->on_train_end(model_);
+  return history_;
+}
+
+// The epoch's batches, in a fresh shuffle; `logs` receives the running averages over the samples
+// seen, each batch counting by its size. A callback that sets stop_training ends the epoch after
+// its batch, as in Keras. A batch whose loss is not finite updates nothing; unless a callback
+// (TerminateOnNaN) stopped training on it, which ends the epoch at once and unrecorded (false),
+// it is an error.
+bool Model::FitLoop::train_epoch(int epoch, detail::ProgressBar& bar, Logs& logs) {
+  std::iota(order_.begin(), order_.end(), 0);
+  if (options_.shuffle())
+    for (std::size_t i = order_.size(); i > 1; --i)  // Fisher-Yates
+      std::swap(order_[i - 1], order_[generator_.uniform_int(i)]);
+  const std::size_t batch = static_cast<std::size_t>(options_.batch_size());
+  Logs sums;
+  for (std::int64_t step = 0; step < steps_; ++step) {
+    const std::size_t begin = static_cast<std::size_t>(step) * batch;
+    const std::size_t end = std::min(order_.size(), begin + batch);
+    Tensors xb, yb;
+    for (const Tensor& t : x_train_) xb.push_back(take_rows(t, order_, begin, end));
+    for (const Tensor& t : y_train_) yb.push_back(take_rows(t, order_, begin, end));
+    Logs batch_logs;
+    model_.run_batch(xb, &yb, take_weights(train_weights_, order_, begin, end), true, &generator_, &batch_logs);
+    for (const auto& callback : options_.callbacks()) callback->on_train_batch_end(model_, epoch, step, batch_logs);
+    const double loss = batch_logs.at("loss");
+    if (!std::isfinite(loss)) {
+      ATTNKIT_CHECK(model_.stop_training, "model '", model_.name_, "': the loss is ", non_finite(loss), " at epoch ",
+                    epoch + 1, ", batch ", step + 1, " of ", steps_, ": training stopped",
+                    checkpoint_.empty()
+                        ? std::string()
+                        : " (the checkpoint holds the state after epoch " + std::to_string(epoch) + ")");
+      return false;
+    }
+    for (const auto& [key, value] : batch_logs) sums[key] += value * double(end - begin);
+    for (const auto& [key, value] : sums) logs[key] = value / double(end);
+    if (options_.verbose() > 0) bar.update(step + 1, logs, train_keys_);
+    if (model_.stop_training) break;
+  }
+  return true;
+}
+
+// Validation, the learning rate, the progress line's end, the callbacks, the history and the
+// checkpoint.
+void Model::FitLoop::end_epoch(int epoch, detail::ProgressBar& bar, Logs& logs, Clock::time_point start) {
+  if (train_samples_ < samples_)
+    for (const auto& [key, value] : model_.evaluate_batches(x_val_, y_val_, options_.batch_size(), val_weights_))
+      logs["val_" + key] = value;
+  ATTNKIT_CHECK(train_samples_ == samples_ || std::isfinite(logs["val_loss"]), "model '", model_.name_,
+                "': the validation loss is ", non_finite(logs["val_loss"]), " after epoch ", epoch + 1,
+                ": training stopped");
+  logs["lr"] = model_.compiled_->optimizer->learning_rate();
+  history_.epoch_seconds.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+  if (options_.verbose() > 0) bar.finish(logs, all_keys_);
+  for (const auto& callback : options_.callbacks()) callback->on_epoch_end(model_, epoch, logs);
+  for (const auto& [key, value] : logs) history_.history[key].push_back(value);
+  if (!checkpoint_.empty()) {
+    state_.epochs_completed = epoch + 1;
+    state_.stopped = model_.stop_training;
+    state_.generator_offset = generator_.offset();
+    state_.history = history_;
+    detail::save_training_state(checkpoint_, model_, options_, state_);
+  }
+}
+
 // ------------------------------------------------------------------ fit, evaluate, predict
 
 History Model::fit(const Tensors& x, const Tensors& y, const FitOptions& options) {
-  ATTNKIT_CHECK(compiled_ != nullptr, "model '", name_, "' is not compiled: call compile() first");
-  const std::int64_t n = sample_count(name_, x, &y, inputs_.size(), outputs_.size());
-  ATTNKIT_CHECK(options.batch_size() > 0, "fit: batch_size must be positive, got ", options.batch_size());
-  ATTNKIT_CHECK(options.epochs() >= 0, "fit: epochs must not be negative, got ", options.epochs());
-  ATTNKIT_CHECK(options.validation_split() >= 0 && options.validation_split() < 1,
-                "fit: validation_split must be in [0, 1), got ", options.validation_split());
-  // Keras: the last part of the data, as given, is the validation set.
-  const std::int64_t n_train = options.validation_split() > 0
-                                   ? static_cast<std::int64_t>(double(n) * (1.0 - options.validation_split()))
-                                   : n;
-  ATTNKIT_CHECK(n_train > 0 && (options.validation_split() == 0 || n_train < n), "fit: validation_split ",
-                options.validation_split(), " of ", n, " samples leaves ", n_train, " for training and ", n - n_train,
-                " for validation");
-  Tensors x_train, y_train, x_val, y_val;
-  for (const Tensor& t : x) x_train.push_back(t.slice(0, n_train)), x_val.push_back(t.slice(n_train, n));
-  for (const Tensor& t : y) y_train.push_back(t.slice(0, n_train)), y_val.push_back(t.slice(n_train, n));
-
-  std::ostream& out = options.output() != nullptr ? *options.output() : std::cout;
-  const bool terminal = options.output() == nullptr && isatty(STDOUT_FILENO);
-  Generator generator(options.seed());
-  std::vector<std::int64_t> order(static_cast<std::size_t>(n_train));
-  const std::size_t batch = static_cast<std::size_t>(options.batch_size());
-  const std::int64_t steps = (n_train + options.batch_size() - 1) / options.batch_size();
-  std::vector<std::string> keys{"loss"};
-  if (compiled_->accuracy)
-    for (std::size_t k = 0; k < outputs_.size(); ++k)
-      keys.push_back(outputs_.size() == 1 ? "accuracy" : outputs_[k].node()->layer->name() + "_accuracy");
-  std::vector<std::string> all_keys = keys;
-  for (const std::string& key : keys) all_keys.push_back("val_" + key);
-
-  History history;
-  stop_training = false;
-  for (const auto& callback : options.callbacks()) callback->on_train_begin(*this);
-  // The run a checkpoint belongs to: a resumed fit must repeat it exactly.
-  detail::TrainingState state;
-  state.run = {{"model", name_},        {"samples", n},       {"batch_size", options.batch_size()},
-               {"validation_split", options.validation_split()}, {"shuffle", options.shuffle()},
-               {"seed", options.seed()}};
-  int first_epoch = 0;
-  if (!options.checkpoint().empty() && options.resume() &&
-      detail::load_training_state(options.checkpoint(), *this, options, state)) {
-    first_epoch = state.epochs_completed;
-    history = state.history;
-    generator.set_offset(state.generator_offset);
-    stop_training = state.stopped;
-  }
-  for (int epoch = first_epoch; epoch < options.epochs() && !stop_training; ++epoch) {
-    const auto start = std::chrono::steady_clock::now();
-    std::iota(order.begin(), order.end(), 0);
-    if (options.shuffle())
-      for (std::size_t i = order.size(); i > 1; --i)  // Fisher-Yates
-        std::swap(order[i - 1], order[generator.uniform_int(i)]);
-    if (options.verbose() > 0) out << "Epoch " << epoch + 1 << "/" << options.epochs() << "\n" << std::flush;
-    ProgressBar bar(out, terminal, steps);
-    Logs sums, logs;
-    for (std::int64_t step = 0; step < steps; ++step) {
-      const std::size_t begin = static_cast<std::size_t>(step) * batch;
-      const std::size_t end = std::min(order.size(), begin + batch);
-      Tensors xb, yb;
-      for (const Tensor& t : x_train) xb.push_back(take_rows(t, order, begin, end));
-      for (const Tensor& t : y_train) yb.push_back(take_rows(t, order, begin, end));
-      Logs batch_logs;
-      run_batch(xb, &yb, true, &generator, &batch_logs);
-      ATTNKIT_CHECK(std::isfinite(batch_logs["loss"]), "model '", name_, "': the loss is ", non_finite(batch_logs["loss"]),
-                    " at epoch ", epoch + 1, ", batch ", step + 1, " of ", steps, ": training stopped",
-                    options.checkpoint().empty()
-                        ? std::string()
-                        : " (the checkpoint holds the state after epoch " + std::to_string(epoch) + ")");
-      for (const auto& callback : options.callbacks()) callback->on_train_batch_end(*this, epoch, step, batch_logs);
-      for (const auto& [key, value] : batch_logs) sums[key] += value * double(end - begin);
-      for (const auto& [key, value] : sums) logs[key] = value / double(end);
-      if (options.verbose() > 0) bar.update(step + 1, logs, keys);
-    }
-    if (n_train < n)
-      for (const auto& [key, value] : evaluate(x_val, y_val, options.batch_size())) logs["val_" + key] = value;
-    ATTNKIT_CHECK(n_train == n || std::isfinite(logs["val_loss"]), "model '", name_, "': the validation loss is ",
-                  non_finite(logs["val_loss"]), " after epoch ", epoch + 1, ": training stopped");
-    logs["lr"] = compiled_->optimizer->learning_rate();
-    history.epoch_seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
-    if (options.verbose() > 0) bar.finish(logs, all_keys);
-    for (const auto& callback : options.callbacks()) callback->on_epoch_end(*this, epoch, logs);
-    for (const auto& [key, value] : logs) history.history[key].push_back(value);
-    if (!options.checkpoint().empty()) {
-      state.epochs_completed = epoch + 1;
-      state.stopped = stop_training;
-      state.generator_offset = generator.offset();
-      state.history = history;
-      detail::save_training_state(options.checkpoint(), *this, options, state);
-    }
-  }
-  for (const auto& callback : options.callbacks()) callback->on_train_end(*this);
-  return history;
+  return FitLoop(*this, x, y, options).run();
 }
 
 History Model::fit(const Tensor& x, const Tensor& y, const FitOptions& options) {
   return fit(Tensors{x}, Tensors{y}, options);
 }
 
-Logs Model::evaluate(const Tensors& x, const Tensors& y, std::int64_t batch_size) {
+Logs Model::evaluate(const Tensors& x, const Tensors& y, std::int64_t batch_size, const Tensor& sample_weight) {
   const std::int64_t n = sample_count(name_, x, &y, inputs_.size(), outputs_.size());
   ATTNKIT_CHECK(batch_size > 0, "evaluate: batch_size must be positive, got ", batch_size);
+  return evaluate_batches(x, y, batch_size, sample_weights_of("evaluate", sample_weight, n));
+}
+
+Logs Model::evaluate(const Tensor& x, const Tensor& y, std::int64_t batch_size, const Tensor& sample_weight) {
+  return evaluate(Tensors{x}, Tensors{y}, batch_size, sample_weight);
+}
+
+// The loss and metrics of each batch, averaged with the batch's size as its weight.
+Logs Model::evaluate_batches(const Tensors& x, const Tensors& y, std::int64_t batch_size,
+                             const std::vector<double>& sample_weights) {
+  const std::int64_t n = x[0].size(0);
   Logs sums;
   for (std::int64_t begin = 0; begin < n; begin += batch_size) {
     const std::int64_t end = std::min(n, begin + batch_size);
     Tensors xb, yb;
     for (const Tensor& t : x) xb.push_back(t.slice(begin, end));
     for (const Tensor& t : y) yb.push_back(t.slice(begin, end));
+    const std::vector<double> wb = sample_weights.empty() ? std::vector<double>()
+                                                          : std::vector<double>(sample_weights.begin() + begin,
+                                                                                sample_weights.begin() + end);
     Logs batch_logs;
-    run_batch(xb, &yb, false, nullptr, &batch_logs);
+    run_batch(xb, &yb, wb, false, nullptr, &batch_logs);
     for (const auto& [key, value] : batch_logs) sums[key] += value * double(end - begin);
   }
   for (auto& entry : sums) entry.second /= double(n);
   return sums;
-}
-
-Logs Model::evaluate(const Tensor& x, const Tensor& y, std::int64_t batch_size) {
-  return evaluate(Tensors{x}, Tensors{y}, batch_size);
 }
 
 Tensors Model::predict(const Tensors& x, std::int64_t batch_size) {
@@ -366,7 +484,7 @@ Tensors Model::predict(const Tensors& x, std::int64_t batch_size) {
   for (std::int64_t begin = 0; begin < n; begin += batch_size) {
     Tensors xb;
     for (const Tensor& t : x) xb.push_back(t.slice(begin, std::min(n, begin + batch_size)));
-    const Tensors out = run_batch(xb, nullptr, false, nullptr, nullptr);
+    const Tensors out = run_batch(xb, nullptr, {}, false, nullptr, nullptr);
     for (std::size_t k = 0; k < out.size(); ++k) pieces[k].push_back(out[k].to(Device::cpu()));
   }
   Tensors outputs;

@@ -128,6 +128,22 @@ bool load_training_state(const std::string& folder, Model& model, const FitOptio
   return true;
 }
 
+void delete_training_state(const std::string& folder) {
+  std::error_code error;
+  std::filesystem::remove(training_state_path(folder), error);
+  ATTNKIT_CHECK(!error, "cannot delete '", training_state_path(folder), "': ", error.message());
+  if (std::filesystem::is_empty(folder, error)) std::filesystem::remove(folder, error);
+}
+
+BackupAndRestoreCallback::BackupAndRestoreCallback(std::string backup_dir, bool delete_checkpoint)
+    : backup_dir_(std::move(backup_dir)), delete_checkpoint_(delete_checkpoint) {
+  ATTNKIT_CHECK(!backup_dir_.empty(), "BackupAndRestore: backup_dir must not be empty");
+}
+
+void BackupAndRestoreCallback::on_train_end(Model&) {
+  if (delete_checkpoint_) delete_training_state(backup_dir_);
+}
+
 }  // namespace attnkit::detail
 
 namespace attnkit {

@@ -174,6 +174,12 @@ TEST_F(DeviceOps, CategoricalCrossEntropyOnProbabilitiesAndLogits) {
     EXPECT_TRUE(matches(loss, ops::categorical_crossentropy(pred, target, from_logits)));
     EXPECT_TRUE(matches(ops::categorical_crossentropy_backward(on_device(pred), on_device(target), from_logits, 0.7),
                         ops::categorical_crossentropy_backward(pred, target, from_logits, 0.7)));
+    const Tensor weights = f32({13}, gen, 0, 2), device_weights = on_device(weights);
+    EXPECT_TRUE(matches(ops::categorical_crossentropy(on_device(pred), on_device(target), from_logits, device_weights),
+                        ops::categorical_crossentropy(pred, target, from_logits, weights)));
+    EXPECT_TRUE(matches(
+        ops::categorical_crossentropy_backward(on_device(pred), on_device(target), from_logits, 0.7, device_weights),
+        ops::categorical_crossentropy_backward(pred, target, from_logits, 0.7, weights)));
   }
 }
 
@@ -190,6 +196,14 @@ TEST_F(DeviceOps, BinaryCrossEntropyOnProbabilitiesAndLogits) {
     EXPECT_TRUE(matches(ops::binary_crossentropy_backward(on_device(pred), on_device(target), from_logits, 0.7),
                         ops::binary_crossentropy_backward(pred, target, from_logits, 0.7)));
   }
+  // Weighted per sample, each weight over the 3 elements of its sample.
+  const Tensor pred = ops::sigmoid(f32({5, 3}, gen, -4, 4)), wide_target = f32({5, 3}, gen, 0, 1);
+  const Tensor weights = f32({5}, gen, 0, 2);
+  EXPECT_TRUE(matches(ops::binary_crossentropy(on_device(pred), on_device(wide_target), false, on_device(weights)),
+                      ops::binary_crossentropy(pred, wide_target, false, weights)));
+  EXPECT_TRUE(matches(
+      ops::binary_crossentropy_backward(on_device(pred), on_device(wide_target), false, 0.7, on_device(weights)),
+      ops::binary_crossentropy_backward(pred, wide_target, false, 0.7, weights)));
 }
 
 TEST_F(DeviceOps, MeansFlipsAndConcatenationAlongEveryAxis) {

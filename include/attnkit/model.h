@@ -15,9 +15,21 @@
 // fit() follows Keras: the last validation_split of the samples (unshuffled) is held out for
 // validation; the rest is shuffled every epoch (with `seed`) and split into batches; the loss of
 // several outputs is their sum; the reported training loss and metrics are averages over the
-// epoch's samples, measured while training (dropout on). A progress line per epoch updates in
-// place on a terminal and is printed once per epoch otherwise. A loss that is not finite stops
-// training with an error naming the epoch and the batch.
+// epoch's samples (each batch counting by its size), measured while training (dropout on). A
+// progress line per epoch updates in place on a terminal and is printed once per epoch otherwise.
+//
+// Weighted samples, as in Keras 3: with sample_weight (or class_weight, turned into one weight
+// per sample) the loss of a batch of n samples is sum_i w_i loss_i / n (Keras's reduction
+// "sum_over_batch_size": divided by the number of samples, not by the sum of the weights), and the
+// gradients are those of that loss. Accuracy stays unweighted, as Keras 3 computes the metrics of
+// compile(metrics=...) (only its weighted_metrics, which attnkit does not have, are weighted).
+// Weights of 1 train bit for bit as no weights.
+//
+// A batch whose loss is not finite updates nothing. With a TerminateOnNaN callback, fit then ends
+// at once, without an error, returning the history of the epochs completed; without one, it stops
+// with an error naming the epoch and the batch, so that a NaN never trains on silently. A callback
+// that sets stop_training after a batch ends that epoch there (its end-of-epoch work runs on the
+// batches done) and then fit, as in Keras.
 #pragma once
 
 #include <map>
@@ -42,6 +54,8 @@ struct CompileOptions {
 };
 
 using OutputStream = std::ostream*;
+// Keras's class_weight: a weight for each class index.
+using ClassWeights = std::map<std::int64_t, double>;
 
 struct FitOptions {
   ATTNKIT_ARG(std::int64_t, batch_size) = 32;
@@ -55,14 +69,25 @@ struct FitOptions {
   ATTNKIT_ARG(std::vector<std::shared_ptr<Callback>>, callbacks);
   // Where progress goes; standard output unless given.
   ATTNKIT_ARG(OutputStream, output) = nullptr;
+  // Keras's sample_weight: a tensor [samples] (any dtype) of finite, non-negative weights, one
+  // for every sample of x and y; undefined: none. validation_split splits it with x and y, and
+  // the validation loss ("val_loss") is weighted by the held-out weights.
+  ATTNKIT_ARG(Tensor, sample_weight);
+  // Keras's class_weight, for a model with one output: every training sample weighs as its
+  // class, the arg-max of its target row (one-hot or categorical) or, for a target [samples, 1],
+  // its value rounded (0 or 1 for a binary target). Every class found must have a weight, each
+  // finite and non-negative. It weighs the training batches only, never the validation loss.
+  // Giving both class_weight and sample_weight is an error, as in Keras.
+  ATTNKIT_ARG(ClassWeights, class_weight);
   // A folder where fit keeps the state of training after every epoch, written atomically
   // (training_state.safetensors: the weights, the optimizer's slots and step count, the
   // generator of shuffles and dropout, the history and the callbacks' state); empty: none.
+  // The BackupAndRestore callback (callbacks.h) is the same mechanism under Keras's name.
   ATTNKIT_ARG(std::string, checkpoint);
   // With a checkpoint that holds a state: continue from it (the epochs it completed are not run
   // again, and the run ends as an uninterrupted one would); without one, start from the top.
   // The state must come from a fit of the same model on the same samples, batch size,
-  // validation split, shuffling and seed (an error lists what differs).
+  // validation split, shuffling, seed and sample weights (an error lists what differs).
   ATTNKIT_ARG(bool, resume) = false;
 };
 
@@ -126,13 +151,18 @@ class Model {
   void compile(const CompileOptions& options = {});
   History fit(const Tensors& x, const Tensors& y, const FitOptions& options = {});
   History fit(const Tensor& x, const Tensor& y, const FitOptions& options = {});
-  // Loss and metrics over the data, in inference mode: {"loss": ..., "accuracy": ...}.
-  Logs evaluate(const Tensors& x, const Tensors& y, std::int64_t batch_size = 32);
-  Logs evaluate(const Tensor& x, const Tensor& y, std::int64_t batch_size = 32);
+  // Loss and metrics over the data, in inference mode: {"loss": ..., "accuracy": ...}. The loss
+  // is weighted by sample_weight ([samples], as in FitOptions) when given, the accuracy never.
+  // Keras's evaluate takes sample_weight and no class_weight, and so does this one.
+  Logs evaluate(const Tensors& x, const Tensors& y, std::int64_t batch_size = 32,
+                const Tensor& sample_weight = Tensor());
+  Logs evaluate(const Tensor& x, const Tensor& y, std::int64_t batch_size = 32,
+                const Tensor& sample_weight = Tensor());
   Tensors predict(const Tensors& x, std::int64_t batch_size = 32);
   Tensor predict(const Tensor& x, std::int64_t batch_size = 32);
   Optimizer& optimizer() const;
-  // Set by a callback to end fit() after the current epoch.
+  // Set by a callback to end fit(): after the current epoch, or after the current batch when set
+  // in on_train_batch_end (see the top of this file).
   bool stop_training = false;
 
   // ---- saving (serialization.cpp)
@@ -155,7 +185,13 @@ class Model {
  private:
   struct Graph;
   struct Compiled;
-  Tensors run_batch(const Tensors& x, const Tensors* y, bool training, Generator* generator, Logs* logs);
+  class FitLoop;  // one call of fit (training.cpp)
+  // One batch: the outputs; with targets y also the loss (weighted by `sample_weights`, one per
+  // sample, unless empty) and metrics into `logs`, and when training the update.
+  Tensors run_batch(const Tensors& x, const Tensors* y, const std::vector<double>& sample_weights, bool training,
+                    Generator* generator, Logs* logs);
+  Logs evaluate_batches(const Tensors& x, const Tensors& y, std::int64_t batch_size,
+                        const std::vector<double>& sample_weights);
 
   std::string name_;
   std::uint64_t seed_;

@@ -50,10 +50,14 @@ Tensor bias_add_backward(const Tensor& dy);
 Tensor embedding(const Tensor& ids, const Tensor& table);
 Tensor embedding_backward(const Tensor& ids, const Tensor& dy, std::int64_t vocabulary_size);
 // A scalar tensor on the device.
-Tensor categorical_crossentropy(const Tensor& pred, const Tensor& target, bool from_logits);
-Tensor categorical_crossentropy_backward(const Tensor& pred, const Tensor& target, float dloss, bool from_logits);
-Tensor binary_crossentropy(const Tensor& pred, const Tensor& target, bool from_logits);
-Tensor binary_crossentropy_backward(const Tensor& pred, const Tensor& target, float dloss, bool from_logits);
+// sample_weight: [pred.size(0)] or undefined (unweighted).
+Tensor categorical_crossentropy(const Tensor& pred, const Tensor& target, bool from_logits,
+                                const Tensor& sample_weight);
+Tensor categorical_crossentropy_backward(const Tensor& pred, const Tensor& target, float dloss, bool from_logits,
+                                         const Tensor& sample_weight);
+Tensor binary_crossentropy(const Tensor& pred, const Tensor& target, bool from_logits, const Tensor& sample_weight);
+Tensor binary_crossentropy_backward(const Tensor& pred, const Tensor& target, float dloss, bool from_logits,
+                                    const Tensor& sample_weight);
 
 // ---------------------------------------------------------------- reductions and shapes
 // x viewed as [outer, n, inner]; the result [outer, inner] has `shape`.

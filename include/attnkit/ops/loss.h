@@ -12,8 +12,15 @@
 // eps is Keras's epsilon, 1e-7. The mean runs over all elements but the class axis (categorical)
 // or over all elements (binary), as Keras's mean over the last axis and then the batch.
 //
+// sample_weight (optional; undefined: every weight 1) is [N], of pred's dtype and device: one
+// weight per row (categorical) or per index of pred's first axis (binary, for all the elements
+// under it). The losses are weighted and still divided by their count, as Keras's reduction
+// "sum_over_batch_size" does (not by the sum of the weights):
+//   categorical  loss = sum_n w_n l_n / N
+//   binary       loss = sum_i w_(sample of i) l_i / numel(pred)
+//
 // Gradients (see linear.h for the rule): the gradient of `dloss` times the loss with respect to
-// pred; clipping passes no gradient where it clipped. Targets take no gradient.
+// pred; clipping passes no gradient where it clipped. Targets and weights take no gradient.
 #pragma once
 
 #include "attnkit/tensor.h"
@@ -22,12 +29,16 @@ namespace attnkit::ops {
 
 constexpr double kKerasEpsilon = 1e-7;
 
-Tensor categorical_crossentropy(const Tensor& pred, const Tensor& target, bool from_logits = false);
+Tensor categorical_crossentropy(const Tensor& pred, const Tensor& target, bool from_logits = false,
+                                const Tensor& sample_weight = Tensor());
 Tensor categorical_crossentropy_backward(const Tensor& pred, const Tensor& target,
-                                         bool from_logits = false, double dloss = 1.0);
+                                         bool from_logits = false, double dloss = 1.0,
+                                         const Tensor& sample_weight = Tensor());
 
-Tensor binary_crossentropy(const Tensor& pred, const Tensor& target, bool from_logits = false);
+Tensor binary_crossentropy(const Tensor& pred, const Tensor& target, bool from_logits = false,
+                           const Tensor& sample_weight = Tensor());
 Tensor binary_crossentropy_backward(const Tensor& pred, const Tensor& target,
-                                    bool from_logits = false, double dloss = 1.0);
+                                    bool from_logits = false, double dloss = 1.0,
+                                    const Tensor& sample_weight = Tensor());
 
 }  // namespace attnkit::ops
