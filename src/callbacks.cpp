@@ -257,7 +257,7 @@ class CSVLoggerCallback : public Callback {
 
 class LearningRateSchedulerCallback : public Callback {
  public:
-  LearningRateSchedulerCallback(LearningRateSchedule schedule, int verbose)
+  LearningRateSchedulerCallback(EpochLearningRate schedule, int verbose)
       : schedule_(std::move(schedule)), verbose_(verbose) {
     ATTNKIT_CHECK(static_cast<bool>(schedule_), "LearningRateScheduler: the schedule is empty");
   }
@@ -274,7 +274,7 @@ class LearningRateSchedulerCallback : public Callback {
   }
 
  private:
-  LearningRateSchedule schedule_;
+  EpochLearningRate schedule_;
   int verbose_;
 };
 
@@ -309,7 +309,7 @@ std::shared_ptr<Callback> CSVLogger(const std::string& filename, const std::stri
   return std::make_shared<CSVLoggerCallback>(filename, separator, append);
 }
 
-std::shared_ptr<Callback> LearningRateScheduler(LearningRateSchedule schedule, int verbose) {
+std::shared_ptr<Callback> LearningRateScheduler(EpochLearningRate schedule, int verbose) {
   return std::make_shared<LearningRateSchedulerCallback>(std::move(schedule), verbose);
 }
 

@@ -502,7 +502,7 @@ class RateProbe : public Callback {
 TEST(LearningRateScheduler, SetsTheRateAtTheBeginningOfEachEpoch) {
   const Data d = three_classes(40, 14);
   std::vector<std::pair<int, double>> asked;
-  const LearningRateSchedule halve_after_first = [&](int epoch, double rate) {
+  const EpochLearningRate halve_after_first = [&](int epoch, double rate) {
     asked.push_back({epoch, rate});
     return epoch == 0 ? rate : rate * 0.5;
   };

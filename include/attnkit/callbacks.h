@@ -104,8 +104,8 @@ std::shared_ptr<Callback> ReduceLROnPlateau(const std::string& monitor = "val_lo
 std::shared_ptr<Callback> CSVLogger(const std::string& filename, const std::string& separator = ",",
                                     bool append = false);
 // schedule(epoch, learning_rate) -> the epoch's learning rate.
-using LearningRateSchedule = std::function<double(int epoch, double learning_rate)>;
-std::shared_ptr<Callback> LearningRateScheduler(LearningRateSchedule schedule, int verbose = 0);
+using EpochLearningRate = std::function<double(int epoch, double learning_rate)>;
+std::shared_ptr<Callback> LearningRateScheduler(EpochLearningRate schedule, int verbose = 0);
 std::shared_ptr<Callback> TerminateOnNaN();
 std::shared_ptr<Callback> BackupAndRestore(const std::string& backup_dir, bool delete_checkpoint = true);
 
