@@ -8,6 +8,8 @@
 // The count, unless set: the environment variable ATTNKIT_NUM_THREADS (a whole number from 1 to
 // 1024; anything else is an error naming the variable), else the CPUs this process may run on
 // (sched_getaffinity, so that a container limited to 2 CPUs of 64 starts 2 threads, not 64).
+// ATTNKIT_SPIN_CHECKS (0 to 10^7) sets how many times a waiting thread looks for work, a pause
+// instruction apart, before it sleeps (bench/NOTES.md has the measurements behind the default).
 #pragma once
 
 namespace attnkit {

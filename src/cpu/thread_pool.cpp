@@ -34,9 +34,22 @@ namespace attnkit::cpu {
 namespace {
 
 constexpr int kMaxThreads = 1024;
-// Checks of a word before a waiting thread sleeps: with a pause instruction between checks, some
-// 20 to 60 microseconds, more than the gap between the loops of one training step.
-constexpr int kSpinChecks = 1000;
+
+// How many times a waiting thread checks its word, with a pause instruction between checks
+// (about 25 ns each on the 2-core AMD EPYC of bench/NOTES.md), before it sleeps: the default
+// kDefaultSpinChecks, or ATTNKIT_SPIN_CHECKS (0 to 10^7), read once.
+constexpr int kDefaultSpinChecks = 1000;
+
+int read_spin_checks() {
+  const char* text = std::getenv("ATTNKIT_SPIN_CHECKS");
+  if (text == nullptr || *text == '\0') return kDefaultSpinChecks;
+  char* end = nullptr;
+  errno = 0;
+  const long value = std::strtol(text, &end, 10);
+  ATTNKIT_CHECK(errno == 0 && *end == '\0' && value >= 0 && value <= 10000000,
+                "ATTNKIT_SPIN_CHECKS must be a whole number from 0 to 10000000, got '", text, "'");
+  return static_cast<int>(value);
+}
 
 using Word = std::atomic<std::uint32_t>;
 static_assert(sizeof(Word) == sizeof(std::uint32_t) && Word::is_always_lock_free, "a futex word is 32 bits");
@@ -57,10 +70,10 @@ inline void cpu_relax() {
 #endif
 }
 
-// Spins until `done()` holds, for at most kSpinChecks checks; whether it holds.
+// Spins until `done()` holds, for at most `checks` checks; whether it holds.
 template <typename Done>
-bool spin_until(Done done) {
-  for (int i = 0; i < kSpinChecks; ++i) {
+bool spin_until(int checks, Done done) {
+  for (int i = 0; i < checks; ++i) {
     if (done()) return true;
     cpu_relax();
   }
@@ -72,7 +85,7 @@ thread_local bool in_part = false;
 
 class Pool {
  public:
-  explicit Pool(int threads) : threads_(threads) {
+  explicit Pool(int threads) : threads_(threads), spin_checks_(read_spin_checks()) {
     for (int index = 1; index < threads; ++index) workers_.emplace_back([this, index] { work(index); });
   }
 
@@ -95,7 +108,7 @@ class Pool {
     generation_.fetch_add(1);
     if (sleeping_workers_.load() > 0) futex_wake_all(generation_);
     run_part(0);
-    if (!spin_until([&] { return unfinished_.load(std::memory_order_acquire) == 0; })) {
+    if (!spin_until(spin_checks_, [&] { return unfinished_.load(std::memory_order_acquire) == 0; })) {
       caller_sleeping_.store(true);
       for (;;) {
         const std::uint32_t seen = finished_.load();
@@ -128,7 +141,7 @@ class Pool {
     in_part = true;
     std::uint32_t seen = 0;
     for (;;) {
-      if (!spin_until([&] { return generation_.load(std::memory_order_acquire) != seen; })) {
+      if (!spin_until(spin_checks_, [&] { return generation_.load(std::memory_order_acquire) != seen; })) {
         sleeping_workers_.fetch_add(1);
         while (generation_.load() == seen) futex_wait(generation_, seen);
         sleeping_workers_.fetch_sub(1);
@@ -144,6 +157,7 @@ class Pool {
   }
 
   const int threads_;
+  const int spin_checks_;
   Job job_;
   std::exception_ptr error_;
   std::mutex error_mutex_;
