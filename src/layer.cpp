@@ -28,15 +28,7 @@ std::string SymbolicTensor::shape_str() const {
 }
 
 SymbolicTensor Input(const Shape& shape, DType dtype, const std::string& name) {
-  for (const std::int64_t extent : shape)
-    ATTNKIT_CHECK(extent == -1 || extent > 0, "Input: extents must be positive or -1 (unknown), got ",
-                  shape_str(shape));
-  auto layer = std::make_shared<layers::InputLayer>(shape, dtype, name);
-  auto node = std::make_shared<Node>();
-  node->layer = layer;
-  node->output_shapes = {shape};
-  node->output_dtypes = {dtype};
-  return SymbolicTensor(node, 0);
+  return std::make_shared<layers::InputLayer>(shape, dtype, name)->call({})[0];
 }
 
 // ------------------------------------------------------------------ layers

@@ -7,6 +7,7 @@
 #include "attnkit/ops/elementwise.h"
 #include "attnkit/ops/linear.h"
 #include "attnkit/ops/shape.h"
+#include "json_integers.h"
 #include "layers/initializers.h"
 #include "layers/layer_classes.h"
 
@@ -88,6 +89,14 @@ Json AdditiveAttentionLayer::config() const {
           {"return_attention", options_.return_attention()}};
 }
 
+LayerPtr AdditiveAttentionLayer::from_config(const Json& config) {
+  return std::make_shared<AdditiveAttentionLayer>(AdditiveAttentionOptions()
+                                                      .return_sequences(config.at("return_sequences").get<bool>())
+                                                      .epsilon(config.at("epsilon").get<double>())
+                                                      .use_bias(config.at("use_bias").get<bool>())
+                                                      .return_attention(config.at("return_attention").get<bool>()));
+}
+
 // ------------------------------------------------------------------ GatingAttention
 
 GatingAttentionLayer::GatingAttentionLayer(bool over_time, bool single_vector, bool return_attention)
@@ -143,6 +152,11 @@ Json GatingAttentionLayer::config() const {
   Json config{{"return_attention", return_attention_}};
   if (over_time_) config["single_vector"] = single_vector_;
   return config;
+}
+
+LayerPtr GatingAttentionLayer::from_config(const Json& config, bool over_time) {
+  return std::make_shared<GatingAttentionLayer>(over_time, over_time && config.at("single_vector").get<bool>(),
+                                                config.at("return_attention").get<bool>());
 }
 
 // ------------------------------------------------------------------ MultiHeadSelfAttention
@@ -250,6 +264,13 @@ Json MultiHeadSelfAttentionLayer::config() const {
           {"return_attention", return_attention_}};
 }
 
+LayerPtr MultiHeadSelfAttentionLayer::from_config(const Json& config) {
+  return std::make_shared<MultiHeadSelfAttentionLayer>(detail::json_integer(config.at("num_heads"), "num_heads"),
+                                                       detail::json_integer(config.at("weights_dim"), "weights_dim"),
+                                                       config.at("causal").get<bool>(),
+                                                       config.at("return_attention").get<bool>());
+}
+
 // ------------------------------------------------------------------ DotAttention
 
 DotAttentionLayer::DotAttentionLayer(double scale, bool return_attention)
@@ -294,6 +315,10 @@ Tensors DotAttentionLayer::backward(const Tensors& inputs, const std::any& cache
 }
 
 Json DotAttentionLayer::config() const { return {{"scale", scale_}, {"return_attention", return_attention_}}; }
+
+LayerPtr DotAttentionLayer::from_config(const Json& config) {
+  return std::make_shared<DotAttentionLayer>(config.at("scale").get<double>(), config.at("return_attention").get<bool>());
+}
 
 // ------------------------------------------------------------------ factories
 

@@ -1,5 +1,6 @@
 // Convolution and pooling layers: Conv1D, MaxPooling1D, GlobalMaxPooling1D, GlobalAveragePooling1D.
 #include "attnkit/ops/reduce.h"
+#include "json_integers.h"
 #include "layers/initializers.h"
 #include "layers/layer_classes.h"
 
@@ -64,6 +65,14 @@ Json Conv1DLayer::config() const {
           {"use_bias", use_bias_}};
 }
 
+LayerPtr Conv1DLayer::from_config(const Json& config) {
+  return std::make_shared<Conv1DLayer>(detail::json_integer(config.at("filters"), "filters"),
+                                       detail::json_integer(config.at("kernel_size"), "kernel_size"),
+                                       ops::parse_padding(config.at("padding").get<std::string>()),
+                                       ops::parse_activation(config.at("activation").get<std::string>()),
+                                       config.at("use_bias").get<bool>());
+}
+
 // ------------------------------------------------------------------ MaxPooling1D
 
 MaxPooling1DLayer::MaxPooling1DLayer(std::int64_t pool_size, std::int64_t strides, ops::Padding padding)
@@ -102,6 +111,12 @@ Json MaxPooling1DLayer::config() const {
   return {{"pool_size", pool_size_}, {"strides", strides_}, {"padding", ops::padding_name(padding_)}};
 }
 
+LayerPtr MaxPooling1DLayer::from_config(const Json& config) {
+  return std::make_shared<MaxPooling1DLayer>(detail::json_integer(config.at("pool_size"), "pool_size"),
+                                             detail::json_integer(config.at("strides"), "strides"),
+                                             ops::parse_padding(config.at("padding").get<std::string>()));
+}
+
 // ------------------------------------------------------------------ global pooling
 
 GlobalPooling1DLayer::GlobalPooling1DLayer(bool average)
@@ -131,6 +146,10 @@ Tensors GlobalPooling1DLayer::backward(const Tensors& inputs, const std::any& ca
 }
 
 Json GlobalPooling1DLayer::config() const { return Json::object(); }
+
+LayerPtr GlobalPooling1DLayer::from_config(const Json&, bool average) {
+  return std::make_shared<GlobalPooling1DLayer>(average);
+}
 
 // ------------------------------------------------------------------ factories
 

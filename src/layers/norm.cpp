@@ -56,6 +56,11 @@ Tensors BatchNormalizationLayer::backward(const Tensors& inputs, const std::any&
 
 Json BatchNormalizationLayer::config() const { return {{"momentum", momentum_}, {"epsilon", epsilon_}}; }
 
+LayerPtr BatchNormalizationLayer::from_config(const Json& config) {
+  return std::make_shared<BatchNormalizationLayer>(config.at("momentum").get<double>(),
+                                                   config.at("epsilon").get<double>());
+}
+
 // ------------------------------------------------------------------ LayerNormalization
 
 LayerNormalizationLayer::LayerNormalizationLayer(double epsilon) : Layer("LayerNormalization"), epsilon_(epsilon) {}
@@ -89,6 +94,10 @@ Tensors LayerNormalizationLayer::backward(const Tensors& inputs, const std::any&
 }
 
 Json LayerNormalizationLayer::config() const { return {{"epsilon", epsilon_}}; }
+
+LayerPtr LayerNormalizationLayer::from_config(const Json& config) {
+  return std::make_shared<LayerNormalizationLayer>(config.at("epsilon").get<double>());
+}
 
 // ------------------------------------------------------------------ factories
 

@@ -2,6 +2,7 @@
 #include "attnkit/ops/reduce.h"
 #include "attnkit/ops/shape.h"
 #include "cpu/parallel.h"
+#include "json_integers.h"
 #include "layers/initializers.h"
 #include "layers/layer_classes.h"
 
@@ -110,6 +111,15 @@ Json RecurrentLayer::config() const {
           {"reset_after", options_.reset_after()}};
 }
 
+std::shared_ptr<RecurrentLayer> RecurrentLayer::from_config(const Json& config, ops::RecurrentCell cell) {
+  return std::make_shared<RecurrentLayer>(cell, detail::json_integer(config.at("units"), "units"),
+                                          RecurrentOptions()
+                                              .return_sequences(config.at("return_sequences").get<bool>())
+                                              .return_state(config.at("return_state").get<bool>())
+                                              .go_backwards(config.at("go_backwards").get<bool>())
+                                              .reset_after(config.at("reset_after").get<bool>()));
+}
+
 // ------------------------------------------------------------------ Bidirectional
 
 namespace {
@@ -191,6 +201,15 @@ Tensors BidirectionalLayer::backward(const Tensors& inputs, const std::any& cach
 
 Json BidirectionalLayer::config() const {
   return {{"layer", {{"type", forward_->type()}, {"config", forward_->config()}}}, {"merge_mode", "concat"}};
+}
+
+LayerPtr BidirectionalLayer::from_config(const Json& config) {
+  const Json& inner = config.at("layer");
+  const std::string type = inner.at("type").get<std::string>();
+  for (const ops::RecurrentCell cell : {ops::RecurrentCell::simple_rnn, ops::RecurrentCell::lstm, ops::RecurrentCell::gru})
+    if (type == type_of(cell))
+      return std::make_shared<BidirectionalLayer>(RecurrentLayer::from_config(inner.at("config"), cell));
+  ATTNKIT_FAIL("Bidirectional wraps a SimpleRNN, LSTM or GRU, not '", type, "'");
 }
 
 // ------------------------------------------------------------------ factories
