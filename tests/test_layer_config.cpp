@@ -1,4 +1,5 @@
-// Layers made again from their config(): every type through its from_config and back.
+// Layers made again from their config(): every type through its from_config and back, with its
+// dtype policy.
 #include <gtest/gtest.h>
 
 #include <set>
@@ -53,25 +54,38 @@ std::vector<LayerPtr> one_layer_of_every_type() {
   return all;
 }
 
+// Under each dtype policy, made again under the other global policy: the config (which records
+// the policy) comes back the same.
 TEST(LayerConfig, EveryTypeRoundTripsThroughFromConfig) {
-  const std::vector<LayerPtr> all = one_layer_of_every_type();
-  std::set<std::string> covered;
-  for (const LayerPtr& layer : all) {
-    const Json config = layer->config();
-    const LayerPtr again = make_layer(layer->type(), config);
-    EXPECT_EQ(again->type(), layer->type());
-    EXPECT_EQ(again->config(), config) << layer->type();
-    covered.insert(layer->type());
+  for (const auto& [made_under, loaded_under] : {std::pair<std::string, std::string>{"float32", "mixed_bfloat16"},
+                                                 std::pair<std::string, std::string>{"mixed_bfloat16", "float32"}}) {
+    SCOPED_TRACE("made under " + made_under);
+    std::vector<LayerPtr> all;
+    {
+      const mixed_precision::PolicyScope scope(made_under);
+      all = one_layer_of_every_type();
+    }
+    const mixed_precision::PolicyScope scope(loaded_under);
+    std::set<std::string> covered;
+    for (const LayerPtr& layer : all) {
+      const Json config = layer->config();
+      EXPECT_EQ(config.at("dtype_policy"), made_under) << layer->type();
+      const LayerPtr again = make_layer(layer->type(), config);
+      EXPECT_EQ(again->type(), layer->type());
+      EXPECT_EQ(again->config(), config) << layer->type();
+      covered.insert(layer->type());
+    }
+    const std::vector<std::string> known = layer_types();
+    EXPECT_EQ(covered, std::set<std::string>(known.begin(), known.end()));
+    EXPECT_EQ(covered.size(), all.size());  // one of each
   }
-  const std::vector<std::string> known = layer_types();
-  EXPECT_EQ(covered, std::set<std::string>(known.begin(), known.end()));
-  EXPECT_EQ(covered.size(), all.size());  // one of each
 }
 
 TEST(LayerConfig, BadConfigsAreClearErrors) {
   EXPECT_ATTNKIT_ERROR(make_layer("Dense2", Json::object()), "unknown layer type 'Dense2' (known: Activation, Add,");
   const Json wraps_dense{{"layer", {{"type", "Dense"}, {"config", Dense(3)->config()}}}, {"merge_mode", "concat"}};
-  EXPECT_ATTNKIT_ERROR(make_layer("Bidirectional", wraps_dense), "Bidirectional wraps a SimpleRNN, LSTM or GRU, not 'Dense'");
+  EXPECT_ATTNKIT_ERROR(make_layer("Bidirectional", wraps_dense),
+                       "Bidirectional wraps a SimpleRNN, LSTM or GRU, not 'Dense'");
   EXPECT_ATTNKIT_ERROR(make_layer("InputLayer", Json{{"shape", {4}}, {"dtype", "f8"}}), "unknown dtype 'f8'");
   EXPECT_ATTNKIT_ERROR(make_layer("InputLayer", Json{{"shape", {0}}, {"dtype", "f32"}}),
                        "Input: extents must be positive or -1 (unknown), got [0]");

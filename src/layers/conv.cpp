@@ -57,7 +57,7 @@ Tensors Conv1DLayer::backward(const Tensors& inputs, const std::any& cache, cons
   return {g.dx};
 }
 
-Json Conv1DLayer::config() const {
+Json Conv1DLayer::options_config() const {
   return {{"filters", filters_},
           {"kernel_size", kernel_size_},
           {"padding", ops::padding_name(padding_)},
@@ -107,7 +107,7 @@ Tensors MaxPooling1DLayer::backward(const Tensors& inputs, const std::any& cache
   return {ops::max_pool1d_backward(output_grads[0], std::any_cast<const Tensor&>(cache), inputs[0].size(1))};
 }
 
-Json MaxPooling1DLayer::config() const {
+Json MaxPooling1DLayer::options_config() const {
   return {{"pool_size", pool_size_}, {"strides", strides_}, {"padding", ops::padding_name(padding_)}};
 }
 
@@ -145,7 +145,7 @@ Tensors GlobalPooling1DLayer::backward(const Tensors& inputs, const std::any& ca
   return {ops::max_pool1d_backward(dy, std::any_cast<const Tensor&>(cache), x.size(1))};
 }
 
-Json GlobalPooling1DLayer::config() const { return Json::object(); }
+Json GlobalPooling1DLayer::options_config() const { return Json::object(); }
 
 LayerPtr GlobalPooling1DLayer::from_config(const Json&, bool average) {
   return std::make_shared<GlobalPooling1DLayer>(average);

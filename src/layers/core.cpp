@@ -33,7 +33,7 @@ Tensors InputLayer::backward(const Tensors&, const std::any&, const Tensors&, co
   return {};
 }
 
-Json InputLayer::config() const { return {{"shape", shape_}, {"dtype", dtype_name(dtype_)}}; }
+Json InputLayer::options_config() const { return {{"shape", shape_}, {"dtype", dtype_name(dtype_)}}; }
 
 LayerPtr InputLayer::from_config(const Json& config) {
   const Shape shape = detail::json_shape(config.at("shape"), "an Input's shape");
@@ -79,7 +79,7 @@ Tensors EmbeddingLayer::backward(const Tensors& inputs, const std::any&, const T
   return {Tensor()};
 }
 
-Json EmbeddingLayer::config() const { return {{"input_dim", input_dim_}, {"output_dim", output_dim_}}; }
+Json EmbeddingLayer::options_config() const { return {{"input_dim", input_dim_}, {"output_dim", output_dim_}}; }
 
 LayerPtr EmbeddingLayer::from_config(const Json& config) {
   return std::make_shared<EmbeddingLayer>(detail::json_integer(config.at("input_dim"), "input_dim"),
@@ -116,7 +116,7 @@ Tensors PositionEmbeddingLayer::backward(const Tensors& inputs, const std::any&,
   return {needs_grad[0] ? dy : Tensor()};
 }
 
-Json PositionEmbeddingLayer::config() const { return Json::object(); }
+Json PositionEmbeddingLayer::options_config() const { return Json::object(); }
 
 LayerPtr PositionEmbeddingLayer::from_config(const Json&) { return std::make_shared<PositionEmbeddingLayer>(); }
 
@@ -156,7 +156,7 @@ Tensors DenseLayer::backward(const Tensors& inputs, const std::any& cache, const
   return {g.dx};
 }
 
-Json DenseLayer::config() const {
+Json DenseLayer::options_config() const {
   return {{"units", units_}, {"activation", ops::activation_name(activation_)}, {"use_bias", use_bias_}};
 }
 
@@ -194,7 +194,7 @@ Tensors DropoutLayer::backward(const Tensors&, const std::any& cache, const Tens
   return {mask.defined() ? ops::dropout_backward(output_grads[0], mask, rate_) : output_grads[0]};
 }
 
-Json DropoutLayer::config() const { return {{"rate", rate_}}; }
+Json DropoutLayer::options_config() const { return {{"rate", rate_}}; }
 
 LayerPtr DropoutLayer::from_config(const Json& config) {
   return std::make_shared<DropoutLayer>(config.at("rate").get<double>());
@@ -223,7 +223,7 @@ Tensors FlattenLayer::backward(const Tensors& inputs, const std::any&, const Ten
   return {ops::flatten_backward(output_grads[0], inputs[0].shape())};
 }
 
-Json FlattenLayer::config() const { return Json::object(); }
+Json FlattenLayer::options_config() const { return Json::object(); }
 
 LayerPtr FlattenLayer::from_config(const Json&) { return std::make_shared<FlattenLayer>(); }
 
@@ -247,7 +247,7 @@ Tensors ActivationLayer::backward(const Tensors&, const std::any& cache, const T
   return {ops::activation_backward(std::any_cast<const Tensor&>(cache), output_grads[0], activation_)};
 }
 
-Json ActivationLayer::config() const { return {{"activation", ops::activation_name(activation_)}}; }
+Json ActivationLayer::options_config() const { return {{"activation", ops::activation_name(activation_)}}; }
 
 LayerPtr ActivationLayer::from_config(const Json& config) {
   return std::make_shared<ActivationLayer>(ops::parse_activation(config.at("activation").get<std::string>()));
@@ -301,7 +301,7 @@ Tensors ConcatenateLayer::backward(const Tensors& inputs, const std::any&, const
   return grads;
 }
 
-Json ConcatenateLayer::config() const { return {{"axis", axis_}}; }
+Json ConcatenateLayer::options_config() const { return {{"axis", axis_}}; }
 
 LayerPtr ConcatenateLayer::from_config(const Json& config) {
   return std::make_shared<ConcatenateLayer>(detail::json_integer(config.at("axis"), "axis"));
@@ -343,7 +343,7 @@ Tensors MergeLayer::backward(const Tensors& inputs, const std::any&, const Tenso
   return grads;
 }
 
-Json MergeLayer::config() const { return Json::object(); }
+Json MergeLayer::options_config() const { return Json::object(); }
 
 LayerPtr MergeLayer::from_config(const Json&, bool multiply) { return std::make_shared<MergeLayer>(multiply); }
 
@@ -375,7 +375,7 @@ Tensors PaddingMaskLayer::backward(const Tensors&, const std::any&, const Tensor
   return {Tensor()};
 }
 
-Json PaddingMaskLayer::config() const { return Json::object(); }
+Json PaddingMaskLayer::options_config() const { return Json::object(); }
 
 LayerPtr PaddingMaskLayer::from_config(const Json&) { return std::make_shared<PaddingMaskLayer>(); }
 

@@ -1,9 +1,10 @@
 // Internal: the concrete layer classes behind the factories of attnkit/layers.h.
 //
 // Each class holds its options, checks its inputs in output_shapes(), creates its parameters in
-// create_parameters(), and calls the ops in forward() and backward(); config() lists the options
-// and the static from_config() beside it reads them back (the classes behind several types, such
-// as RecurrentLayer, are also told which); registry.cpp maps each type name to its from_config.
+// create_parameters(), and calls the ops in forward() and backward(); options_config() lists the
+// options for config() and the static from_config() beside it reads them back (the classes behind
+// several types, such as RecurrentLayer, are also told which); registry.cpp maps each type name to
+// its from_config and restores the dtype policy that config() records for every layer.
 #pragma once
 
 #include <string>
@@ -21,7 +22,7 @@ namespace attnkit::layers {
   Tensors forward(const Tensors& inputs, const CallContext& context, std::any& cache) override;   \
   Tensors backward(const Tensors& inputs, const std::any& cache, const Tensors& output_grads,      \
                    const std::vector<bool>& needs_grad) override;                                  \
-  Json config() const override
+  Json options_config() const override
 
 class InputLayer : public Layer {
  public:

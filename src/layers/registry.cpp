@@ -1,6 +1,7 @@
 // Making layers again from their type and config(), for Model::from_config: each class reads its
-// own config in its from_config(), beside its config(); this table only maps the type names to
-// them. An explicit table rather than self-registering files: what can be loaded is listed here.
+// own options in its from_config(), beside its options_config(); this table maps the type names
+// to them, and make_layer restores the dtype policy that every config() records. An explicit
+// table rather than self-registering files: what can be loaded is listed here.
 #include <map>
 
 #include "layers/layer_classes.h"
@@ -61,7 +62,12 @@ LayerPtr make_layer(const std::string& type, const Json& config) {
     for (const auto& entry : table) known += (known.empty() ? "" : ", ") + entry.first;
     ATTNKIT_FAIL("unknown layer type '", type, "' (known: ", known, ")");
   }
-  return found->second(config);
+  LayerPtr layer = found->second(config);
+  // A config written before dtype policies existed has none: its layer computed in float32.
+  const Json policy = config.is_object() ? config.value("dtype_policy", Json("float32")) : Json("float32");
+  ATTNKIT_CHECK(policy.is_string(), type, ": dtype_policy must be a string, got ", policy.dump());
+  layer->set_dtype_policy(mixed_precision::Policy(policy.get<std::string>()));
+  return layer;
 }
 
 }  // namespace attnkit::layers
