@@ -28,20 +28,13 @@ std::string SymbolicTensor::shape_str() const {
 }
 
 SymbolicTensor Input(const Shape& shape, DType dtype, const std::string& name) {
-  for (const std::int64_t extent : shape)
-    ATTNKIT_CHECK(extent == -1 || extent > 0, "Input: extents must be positive or -1 (unknown), got ",
-                  shape_str(shape));
-  auto layer = std::make_shared<layers::InputLayer>(shape, dtype, name);
-  auto node = std::make_shared<Node>();
-  node->layer = layer;
-  node->output_shapes = {shape};
-  node->output_dtypes = {dtype};
-  return SymbolicTensor(node, 0);
+  return std::make_shared<layers::InputLayer>(shape, dtype, name)->call({})[0];
 }
 
 // ------------------------------------------------------------------ layers
 
-Layer::Layer(std::string type, std::string name) : type_(std::move(type)), name_(std::move(name)) {}
+Layer::Layer(std::string type, std::string name)
+    : type_(std::move(type)), name_(std::move(name)), dtype_policy_(mixed_precision::global_policy()) {}
 
 std::vector<SymbolicTensor> Layer::call(const std::vector<SymbolicTensor>& inputs) {
   std::vector<Shape> shapes;
@@ -116,6 +109,17 @@ void Layer::set_trainable(bool trainable) {
   trainable_ = trainable;
   for (std::size_t i = 0; i < parameters_.size(); ++i) parameters_[i].trainable = trainable && can_train_[i];
   for (Layer* child : children()) child->set_trainable(trainable);
+}
+
+void Layer::set_dtype_policy(const mixed_precision::Policy& policy) {
+  dtype_policy_ = policy;
+  for (Layer* child : children()) child->set_dtype_policy(policy);
+}
+
+Json Layer::config() const {
+  Json config = options_config();
+  config["dtype_policy"] = dtype_policy_.name();
+  return config;
 }
 
 Parameter& Layer::add_parameter(const std::string& name, Tensor value, bool trainable) {

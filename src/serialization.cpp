@@ -76,17 +76,13 @@ std::unique_ptr<Model> Model::from_config(const Json& config) {
   try {
     ATTNKIT_CHECK(config.value("format", "") == "attnkit-model", "not an attnkit model config (format is ",
                   config.value("format", Json("missing")).dump(), ")");
-    std::map<std::string, std::pair<LayerPtr, Json>> layers;  // name -> layer (or an Input's config)
+    std::map<std::string, LayerPtr> layers;  // by name
     for (const Json& entry : config.at("layers")) {
-      const std::string name = entry.at("name").get<std::string>(), type = entry.at("type").get<std::string>();
-      LayerPtr layer;
-      if (type != "InputLayer") {
-        layer = layers::make_layer(type, entry.at("config"));
-        layer->set_name(name);
-        layer->set_trainable(entry.value("trainable", true));
-      }
-      ATTNKIT_CHECK(layers.emplace(name, std::make_pair(layer, entry.at("config"))).second, "layer '", name,
-                    "' appears twice");
+      const std::string name = entry.at("name").get<std::string>();
+      LayerPtr layer = layers::make_layer(entry.at("type").get<std::string>(), entry.at("config"));
+      layer->set_name(name);
+      layer->set_trainable(entry.value("trainable", true));
+      ATTNKIT_CHECK(layers.emplace(name, layer).second, "layer '", name, "' appears twice");
     }
     std::vector<std::vector<SymbolicTensor>> node_outputs;
     auto ref = [&](const Json& pair) {
@@ -101,21 +97,9 @@ std::unique_ptr<Model> Model::from_config(const Json& config) {
       const std::string name = node.at("layer").get<std::string>();
       const auto found = layers.find(name);
       ATTNKIT_CHECK(found != layers.end(), "a node calls the unknown layer '", name, "'");
-      const auto& [layer, layer_config] = found->second;
-      if (!layer) {  // an Input
-        Shape shape = detail::json_shape(layer_config.at("shape"), "an Input's shape");
-        const std::string dtype_text = layer_config.at("dtype").get<std::string>();
-        DType dtype = DType::f32;
-        bool known = false;
-        for (const DType d : {DType::f32, DType::f64, DType::f16, DType::bf16, DType::i32, DType::u8})
-          if (dtype_text == dtype_name(d)) dtype = d, known = true;
-        ATTNKIT_CHECK(known, "Input '", name, "' has the unknown dtype '", dtype_text, "'");
-        node_outputs.push_back({Input(shape, dtype, name)});
-        continue;
-      }
-      std::vector<SymbolicTensor> inputs;
+      std::vector<SymbolicTensor> inputs;  // none for an Input, whose call makes its node as Input() does
       for (const Json& pair : node.at("inputs")) inputs.push_back(ref(pair));
-      node_outputs.push_back(layer->call(inputs));
+      node_outputs.push_back(found->second->call(inputs));
     }
     std::vector<SymbolicTensor> inputs, outputs;
     for (const Json& pair : config.at("inputs")) inputs.push_back(ref(pair));

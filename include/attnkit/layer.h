@@ -24,6 +24,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "attnkit/mixed_precision.h"
 #include "attnkit/random.h"
 #include "attnkit/tensor.h"
 
@@ -120,6 +121,10 @@ class Layer : public std::enable_shared_from_this<Layer> {
   // Whether the parameters train; a frozen layer keeps them as they are (Keras's trainable).
   bool trainable() const { return trainable_; }
   void set_trainable(bool trainable);
+  // The dtype policy (mixed_precision.h) this layer computes under: the global one when it was
+  // made. The layers it wraps follow it.
+  const mixed_precision::Policy& dtype_policy() const { return dtype_policy_; }
+  void set_dtype_policy(const mixed_precision::Policy& policy);
 
   // ---- computation (concrete tensors with the batch axis)
   // Computes the outputs; `cache` keeps what backward() will need.
@@ -130,10 +135,13 @@ class Layer : public std::enable_shared_from_this<Layer> {
   virtual Tensors backward(const Tensors& inputs, const std::any& cache, const Tensors& output_grads,
                            const std::vector<bool>& needs_grad) = 0;
 
-  // The options of this layer, enough to make it again (see serialization.h).
-  virtual Json config() const { return Json::object(); }
+  // Enough to make this layer again (its class's from_config; Model::from_config): the options
+  // of its class and its dtype policy, as "dtype_policy".
+  Json config() const;
 
  protected:
+  // The options of this layer's class, for config().
+  virtual Json options_config() const { return Json::object(); }
   // Creates the parameters (called by build() once, with the shapes of the first call).
   virtual void create_parameters(const std::vector<Shape>& input_shapes, Generator& init) {}
   Parameter& add_parameter(const std::string& name, Tensor value, bool trainable = true);
@@ -151,13 +159,15 @@ class Layer : public std::enable_shared_from_this<Layer> {
   std::string name_;
   bool built_ = false;
   bool trainable_ = true;
+  mixed_precision::Policy dtype_policy_;
   std::deque<Parameter> parameters_;  // a deque: adding never moves the ones already handed out
   std::deque<bool> can_train_;        // false for statistics such as batch norm's running mean
 };
 
 // A shared handle to a layer that is called like a Keras layer: dense(x), lstm.call({x, h, c}).
-// named() and trainable() set the layer's name and trainability and return the handle, so they
-// chain after a factory: layers::Embedding(6000, 32).trainable(false).named("embedding").
+// named(), trainable() and dtype_policy() set the layer's name, trainability and dtype policy
+// (Keras's dtype argument) and return the handle, so they chain after a factory:
+// layers::Embedding(6000, 32).trainable(false).named("embedding").
 class LayerRef {
  public:
   LayerRef(std::shared_ptr<Layer> layer) : layer_(std::move(layer)) {}
@@ -170,6 +180,10 @@ class LayerRef {
   }
   const LayerRef& trainable(bool trainable) const {
     layer_->set_trainable(trainable);
+    return *this;
+  }
+  const LayerRef& dtype_policy(const std::string& policy) const {
+    layer_->set_dtype_policy(mixed_precision::Policy(policy));
     return *this;
   }
   Layer* operator->() const { return layer_.get(); }

@@ -3,6 +3,9 @@
 // Each factory returns a LayerRef to call on symbolic tensors (layer.h). Shapes below leave out
 // the batch axis; parameter initialisation is Keras's: glorot_uniform kernels, orthogonal
 // recurrent kernels, zero biases (an LSTM's forget-gate bias 1), embeddings uniform(-0.05, 0.05).
+// A layer takes the global dtype policy when it is made (mixed_precision.h): under
+// mixed_bfloat16, MultiHeadSelfAttention and DotAttention compute their attention in bf16 and
+// every other layer stays f32; weights and outputs are f32 under every policy.
 //
 //   layer                         inputs -> outputs                     parameters
 //   Embedding(V, E)               ids [T] i32 -> [T, E]                  embeddings [V, E]

@@ -41,6 +41,10 @@ Tensor softmax_backward(const Tensor& y, const Tensor& dy, bool log);
 void dropout(const Tensor& x, double rate, std::uint64_t seed, std::uint64_t offset, Tensor& y, Tensor& mask);
 Tensor dropout_backward(const Tensor& dy, const Tensor& mask, double rate);
 
+// ---------------------------------------------------------------- dtype conversion
+// x (f32, f16 or bf16) converted to `dtype` (one of those) into a new tensor.
+Tensor cast(const Tensor& x, DType dtype);
+
 // ---------------------------------------------------------------- bias (products: gemm above)
 // y = x + bias over the last axis; may be done in place (y = x).
 void bias_add(const Tensor& x, const Tensor& bias, Tensor& y);

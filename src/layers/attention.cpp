@@ -3,10 +3,18 @@
 //
 // A layer created with return_attention has a second output, its attention weights, for
 // inspection: no gradient flows back through it.
+//
+// MultiHeadSelfAttention and DotAttention run their scaled dot-product attention in the compute
+// dtype of their dtype policy (mixed_precision.h): under mixed_bfloat16 its operands are cast to
+// bf16 before it and its results back to the inputs' dtype after it, forward and backward; the
+// rest computes in the inputs' dtype, as everything does under float32 (f32; f64 in the gradient
+// checks).
 #include "attnkit/ops/attention.h"
+#include "attnkit/ops/cast.h"
 #include "attnkit/ops/elementwise.h"
 #include "attnkit/ops/linear.h"
 #include "attnkit/ops/shape.h"
+#include "json_integers.h"
 #include "layers/initializers.h"
 #include "layers/layer_classes.h"
 
@@ -22,6 +30,12 @@ void expect_mask(const std::string& label, const Shape& mask, std::int64_t steps
 void refuse_weight_gradient(const std::string& label, const Tensors& output_grads) {
   ATTNKIT_CHECK(output_grads.size() < 2 || !output_grads[1].defined(), label,
                 ": its attention weights output is for inspection; a loss cannot depend on it");
+}
+
+// The dtype a layer's attention runs in, for inputs like x: the policy's 16-bit compute dtype,
+// or under float32 that of x.
+DType attention_dtype(const mixed_precision::Policy& policy, const Tensor& x) {
+  return policy.compute_dtype() == DType::f32 ? x.dtype() : policy.compute_dtype();
 }
 
 }  // namespace
@@ -81,11 +95,19 @@ Tensors AdditiveAttentionLayer::backward(const Tensors& inputs, const std::any& 
   return grads;
 }
 
-Json AdditiveAttentionLayer::config() const {
+Json AdditiveAttentionLayer::options_config() const {
   return {{"return_sequences", options_.return_sequences()},
           {"epsilon", options_.epsilon()},
           {"use_bias", options_.use_bias()},
           {"return_attention", options_.return_attention()}};
+}
+
+LayerPtr AdditiveAttentionLayer::from_config(const Json& config) {
+  return std::make_shared<AdditiveAttentionLayer>(AdditiveAttentionOptions()
+                                                      .return_sequences(config.at("return_sequences").get<bool>())
+                                                      .epsilon(config.at("epsilon").get<double>())
+                                                      .use_bias(config.at("use_bias").get<bool>())
+                                                      .return_attention(config.at("return_attention").get<bool>()));
 }
 
 // ------------------------------------------------------------------ GatingAttention
@@ -139,10 +161,15 @@ Tensors GatingAttentionLayer::backward(const Tensors& inputs, const std::any& ca
   return {needs_grad[0] ? g.dx : Tensor()};
 }
 
-Json GatingAttentionLayer::config() const {
+Json GatingAttentionLayer::options_config() const {
   Json config{{"return_attention", return_attention_}};
   if (over_time_) config["single_vector"] = single_vector_;
   return config;
+}
+
+LayerPtr GatingAttentionLayer::from_config(const Json& config, bool over_time) {
+  return std::make_shared<GatingAttentionLayer>(over_time, over_time && config.at("single_vector").get<bool>(),
+                                                config.at("return_attention").get<bool>());
 }
 
 // ------------------------------------------------------------------ MultiHeadSelfAttention
@@ -186,8 +213,10 @@ void MultiHeadSelfAttentionLayer::create_parameters(const std::vector<Shape>& in
 // attention reads q, k and v in place from its result, and the backward gives their gradients
 // side by side for one product back (split into the three kernels' gradients).
 struct SelfAttentionCache {
-  Tensor qkv_kernel, qkv;
-  ops::AttentionResult attention;
+  Tensor qkv_kernel;
+  Tensor qkv;                      // in the attention's dtype, as the attention read it
+  ops::AttentionResult attention;  // in the attention's dtype
+  Tensor attended;                 // attention.out in x's dtype, the output projection's input
 };
 
 namespace {
@@ -206,11 +235,14 @@ Tensors MultiHeadSelfAttentionLayer::forward(const Tensors& inputs, const CallCo
   const Tensor mask = inputs.size() > 1 ? inputs[1] : Tensor();
   SelfAttentionCache c;
   c.qkv_kernel = ops::concat({query_kernel_->value, key_kernel_->value, value_kernel_->value}, 1);
-  c.qkv = ops::linear(x, c.qkv_kernel, ops::concat({query_bias_->value, key_bias_->value, value_bias_->value}, 0));
+  const Tensor qkv =
+      ops::linear(x, c.qkv_kernel, ops::concat({query_bias_->value, key_bias_->value, value_bias_->value}, 0));
+  c.qkv = ops::cast(qkv, attention_dtype(dtype_policy(), x));
   c.attention = ops::packed_self_attention(c.qkv, mask, sdpa_options(num_heads_, causal_, std::nullopt, return_attention_));
-  Tensor y = ops::linear(c.attention.out, output_kernel_->value, output_bias_->value);
+  c.attended = ops::cast(c.attention.out, x.dtype());
+  Tensor y = ops::linear(c.attended, output_kernel_->value, output_bias_->value);
   Tensors out{y};
-  if (return_attention_) out.push_back(c.attention.weights);
+  if (return_attention_) out.push_back(ops::cast(c.attention.weights, x.dtype()));
   cache = std::move(c);
   return out;
 }
@@ -221,9 +253,11 @@ Tensors MultiHeadSelfAttentionLayer::backward(const Tensors& inputs, const std::
   const auto& c = std::any_cast<const SelfAttentionCache&>(cache);
   const Tensor& x = inputs[0];
   const Tensor mask = inputs.size() > 1 ? inputs[1] : Tensor();
-  const ops::LinearGrads out = ops::linear_backward(c.attention.out, output_kernel_->value, output_grads[0]);
-  const Tensor dqkv = ops::packed_self_attention_backward(c.qkv, mask, c.attention, out.dx,
-                                                          sdpa_options(num_heads_, causal_, std::nullopt, false));
+  const ops::LinearGrads out = ops::linear_backward(c.attended, output_kernel_->value, output_grads[0]);
+  const Tensor dqkv = ops::cast(
+      ops::packed_self_attention_backward(c.qkv, mask, c.attention, ops::cast(out.dx, c.qkv.dtype()),
+                                          sdpa_options(num_heads_, causal_, std::nullopt, false)),
+      x.dtype());
   const ops::LinearGrads qkv = ops::linear_backward(x, c.qkv_kernel, dqkv, true, needs_grad[0]);
   if (query_kernel_->trainable) {
     const std::vector<std::int64_t> widths{weights_dim_, weights_dim_, weights_dim_};
@@ -243,11 +277,18 @@ Tensors MultiHeadSelfAttentionLayer::backward(const Tensors& inputs, const std::
   return grads;
 }
 
-Json MultiHeadSelfAttentionLayer::config() const {
+Json MultiHeadSelfAttentionLayer::options_config() const {
   return {{"num_heads", num_heads_},
           {"weights_dim", weights_dim_},
           {"causal", causal_},
           {"return_attention", return_attention_}};
+}
+
+LayerPtr MultiHeadSelfAttentionLayer::from_config(const Json& config) {
+  return std::make_shared<MultiHeadSelfAttentionLayer>(detail::json_integer(config.at("num_heads"), "num_heads"),
+                                                       detail::json_integer(config.at("weights_dim"), "weights_dim"),
+                                                       config.at("causal").get<bool>(),
+                                                       config.at("return_attention").get<bool>());
 }
 
 // ------------------------------------------------------------------ DotAttention
@@ -268,16 +309,24 @@ std::vector<Shape> DotAttentionLayer::output_shapes(const std::vector<Shape>& in
   return out;
 }
 
+// The query and value in the attention's dtype, as it read them, and its results.
+struct DotAttentionCache {
+  Tensor query, value;
+  ops::AttentionResult attention;
+};
+
 Tensors DotAttentionLayer::forward(const Tensors& inputs, const CallContext&, std::any& cache) {
   const Tensor mask = inputs.size() > 2 ? inputs[2] : Tensor();
-  ops::AttentionResult r = ops::scaled_dot_product_attention(inputs[0], inputs[1], inputs[1], mask,
-                                                             sdpa_options(1, false, scale_, return_attention_));
-  Tensors out{r.out};
+  const DType dtype = attention_dtype(dtype_policy(), inputs[0]);
+  DotAttentionCache c{ops::cast(inputs[0], dtype), ops::cast(inputs[1], dtype), {}};
+  c.attention = ops::scaled_dot_product_attention(c.query, c.value, c.value, mask,
+                                                  sdpa_options(1, false, scale_, return_attention_));
+  Tensors out{ops::cast(c.attention.out, inputs[0].dtype())};
   if (return_attention_) {
-    const Tensor& w = r.weights;  // [B, 1, Tq, Tk]
+    const Tensor w = ops::cast(c.attention.weights, inputs[0].dtype());  // [B, 1, Tq, Tk]
     out.push_back(w.reshape({w.size(0), w.size(2), w.size(3)}));
   }
-  cache = std::move(r);
+  cache = std::move(c);
   return out;
 }
 
@@ -285,15 +334,23 @@ Tensors DotAttentionLayer::backward(const Tensors& inputs, const std::any& cache
                                     const std::vector<bool>& needs_grad) {
   refuse_weight_gradient(label(), output_grads);
   const Tensor mask = inputs.size() > 2 ? inputs[2] : Tensor();
+  const auto& c = std::any_cast<const DotAttentionCache&>(cache);
   const ops::AttentionGrads g = ops::scaled_dot_product_attention_backward(
-      inputs[0], inputs[1], inputs[1], mask, std::any_cast<const ops::AttentionResult&>(cache), output_grads[0],
+      c.query, c.value, c.value, mask, c.attention, ops::cast(output_grads[0], c.query.dtype()),
       sdpa_options(1, false, scale_, false));
-  Tensors grads{needs_grad[0] ? g.dq : Tensor(), needs_grad[1] ? ops::add(g.dk, g.dv) : Tensor()};
+  const DType dtype = inputs[0].dtype();
+  Tensors grads{needs_grad[0] ? ops::cast(g.dq, dtype) : Tensor(),
+                needs_grad[1] ? ops::add(ops::cast(g.dk, dtype), ops::cast(g.dv, dtype)) : Tensor()};
   if (inputs.size() > 2) grads.push_back(Tensor());
   return grads;
 }
 
-Json DotAttentionLayer::config() const { return {{"scale", scale_}, {"return_attention", return_attention_}}; }
+Json DotAttentionLayer::options_config() const { return {{"scale", scale_}, {"return_attention", return_attention_}}; }
+
+LayerPtr DotAttentionLayer::from_config(const Json& config) {
+  return std::make_shared<DotAttentionLayer>(config.at("scale").get<double>(),
+                                             config.at("return_attention").get<bool>());
+}
 
 // ------------------------------------------------------------------ factories
 

@@ -1,5 +1,6 @@
 // Convolution and pooling layers: Conv1D, MaxPooling1D, GlobalMaxPooling1D, GlobalAveragePooling1D.
 #include "attnkit/ops/reduce.h"
+#include "json_integers.h"
 #include "layers/initializers.h"
 #include "layers/layer_classes.h"
 
@@ -56,12 +57,20 @@ Tensors Conv1DLayer::backward(const Tensors& inputs, const std::any& cache, cons
   return {g.dx};
 }
 
-Json Conv1DLayer::config() const {
+Json Conv1DLayer::options_config() const {
   return {{"filters", filters_},
           {"kernel_size", kernel_size_},
           {"padding", ops::padding_name(padding_)},
           {"activation", ops::activation_name(activation_)},
           {"use_bias", use_bias_}};
+}
+
+LayerPtr Conv1DLayer::from_config(const Json& config) {
+  return std::make_shared<Conv1DLayer>(detail::json_integer(config.at("filters"), "filters"),
+                                       detail::json_integer(config.at("kernel_size"), "kernel_size"),
+                                       ops::parse_padding(config.at("padding").get<std::string>()),
+                                       ops::parse_activation(config.at("activation").get<std::string>()),
+                                       config.at("use_bias").get<bool>());
 }
 
 // ------------------------------------------------------------------ MaxPooling1D
@@ -98,8 +107,14 @@ Tensors MaxPooling1DLayer::backward(const Tensors& inputs, const std::any& cache
   return {ops::max_pool1d_backward(output_grads[0], std::any_cast<const Tensor&>(cache), inputs[0].size(1))};
 }
 
-Json MaxPooling1DLayer::config() const {
+Json MaxPooling1DLayer::options_config() const {
   return {{"pool_size", pool_size_}, {"strides", strides_}, {"padding", ops::padding_name(padding_)}};
+}
+
+LayerPtr MaxPooling1DLayer::from_config(const Json& config) {
+  return std::make_shared<MaxPooling1DLayer>(detail::json_integer(config.at("pool_size"), "pool_size"),
+                                             detail::json_integer(config.at("strides"), "strides"),
+                                             ops::parse_padding(config.at("padding").get<std::string>()));
 }
 
 // ------------------------------------------------------------------ global pooling
@@ -130,7 +145,11 @@ Tensors GlobalPooling1DLayer::backward(const Tensors& inputs, const std::any& ca
   return {ops::max_pool1d_backward(dy, std::any_cast<const Tensor&>(cache), x.size(1))};
 }
 
-Json GlobalPooling1DLayer::config() const { return Json::object(); }
+Json GlobalPooling1DLayer::options_config() const { return Json::object(); }
+
+LayerPtr GlobalPooling1DLayer::from_config(const Json&, bool average) {
+  return std::make_shared<GlobalPooling1DLayer>(average);
+}
 
 // ------------------------------------------------------------------ factories
 

@@ -6,6 +6,7 @@
 #include "attnkit/ops/embedding.h"
 #include "attnkit/ops/linear.h"
 #include "attnkit/ops/shape.h"
+#include "json_integers.h"
 #include "layers/initializers.h"
 #include "layers/layer_classes.h"
 
@@ -14,9 +15,17 @@ namespace attnkit::layers {
 // ------------------------------------------------------------------ Input
 
 InputLayer::InputLayer(Shape shape, DType dtype, std::string name)
-    : Layer("InputLayer", std::move(name)), shape_(std::move(shape)), dtype_(dtype) {}
+    : Layer("InputLayer", std::move(name)), shape_(std::move(shape)), dtype_(dtype) {
+  for (const std::int64_t extent : shape_)
+    ATTNKIT_CHECK(extent == -1 || extent > 0, "Input: extents must be positive or -1 (unknown), got ",
+                  shape_str(shape_));
+}
 
-std::vector<Shape> InputLayer::output_shapes(const std::vector<Shape>&) const { return {shape_}; }
+// Called on nothing, it makes the node that Input() returns.
+std::vector<Shape> InputLayer::output_shapes(const std::vector<Shape>& input_shapes) const {
+  expect_inputs(input_shapes, 0, 0);
+  return {shape_};
+}
 
 Tensors InputLayer::forward(const Tensors& inputs, const CallContext&, std::any&) { return inputs; }
 
@@ -24,7 +33,15 @@ Tensors InputLayer::backward(const Tensors&, const std::any&, const Tensors&, co
   return {};
 }
 
-Json InputLayer::config() const { return {{"shape", shape_}, {"dtype", dtype_name(dtype_)}}; }
+Json InputLayer::options_config() const { return {{"shape", shape_}, {"dtype", dtype_name(dtype_)}}; }
+
+LayerPtr InputLayer::from_config(const Json& config) {
+  const Shape shape = detail::json_shape(config.at("shape"), "an Input's shape");
+  const std::string dtype = config.at("dtype").get<std::string>();
+  for (const DType d : {DType::f32, DType::f64, DType::f16, DType::bf16, DType::i32, DType::u8})
+    if (dtype == dtype_name(d)) return std::make_shared<InputLayer>(shape, d, "");
+  ATTNKIT_FAIL("an Input has the unknown dtype '", dtype, "'");
+}
 
 // ------------------------------------------------------------------ Embedding
 
@@ -62,7 +79,12 @@ Tensors EmbeddingLayer::backward(const Tensors& inputs, const std::any&, const T
   return {Tensor()};
 }
 
-Json EmbeddingLayer::config() const { return {{"input_dim", input_dim_}, {"output_dim", output_dim_}}; }
+Json EmbeddingLayer::options_config() const { return {{"input_dim", input_dim_}, {"output_dim", output_dim_}}; }
+
+LayerPtr EmbeddingLayer::from_config(const Json& config) {
+  return std::make_shared<EmbeddingLayer>(detail::json_integer(config.at("input_dim"), "input_dim"),
+                                          detail::json_integer(config.at("output_dim"), "output_dim"));
+}
 
 // ------------------------------------------------------------------ PositionEmbedding
 
@@ -94,7 +116,9 @@ Tensors PositionEmbeddingLayer::backward(const Tensors& inputs, const std::any&,
   return {needs_grad[0] ? dy : Tensor()};
 }
 
-Json PositionEmbeddingLayer::config() const { return Json::object(); }
+Json PositionEmbeddingLayer::options_config() const { return Json::object(); }
+
+LayerPtr PositionEmbeddingLayer::from_config(const Json&) { return std::make_shared<PositionEmbeddingLayer>(); }
 
 // ------------------------------------------------------------------ Dense
 
@@ -132,8 +156,14 @@ Tensors DenseLayer::backward(const Tensors& inputs, const std::any& cache, const
   return {g.dx};
 }
 
-Json DenseLayer::config() const {
+Json DenseLayer::options_config() const {
   return {{"units", units_}, {"activation", ops::activation_name(activation_)}, {"use_bias", use_bias_}};
+}
+
+LayerPtr DenseLayer::from_config(const Json& config) {
+  return std::make_shared<DenseLayer>(detail::json_integer(config.at("units"), "units"),
+                                      ops::parse_activation(config.at("activation").get<std::string>()),
+                                      config.at("use_bias").get<bool>());
 }
 
 // ------------------------------------------------------------------ Dropout
@@ -164,7 +194,11 @@ Tensors DropoutLayer::backward(const Tensors&, const std::any& cache, const Tens
   return {mask.defined() ? ops::dropout_backward(output_grads[0], mask, rate_) : output_grads[0]};
 }
 
-Json DropoutLayer::config() const { return {{"rate", rate_}}; }
+Json DropoutLayer::options_config() const { return {{"rate", rate_}}; }
+
+LayerPtr DropoutLayer::from_config(const Json& config) {
+  return std::make_shared<DropoutLayer>(config.at("rate").get<double>());
+}
 
 // ------------------------------------------------------------------ Flatten
 
@@ -189,7 +223,9 @@ Tensors FlattenLayer::backward(const Tensors& inputs, const std::any&, const Ten
   return {ops::flatten_backward(output_grads[0], inputs[0].shape())};
 }
 
-Json FlattenLayer::config() const { return Json::object(); }
+Json FlattenLayer::options_config() const { return Json::object(); }
+
+LayerPtr FlattenLayer::from_config(const Json&) { return std::make_shared<FlattenLayer>(); }
 
 // ------------------------------------------------------------------ Activation
 
@@ -211,7 +247,11 @@ Tensors ActivationLayer::backward(const Tensors&, const std::any& cache, const T
   return {ops::activation_backward(std::any_cast<const Tensor&>(cache), output_grads[0], activation_)};
 }
 
-Json ActivationLayer::config() const { return {{"activation", ops::activation_name(activation_)}}; }
+Json ActivationLayer::options_config() const { return {{"activation", ops::activation_name(activation_)}}; }
+
+LayerPtr ActivationLayer::from_config(const Json& config) {
+  return std::make_shared<ActivationLayer>(ops::parse_activation(config.at("activation").get<std::string>()));
+}
 
 // ------------------------------------------------------------------ Concatenate
 
@@ -261,7 +301,11 @@ Tensors ConcatenateLayer::backward(const Tensors& inputs, const std::any&, const
   return grads;
 }
 
-Json ConcatenateLayer::config() const { return {{"axis", axis_}}; }
+Json ConcatenateLayer::options_config() const { return {{"axis", axis_}}; }
+
+LayerPtr ConcatenateLayer::from_config(const Json& config) {
+  return std::make_shared<ConcatenateLayer>(detail::json_integer(config.at("axis"), "axis"));
+}
 
 // ------------------------------------------------------------------ Multiply and Add
 
@@ -299,7 +343,9 @@ Tensors MergeLayer::backward(const Tensors& inputs, const std::any&, const Tenso
   return grads;
 }
 
-Json MergeLayer::config() const { return Json::object(); }
+Json MergeLayer::options_config() const { return Json::object(); }
+
+LayerPtr MergeLayer::from_config(const Json&, bool multiply) { return std::make_shared<MergeLayer>(multiply); }
 
 // ------------------------------------------------------------------ PaddingMask
 
@@ -329,7 +375,9 @@ Tensors PaddingMaskLayer::backward(const Tensors&, const std::any&, const Tensor
   return {Tensor()};
 }
 
-Json PaddingMaskLayer::config() const { return Json::object(); }
+Json PaddingMaskLayer::options_config() const { return Json::object(); }
+
+LayerPtr PaddingMaskLayer::from_config(const Json&) { return std::make_shared<PaddingMaskLayer>(); }
 
 // ------------------------------------------------------------------ factories
 

@@ -1,8 +1,10 @@
 // Internal: the concrete layer classes behind the factories of attnkit/layers.h.
 //
 // Each class holds its options, checks its inputs in output_shapes(), creates its parameters in
-// create_parameters(), and calls the ops in forward() and backward(); config() lists the options
-// so that registry.cpp can make the layer again from a saved model.
+// create_parameters(), and calls the ops in forward() and backward(); options_config() lists the
+// options for config() and the static from_config() beside it reads them back (the classes behind
+// several types, such as RecurrentLayer, are also told which); registry.cpp maps each type name to
+// its from_config and restores the dtype policy that config() records for every layer.
 #pragma once
 
 #include <string>
@@ -20,11 +22,12 @@ namespace attnkit::layers {
   Tensors forward(const Tensors& inputs, const CallContext& context, std::any& cache) override;   \
   Tensors backward(const Tensors& inputs, const std::any& cache, const Tensors& output_grads,      \
                    const std::vector<bool>& needs_grad) override;                                  \
-  Json config() const override
+  Json options_config() const override
 
 class InputLayer : public Layer {
  public:
   InputLayer(Shape shape, DType dtype, std::string name);
+  static LayerPtr from_config(const Json& config);
   std::vector<DType> output_dtypes(const std::vector<DType>&) const override { return {dtype_}; }
   ATTNKIT_LAYER_METHODS;
 
@@ -38,6 +41,7 @@ class InputLayer : public Layer {
 class EmbeddingLayer : public Layer {
  public:
   EmbeddingLayer(std::int64_t input_dim, std::int64_t output_dim);
+  static LayerPtr from_config(const Json& config);
   std::vector<DType> output_dtypes(const std::vector<DType>& input_dtypes) const override;
   ATTNKIT_LAYER_METHODS;
 
@@ -52,6 +56,7 @@ class EmbeddingLayer : public Layer {
 class PositionEmbeddingLayer : public Layer {
  public:
   PositionEmbeddingLayer();
+  static LayerPtr from_config(const Json& config);
   ATTNKIT_LAYER_METHODS;
 
  protected:
@@ -64,6 +69,7 @@ class PositionEmbeddingLayer : public Layer {
 class DenseLayer : public Layer {
  public:
   DenseLayer(std::int64_t units, ops::Activation activation, bool use_bias);
+  static LayerPtr from_config(const Json& config);
   ATTNKIT_LAYER_METHODS;
 
  protected:
@@ -80,6 +86,7 @@ class DenseLayer : public Layer {
 class DropoutLayer : public Layer {
  public:
   explicit DropoutLayer(double rate);
+  static LayerPtr from_config(const Json& config);
   ATTNKIT_LAYER_METHODS;
 
  private:
@@ -89,12 +96,14 @@ class DropoutLayer : public Layer {
 class FlattenLayer : public Layer {
  public:
   FlattenLayer();
+  static LayerPtr from_config(const Json& config);
   ATTNKIT_LAYER_METHODS;
 };
 
 class ActivationLayer : public Layer {
  public:
   explicit ActivationLayer(ops::Activation activation);
+  static LayerPtr from_config(const Json& config);
   ATTNKIT_LAYER_METHODS;
 
  private:
@@ -104,6 +113,7 @@ class ActivationLayer : public Layer {
 class ConcatenateLayer : public Layer {
  public:
   explicit ConcatenateLayer(std::int64_t axis);
+  static LayerPtr from_config(const Json& config);
   ATTNKIT_LAYER_METHODS;
 
  private:
@@ -114,6 +124,7 @@ class ConcatenateLayer : public Layer {
 class MergeLayer : public Layer {
  public:
   explicit MergeLayer(bool multiply);
+  static LayerPtr from_config(const Json& config, bool multiply);
   ATTNKIT_LAYER_METHODS;
 
  private:
@@ -123,6 +134,7 @@ class MergeLayer : public Layer {
 class PaddingMaskLayer : public Layer {
  public:
   PaddingMaskLayer();
+  static LayerPtr from_config(const Json& config);
   std::vector<DType> output_dtypes(const std::vector<DType>& input_dtypes) const override;
   ATTNKIT_LAYER_METHODS;
 };
@@ -133,6 +145,7 @@ class Conv1DLayer : public Layer {
  public:
   Conv1DLayer(std::int64_t filters, std::int64_t kernel_size, ops::Padding padding,
               ops::Activation activation, bool use_bias);
+  static LayerPtr from_config(const Json& config);
   ATTNKIT_LAYER_METHODS;
 
  protected:
@@ -150,6 +163,7 @@ class Conv1DLayer : public Layer {
 class MaxPooling1DLayer : public Layer {
  public:
   MaxPooling1DLayer(std::int64_t pool_size, std::int64_t strides, ops::Padding padding);
+  static LayerPtr from_config(const Json& config);
   ATTNKIT_LAYER_METHODS;
 
  private:
@@ -161,6 +175,7 @@ class MaxPooling1DLayer : public Layer {
 class GlobalPooling1DLayer : public Layer {
  public:
   explicit GlobalPooling1DLayer(bool average);
+  static LayerPtr from_config(const Json& config, bool average);
   ATTNKIT_LAYER_METHODS;
 
  private:
@@ -172,6 +187,7 @@ class GlobalPooling1DLayer : public Layer {
 class RecurrentLayer : public Layer {
  public:
   RecurrentLayer(ops::RecurrentCell cell, std::int64_t units, const RecurrentOptions& options);
+  static std::shared_ptr<RecurrentLayer> from_config(const Json& config, ops::RecurrentCell cell);
   ATTNKIT_LAYER_METHODS;
   ops::RecurrentCell cell() const { return cell_; }
   std::int64_t units() const { return units_; }
@@ -193,6 +209,7 @@ class RecurrentLayer : public Layer {
 class BidirectionalLayer : public Layer {
  public:
   explicit BidirectionalLayer(std::shared_ptr<RecurrentLayer> forward_layer);
+  static LayerPtr from_config(const Json& config);
   ATTNKIT_LAYER_METHODS;
 
  protected:
@@ -208,6 +225,7 @@ class BidirectionalLayer : public Layer {
 class BatchNormalizationLayer : public Layer {
  public:
   BatchNormalizationLayer(double momentum, double epsilon);
+  static LayerPtr from_config(const Json& config);
   ATTNKIT_LAYER_METHODS;
 
  protected:
@@ -221,6 +239,7 @@ class BatchNormalizationLayer : public Layer {
 class LayerNormalizationLayer : public Layer {
  public:
   explicit LayerNormalizationLayer(double epsilon);
+  static LayerPtr from_config(const Json& config);
   ATTNKIT_LAYER_METHODS;
 
  protected:
@@ -236,6 +255,7 @@ class LayerNormalizationLayer : public Layer {
 class AdditiveAttentionLayer : public Layer {
  public:
   explicit AdditiveAttentionLayer(const AdditiveAttentionOptions& options);
+  static LayerPtr from_config(const Json& config);
   ATTNKIT_LAYER_METHODS;
 
  protected:
@@ -250,6 +270,7 @@ class AdditiveAttentionLayer : public Layer {
 class GatingAttentionLayer : public Layer {
  public:
   GatingAttentionLayer(bool over_time, bool single_vector, bool return_attention);
+  static LayerPtr from_config(const Json& config, bool over_time);
   ATTNKIT_LAYER_METHODS;
 
  protected:
@@ -264,6 +285,7 @@ class MultiHeadSelfAttentionLayer : public Layer {
  public:
   MultiHeadSelfAttentionLayer(std::int64_t num_heads, std::int64_t weights_dim, bool causal,
                               bool return_attention);
+  static LayerPtr from_config(const Json& config);
   ATTNKIT_LAYER_METHODS;
 
  protected:
@@ -280,6 +302,7 @@ class MultiHeadSelfAttentionLayer : public Layer {
 class DotAttentionLayer : public Layer {
  public:
   DotAttentionLayer(double scale, bool return_attention);
+  static LayerPtr from_config(const Json& config);
   ATTNKIT_LAYER_METHODS;
 
  private:
@@ -289,7 +312,10 @@ class DotAttentionLayer : public Layer {
 
 #undef ATTNKIT_LAYER_METHODS
 
-// Makes a layer of type `type` from its config(), for loading saved models.
+// Makes a layer of type `type` (Layer::type()) from its config(), for loading saved models; an
+// unknown type is an error that lists the known ones.
 LayerPtr make_layer(const std::string& type, const Json& config);
+// Every type make_layer knows, in alphabetical order.
+std::vector<std::string> layer_types();
 
 }  // namespace attnkit::layers

@@ -54,7 +54,12 @@ Tensors BatchNormalizationLayer::backward(const Tensors& inputs, const std::any&
   return {needs_grad[0] ? g.dx : Tensor()};
 }
 
-Json BatchNormalizationLayer::config() const { return {{"momentum", momentum_}, {"epsilon", epsilon_}}; }
+Json BatchNormalizationLayer::options_config() const { return {{"momentum", momentum_}, {"epsilon", epsilon_}}; }
+
+LayerPtr BatchNormalizationLayer::from_config(const Json& config) {
+  return std::make_shared<BatchNormalizationLayer>(config.at("momentum").get<double>(),
+                                                   config.at("epsilon").get<double>());
+}
 
 // ------------------------------------------------------------------ LayerNormalization
 
@@ -88,7 +93,11 @@ Tensors LayerNormalizationLayer::backward(const Tensors& inputs, const std::any&
   return {needs_grad[0] ? g.dx : Tensor()};
 }
 
-Json LayerNormalizationLayer::config() const { return {{"epsilon", epsilon_}}; }
+Json LayerNormalizationLayer::options_config() const { return {{"epsilon", epsilon_}}; }
+
+LayerPtr LayerNormalizationLayer::from_config(const Json& config) {
+  return std::make_shared<LayerNormalizationLayer>(config.at("epsilon").get<double>());
+}
 
 // ------------------------------------------------------------------ factories
 

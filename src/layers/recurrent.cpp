@@ -2,6 +2,7 @@
 #include "attnkit/ops/reduce.h"
 #include "attnkit/ops/shape.h"
 #include "cpu/parallel.h"
+#include "json_integers.h"
 #include "layers/initializers.h"
 #include "layers/layer_classes.h"
 
@@ -102,12 +103,21 @@ Tensors RecurrentLayer::backward(const Tensors& inputs, const std::any& cache, c
   return grads;
 }
 
-Json RecurrentLayer::config() const {
+Json RecurrentLayer::options_config() const {
   return {{"units", units_},
           {"return_sequences", options_.return_sequences()},
           {"return_state", options_.return_state()},
           {"go_backwards", options_.go_backwards()},
           {"reset_after", options_.reset_after()}};
+}
+
+std::shared_ptr<RecurrentLayer> RecurrentLayer::from_config(const Json& config, ops::RecurrentCell cell) {
+  return std::make_shared<RecurrentLayer>(cell, detail::json_integer(config.at("units"), "units"),
+                                          RecurrentOptions()
+                                              .return_sequences(config.at("return_sequences").get<bool>())
+                                              .return_state(config.at("return_state").get<bool>())
+                                              .go_backwards(config.at("go_backwards").get<bool>())
+                                              .reset_after(config.at("reset_after").get<bool>()));
 }
 
 // ------------------------------------------------------------------ Bidirectional
@@ -132,6 +142,7 @@ BidirectionalLayer::BidirectionalLayer(std::shared_ptr<RecurrentLayer> forward_l
   // Keras's names for the two directions: forward_lstm, backward_lstm.
   forward_->set_name("forward_" + lower(forward_->type()));
   backward_->set_name("backward_" + lower(forward_->type()));
+  set_dtype_policy(dtype_policy());  // the directions follow the wrapper's
 }
 
 std::vector<Shape> BidirectionalLayer::output_shapes(const std::vector<Shape>& input_shapes) const {
@@ -189,8 +200,18 @@ Tensors BidirectionalLayer::backward(const Tensors& inputs, const std::any& cach
   return {needs_grad[0] ? ops::add(dx_forward, dx_backward) : Tensor()};
 }
 
-Json BidirectionalLayer::config() const {
+Json BidirectionalLayer::options_config() const {
   return {{"layer", {{"type", forward_->type()}, {"config", forward_->config()}}}, {"merge_mode", "concat"}};
+}
+
+LayerPtr BidirectionalLayer::from_config(const Json& config) {
+  const Json& inner = config.at("layer");
+  const std::string type = inner.at("type").get<std::string>();
+  using ops::RecurrentCell;
+  for (const RecurrentCell cell : {RecurrentCell::simple_rnn, RecurrentCell::lstm, RecurrentCell::gru})
+    if (type == type_of(cell))
+      return std::make_shared<BidirectionalLayer>(RecurrentLayer::from_config(inner.at("config"), cell));
+  ATTNKIT_FAIL("Bidirectional wraps a SimpleRNN, LSTM or GRU, not '", type, "'");
 }
 
 // ------------------------------------------------------------------ factories

@@ -1,89 +1,73 @@
-// Making layers again from their type and config(), for Model::from_config.
-#include "json_integers.h"
+// Making layers again from their type and config(), for Model::from_config: each class reads its
+// own options in its from_config(), beside its options_config(); this table maps the type names
+// to them, and make_layer restores the dtype policy that every config() records. An explicit
+// table rather than self-registering files: what can be loaded is listed here.
+#include <map>
+
 #include "layers/layer_classes.h"
 
 namespace attnkit::layers {
 namespace {
 
-RecurrentOptions recurrent_options(const Json& c) {
-  return RecurrentOptions()
-      .return_sequences(c.at("return_sequences").get<bool>())
-      .return_state(c.at("return_state").get<bool>())
-      .go_backwards(c.at("go_backwards").get<bool>())
-      .reset_after(c.at("reset_after").get<bool>());
-}
+using FromConfig = LayerPtr (*)(const Json& config);
 
-// A SimpleRNN, LSTM or GRU; null for any other type.
-std::shared_ptr<RecurrentLayer> make_recurrent(const std::string& type, const Json& c) {
-  ops::RecurrentCell cell;
-  if (type == "SimpleRNN")
-    cell = ops::RecurrentCell::simple_rnn;
-  else if (type == "LSTM")
-    cell = ops::RecurrentCell::lstm;
-  else if (type == "GRU")
-    cell = ops::RecurrentCell::gru;
-  else
-    return nullptr;
-  return std::make_shared<RecurrentLayer>(cell, detail::json_integer(c.at("units"), "units"), recurrent_options(c));
+const std::map<std::string, FromConfig>& from_config_table() {
+  static const std::map<std::string, FromConfig> table{
+      {"InputLayer", InputLayer::from_config},
+      {"Embedding", EmbeddingLayer::from_config},
+      {"PositionEmbedding", PositionEmbeddingLayer::from_config},
+      {"Dense", DenseLayer::from_config},
+      {"Dropout", DropoutLayer::from_config},
+      {"Flatten", FlattenLayer::from_config},
+      {"Activation", ActivationLayer::from_config},
+      {"Concatenate", ConcatenateLayer::from_config},
+      {"Multiply", [](const Json& c) { return MergeLayer::from_config(c, true); }},
+      {"Add", [](const Json& c) { return MergeLayer::from_config(c, false); }},
+      {"PaddingMask", PaddingMaskLayer::from_config},
+      {"Conv1D", Conv1DLayer::from_config},
+      {"MaxPooling1D", MaxPooling1DLayer::from_config},
+      {"GlobalMaxPooling1D", [](const Json& c) { return GlobalPooling1DLayer::from_config(c, false); }},
+      {"GlobalAveragePooling1D", [](const Json& c) { return GlobalPooling1DLayer::from_config(c, true); }},
+      {"SimpleRNN",
+       [](const Json& c) -> LayerPtr { return RecurrentLayer::from_config(c, ops::RecurrentCell::simple_rnn); }},
+      {"LSTM",
+       [](const Json& c) -> LayerPtr { return RecurrentLayer::from_config(c, ops::RecurrentCell::lstm); }},
+      {"GRU",
+       [](const Json& c) -> LayerPtr { return RecurrentLayer::from_config(c, ops::RecurrentCell::gru); }},
+      {"Bidirectional", BidirectionalLayer::from_config},
+      {"BatchNormalization", BatchNormalizationLayer::from_config},
+      {"LayerNormalization", LayerNormalizationLayer::from_config},
+      {"AdditiveAttention", AdditiveAttentionLayer::from_config},
+      {"GatingAttention", [](const Json& c) { return GatingAttentionLayer::from_config(c, false); }},
+      {"TemporalGatingAttention", [](const Json& c) { return GatingAttentionLayer::from_config(c, true); }},
+      {"MultiHeadSelfAttention", MultiHeadSelfAttentionLayer::from_config},
+      {"DotAttention", DotAttentionLayer::from_config},
+  };
+  return table;
 }
 
 }  // namespace
 
-LayerPtr make_layer(const std::string& type, const Json& c) {
-  if (type == "Embedding")
-    return std::make_shared<EmbeddingLayer>(detail::json_integer(c.at("input_dim"), "input_dim"), detail::json_integer(c.at("output_dim"), "output_dim"));
-  if (type == "PositionEmbedding") return std::make_shared<PositionEmbeddingLayer>();
-  if (type == "Dense")
-    return std::make_shared<DenseLayer>(detail::json_integer(c.at("units"), "units"),
-                                        ops::parse_activation(c.at("activation").get<std::string>()),
-                                        c.at("use_bias").get<bool>());
-  if (type == "Dropout") return std::make_shared<DropoutLayer>(c.at("rate").get<double>());
-  if (type == "Flatten") return std::make_shared<FlattenLayer>();
-  if (type == "Activation")
-    return std::make_shared<ActivationLayer>(ops::parse_activation(c.at("activation").get<std::string>()));
-  if (type == "Concatenate") return std::make_shared<ConcatenateLayer>(detail::json_integer(c.at("axis"), "axis"));
-  if (type == "Multiply") return std::make_shared<MergeLayer>(true);
-  if (type == "Add") return std::make_shared<MergeLayer>(false);
-  if (type == "PaddingMask") return std::make_shared<PaddingMaskLayer>();
-  if (type == "Conv1D")
-    return std::make_shared<Conv1DLayer>(detail::json_integer(c.at("filters"), "filters"), detail::json_integer(c.at("kernel_size"), "kernel_size"),
-                                         ops::parse_padding(c.at("padding").get<std::string>()),
-                                         ops::parse_activation(c.at("activation").get<std::string>()),
-                                         c.at("use_bias").get<bool>());
-  if (type == "MaxPooling1D")
-    return std::make_shared<MaxPooling1DLayer>(detail::json_integer(c.at("pool_size"), "pool_size"), detail::json_integer(c.at("strides"), "strides"),
-                                               ops::parse_padding(c.at("padding").get<std::string>()));
-  if (type == "GlobalMaxPooling1D") return std::make_shared<GlobalPooling1DLayer>(false);
-  if (type == "GlobalAveragePooling1D") return std::make_shared<GlobalPooling1DLayer>(true);
-  if (auto recurrent = make_recurrent(type, c)) return recurrent;
-  if (type == "Bidirectional") {
-    const Json& inner = c.at("layer");
-    auto recurrent_layer = make_recurrent(inner.at("type").get<std::string>(), inner.at("config"));
-    ATTNKIT_CHECK(recurrent_layer != nullptr, "Bidirectional wraps a SimpleRNN, LSTM or GRU, not ",
-                  inner.at("type").dump());
-    return std::make_shared<BidirectionalLayer>(recurrent_layer);
+std::vector<std::string> layer_types() {
+  std::vector<std::string> types;
+  for (const auto& entry : from_config_table()) types.push_back(entry.first);
+  return types;
+}
+
+LayerPtr make_layer(const std::string& type, const Json& config) {
+  const auto& table = from_config_table();
+  const auto found = table.find(type);
+  if (found == table.end()) {
+    std::string known;
+    for (const auto& entry : table) known += (known.empty() ? "" : ", ") + entry.first;
+    ATTNKIT_FAIL("unknown layer type '", type, "' (known: ", known, ")");
   }
-  if (type == "BatchNormalization")
-    return std::make_shared<BatchNormalizationLayer>(c.at("momentum").get<double>(), c.at("epsilon").get<double>());
-  if (type == "LayerNormalization") return std::make_shared<LayerNormalizationLayer>(c.at("epsilon").get<double>());
-  if (type == "AdditiveAttention")
-    return std::make_shared<AdditiveAttentionLayer>(AdditiveAttentionOptions()
-                                                        .return_sequences(c.at("return_sequences").get<bool>())
-                                                        .epsilon(c.at("epsilon").get<double>())
-                                                        .use_bias(c.at("use_bias").get<bool>())
-                                                        .return_attention(c.at("return_attention").get<bool>()));
-  if (type == "GatingAttention")
-    return std::make_shared<GatingAttentionLayer>(false, false, c.at("return_attention").get<bool>());
-  if (type == "TemporalGatingAttention")
-    return std::make_shared<GatingAttentionLayer>(true, c.at("single_vector").get<bool>(),
-                                                  c.at("return_attention").get<bool>());
-  if (type == "MultiHeadSelfAttention")
-    return std::make_shared<MultiHeadSelfAttentionLayer>(detail::json_integer(c.at("num_heads"), "num_heads"),
-                                                         detail::json_integer(c.at("weights_dim"), "weights_dim"),
-                                                         c.at("causal").get<bool>(), c.at("return_attention").get<bool>());
-  if (type == "DotAttention")
-    return std::make_shared<DotAttentionLayer>(c.at("scale").get<double>(), c.at("return_attention").get<bool>());
-  ATTNKIT_FAIL("unknown layer type '", type, "'");
+  LayerPtr layer = found->second(config);
+  // A config written before dtype policies existed has none: its layer computed in float32.
+  const Json policy = config.is_object() ? config.value("dtype_policy", Json("float32")) : Json("float32");
+  ATTNKIT_CHECK(policy.is_string(), type, ": dtype_policy must be a string, got ", policy.dump());
+  layer->set_dtype_policy(mixed_precision::Policy(policy.get<std::string>()));
+  return layer;
 }
 
 }  // namespace attnkit::layers
