@@ -1,15 +1,17 @@
 // attnkit/threads.h: how many CPU threads attnkit's CPU ops share their work between.
 //
 // attnkit runs its parallel loops on a pool of its own: the calling thread and num_threads() - 1
-// workers. A worker that has nothing to do spins for a few tens of microseconds (a training step
-// hands out many small loops in a row) and then sleeps in the kernel, so an idle or waiting
-// thread never holds a core that other work on the machine could use.
+// workers. A thread that has nothing to do spins for up to about 250 microseconds (a training
+// step hands out many small loops in a row) and then sleeps in the kernel; while the machine has
+// more runnable threads than processors it sleeps at once. So a waiting thread never holds a core
+// that other work on the machine could use.
 //
 // The count, unless set: the environment variable ATTNKIT_NUM_THREADS (a whole number from 1 to
 // 1024; anything else is an error naming the variable), else the CPUs this process may run on
 // (sched_getaffinity, so that a container limited to 2 CPUs of 64 starts 2 threads, not 64).
-// ATTNKIT_SPIN_CHECKS (0 to 10^7) sets how many times a waiting thread looks for work, a pause
-// instruction apart, before it sleeps (bench/NOTES.md has the measurements behind the default).
+// ATTNKIT_SPIN_CHECKS (0 to 10^7, default 10000) sets how many times a waiting thread looks for
+// work, a pause instruction apart, before it sleeps (bench/NOTES.md has the measurements behind
+// the default).
 #pragma once
 
 namespace attnkit {

@@ -3,22 +3,29 @@
 // One job at a time: the caller publishes it by bumping `generation_`; every worker runs its part
 // (or none) and counts itself off in `unfinished_`; the last one wakes the caller if it sleeps.
 // Every worker acknowledges every job, so a job is never overwritten while a worker may still
-// read it. Waiting is a short spin (training steps run many small loops back to back, and a
-// thread that spins catches the next one without a system call) followed by a futex wait, so a
-// waiting thread gives its core back within tens of microseconds; OpenMP's default of spinning
-// for a long time at every barrier took the cores from other processes on a shared machine.
+// read it. A waiting thread spins for up to about 250 microseconds, then sleeps on a futex. A
+// training step runs hundreds of small loops back to back, and on an idle machine a sleeping
+// worker costs a wake-up of tens of microseconds per loop (twice the epoch time of some models),
+// so spinning pays. On a machine with more runnable threads than processors a spinning thread
+// only keeps the one it waits for off a core, so there the threads sleep at once. OpenMP's
+// default (spin long, always) made epochs up to 40 times slower beside other work; its passive
+// policy (never spin) made idle epochs twice as slow (bench/NOTES.md, "Waiting threads").
 #include "cpu/thread_pool.h"
 
 #include <linux/futex.h>
 #include <pthread.h>
+#include <fcntl.h>
 #include <sched.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <chrono>
 #include <climits>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
@@ -37,8 +44,10 @@ constexpr int kMaxThreads = 1024;
 
 // How many times a waiting thread checks its word, with a pause instruction between checks
 // (about 25 ns each on the 2-core AMD EPYC of bench/NOTES.md), before it sleeps: the default
-// kDefaultSpinChecks, or ATTNKIT_SPIN_CHECKS (0 to 10^7), read once.
-constexpr int kDefaultSpinChecks = 1000;
+// kDefaultSpinChecks, or ATTNKIT_SPIN_CHECKS (0 to 10^7), read once. None while the machine has
+// more runnable threads than processors, looked up at most every kLoadSampleInterval.
+constexpr int kDefaultSpinChecks = 10000;
+constexpr std::chrono::milliseconds kLoadSampleInterval{10};
 
 int read_spin_checks() {
   const char* text = std::getenv("ATTNKIT_SPIN_CHECKS");
@@ -80,6 +89,22 @@ bool spin_until(int checks, Done done) {
   return done();
 }
 
+// Whether the machine has more runnable threads than processors: the running count of
+// /proc/loadavg ("0.50 0.40 0.30 3/245 1234") against the processors online. Spinning then only
+// keeps the thread being waited for off a core (bench/NOTES.md, "Waiting threads").
+bool machine_oversubscribed() {
+  static const long processors = sysconf(_SC_NPROCESSORS_ONLN);
+  const int file = open("/proc/loadavg", O_RDONLY | O_CLOEXEC);
+  if (file < 0) return false;
+  char text[128];
+  const ssize_t size = read(file, text, sizeof text - 1);
+  close(file);
+  if (size <= 0) return false;
+  text[size] = '\0';
+  long running = 0;
+  return std::sscanf(text, "%*s %*s %*s %ld/", &running) == 1 && running > processors;
+}
+
 // True on the pool's workers, and on a caller while it runs its part.
 thread_local bool in_part = false;
 
@@ -102,13 +127,18 @@ class Pool {
   std::mutex busy;
 
   void run(int parts, PartTask task, void* context) {
+    const auto now = std::chrono::steady_clock::now();
+    if (now - load_sampled_ >= kLoadSampleInterval) {
+      oversubscribed_.store(machine_oversubscribed(), std::memory_order_relaxed);
+      load_sampled_ = now;
+    }
     job_ = {task, context, parts};
     error_ = nullptr;
     unfinished_.store(threads_ - 1);
     generation_.fetch_add(1);
     if (sleeping_workers_.load() > 0) futex_wake_all(generation_);
     run_part(0);
-    if (!spin_until(spin_checks_, [&] { return unfinished_.load(std::memory_order_acquire) == 0; })) {
+    if (!spin_until(spin_checks(), [&] { return unfinished_.load(std::memory_order_acquire) == 0; })) {
       caller_sleeping_.store(true);
       for (;;) {
         const std::uint32_t seen = finished_.load();
@@ -141,7 +171,7 @@ class Pool {
     in_part = true;
     std::uint32_t seen = 0;
     for (;;) {
-      if (!spin_until(spin_checks_, [&] { return generation_.load(std::memory_order_acquire) != seen; })) {
+      if (!spin_until(spin_checks(), [&] { return generation_.load(std::memory_order_acquire) != seen; })) {
         sleeping_workers_.fetch_add(1);
         while (generation_.load() == seen) futex_wait(generation_, seen);
         sleeping_workers_.fetch_sub(1);
@@ -156,8 +186,12 @@ class Pool {
     }
   }
 
+  int spin_checks() const { return oversubscribed_.load(std::memory_order_relaxed) ? 0 : spin_checks_; }
+
   const int threads_;
   const int spin_checks_;
+  std::atomic<bool> oversubscribed_{false};
+  std::chrono::steady_clock::time_point load_sampled_{};  // by the caller, who holds `busy`
   Job job_;
   std::exception_ptr error_;
   std::mutex error_mutex_;
