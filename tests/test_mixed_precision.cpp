@@ -226,7 +226,8 @@ TEST(MixedPrecision, SelfAttentionRunsItsAttentionInBf16OnTheCpu) {
   const Tensor x = random_tensor({kBatch, kSteps, kFeatures}, gen, -1, 1, DType::f32);
   const Tensor mask = random_mask(kBatch, kSteps, gen);
   const Tensor dy = random_tensor({kBatch, kSteps, kFeatures}, gen, -1, 1, DType::f32);
-  for (const std::int64_t head_dim : {32, 5}) {  // the cpu takes any head dim
+  // Head dims the bf16 kernels take (others stay f32: HeadDimsTheBf16KernelsLackComputeInF32).
+  for (const std::int64_t head_dim : {32, 64}) {
     SCOPED_TRACE("head dim " + std::to_string(head_dim));
     const std::int64_t heads = 2;
     const LayerRef f32_layer = layers::MultiHeadSelfAttention(heads, heads * head_dim, false, true);

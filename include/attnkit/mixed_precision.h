@@ -25,9 +25,9 @@
 //     mixed-precision guide asks.
 //
 // Weights, their gradients, the optimizer's state and the layers' outputs stay f32 under both.
-// On a device the bf16 attention kernels take head dims 32, 64 and 128 (an error names others).
-// The cpu takes any head dim and works under the policy too, so that a model behaves alike
-// wherever it runs: it rounds q, k and v to bf16, computes in f32 and rounds the output to bf16
+// The bf16 attention kernels take head dims 32, 64 and 128: an attention with other heads (the
+// zoo's transformer has two of 16) computes in f32 under the policy, on every device alike.
+// The cpu works under the policy too, so that a model behaves alike wherever it runs: it rounds q, k and v to bf16, computes in f32 and rounds the output to bf16
 // (the kernels also round the probabilities to bf16 for their second product), so its results
 // agree with a device's to bf16's precision. On the cpu the policy saves no time.
 #pragma once

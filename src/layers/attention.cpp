@@ -5,10 +5,10 @@
 // inspection: no gradient flows back through it.
 //
 // MultiHeadSelfAttention and DotAttention run their scaled dot-product attention in the compute
-// dtype of their dtype policy (mixed_precision.h): under mixed_bfloat16 its operands are cast to
-// bf16 before it and its results back to the inputs' dtype after it, forward and backward; the
-// rest computes in the inputs' dtype, as everything does under float32 (f32; f64 in the gradient
-// checks).
+// dtype of their dtype policy (mixed_precision.h): under mixed_bfloat16, at head dims the bf16
+// kernels take (32, 64, 128), its operands are cast to bf16 before it and its results back to the
+// inputs' dtype after it, forward and backward; the rest computes in the inputs' dtype, as
+// everything does under float32 (f32; f64 in the gradient checks).
 #include "attnkit/ops/attention.h"
 #include "attnkit/ops/cast.h"
 #include "attnkit/ops/elementwise.h"
@@ -32,10 +32,13 @@ void refuse_weight_gradient(const std::string& label, const Tensors& output_grad
                 ": its attention weights output is for inspection; a loss cannot depend on it");
 }
 
-// The dtype a layer's attention runs in, for inputs like x: the policy's 16-bit compute dtype,
-// or under float32 that of x.
-DType attention_dtype(const mixed_precision::Policy& policy, const Tensor& x) {
-  return policy.compute_dtype() == DType::f32 ? x.dtype() : policy.compute_dtype();
+// The dtype a layer's attention runs in, for inputs like x and heads of head_dim features: the
+// policy's 16-bit compute dtype where the 16-bit kernels take that head dim (32, 64 or 128), else
+// (and under float32) that of x; the same on every device, so that a model computes alike
+// wherever it runs.
+DType attention_dtype(const mixed_precision::Policy& policy, const Tensor& x, std::int64_t head_dim) {
+  const bool kernels_take_it = head_dim == 32 || head_dim == 64 || head_dim == 128;
+  return policy.compute_dtype() == DType::f32 || !kernels_take_it ? x.dtype() : policy.compute_dtype();
 }
 
 }  // namespace
@@ -237,7 +240,7 @@ Tensors MultiHeadSelfAttentionLayer::forward(const Tensors& inputs, const CallCo
   c.qkv_kernel = ops::concat({query_kernel_->value, key_kernel_->value, value_kernel_->value}, 1);
   const Tensor qkv =
       ops::linear(x, c.qkv_kernel, ops::concat({query_bias_->value, key_bias_->value, value_bias_->value}, 0));
-  c.qkv = ops::cast(qkv, attention_dtype(dtype_policy(), x));
+  c.qkv = ops::cast(qkv, attention_dtype(dtype_policy(), x, weights_dim_ / num_heads_));
   c.attention = ops::packed_self_attention(c.qkv, mask, sdpa_options(num_heads_, causal_, std::nullopt, return_attention_));
   c.attended = ops::cast(c.attention.out, x.dtype());
   Tensor y = ops::linear(c.attended, output_kernel_->value, output_bias_->value);
@@ -317,7 +320,7 @@ struct DotAttentionCache {
 
 Tensors DotAttentionLayer::forward(const Tensors& inputs, const CallContext&, std::any& cache) {
   const Tensor mask = inputs.size() > 2 ? inputs[2] : Tensor();
-  const DType dtype = attention_dtype(dtype_policy(), inputs[0]);
+  const DType dtype = attention_dtype(dtype_policy(), inputs[0], inputs[0].size(-1));
   DotAttentionCache c{ops::cast(inputs[0], dtype), ops::cast(inputs[1], dtype), {}};
   c.attention = ops::scaled_dot_product_attention(c.query, c.value, c.value, mask,
                                                   sdpa_options(1, false, scale_, return_attention_));
