@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The CPU and sim tests under AddressSanitizer and UndefinedBehaviorSanitizer, then every
 # libFuzzer target of fuzz/ for a bounded time: a clang build without CUDA in build-sanitize/ (or
-# $ATTNKIT_BUILD_DIR). Installs what is missing (clang and its sanitizer runtimes, libomp).
+# $ATTNKIT_BUILD_DIR). Installs what is missing (clang and its sanitizer runtimes).
 #   scripts/sanitize.sh                     tests, then each fuzz target for $ATTNKIT_FUZZ_SECONDS (30)
 #   scripts/sanitize.sh --fuzz-only         only the fuzz targets
 # A fuzz target's finding (crash, sanitizer report, unexpected exception, leak, timeout) ends
 # the script with its input saved in the build folder's fuzz-findings/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/deps.sh clang-14 libclang-rt-14-dev libomp-14-dev
+scripts/deps.sh clang-14 libclang-rt-14-dev
 build_dir=${ATTNKIT_BUILD_DIR:-build-sanitize}
 seconds=${ATTNKIT_FUZZ_SECONDS:-30}
 CC=clang-14 CXX=clang++-14 ATTNKIT_BUILD_DIR=$build_dir scripts/configure.sh -DATTNKIT_CUDA=OFF -DATTNKIT_SANITIZE=ON \
