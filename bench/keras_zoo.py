@@ -25,11 +25,7 @@ import tensorflow as tf  # noqa: E402
 import keras  # noqa: E402
 from keras import layers  # noqa: E402
 
-VOCABULARY, STEPS, EMBEDDING, REVIEWS = 6000, 20, 32, 9589
-FROZEN = {"textcnn", "attention", "bilstm-attention", "bigru-attention", "attention3"}
-NAMES = ["mlp", "cnn", "rnn", "lstm", "gru", "cnn-lstm", "bilstm", "textcnn", "attention", "bilstm-attention",
-         "bigru-attention", "attention3", "textcnn-trainable", "attention-trainable", "bilstm-attention-trainable",
-         "bigru-attention-trainable", "attention3-trainable", "transformer"]
+from zoo_protocol import EMBEDDING, FROZEN, NAMES, REVIEWS, STEPS, VOCABULARY  # noqa: E402
 
 
 class AdditivePooling(layers.Layer):

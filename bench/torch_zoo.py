@@ -18,11 +18,7 @@ import time
 import torch
 from torch import nn
 
-VOCABULARY, STEPS, EMBEDDING, REVIEWS = 6000, 20, 32, 9589
-FROZEN = {"textcnn", "attention", "bilstm-attention", "bigru-attention", "attention3"}
-NAMES = ["mlp", "cnn", "rnn", "lstm", "gru", "cnn-lstm", "bilstm", "textcnn", "attention", "bilstm-attention",
-         "bigru-attention", "attention3", "textcnn-trainable", "attention-trainable", "bilstm-attention-trainable",
-         "bigru-attention-trainable", "attention3-trainable", "transformer"]
+from zoo_protocol import EMBEDDING, FROZEN, NAMES, REVIEWS, STEPS, VOCABULARY
 
 
 class Gate(nn.Module):
