@@ -191,6 +191,10 @@ std::string non_finite(double v) { return std::isnan(v) ? "nan" : v > 0 ? "inf" 
 
 }  // namespace
 
+std::string Model::accuracy_key(std::size_t output) const {
+  return outputs_.size() == 1 ? "accuracy" : outputs_[output].node()->layer->name() + "_accuracy";
+}
+
 // ------------------------------------------------------------------ one batch
 
 Tensors Model::run_batch(const Tensors& x_given, const Tensors* y_given, const std::vector<double>& sample_weights,
@@ -216,10 +220,7 @@ Tensors Model::run_batch(const Tensors& x_given, const Tensors* y_given, const s
     LossValue v = loss_of(compiled_->loss, outputs[k], target, sample_weights, training);
     loss += v.loss;
     grads.push_back(v.grad);
-    if (compiled_->accuracy) {
-      const std::string key = outputs.size() == 1 ? "accuracy" : outputs_[k].node()->layer->name() + "_accuracy";
-      (*logs)[key] = accuracy_of(compiled_->loss, outputs[k], target);
-    }
+    if (compiled_->accuracy) (*logs)[accuracy_key(k)] = accuracy_of(compiled_->loss, outputs[k], target);
   }
   (*logs)["loss"] = loss;
   if (!std::isfinite(loss)) return outputs;  // no update: the caller says where, and stops
@@ -279,9 +280,7 @@ Model::FitLoop::FitLoop(Model& model, const Tensors& x, const Tensors& y, const 
   steps_ = (train_samples_ + options.batch_size() - 1) / options.batch_size();
   train_keys_ = {"loss"};
   if (model.compiled_->accuracy)
-    for (std::size_t k = 0; k < model.outputs_.size(); ++k)
-      train_keys_.push_back(model.outputs_.size() == 1 ? "accuracy"
-                                                       : model.outputs_[k].node()->layer->name() + "_accuracy");
+    for (std::size_t k = 0; k < model.outputs_.size(); ++k) train_keys_.push_back(model.accuracy_key(k));
   all_keys_ = train_keys_;
   for (const std::string& key : train_keys_) all_keys_.push_back("val_" + key);
   choose_checkpoint();

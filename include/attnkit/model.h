@@ -190,6 +190,8 @@ class Model {
   // sample, unless empty) and metrics into `logs`, and when training the update.
   Tensors run_batch(const Tensors& x, const Tensors* y, const std::vector<double>& sample_weights, bool training,
                     Generator* generator, Logs* logs);
+  // The log of output k's accuracy: "accuracy", or "<layer>_accuracy" when there are several.
+  std::string accuracy_key(std::size_t output) const;
   Logs evaluate_batches(const Tensors& x, const Tensors& y, std::int64_t batch_size,
                         const std::vector<double>& sample_weights);
 

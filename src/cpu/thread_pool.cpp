@@ -49,14 +49,16 @@ constexpr int kMaxThreads = 1024;
 constexpr int kDefaultSpinChecks = 10000;
 constexpr std::chrono::milliseconds kLoadSampleInterval{10};
 
-int read_spin_checks() {
-  const char* text = std::getenv("ATTNKIT_SPIN_CHECKS");
-  if (text == nullptr || *text == '\0') return kDefaultSpinChecks;
+// The whole number in environment variable `name`, from `least` to `most`; `otherwise` when it is
+// unset or empty. Anything else is an error naming the variable.
+int whole_number_from_environment(const char* name, int least, int most, int otherwise) {
+  const char* text = std::getenv(name);
+  if (text == nullptr || *text == '\0') return otherwise;
   char* end = nullptr;
   errno = 0;
   const long value = std::strtol(text, &end, 10);
-  ATTNKIT_CHECK(errno == 0 && *end == '\0' && value >= 0 && value <= 10000000,
-                "ATTNKIT_SPIN_CHECKS must be a whole number from 0 to 10000000, got '", text, "'");
+  ATTNKIT_CHECK(errno == 0 && *end == '\0' && value >= least && value <= most, name, " must be a whole number from ",
+                least, " to ", most, ", got '", text, "'");
   return static_cast<int>(value);
 }
 
@@ -110,7 +112,9 @@ thread_local bool in_part = false;
 
 class Pool {
  public:
-  explicit Pool(int threads) : threads_(threads), spin_checks_(read_spin_checks()) {
+  explicit Pool(int threads)
+      : threads_(threads),
+        spin_checks_(whole_number_from_environment("ATTNKIT_SPIN_CHECKS", 0, 10000000, kDefaultSpinChecks)) {
     for (int index = 1; index < threads; ++index) workers_.emplace_back([this, index] { work(index); });
   }
 
@@ -209,18 +213,13 @@ std::atomic<Pool*> current_pool{nullptr};
 int requested_threads = 0;  // set_num_threads's count; 0: the default
 
 int default_threads() {
-  if (const char* text = std::getenv("ATTNKIT_NUM_THREADS"); text != nullptr && *text != '\0') {
-    char* end = nullptr;
-    errno = 0;
-    const long value = std::strtol(text, &end, 10);
-    ATTNKIT_CHECK(errno == 0 && *end == '\0' && value >= 1 && value <= kMaxThreads,
-                  "ATTNKIT_NUM_THREADS must be a whole number from 1 to ", kMaxThreads, ", got '", text, "'");
-    return static_cast<int>(value);
-  }
   cpu_set_t cpus;
   CPU_ZERO(&cpus);
-  if (sched_getaffinity(0, sizeof cpus, &cpus) == 0) return std::min(kMaxThreads, std::max(1, CPU_COUNT(&cpus)));
-  return std::max(1, std::min<int>(kMaxThreads, static_cast<int>(std::thread::hardware_concurrency())));
+  const int available = sched_getaffinity(0, sizeof cpus, &cpus) == 0
+                            ? CPU_COUNT(&cpus)
+                            : static_cast<int>(std::thread::hardware_concurrency());
+  return whole_number_from_environment("ATTNKIT_NUM_THREADS", 1, kMaxThreads,
+                                       std::max(1, std::min(kMaxThreads, available)));
 }
 
 // A forked child has none of the parent's workers: it makes a pool of its own when it needs one
