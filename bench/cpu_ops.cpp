@@ -86,6 +86,19 @@ void BM_AdditiveAttention(benchmark::State& state) {
 }
 BENCHMARK(BM_AdditiveAttention)->Arg(256);
 
+// Softmax over the last axis of [640, n] (the gating attentions' 32 features per step, the
+// classifier's 2 classes), forward plus backward.
+void BM_Softmax(benchmark::State& state) {
+  Generator gen(6);
+  Tensor x = random({32 * 20, state.range(0)}, gen), dy = random({32 * 20, state.range(0)}, gen);
+  for (auto _ : state) {
+    Tensor y = ops::softmax(x, -1);
+    Tensor dx = ops::softmax_backward(y, dy, -1);
+    benchmark::DoNotOptimize(dx.raw_data());
+  }
+}
+BENCHMARK(BM_Softmax)->Arg(2)->Arg(32);
+
 }  // namespace
 
 BENCHMARK_MAIN();

@@ -81,5 +81,38 @@ TEST(Softmax, LargeLogitsDoNotOverflow) {
   EXPECT_ATTNKIT_ERROR(ops::softmax(x, 2), "axis 2 is out of range");
 }
 
+// Lanes of 16 or more contiguous floats take the vectorized form (sums in float); shorter or
+// strided ones the plain loops. Both against the closed form in double, forward and backward, at
+// lengths around the vector width and a long one.
+TEST(Softmax, FloatLanesOfEveryLengthMatchTheClosedForm) {
+  Generator gen(33);
+  for (const std::int64_t n : {2, 15, 16, 17, 33, 1001}) {
+    const Tensor x = random_tensor({7, n}, gen, -6, 6, DType::f32), dy = random_tensor({7, n}, gen, -1, 1, DType::f32);
+    const std::vector<double> xv = values(x), dyv = values(dy);
+    for (const bool log : {false, true}) {
+      const Tensor y = log ? ops::log_softmax(x) : ops::softmax(x);
+      const Tensor dx = log ? ops::log_softmax_backward(y, dy) : ops::softmax_backward(y, dy);
+      std::vector<double> y_ref(xv.size()), dx_ref(xv.size());
+      for (std::int64_t r = 0; r < 7; ++r) {
+        double max = -INFINITY, sum = 0, dot = 0;
+        for (std::int64_t k = 0; k < n; ++k) max = std::max(max, xv[r * n + k]);
+        for (std::int64_t k = 0; k < n; ++k) sum += std::exp(xv[r * n + k] - max);
+        for (std::int64_t k = 0; k < n; ++k) {
+          const double p = std::exp(xv[r * n + k] - max) / sum;
+          y_ref[r * n + k] = log ? std::log(p) : p;
+          dot += log ? dyv[r * n + k] : dyv[r * n + k] * p;
+        }
+        for (std::int64_t k = 0; k < n; ++k) {
+          const double p = std::exp(xv[r * n + k] - max) / sum;
+          dx_ref[r * n + k] = log ? dyv[r * n + k] - p * dot : p * (dyv[r * n + k] - dot);
+        }
+      }
+      EXPECT_EQ(y.dtype(), DType::f32);
+      EXPECT_TRUE(all_close(y, y_ref, 2e-6, 2e-6)) << "n " << n << (log ? " log_softmax" : " softmax");
+      EXPECT_TRUE(all_close(dx, dx_ref, 2e-6, 2e-6)) << "n " << n << (log ? " log_softmax" : " softmax");
+    }
+  }
+}
+
 }  // namespace
 }  // namespace attnkit

@@ -4,9 +4,9 @@
 // outer * inner lanes is normalised on its own (stride `inner` between its elements).
 #include "attnkit/ops/softmax.h"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
-#include <type_traits>
 
 #include "cpu/fast_math.h"
 #include "cpu/parallel.h"
@@ -46,48 +46,104 @@ void for_each_lane(const Lanes& lanes, F&& body) {
 inline float exp_in(float x) { return cpu::fast_exp(x); }
 inline double exp_in(double x) { return std::exp(x); }
 
-// One lane: element k at x[k * stride]. `Stride` is a compile-time 1 for the common contiguous
-// lane, where the exponentials then vectorize.
-template <typename T, typename Stride>
-void softmax_lane(const T* x, T* y, std::int64_t n, Stride stride, bool log) {
+// A lane: element k at x[k * stride]. Two forms of the same arithmetic:
+//   - a long contiguous lane (n >= 16, a vector's width or more), where every loop is `omp simd`
+//     and the sums are in T: each vector lane adds n / 16 terms of at most 1, and the vector
+//     lanes are added as a tree. The gating attentions normalise 640 such lanes of 32 per step.
+//   - any other lane, in plain loops with the sums in double. `omp simd` reductions cost a serial
+//     pass over a whole vector of partial sums at their end, which a lane of 2 (the classifier's
+//     softmax) pays in full, and a strided lane would gather.
+template <typename T>
+void softmax_contiguous_lane(const T* x, T* y, std::int64_t n, bool log) {
+  T max = -std::numeric_limits<T>::infinity();
+#pragma omp simd reduction(max : max)
+  for (std::int64_t k = 0; k < n; ++k) max = x[k] > max ? x[k] : max;
+  T sum = 0;
+  if (log) {
+#pragma omp simd reduction(+ : sum)
+    for (std::int64_t k = 0; k < n; ++k) sum += exp_in(static_cast<T>(x[k] - max));
+    const T log_sum = std::log(sum);
+#pragma omp simd
+    for (std::int64_t k = 0; k < n; ++k) y[k] = (x[k] - max) - log_sum;
+    return;
+  }
+#pragma omp simd reduction(+ : sum)
+  for (std::int64_t k = 0; k < n; ++k) {
+    y[k] = exp_in(static_cast<T>(x[k] - max));
+    sum += y[k];
+  }
+  const T inverse = 1 / sum;
+#pragma omp simd
+  for (std::int64_t k = 0; k < n; ++k) y[k] *= inverse;
+}
+
+template <typename T>
+void softmax_strided_lane(const T* x, T* y, std::int64_t n, std::int64_t stride, bool log) {
   T max = -std::numeric_limits<T>::infinity();
   for (std::int64_t k = 0; k < n; ++k) max = std::max(max, x[k * stride]);
+  double sum = 0;
   if (log) {
-    double sum = 0;
     for (std::int64_t k = 0; k < n; ++k) sum += exp_in(static_cast<T>(x[k * stride] - max));
     const double log_sum = std::log(sum);
     for (std::int64_t k = 0; k < n; ++k) y[k * stride] = static_cast<T>(double(x[k * stride] - max) - log_sum);
     return;
   }
   for (std::int64_t k = 0; k < n; ++k) y[k * stride] = exp_in(static_cast<T>(x[k * stride] - max));
-  double sum = 0;
   for (std::int64_t k = 0; k < n; ++k) sum += y[k * stride];
   for (std::int64_t k = 0; k < n; ++k) y[k * stride] = static_cast<T>(y[k * stride] / sum);
 }
 
+// Whether a lane takes the vectorized form above.
+bool is_long_contiguous(const Lanes& lanes, std::int64_t stride) { return stride == 1 && lanes.n >= 16; }
+
 template <typename T>
 void softmax_forward(const Lanes& lanes, const T* x, T* y, bool log) {
   for_each_lane(lanes, [&](std::int64_t base, std::int64_t stride) {
-    if (stride == 1)
-      softmax_lane(x + base, y + base, lanes.n, std::integral_constant<std::int64_t, 1>{}, log);
+    if (is_long_contiguous(lanes, stride))
+      softmax_contiguous_lane(x + base, y + base, lanes.n, log);
     else
-      softmax_lane(x + base, y + base, lanes.n, stride, log);
+      softmax_strided_lane(x + base, y + base, lanes.n, stride, log);
   });
+}
+
+// The gradient of one lane, in the two forms of the forward:
+//   softmax       dx = y (dy - sum dy y)
+//   log_softmax   dx = dy - exp(y) sum dy
+template <typename T>
+void softmax_backward_contiguous_lane(const T* y, const T* dy, T* dx, std::int64_t n, bool log) {
+  T dot = 0;
+  if (log) {
+#pragma omp simd reduction(+ : dot)
+    for (std::int64_t k = 0; k < n; ++k) dot += dy[k];
+#pragma omp simd
+    for (std::int64_t k = 0; k < n; ++k) dx[k] = dy[k] - exp_in(y[k]) * dot;
+    return;
+  }
+#pragma omp simd reduction(+ : dot)
+  for (std::int64_t k = 0; k < n; ++k) dot += dy[k] * y[k];
+#pragma omp simd
+  for (std::int64_t k = 0; k < n; ++k) dx[k] = y[k] * (dy[k] - dot);
+}
+
+template <typename T>
+void softmax_backward_strided_lane(const T* y, const T* dy, T* dx, std::int64_t n, std::int64_t stride, bool log) {
+  double dot = 0;
+  for (std::int64_t k = 0; k < n; ++k)
+    dot += log ? double(dy[k * stride]) : double(dy[k * stride]) * double(y[k * stride]);
+  for (std::int64_t k = 0; k < n; ++k) {
+    const std::int64_t at = k * stride;
+    dx[at] = log ? static_cast<T>(dy[at] - double(exp_in(y[at])) * dot)
+                 : static_cast<T>(double(y[at]) * (double(dy[at]) - dot));
+  }
 }
 
 template <typename T>
 void softmax_backward_lanes(const Lanes& lanes, const T* y, const T* dy, T* dx, bool log) {
   for_each_lane(lanes, [&](std::int64_t base, std::int64_t stride) {
-    double dot = 0;  // softmax: sum dy * y; log_softmax: sum dy
-    for (std::int64_t k = 0; k < lanes.n; ++k) {
-      const std::int64_t at = base + k * stride;
-      dot += log ? double(dy[at]) : double(dy[at]) * double(y[at]);
-    }
-    for (std::int64_t k = 0; k < lanes.n; ++k) {
-      const std::int64_t at = base + k * stride;
-      dx[at] = log ? static_cast<T>(dy[at] - double(exp_in(y[at])) * dot)
-                   : static_cast<T>(double(y[at]) * (double(dy[at]) - dot));
-    }
+    if (is_long_contiguous(lanes, stride))
+      softmax_backward_contiguous_lane(y + base, dy + base, dx + base, lanes.n, log);
+    else
+      softmax_backward_strided_lane(y + base, dy + base, dx + base, lanes.n, stride, log);
   });
 }
 
