@@ -5,8 +5,9 @@
 # by model the sides take turns, so that all meet the same load; three epochs each, the fastest
 # counting. With --load N, each model is then timed again on every side while N busy processes
 # (one shell loop each) run beside it: a machine that is also doing other work.
-# Writes bench/results/DATE-DEVICE-zoo[-loadN]-COMMIT.md and the runs' JSON in the folder of
-# the same name.
+# On the CPU each epoch's matrix products are also set beside attnkit's best product rate
+# (peak/gemm): the epoch's floor. Writes bench/results/DATE-DEVICE-zoo[-loadN]-COMMIT.md and the
+# runs' JSON in the folder of the same name.
 #   bench/compare_zoo.sh [--peers torch,keras] [--load N] [--models a,b] [cpu|cuda]
 # The peers' Pythons: bench/torch_python.sh, bench/keras_python.sh. ATTNKIT_ZOO_BENCH names
 # another build's attnkit_bench_zoo_epochs to time instead of this build's.
@@ -39,7 +40,9 @@ commit=$(git rev-parse --short HEAD)
 out=bench/results/$stamp-$device-zoo$([ "$load" = 0 ] || echo "-load$load")-$commit
 rm -rf "$out" && mkdir -p "$out"
 threads=$(nproc)
-[ -n "$models" ] || models=$("$bench" --benchmark_list_tests | cut -d/ -f2 | paste -sd, -)
+[ -n "$models" ] || models=$("$bench" --benchmark_list_tests | grep '^epoch/' | cut -d/ -f2 | paste -sd, -)
+# attnkit's best product rate, which sets each epoch's floor in the table (CPU only).
+[ "$device" != cpu ] || "$bench" --benchmark_filter='^peak/' --benchmark_repetitions=3 --benchmark_format=json >"$out/peak.json"
 
 busy=()
 start_load() { for _ in $(seq "$load"); do (while :; do :; done) & busy+=($!); done; }

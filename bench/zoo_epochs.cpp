@@ -1,12 +1,19 @@
 // One training epoch of every zoo model at the blog's protocol sizes, on synthetic data of the
 // same shape: 9,589 training reviews (80% of 11,987) of which the last 20% validate, batch 32,
-// 20 token ids below 6,000, Adam. Reports seconds per epoch and training samples per second.
+// 20 token ids below 6,000, Adam. Reports seconds per epoch, training samples per second and, on
+// the CPU, the GFLOP of the epoch's matrix products (its floor: compare_zoo.sh divides them by the
+// product rate that peak/gemm measures).
 //   build/bench/attnkit_bench_zoo_epochs [--benchmark_filter=lstm] [--benchmark_format=json]
 #include <benchmark/benchmark.h>
 
+#include <random>
+#include <vector>
+
 #include <attnkit/attnkit.h>
+#include <attnkit/threads.h>
 
 #include "bench/device_flag.h"
+#include "cpu/gemm.h"
 
 namespace {
 
@@ -36,16 +43,40 @@ void BM_Epoch(benchmark::State& state, const std::string& name) {
   auto model = zoo::build(name);
   model->to(device);
   model->compile(CompileOptions().optimizer(Adam()));
+  std::int64_t flops = 0;
   for (auto _ : state) {
+    const std::int64_t flops_before = cpu::gemm_flops();
     const History h = model->fit(data.ids, data.labels, FitOptions().epochs(1).validation_split(0.2).verbose(0));
     state.SetIterationTime(h.epoch_seconds[0]);
+    flops = cpu::gemm_flops() - flops_before;
   }
+  if (device.is_cpu()) state.counters["GFLOP"] = double(flops) * 1e-9;
   const double train_samples = double(static_cast<std::int64_t>(kTrainReviews * 0.8));  // Keras: int(N * (1 - 0.2))
   state.counters["samples/s"] = benchmark::Counter(train_samples, benchmark::Counter::kIsIterationInvariantRate);
   state.counters["params"] = double(model->count_params());
 }
 
+// attnkit's best product rate on this CPU, on all of its threads: a product large enough to fill
+// the threads, small enough that B stays in the L2 cache (the zoo's products are smaller still).
+// The most an epoch's products could run at, which sets the epoch's floor.
+void BM_PeakGemm(benchmark::State& state) {
+  constexpr int kM = 1024, kN = 256, kK = 256;
+  std::vector<float> a(kM * kK), b(kK * kN), c(kM * kN);
+  std::mt19937 gen(3);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  for (float& x : a) x = uniform(gen);
+  for (float& x : b) x = uniform(gen);
+  for (auto _ : state) {
+    cpu::gemm<float>(false, false, kM, kN, kK, 1.0f, a.data(), kK, b.data(), kN, 0.0f, c.data(), kN);
+    benchmark::DoNotOptimize(c.data());
+  }
+  state.counters["GFLOP/s"] = benchmark::Counter(2.0 * kM * kN * kK, benchmark::Counter::kIsIterationInvariantRate,
+                                                 benchmark::Counter::kIs1000);
+  state.counters["threads"] = num_threads();
+}
+
 const bool kRegistered = [] {
+  benchmark::RegisterBenchmark("peak/gemm/1024x256x256", BM_PeakGemm)->Unit(benchmark::kMillisecond);
   for (const std::string& name : zoo::model_names())
     benchmark::RegisterBenchmark(("epoch/" + name).c_str(), BM_Epoch, name)
         ->UseManualTime()

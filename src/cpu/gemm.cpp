@@ -9,6 +9,7 @@
 #include "cpu/gemm.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -153,12 +154,17 @@ void gemm_here(bool transpose_a, bool transpose_b, int m, int n, int k, T alpha,
   }
 }
 
+std::atomic<std::int64_t> flops_counted{0};
+
 }  // namespace
+
+std::int64_t gemm_flops() { return flops_counted.load(std::memory_order_relaxed); }
 
 template <typename T>
 void gemm(bool transpose_a, bool transpose_b, int m, int n, int k, T alpha, const T* a, int lda, const T* b, int ldb,
           T beta, T* c, int ldc) {
   if (m == 0 || n == 0) return;
+  flops_counted.fetch_add(2 * std::int64_t(m) * n * k, std::memory_order_relaxed);
   if (k == 0) {  // the product is empty
     for (int i = 0; i < m; ++i)
       for (int j = 0; j < n; ++j) c[std::int64_t(i) * ldc + j] = beta == T(0) ? T(0) : beta * c[std::int64_t(i) * ldc + j];

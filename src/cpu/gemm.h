@@ -12,6 +12,8 @@
 // parallel region a product runs on its thread alone.
 #pragma once
 
+#include <cstdint>
+
 namespace attnkit::cpu {
 
 template <typename T>
@@ -22,5 +24,10 @@ extern template void gemm<float>(bool, bool, int, int, int, float, const float*,
                                  float*, int);
 extern template void gemm<double>(bool, bool, int, int, int, double, const double*, int, const double*, int, double,
                                   double*, int);
+
+// The floating-point operations (2 m n k each) of every gemm call since the process started, on
+// all threads: the bulk of a training step's arithmetic, which the zoo benchmark sets beside the
+// CPU's product rate to give an epoch's floor.
+std::int64_t gemm_flops();
 
 }  // namespace attnkit::cpu
