@@ -2,6 +2,7 @@
 // against finite differences; masks, odd sizes, several heads, causal and cross attention.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -136,6 +137,57 @@ TEST(Gradient, GatingAttention) {
     return Tensors{g.dx, g.dweight, g.dbias};
   };
   check_gradients(check);
+}
+
+// The CPU's fused gating in float32 at odd sizes (rows that do not fill its blocks of 32, features
+// not a multiple of the vector width), with and without a bias, against the definition in double:
+// p = softmax(x W + c), y = x p; dz = p (dy x - sum dy x p), dx = dy p + dz W^T, dW = x^T dz, dc = sum dz.
+TEST(GatingAttention, Float32AtOddSizesMatchesTheDefinitionInDouble) {
+  Generator gen(125);
+  const std::int64_t B = 3, T = 23, D = 33, rows = B * T;
+  const Tensor x = random_tensor({B, T, D}, gen, -2, 2, DType::f32), W = random_tensor({D, D}, gen, -0.5, 0.5, DType::f32),
+               c = random_tensor({D}, gen, -1, 1, DType::f32), dy = random_tensor({B, T, D}, gen, -1, 1, DType::f32);
+  const auto vx = values(x), vW = values(W), vc = values(c), vdy = values(dy);
+  for (const bool has_bias : {true, false}) {
+    std::vector<double> probs(rows * D), y(rows * D), dx(rows * D), dW(D * D, 0.0), dc(D, 0.0);
+    for (std::int64_t r = 0; r < rows; ++r) {
+      std::vector<double> z(D), dz(D);
+      double sum = 0, dot = 0;
+      for (std::int64_t j = 0; j < D; ++j) {
+        z[j] = has_bias ? vc[j] : 0.0;
+        for (std::int64_t i = 0; i < D; ++i) z[j] += vx[r * D + i] * vW[i * D + j];
+      }
+      const double max = *std::max_element(z.begin(), z.end());
+      for (std::int64_t j = 0; j < D; ++j) sum += std::exp(z[j] - max);
+      for (std::int64_t j = 0; j < D; ++j) {
+        probs[r * D + j] = std::exp(z[j] - max) / sum;
+        y[r * D + j] = vx[r * D + j] * probs[r * D + j];
+        dot += vdy[r * D + j] * vx[r * D + j] * probs[r * D + j];
+      }
+      for (std::int64_t j = 0; j < D; ++j) {
+        dz[j] = probs[r * D + j] * (vdy[r * D + j] * vx[r * D + j] - dot);
+        dc[j] += dz[j];
+      }
+      for (std::int64_t i = 0; i < D; ++i) {
+        dx[r * D + i] = vdy[r * D + i] * probs[r * D + i];
+        for (std::int64_t j = 0; j < D; ++j) {
+          dx[r * D + i] += dz[j] * vW[i * D + j];
+          dW[i * D + j] += vx[r * D + i] * dz[j];
+        }
+      }
+    }
+    const ops::GatingResult result = ops::gating_attention(x, W, has_bias ? c : Tensor());
+    const ops::GatingGrads grads = ops::gating_attention_backward(x, W, result.probs, dy, has_bias);
+    EXPECT_EQ(result.y.dtype(), DType::f32);
+    EXPECT_TRUE(all_close(result.probs, probs, 1e-6, 1e-5)) << "bias " << has_bias;
+    EXPECT_TRUE(all_close(result.y, y, 1e-6, 1e-5)) << "bias " << has_bias;
+    EXPECT_TRUE(all_close(grads.dx, dx, 1e-5, 1e-5)) << "bias " << has_bias;
+    EXPECT_TRUE(all_close(grads.dweight, dW, 1e-4, 1e-5)) << "bias " << has_bias;
+    EXPECT_EQ(grads.dbias.defined(), has_bias);
+    if (has_bias) {
+      EXPECT_TRUE(all_close(grads.dbias, dc, 1e-5, 1e-5));
+    }
+  }
 }
 
 // Seed 003's attention_3d_block: Permute, Dense(T, softmax), optional mean over features and

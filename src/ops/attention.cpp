@@ -1,8 +1,9 @@
 // The attention ops. On the CPU, the references that the kernels are tested against: additive
 // pooling as loops over a batch element, scaled dot-product attention as small matrix products
 // per (batch, head), both in vectorized loops that accumulate in the operands' dtype (f32, or
-// f64 for f64), and the two gatings as compositions of the linear, softmax, multiply, mean and
-// transpose ops, which is exactly their definition.
+// f64 for f64), gating over features fused by blocks of rows (a product, the softmax and the
+// gate while a block is in the cache), and gating over time as the composition of the linear,
+// softmax, multiply, mean and transpose ops, which is exactly its definition.
 // On a device, the fused kernels (src/device_ops/ops_*attention.cpp) unless the options ask for
 // the unfused path: additive pooling as ops around an epsilon-softmax kernel, scaled dot-product
 // attention as the device's products around a masked softmax kernel, the gatings as the same
@@ -23,6 +24,8 @@
 #include "attnkit/ops/shape.h"
 #include "attnkit/ops/softmax.h"
 #include "cpu/fast_math.h"
+#include "cpu/gemm.h"
+#include "cpu/reduce.h"
 #include "cpu/parallel.h"
 #include "device_ops/dispatch.h"
 #include "ops/attention_operands.h"
@@ -59,6 +62,39 @@ T dot(const T* __restrict x, const T* __restrict y, std::int64_t n) {
     for (std::int64_t l = 0; l < kLanes; ++l) lanes[l] += x[c + l] * y[c + l];
   for (std::int64_t l = 0; c < n; ++c, ++l) lanes[l] += x[c] * y[c];
   return combine_lanes(lanes, std::plus<T>());
+}
+
+template <typename T>
+T max_of(const T* x, std::int64_t n) {
+  T lanes[kLanes];
+  std::fill(lanes, lanes + kLanes, -std::numeric_limits<T>::infinity());
+  std::int64_t c = 0;
+  for (; c + kLanes <= n; c += kLanes)
+#pragma omp simd
+    for (std::int64_t l = 0; l < kLanes; ++l) lanes[l] = x[c + l] > lanes[l] ? x[c + l] : lanes[l];
+  for (std::int64_t l = 0; c < n; ++c, ++l) lanes[l] = x[c] > lanes[l] ? x[c] : lanes[l];
+  return combine_lanes(lanes, [](T a, T b) { return b > a ? b : a; });
+}
+
+// z <- softmax(z) over its n elements; exp is cpu::fast_exp (the softmax op's, in float).
+template <typename T>
+void softmax_in_place(T* z, std::int64_t n) {
+  const T max = max_of(z, n);
+  T lanes[kLanes] = {};
+  std::int64_t c = 0;
+  for (; c + kLanes <= n; c += kLanes)
+#pragma omp simd
+    for (std::int64_t l = 0; l < kLanes; ++l) {
+      z[c + l] = cpu::fast_exp(static_cast<T>(z[c + l] - max));
+      lanes[l] += z[c + l];
+    }
+  for (std::int64_t l = 0; c < n; ++c, ++l) {
+    z[c] = cpu::fast_exp(static_cast<T>(z[c] - max));
+    lanes[l] += z[c];
+  }
+  const T inverse = 1 / combine_lanes(lanes, std::plus<T>());
+#pragma omp simd
+  for (std::int64_t k = 0; k < n; ++k) z[k] *= inverse;
 }
 
 // y[k] = a * x[k] + (accumulate ? y[k] : 0) for k < n.
@@ -274,6 +310,92 @@ Tensor shared_time_weights_backward(const Tensor& dprobs) {
   return transpose(repeat_along_new_axis(mean(dprobs, 2), dprobs.size(2)), 1, 2);
 }
 
+// Gating over the features of x's rows on the CPU, fused: each block of rows is multiplied by
+// the weight, normalised and gated while it is in the L1 cache, and the threads take blocks (one
+// parallel loop per call instead of one per op of the composition).
+//   forward   p = softmax(x W + c) per row, y = x * p
+//   backward  dz = p * (dy x - sum(dy x p)) per row, dx = dy p + dz W^T, dW = x^T dz, dc = sum dz
+constexpr std::int64_t kGatingBlockRows = 32;
+
+template <typename T, typename Body>
+void for_each_row_block(std::int64_t rows, std::int64_t D, Body&& body) {
+  const std::int64_t blocks = (rows + kGatingBlockRows - 1) / kGatingBlockRows;
+  cpu::parallel_for(blocks, 2 * kGatingBlockRows * D * D, [&](std::int64_t block) {
+    const std::int64_t first = block * kGatingBlockRows;
+    body(first, std::min(rows, first + kGatingBlockRows) - first);
+  });
+}
+
+GatingResult gating_forward_cpu(const Tensor& x, const Tensor& weight, const Tensor& bias) {
+  const std::int64_t D = x.size(-1), rows = x.numel() / std::max<std::int64_t>(D, 1);
+  GatingResult r{Tensor::empty_like(x), Tensor::empty_like(x)};
+  if (x.numel() == 0) return r;
+  detail::dispatch_float(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    const T* w = weight.data<T>();
+    const T* c = bias.defined() ? bias.data<T>() : nullptr;
+    T* p = r.probs.data<T>();
+    T* y = r.y.data<T>();
+    for_each_row_block<T>(rows, D, [&](std::int64_t first, std::int64_t count) {
+      cpu::gemm<T>(false, false, int(count), int(D), int(D), T(1), px + first * D, int(D), w, int(D), T(0),
+                   p + first * D, int(D));
+      for (std::int64_t row = first; row < first + count; ++row) {
+        T* z = p + row * D;
+        const T* xr = px + row * D;
+        if (c != nullptr)
+#pragma omp simd
+          for (std::int64_t k = 0; k < D; ++k) z[k] += c[k];
+        softmax_in_place(z, D);
+        T* yr = y + row * D;
+#pragma omp simd
+        for (std::int64_t k = 0; k < D; ++k) yr[k] = xr[k] * z[k];
+      }
+    });
+  });
+  return r;
+}
+
+GatingGrads gating_backward_cpu(const Tensor& x, const Tensor& weight, const Tensor& probs, const Tensor& dy,
+                                bool has_bias) {
+  detail::check_like("gating_attention_backward", "probs", probs, x.shape(), x);
+  detail::check_like("gating_attention_backward", "dy", dy, x.shape(), x);
+  const std::int64_t D = x.size(-1), rows = x.numel() / std::max<std::int64_t>(D, 1);
+  GatingGrads g{Tensor::empty_like(x), Tensor::zeros_like(weight), Tensor()};
+  if (has_bias) g.dbias = Tensor::zeros({D}, x.dtype());
+  if (x.numel() == 0) return g;
+  Tensor dz = Tensor::empty({rows, D}, x.dtype());
+  detail::dispatch_float(x.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    const T* px = x.data<T>();
+    const T* w = weight.data<T>();
+    const T* p = probs.data<T>();
+    const T* pdy = dy.data<T>();
+    T* dx = g.dx.data<T>();
+    T* pdz = dz.data<T>();
+    for_each_row_block<T>(rows, D, [&](std::int64_t first, std::int64_t count) {
+      for (std::int64_t row = first; row < first + count; ++row) {
+        const T *xr = px + row * D, *pr = p + row * D, *dyr = pdy + row * D;
+        T *dzr = pdz + row * D, *dxr = dx + row * D;
+#pragma omp simd
+        for (std::int64_t k = 0; k < D; ++k) dzr[k] = dyr[k] * xr[k];  // dp
+        const T dot_dp_p = dot(dzr, pr, D);
+#pragma omp simd
+        for (std::int64_t k = 0; k < D; ++k) {
+          dzr[k] = pr[k] * (dzr[k] - dot_dp_p);
+          dxr[k] = dyr[k] * pr[k];
+        }
+      }
+      cpu::gemm<T>(false, true, int(count), int(D), int(D), T(1), pdz + first * D, int(D), w, int(D), T(1),
+                   dx + first * D, int(D));
+    });
+    cpu::gemm<T>(true, false, int(D), int(D), int(rows), T(1), px, int(D), pdz, int(D), T(0), g.dweight.data<T>(),
+                 int(D));
+    if (has_bias) cpu::column_sums(pdz, rows, D, g.dbias.data<T>());
+  });
+  return g;
+}
+
 }  // namespace
 
 namespace {
@@ -304,6 +426,7 @@ GatingResult gating_attention(const Tensor& x, const Tensor& weight, const Tenso
   check_gating("gating_attention", x, weight, bias, false);
   if (gating_fused(x, kernel, false, false))
     return ATTNKIT_DEVICE_OP(x.device(), gating_attention(x, weight, bias, false, false));
+  if (x.is_cpu()) return gating_forward_cpu(x, weight, bias);
   GatingResult r;
   r.probs = softmax(linear(x, weight, bias), -1);
   r.y = multiply(x, r.probs);
@@ -315,6 +438,7 @@ GatingGrads gating_attention_backward(const Tensor& x, const Tensor& weight, con
   check_gating("gating_attention_backward", x, weight, Tensor(), false);
   if (gating_fused(x, kernel, false, false))
     return gating_backward_fused(x, weight, Tensor(), probs, dy, false, false, has_bias);
+  if (x.is_cpu()) return gating_backward_cpu(x, weight, probs, dy, has_bias);
   const MultiplyGrads product = multiply_backward(x, probs, dy);  // da = dy probs, db = dy x
   const LinearGrads dense = linear_backward(x, weight, softmax_backward(probs, product.db, -1), has_bias);
   return {add(product.da, dense.dx), dense.dweight, dense.dbias};
