@@ -37,6 +37,8 @@ const Shape kShapes[] = {
     {640, 256, 32, true, false, "MLP Dense 640 -> 256, gradient of the kernel"},
     {640, 256, 128, false, false, "BiLSTM+Attention Dense 128 -> 256 per step"},
     {32, 256, 64, false, true, "LSTM 64 units, one step's recurrent gradient"},
+    {32, 256, 64, false, false, "LSTM 64 units, one step's recurrent product"},
+    {32, 64, 256, false, false, "LSTM 64 units, one step's gradient of h through R^T"},
 };
 
 std::string name_of(const char* library, const Shape& s) {
