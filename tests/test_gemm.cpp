@@ -83,7 +83,12 @@ std::vector<Product> products(std::mt19937& gen) {
       }
   // Large enough to be split over the threads, and K of several blocks.
   for (const bool ta : {false, true})
-    for (const bool tb : {false, true}) list.push_back({203, 161, 600, ta, tb, 1, 2, 3, 1.0, 0.5});
+    for (const bool tb : {false, true}) {
+      list.push_back({203, 161, 600, ta, tb, 1, 2, 3, 1.0, 0.5});
+      // Fewer rows of A than of B: a transposed B is read where it lies (C^T = B op(A)^T).
+      list.push_back({21, 650, 259, ta, tb, 0, 3, 1, -0.75, tb ? 0.0 : 1.0});
+      list.push_back({32, 256, 64, ta, tb, 2, 0, 0, 1.0, 0.5});
+    }
   list.push_back({97, 45, 1100, false, true, 0, 0, 0, 1.0, 0.0});
   std::shuffle(list.begin(), list.end(), gen);
   return list;

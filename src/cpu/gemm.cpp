@@ -164,6 +164,21 @@ template <typename T>
 void gemm(bool transpose_a, bool transpose_b, int m, int n, int k, T alpha, const T* a, int lda, const T* b, int ldb,
           T beta, T* c, int ldc) {
   if (m == 0 || n == 0) return;
+  if (transpose_b && m < n && k > 0) {
+    // A transposed B is copied into panels, all n x k of it, before the kernel reads it. With
+    // fewer rows in A than in B (a small batch times a layer's weight transposed), C^T = B op(A)^T
+    // reads B where it lies and copies at most A; C then takes C^T's transpose.
+    thread_local std::vector<T> c_transposed;
+    c_transposed.resize(std::size_t(n) * m);
+    T* ct = c_transposed.data();
+    gemm(false, !transpose_a, n, m, k, T(1), b, ldb, a, lda, T(0), ct, m);
+    for (int i = 0; i < m; ++i)
+      for (int j = 0; j < n; ++j) {
+        T& out = c[std::int64_t(i) * ldc + j];
+        out = beta == T(0) ? alpha * ct[std::int64_t(j) * m + i] : alpha * ct[std::int64_t(j) * m + i] + beta * out;
+      }
+    return;
+  }
   flops_counted.fetch_add(2 * std::int64_t(m) * n * k, std::memory_order_relaxed);
   if (k == 0) {  // the product is empty
     for (int i = 0; i < m; ++i)
