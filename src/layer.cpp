@@ -2,6 +2,7 @@
 #include "attnkit/layer.h"
 
 #include "attnkit/ops/elementwise.h"
+#include "batch_shards.h"
 #include "layers/layer_classes.h"
 
 namespace attnkit {
@@ -128,13 +129,26 @@ Parameter& Layer::add_parameter(const std::string& name, Tensor value, bool trai
   return parameters_.back();
 }
 
+namespace {
+thread_local ShardGradients* shard_gradients = nullptr;  // see GradientSink
+}  // namespace
+
+GradientSink::GradientSink(ShardGradients& grads) : previous_(shard_gradients) { shard_gradients = &grads; }
+GradientSink::~GradientSink() { shard_gradients = previous_; }
+
+std::uint64_t CallContext::reserve(std::uint64_t count) const {
+  ATTNKIT_CHECK(generator != nullptr, "a random draw in a call without a generator");
+  return draws == nullptr ? generator->reserve(count) : draws->reserve(draws_made++, count);
+}
+
 void Layer::accumulate(Parameter& parameter, const Tensor& grad) {
   ATTNKIT_CHECK(parameter.trainable, "a gradient was computed for the frozen parameter '",
                 parameter.name, "'");
   ATTNKIT_CHECK(grad.shape() == parameter.value.shape(), "the gradient ", grad.describe(),
                 " does not fit the parameter '", parameter.name, "' ", parameter.value.describe());
   // The first gradient is taken as it is (ops return fresh tensors); a second call adds.
-  parameter.grad = parameter.grad.defined() ? ops::add(parameter.grad, grad) : grad;
+  Tensor& sum = shard_gradients != nullptr ? (*shard_gradients)[&parameter] : parameter.grad;
+  sum = sum.defined() ? ops::add(sum, grad) : grad;
 }
 
 std::string Layer::label() const {

@@ -117,8 +117,6 @@ void Model::set_graph(const std::vector<SymbolicTensor>& inputs, const std::vect
 
   for (const SymbolicTensor& input : inputs) graph->input_slots.push_back(graph->slot_of(input));
   for (const SymbolicTensor& output : outputs) graph->output_slots.push_back(graph->slot_of(output));
-  graph->values.resize(graph->slot_count);
-  graph->caches.resize(graph->nodes.size());
   inputs_ = inputs;
   outputs_ = outputs;
   graph_ = std::move(graph);
@@ -288,7 +286,15 @@ std::string Model::summary() const {
 // ------------------------------------------------------------------ forward and backward
 
 Tensors Model::forward(const Tensors& inputs, const CallContext& context) {
+  return forward_pass(graph_->last_pass, inputs, context);
+}
+
+void Model::backward(const Tensors& output_grads) { backward_pass(graph_->last_pass, output_grads); }
+
+Tensors Model::forward_pass(Pass& pass, const Tensors& inputs, const CallContext& context) {
   Graph& g = *graph_;
+  pass.values.resize(g.slot_count);
+  pass.caches.resize(g.nodes.size());
   ATTNKIT_CHECK(inputs.size() == inputs_.size(), "model '", name_, "' takes ", inputs_.size(), " inputs, got ",
                 inputs.size());
   for (std::size_t i = 0; i < inputs.size(); ++i) {
@@ -301,24 +307,24 @@ Tensors Model::forward(const Tensors& inputs, const CallContext& context) {
     ATTNKIT_CHECK(ok, "model '", name_, "': input ", i, " ('", expected.node()->layer->name(), "') must be ",
                   dtype_name(expected.dtype()), " ", expected.shape_str(), " with the batch of input 0, got ",
                   x.describe());
-    g.values[g.input_slots[i]] = x;
+    pass.values[g.input_slots[i]] = x;
   }
   for (std::size_t n = 0; n < g.nodes.size(); ++n) {
     const Node& node = *g.nodes[n];
     if (node.inputs.empty()) continue;  // an Input: already set
     Tensors node_inputs;
-    for (const SymbolicTensor& t : node.inputs) node_inputs.push_back(g.values[g.slot_of(t)]);
-    Tensors outputs = node.layer->forward(node_inputs, context, g.caches[n]);
+    for (const SymbolicTensor& t : node.inputs) node_inputs.push_back(pass.values[g.slot_of(t)]);
+    Tensors outputs = node.layer->forward(node_inputs, context, pass.caches[n]);
     ATTNKIT_CHECK(outputs.size() == node.output_shapes.size(), node.layer->name(), " returned ", outputs.size(),
                   " outputs, expected ", node.output_shapes.size());
-    for (std::size_t k = 0; k < outputs.size(); ++k) g.values[g.first_slot[n] + k] = std::move(outputs[k]);
+    for (std::size_t k = 0; k < outputs.size(); ++k) pass.values[g.first_slot[n] + k] = std::move(outputs[k]);
   }
   Tensors outputs;
-  for (const std::size_t slot : g.output_slots) outputs.push_back(g.values[slot]);
+  for (const std::size_t slot : g.output_slots) outputs.push_back(pass.values[slot]);
   return outputs;
 }
 
-void Model::backward(const Tensors& output_grads) {
+void Model::backward_pass(Pass& pass, const Tensors& output_grads) {
   Graph& g = *graph_;
   ATTNKIT_CHECK(output_grads.size() == g.output_slots.size(), "model '", name_, "': backward needs ",
                 g.output_slots.size(), " output gradients, got ", output_grads.size());
@@ -356,8 +362,8 @@ void Model::backward(const Tensors& output_grads) {
     }
     if (!any || (!any_input_needs && !node_trains[n])) continue;
     Tensors node_inputs;
-    for (const SymbolicTensor& t : node.inputs) node_inputs.push_back(g.values[g.slot_of(t)]);
-    const Tensors in_grads = node.layer->backward(node_inputs, g.caches[n], out_grads, input_needs);
+    for (const SymbolicTensor& t : node.inputs) node_inputs.push_back(pass.values[g.slot_of(t)]);
+    const Tensors in_grads = node.layer->backward(node_inputs, pass.caches[n], out_grads, input_needs);
     for (std::size_t j = 0; j < node.inputs.size() && j < in_grads.size(); ++j)
       if (input_needs[j] && in_grads[j].defined()) add_grad(g.slot_of(node.inputs[j]), in_grads[j]);
   }

@@ -10,6 +10,12 @@
 
 namespace attnkit {
 
+// What a forward pass keeps for its backward: each slot's value and each node's cache.
+struct Model::Pass {
+  std::vector<Tensor> values;
+  std::vector<std::any> caches;
+};
+
 struct Model::Graph {
   std::vector<std::shared_ptr<Node>> nodes;  // every node after the nodes it reads
   std::map<const Node*, std::size_t> index;  // a node's position in `nodes`
@@ -17,8 +23,7 @@ struct Model::Graph {
   std::size_t slot_count = 0;
   std::vector<std::size_t> input_slots, output_slots;
   std::vector<Parameter*> parameters;  // of every layer, in the order of named_parameters()
-  std::vector<Tensor> values;     // of the last forward pass, per slot
-  std::vector<std::any> caches;   // of the last forward pass, per node
+  Pass last_pass;                       // of the last forward(), for backward()
 
   std::size_t slot_of(const SymbolicTensor& t) const;
 };

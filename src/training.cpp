@@ -8,9 +8,13 @@
 #include <cstring>
 #include <iostream>
 #include <numeric>
+#include <optional>
 
+#include "attnkit/ops/elementwise.h"
 #include "attnkit/ops/loss.h"
 #include "attnkit/ops/shape.h"
+#include "batch_shards.h"
+#include "cpu/parallel.h"
 #include "model_graph.h"
 #include "sha256.h"
 #include "progress_bar.h"
@@ -71,19 +75,22 @@ Tensor loss_weights(LossKind kind, const Tensor& pred, const std::vector<double>
 // The loss of one output against its targets, as Keras reduces it ("sum_over_batch_size"):
 // categorical over the rows of the class axis (every time step of a sequence output is a row),
 // binary over all elements; each weighted by its sample's weight when there are weights.
+// `share`: the part of the batch that pred holds (a shard's rows over the batch's), by which its
+// mean loss and gradient count in the batch's.
 LossValue loss_of(LossKind kind, const Tensor& pred, const Tensor& target, const std::vector<double>& sample_weights,
-                  bool with_grad) {
+                  bool with_grad, double share = 1.0) {
   LossValue v;
   const Tensor weights = loss_weights(kind, pred, sample_weights);
   if (kind == LossKind::categorical_crossentropy) {
     const std::int64_t classes = pred.size(-1);
     const Tensor p = pred.reshape({-1, classes}), t = target.reshape({-1, classes});
     v.loss = ops::categorical_crossentropy(p, t, false, weights).to(Device::cpu()).item();
-    if (with_grad) v.grad = ops::categorical_crossentropy_backward(p, t, false, 1.0, weights).reshape(pred.shape());
+    if (with_grad) v.grad = ops::categorical_crossentropy_backward(p, t, false, share, weights).reshape(pred.shape());
   } else {
     v.loss = ops::binary_crossentropy(pred, target, false, weights).to(Device::cpu()).item();
-    if (with_grad) v.grad = ops::binary_crossentropy_backward(pred, target, false, 1.0, weights);
+    if (with_grad) v.grad = ops::binary_crossentropy_backward(pred, target, false, share, weights);
   }
+  v.loss *= share;
   return v;
 }
 
@@ -205,6 +212,7 @@ Tensors Model::run_batch(const Tensors& x_given, const Tensors* y_given, const s
   if (y_given != nullptr)
     for (const Tensor& t : *y_given) y_here.push_back(t.to(device_));
   const Tensors* y = y_given == nullptr ? nullptr : &y_here;
+  if (runs_in_shards(x, y)) return run_shards(x, *y, sample_weights, training, generator, logs);
   CallContext context;
   context.training = training;
   context.generator = generator;
@@ -228,6 +236,107 @@ Tensors Model::run_batch(const Tensors& x_given, const Tensors* y_given, const s
     backward(grads);
     compiled_->optimizer->step(graph_->parameters);
   }
+  return outputs;
+}
+
+// ------------------------------------------------------------------ one batch in shards
+
+namespace {
+
+// The fewest rows a shard is given: below this a thread's share of the graph is too little work.
+constexpr std::int64_t kMinimumShardRows = 8;
+
+}  // namespace
+
+// A batch with targets on the CPU runs as two shards of rows, each on a thread of its own when
+// attnkit has two (batch_shards.h); with one thread the shards run in turn, so that training
+// gives the same numbers with any number of threads. Batches that the checks of run_batch would
+// refuse stay whole, so that its errors name the batch's shapes.
+bool Model::runs_in_shards(const Tensors& x, const Tensors* y) const {
+  if (y == nullptr || !device_.is_cpu() || compiled_ == nullptr || x.empty() ||
+      x[0].dim() == 0 || x[0].size(0) < 2 * kMinimumShardRows || y->size() != outputs_.size())
+    return false;
+  const std::int64_t rows = x[0].size(0);
+  for (const Tensor& t : x)
+    if (t.dim() == 0 || t.size(0) != rows) return false;
+  for (std::size_t k = 0; k < outputs_.size(); ++k) {
+    const Tensor& target = (*y)[k];
+    const Shape& expected = outputs_[k].shape();
+    if (target.dtype() != outputs_[k].dtype() || target.dim() != 1 + static_cast<std::int64_t>(expected.size()) ||
+        target.size(0) != rows)
+      return false;
+    for (std::size_t d = 0; d < expected.size(); ++d)
+      if (expected[d] >= 0 && target.size(static_cast<std::int64_t>(d) + 1) != expected[d]) return false;
+  }
+  return true;
+}
+
+Tensors Model::run_shards(const Tensors& x, const Tensors& y, const std::vector<double>& sample_weights,
+                          bool training, Generator* generator, Logs* logs) {
+  const std::int64_t rows = x[0].size(0);
+  struct Shard {
+    std::int64_t begin, end;
+    Pass pass;
+    ShardGradients grads;
+    Tensors outputs;
+    double loss = 0;
+    std::vector<double> accuracies;  // each times the shard's share of the batch
+  };
+  // The second shard starts at a multiple of 4 rows (CallContext).
+  Shard shards[2];
+  shards[0].begin = 0;
+  shards[0].end = shards[1].begin = rows / 2 / 4 * 4;
+  shards[1].end = rows;
+  std::optional<ShardDraws> draws;
+  if (generator != nullptr) draws.emplace(*generator);
+
+  auto run = [&](Shard& shard) {
+    const double share = double(shard.end - shard.begin) / double(rows);
+    Tensors xs, ys;
+    for (const Tensor& t : x) xs.push_back(t.slice(shard.begin, shard.end));
+    for (const Tensor& t : y) ys.push_back(t.slice(shard.begin, shard.end));
+    const std::vector<double> weights =
+        sample_weights.empty() ? sample_weights
+                               : std::vector<double>(sample_weights.begin() + shard.begin, sample_weights.begin() + shard.end);
+    CallContext context;
+    context.training = training;
+    context.generator = generator;
+    context.shard_begin = shard.begin;
+    context.batch_rows = rows;
+    context.draws = draws ? &*draws : nullptr;
+    shard.outputs = forward_pass(shard.pass, xs, context);
+    Tensors grads;
+    for (std::size_t k = 0; k < shard.outputs.size(); ++k) {
+      LossValue v = loss_of(compiled_->loss, shard.outputs[k], ys[k], weights, training, share);
+      shard.loss += v.loss;
+      grads.push_back(v.grad);
+      if (compiled_->accuracy) shard.accuracies.push_back(share * accuracy_of(compiled_->loss, shard.outputs[k], ys[k]));
+    }
+    if (training && std::isfinite(shard.loss)) {
+      GradientSink sink(shard.grads);
+      backward_pass(shard.pass, grads);
+    }
+  };
+  cpu::run_both([&] { run(shards[0]); }, [&] { run(shards[1]); });
+
+  Tensors outputs;
+  for (std::size_t k = 0; k < shards[0].outputs.size(); ++k) {
+    outputs.push_back(ops::concat({shards[0].outputs[k], shards[1].outputs[k]}, 0));
+    if (compiled_->accuracy) (*logs)[accuracy_key(k)] = shards[0].accuracies[k] + shards[1].accuracies[k];
+  }
+  const double loss = shards[0].loss + shards[1].loss;
+  (*logs)["loss"] = loss;
+  if (!std::isfinite(loss) || !training) return outputs;  // as run_batch: no update from a bad batch
+  // The shards' gradients, added in shard order.
+  for (Parameter* p : graph_->parameters) {
+    Tensor sum;
+    for (Shard& shard : shards) {
+      const auto found = shard.grads.find(p);
+      if (found != shard.grads.end()) sum = sum.defined() ? ops::add(sum, found->second) : found->second;
+    }
+    if (sum.defined()) p->grad = p->grad.defined() ? ops::add(p->grad, sum) : sum;
+  }
+  compiled_->optimizer->step(graph_->parameters);
   return outputs;
 }
 

@@ -42,10 +42,25 @@ struct Parameter {
   bool trainable = true;
 };
 
+class ShardDraws;
+
 // What a forward pass knows about its circumstances.
 struct CallContext {
   bool training = false;
   Generator* generator = nullptr;  // randomness of training (dropout); set when training
+
+  // A model may split a batch into shards of rows that run at once, one per CPU thread (see
+  // Model::fit). A call then sees rows [shard_begin, shard_begin + its rows) of a batch of
+  // batch_rows; shard_begin is a multiple of 4. batch_rows 0: the call sees the whole batch.
+  std::int64_t shard_begin = 0, batch_rows = 0;
+  ShardDraws* draws = nullptr;  // shared by the shards of a batch
+
+  // The offset (Generator::reserve) of a draw of `count` random numbers for the whole batch, so
+  // that a shard draws its rows' part of the numbers the unsplit batch would draw. The shards of
+  // a batch make the same draws in the same order; the first to ask for a draw takes it from the
+  // generator and the others are given the same offset.
+  std::uint64_t reserve(std::uint64_t count) const;
+  mutable std::size_t draws_made = 0;
 };
 
 class Layer;

@@ -184,6 +184,7 @@ class Model {
 
  private:
   struct Graph;
+  struct Pass;
   struct Compiled;
   class FitLoop;  // one call of fit (training.cpp)
   // One batch: the outputs; with targets y also the loss (weighted by `sample_weights`, one per
@@ -194,6 +195,13 @@ class Model {
   std::string accuracy_key(std::size_t output) const;
   Logs evaluate_batches(const Tensors& x, const Tensors& y, std::int64_t batch_size,
                         const std::vector<double>& sample_weights);
+  // forward() and backward() on a pass of their own (model.cpp).
+  Tensors forward_pass(Pass& pass, const Tensors& inputs, const CallContext& context);
+  void backward_pass(Pass& pass, const Tensors& output_grads);
+  // run_batch's work as two shards of rows, on two threads when there are (training.cpp).
+  bool runs_in_shards(const Tensors& x, const Tensors* y) const;
+  Tensors run_shards(const Tensors& x, const Tensors& y, const std::vector<double>& sample_weights, bool training,
+                     Generator* generator, Logs* logs);
 
   std::string name_;
   std::uint64_t seed_;

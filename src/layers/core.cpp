@@ -183,7 +183,13 @@ Tensors DropoutLayer::forward(const Tensors& inputs, const CallContext& context,
     return {inputs[0]};
   }
   ATTNKIT_CHECK(context.generator != nullptr, label(), ": training needs a random generator");
-  ops::DropoutResult r = ops::dropout(inputs[0], rate_, *context.generator);
+  // The batch's numbers, of which this call's rows take their part (CallContext).
+  const Tensor& x = inputs[0];
+  const std::int64_t rows = x.dim() == 0 ? 1 : x.size(0), per_row = rows == 0 ? 0 : x.numel() / rows;
+  const std::int64_t batch_rows = context.batch_rows > 0 ? context.batch_rows : rows;
+  const std::uint64_t first_block = static_cast<std::uint64_t>(context.shard_begin * per_row / 4);
+  const std::uint64_t offset = context.reserve(static_cast<std::uint64_t>(batch_rows * per_row)) + first_block;
+  ops::DropoutResult r = ops::dropout(x, rate_, context.generator->seed(), offset);
   cache = r.mask;
   return {r.y};
 }

@@ -39,7 +39,12 @@ DropoutResult dropout(const Tensor& x, double rate, Generator& generator) {
   detail::check_float("dropout", "x", x);
   check_rate("dropout", rate);
   const std::uint64_t seed = generator.seed();
-  const std::uint64_t offset = generator.reserve(static_cast<std::uint64_t>(x.numel()));
+  return dropout(x, rate, seed, generator.reserve(static_cast<std::uint64_t>(x.numel())));
+}
+
+DropoutResult dropout(const Tensor& x, double rate, std::uint64_t seed, std::uint64_t offset) {
+  detail::check_float("dropout", "x", x);
+  check_rate("dropout", rate);
   if (!x.is_cpu()) {
     detail::require_device_f32("dropout", x);
     DropoutResult result;

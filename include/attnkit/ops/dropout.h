@@ -9,6 +9,8 @@
 // Gradient (see linear.h for the rule): dx_i = keep_i ? dy_i / (1 - rate) : 0.
 #pragma once
 
+#include <cstdint>
+
 #include "attnkit/tensor.h"
 
 namespace attnkit::ops {
@@ -19,6 +21,11 @@ struct DropoutResult {
 };
 // rate in [0, 1).
 DropoutResult dropout(const Tensor& x, double rate, Generator& generator);
+// The same with the stream given: uniform_i is number i of the Philox stream of `seed` from block
+// `offset` (four numbers a block; Generator::reserve hands out offsets). Rows of a larger tensor
+// whose first element is number 4k of that tensor's stream take offset + k, and so draw their
+// part of its mask.
+DropoutResult dropout(const Tensor& x, double rate, std::uint64_t seed, std::uint64_t offset);
 Tensor dropout_backward(const Tensor& dy, const Tensor& mask, double rate);
 
 }  // namespace attnkit::ops
