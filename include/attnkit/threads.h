@@ -6,6 +6,10 @@
 // more runnable threads than processors it sleeps at once. So a waiting thread never holds a core
 // that other work on the machine could use.
 //
+// A model's training and evaluation batches on the CPU (16 rows or more, with targets) run as two
+// shards of rows, each on a thread of its own when there are two: a batch of the sentiment
+// models is too little work to share op by op. Training gives the same numbers with any count.
+//
 // The count, unless set: the environment variable ATTNKIT_NUM_THREADS (a whole number from 1 to
 // 1024; anything else is an error naming the variable), else the CPUs this process may run on
 // (sched_getaffinity, so that a container limited to 2 CPUs of 64 starts 2 threads, not 64).
