@@ -279,7 +279,7 @@ void save_run(const std::string& directory, const TrainResult& r, const Dataset&
 
   std::ostringstream report;
   report << "model: " << r.spec.name << " (" << r.spec.blog_name << ")\n"
-         << "device: " << r.device << " (" << r.cpu_threads << " CPU threads)\n"
+         << "device: " << r.device << " (" << r.cpu_threads << (r.cpu_threads == 1 ? " CPU thread)\n" : " CPU threads)\n")
          << "epochs: " << r.history.epochs() << " of " << r.epochs_planned << "\n"
          << "test accuracy: " << r.test.accuracy << "\n"
          << "Cohen's kappa: " << r.test.kappa << "\n\n"

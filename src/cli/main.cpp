@@ -111,8 +111,8 @@ void draw_plots(const std::string& directory, const char* argv0) {
 
 void print_result(const sentiment::TrainResult& r) {
   std::cout << "\nmodel " << r.spec.name << " (" << r.spec.blog_name << ") on " << r.device << " ("
-            << r.cpu_threads << " CPU threads): "
-            << r.history.epochs() << " epochs"
+            << r.cpu_threads << (r.cpu_threads == 1 ? " CPU thread): " : " CPU threads): ")
+            << r.history.epochs() << (r.history.epochs() == 1 ? " epoch" : " epochs")
             << (r.history.epochs() < r.epochs_planned ? " (stopped early, best weights restored)" : "") << "\n"
             << "test accuracy " << r.test.accuracy << ", Cohen's kappa " << r.test.kappa << ", test loss " << r.test.loss
             << "\n\nconfusion matrix (rows: true label 0, 1; columns: predicted 0, 1)\n"
