@@ -204,39 +204,54 @@ std::string Model::accuracy_key(std::size_t output) const {
 
 // ------------------------------------------------------------------ one batch
 
+// What rows of a batch gave: the outputs, and the loss and each output's accuracy, each times the
+// rows' share of the batch.
+struct Model::RowsResult {
+  Tensors outputs;
+  double loss = 0;
+  std::vector<double> accuracies;
+};
+
 Tensors Model::run_batch(const Tensors& x_given, const Tensors* y_given, const std::vector<double>& sample_weights,
                          bool training, Generator* generator, Logs* logs) {
   // The batch moves to the model's device (a no-op when it is there).
-  Tensors x, y_here;
+  Tensors x, y;
   for (const Tensor& t : x_given) x.push_back(t.to(device_));
   if (y_given != nullptr)
-    for (const Tensor& t : *y_given) y_here.push_back(t.to(device_));
-  const Tensors* y = y_given == nullptr ? nullptr : &y_here;
-  if (runs_in_shards(x, y)) return run_shards(x, *y, sample_weights, training, generator, logs);
+    for (const Tensor& t : *y_given) y.push_back(t.to(device_));
   CallContext context;
   context.training = training;
   context.generator = generator;
-  const Tensors outputs = forward(x, context);
-  if (y == nullptr) return outputs;
+  if (y_given == nullptr) return forward(x, context);
+  const RowsResult r = runs_in_shards(x, &y) ? run_shards(x, y, sample_weights, context)
+                                             : run_rows(graph_->last_pass, x, y, sample_weights, 1.0, context);
+  for (std::size_t k = 0; k < r.accuracies.size(); ++k) (*logs)[accuracy_key(k)] = r.accuracies[k];
+  (*logs)["loss"] = r.loss;
+  if (!std::isfinite(r.loss)) return r.outputs;  // no update: the caller says where, and stops
+  if (training) compiled_->optimizer->step(graph_->parameters);
+  return r.outputs;
+}
+
+// The forward pass of rows of a batch, their loss against the targets y and, when training with a
+// finite loss, the backward pass, whose parameter gradients Layer::accumulate puts where it does
+// on this thread. `share`: the rows' part of the batch, by which their loss counts in its mean.
+Model::RowsResult Model::run_rows(Pass& pass, const Tensors& x, const Tensors& y,
+                                  const std::vector<double>& sample_weights, double share, const CallContext& context) {
+  RowsResult r;
+  r.outputs = forward_pass(pass, x, context);
   ATTNKIT_CHECK(compiled_ != nullptr, "model '", name_, "' is not compiled: call compile() first");
   Tensors grads;
-  double loss = 0;
-  for (std::size_t k = 0; k < outputs.size(); ++k) {
-    const Tensor& target = (*y)[k];
-    ATTNKIT_CHECK(target.shape() == outputs[k].shape() && target.dtype() == outputs[k].dtype(), "model '", name_,
-                  "': target ", k, " must match output ", k, " ", outputs[k].describe(), ", got ", target.describe());
-    LossValue v = loss_of(compiled_->loss, outputs[k], target, sample_weights, training);
-    loss += v.loss;
+  for (std::size_t k = 0; k < r.outputs.size(); ++k) {
+    const Tensor &output = r.outputs[k], &target = y[k];
+    ATTNKIT_CHECK(target.shape() == output.shape() && target.dtype() == output.dtype(), "model '", name_,
+                  "': target ", k, " must match output ", k, " ", output.describe(), ", got ", target.describe());
+    const LossValue v = loss_of(compiled_->loss, output, target, sample_weights, context.training, share);
+    r.loss += v.loss;
     grads.push_back(v.grad);
-    if (compiled_->accuracy) (*logs)[accuracy_key(k)] = accuracy_of(compiled_->loss, outputs[k], target);
+    if (compiled_->accuracy) r.accuracies.push_back(share * accuracy_of(compiled_->loss, output, target));
   }
-  (*logs)["loss"] = loss;
-  if (!std::isfinite(loss)) return outputs;  // no update: the caller says where, and stops
-  if (training) {
-    backward(grads);
-    compiled_->optimizer->step(graph_->parameters);
-  }
-  return outputs;
+  if (context.training && std::isfinite(r.loss)) backward_pass(pass, grads);
+  return r;
 }
 
 // ------------------------------------------------------------------ one batch in shards
@@ -250,11 +265,11 @@ constexpr std::int64_t kMinimumShardRows = 8;
 
 // A batch with targets on the CPU runs as two shards of rows, each on a thread of its own when
 // attnkit has two (batch_shards.h); with one thread the shards run in turn, so that training
-// gives the same numbers with any number of threads. Batches that the checks of run_batch would
+// gives the same numbers with any number of threads. Batches that the checks of run_rows would
 // refuse stay whole, so that its errors name the batch's shapes.
 bool Model::runs_in_shards(const Tensors& x, const Tensors* y) const {
-  if (y == nullptr || !device_.is_cpu() || compiled_ == nullptr || x.empty() ||
-      x[0].dim() == 0 || x[0].size(0) < 2 * kMinimumShardRows || y->size() != outputs_.size())
+  if (y == nullptr || !device_.is_cpu() || compiled_ == nullptr || x.empty() || x[0].dim() == 0 ||
+      x[0].size(0) < 2 * kMinimumShardRows || y->size() != outputs_.size())
     return false;
   const std::int64_t rows = x[0].size(0);
   for (const Tensor& t : x)
@@ -271,16 +286,14 @@ bool Model::runs_in_shards(const Tensors& x, const Tensors* y) const {
   return true;
 }
 
-Tensors Model::run_shards(const Tensors& x, const Tensors& y, const std::vector<double>& sample_weights,
-                          bool training, Generator* generator, Logs* logs) {
+Model::RowsResult Model::run_shards(const Tensors& x, const Tensors& y, const std::vector<double>& sample_weights,
+                                    const CallContext& context) {
   const std::int64_t rows = x[0].size(0);
   struct Shard {
     std::int64_t begin, end;
     Pass pass;
     ShardGradients grads;
-    Tensors outputs;
-    double loss = 0;
-    std::vector<double> accuracies;  // each times the shard's share of the batch
+    RowsResult result;
   };
   // The second shard starts at a multiple of 4 rows (CallContext).
   Shard shards[2];
@@ -288,45 +301,31 @@ Tensors Model::run_shards(const Tensors& x, const Tensors& y, const std::vector<
   shards[0].end = shards[1].begin = rows / 2 / 4 * 4;
   shards[1].end = rows;
   std::optional<ShardDraws> draws;
-  if (generator != nullptr) draws.emplace(*generator);
+  if (context.generator != nullptr) draws.emplace(*context.generator);
 
   auto run = [&](Shard& shard) {
-    const double share = double(shard.end - shard.begin) / double(rows);
     Tensors xs, ys;
     for (const Tensor& t : x) xs.push_back(t.slice(shard.begin, shard.end));
     for (const Tensor& t : y) ys.push_back(t.slice(shard.begin, shard.end));
     const std::vector<double> weights =
         sample_weights.empty() ? sample_weights
                                : std::vector<double>(sample_weights.begin() + shard.begin, sample_weights.begin() + shard.end);
-    CallContext context;
-    context.training = training;
-    context.generator = generator;
-    context.shard_begin = shard.begin;
-    context.batch_rows = rows;
-    context.draws = draws ? &*draws : nullptr;
-    shard.outputs = forward_pass(shard.pass, xs, context);
-    Tensors grads;
-    for (std::size_t k = 0; k < shard.outputs.size(); ++k) {
-      LossValue v = loss_of(compiled_->loss, shard.outputs[k], ys[k], weights, training, share);
-      shard.loss += v.loss;
-      grads.push_back(v.grad);
-      if (compiled_->accuracy) shard.accuracies.push_back(share * accuracy_of(compiled_->loss, shard.outputs[k], ys[k]));
-    }
-    if (training && std::isfinite(shard.loss)) {
-      GradientSink sink(shard.grads);
-      backward_pass(shard.pass, grads);
-    }
+    CallContext shard_context = context;
+    shard_context.shard_begin = shard.begin;
+    shard_context.batch_rows = rows;
+    shard_context.draws = draws ? &*draws : nullptr;
+    const GradientSink sink(shard.grads);
+    shard.result = run_rows(shard.pass, xs, ys, weights, double(shard.end - shard.begin) / double(rows), shard_context);
   };
   cpu::run_both([&] { run(shards[0]); }, [&] { run(shards[1]); });
 
-  Tensors outputs;
-  for (std::size_t k = 0; k < shards[0].outputs.size(); ++k) {
-    outputs.push_back(ops::concat({shards[0].outputs[k], shards[1].outputs[k]}, 0));
-    if (compiled_->accuracy) (*logs)[accuracy_key(k)] = shards[0].accuracies[k] + shards[1].accuracies[k];
-  }
-  const double loss = shards[0].loss + shards[1].loss;
-  (*logs)["loss"] = loss;
-  if (!std::isfinite(loss) || !training) return outputs;  // as run_batch: no update from a bad batch
+  RowsResult r;
+  r.loss = shards[0].result.loss + shards[1].result.loss;
+  for (std::size_t k = 0; k < shards[0].result.outputs.size(); ++k)
+    r.outputs.push_back(ops::concat({shards[0].result.outputs[k], shards[1].result.outputs[k]}, 0));
+  for (std::size_t k = 0; k < shards[0].result.accuracies.size(); ++k)
+    r.accuracies.push_back(shards[0].result.accuracies[k] + shards[1].result.accuracies[k]);
+  if (!std::isfinite(r.loss)) return r;
   // The shards' gradients, added in shard order.
   for (Parameter* p : graph_->parameters) {
     Tensor sum;
@@ -336,8 +335,7 @@ Tensors Model::run_shards(const Tensors& x, const Tensors& y, const std::vector<
     }
     if (sum.defined()) p->grad = p->grad.defined() ? ops::add(p->grad, sum) : sum;
   }
-  compiled_->optimizer->step(graph_->parameters);
-  return outputs;
+  return r;
 }
 
 // ------------------------------------------------------------------ fit, in steps

@@ -198,10 +198,14 @@ class Model {
   // forward() and backward() on a pass of their own (model.cpp).
   Tensors forward_pass(Pass& pass, const Tensors& inputs, const CallContext& context);
   void backward_pass(Pass& pass, const Tensors& output_grads);
-  // run_batch's work as two shards of rows, on two threads when there are (training.cpp).
+  // run_batch's work on rows of a batch, and on a batch as two shards of rows, on two threads when
+  // there are (training.cpp).
+  struct RowsResult;
+  RowsResult run_rows(Pass& pass, const Tensors& x, const Tensors& y, const std::vector<double>& sample_weights,
+                      double share, const CallContext& context);
   bool runs_in_shards(const Tensors& x, const Tensors* y) const;
-  Tensors run_shards(const Tensors& x, const Tensors& y, const std::vector<double>& sample_weights, bool training,
-                     Generator* generator, Logs* logs);
+  RowsResult run_shards(const Tensors& x, const Tensors& y, const std::vector<double>& sample_weights,
+                        const CallContext& context);
 
   std::string name_;
   std::uint64_t seed_;
