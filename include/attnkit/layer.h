@@ -60,7 +60,7 @@ struct CallContext {
   // a batch make the same draws in the same order; the first to ask for a draw takes it from the
   // generator and the others are given the same offset.
   std::uint64_t reserve(std::uint64_t count) const;
-  mutable std::size_t draws_made = 0;
+  mutable std::size_t draws_made = 0;  // through reserve(), by the calls of this context
 };
 
 class Layer;

@@ -30,6 +30,7 @@
 #include "device_ops/dispatch.h"
 #include "ops/attention_operands.h"
 #include "ops/op_common.h"
+#include "ops/softmax_row.h"
 
 namespace attnkit::ops {
 
@@ -62,39 +63,6 @@ T dot(const T* __restrict x, const T* __restrict y, std::int64_t n) {
     for (std::int64_t l = 0; l < kLanes; ++l) lanes[l] += x[c + l] * y[c + l];
   for (std::int64_t l = 0; c < n; ++c, ++l) lanes[l] += x[c] * y[c];
   return combine_lanes(lanes, std::plus<T>());
-}
-
-template <typename T>
-T max_of(const T* x, std::int64_t n) {
-  T lanes[kLanes];
-  std::fill(lanes, lanes + kLanes, -std::numeric_limits<T>::infinity());
-  std::int64_t c = 0;
-  for (; c + kLanes <= n; c += kLanes)
-#pragma omp simd
-    for (std::int64_t l = 0; l < kLanes; ++l) lanes[l] = x[c + l] > lanes[l] ? x[c + l] : lanes[l];
-  for (std::int64_t l = 0; c < n; ++c, ++l) lanes[l] = x[c] > lanes[l] ? x[c] : lanes[l];
-  return combine_lanes(lanes, [](T a, T b) { return b > a ? b : a; });
-}
-
-// z <- softmax(z) over its n elements; exp is cpu::fast_exp (the softmax op's, in float).
-template <typename T>
-void softmax_in_place(T* z, std::int64_t n) {
-  const T max = max_of(z, n);
-  T lanes[kLanes] = {};
-  std::int64_t c = 0;
-  for (; c + kLanes <= n; c += kLanes)
-#pragma omp simd
-    for (std::int64_t l = 0; l < kLanes; ++l) {
-      z[c + l] = cpu::fast_exp(static_cast<T>(z[c + l] - max));
-      lanes[l] += z[c + l];
-    }
-  for (std::int64_t l = 0; c < n; ++c, ++l) {
-    z[c] = cpu::fast_exp(static_cast<T>(z[c] - max));
-    lanes[l] += z[c];
-  }
-  const T inverse = 1 / combine_lanes(lanes, std::plus<T>());
-#pragma omp simd
-  for (std::int64_t k = 0; k < n; ++k) z[k] *= inverse;
 }
 
 // y[k] = a * x[k] + (accumulate ? y[k] : 0) for k < n.
@@ -346,7 +314,7 @@ GatingResult gating_forward_cpu(const Tensor& x, const Tensor& weight, const Ten
         if (c != nullptr)
 #pragma omp simd
           for (std::int64_t k = 0; k < D; ++k) z[k] += c[k];
-        softmax_in_place(z, D);
+        softmax_row(z, z, D, false);
         T* yr = y + row * D;
 #pragma omp simd
         for (std::int64_t k = 0; k < D; ++k) yr[k] = xr[k] * z[k];

@@ -12,6 +12,7 @@
 #include "cpu/parallel.h"
 #include "device_ops/dispatch.h"
 #include "ops/op_common.h"
+#include "ops/softmax_row.h"
 
 namespace attnkit::ops {
 namespace {
@@ -41,90 +42,41 @@ void for_each_lane(const Lanes& lanes, F&& body) {
   });
 }
 
-// exp in T's precision: for float the branch-free fast_exp (a loop over it vectorizes), for
-// double the C library's.
-inline float exp_in(float x) { return cpu::fast_exp(x); }
-inline double exp_in(double x) { return std::exp(x); }
-
-// A lane: element k at x[k * stride]. Two forms of the same arithmetic:
-//   - a long contiguous lane (n >= 16, a vector's width or more), where every loop is `omp simd`
-//     and the sums are in T: each vector lane adds n / 16 terms of at most 1, and the vector
-//     lanes are added as a tree. The gating attentions normalise 640 such lanes of 32 per step.
-//   - any other lane, in plain loops with the sums in double. `omp simd` reductions cost a serial
-//     pass over a whole vector of partial sums at their end, which a lane of 2 (the classifier's
-//     softmax) pays in full, and a strided lane would gather.
-template <typename T>
-void softmax_contiguous_lane(const T* x, T* y, std::int64_t n, bool log) {
-  T max = -std::numeric_limits<T>::infinity();
-#pragma omp simd reduction(max : max)
-  for (std::int64_t k = 0; k < n; ++k) max = x[k] > max ? x[k] : max;
-  T sum = 0;
-  if (log) {
-#pragma omp simd reduction(+ : sum)
-    for (std::int64_t k = 0; k < n; ++k) sum += exp_in(static_cast<T>(x[k] - max));
-    const T log_sum = std::log(sum);
-#pragma omp simd
-    for (std::int64_t k = 0; k < n; ++k) y[k] = (x[k] - max) - log_sum;
-    return;
-  }
-#pragma omp simd reduction(+ : sum)
-  for (std::int64_t k = 0; k < n; ++k) {
-    y[k] = exp_in(static_cast<T>(x[k] - max));
-    sum += y[k];
-  }
-  const T inverse = 1 / sum;
-#pragma omp simd
-  for (std::int64_t k = 0; k < n; ++k) y[k] *= inverse;
-}
-
+// A lane: element k at x[k * stride]. Two forms of the same arithmetic: a long contiguous lane
+// (16 or more) in softmax_row (ops/softmax_row.h), where every loop vectorizes; any other lane
+// in plain loops with the sums in double. `omp simd` reductions cost a serial pass over a whole
+// vector of partial sums at their end, which a lane of 2 (the classifier's softmax) pays in
+// full, and a strided lane would gather.
 template <typename T>
 void softmax_strided_lane(const T* x, T* y, std::int64_t n, std::int64_t stride, bool log) {
   T max = -std::numeric_limits<T>::infinity();
   for (std::int64_t k = 0; k < n; ++k) max = std::max(max, x[k * stride]);
   double sum = 0;
   if (log) {
-    for (std::int64_t k = 0; k < n; ++k) sum += exp_in(static_cast<T>(x[k * stride] - max));
+    for (std::int64_t k = 0; k < n; ++k) sum += cpu::fast_exp(static_cast<T>(x[k * stride] - max));
     const double log_sum = std::log(sum);
     for (std::int64_t k = 0; k < n; ++k) y[k * stride] = static_cast<T>(double(x[k * stride] - max) - log_sum);
     return;
   }
-  for (std::int64_t k = 0; k < n; ++k) y[k * stride] = exp_in(static_cast<T>(x[k * stride] - max));
+  for (std::int64_t k = 0; k < n; ++k) y[k * stride] = cpu::fast_exp(static_cast<T>(x[k * stride] - max));
   for (std::int64_t k = 0; k < n; ++k) sum += y[k * stride];
   for (std::int64_t k = 0; k < n; ++k) y[k * stride] = static_cast<T>(y[k * stride] / sum);
 }
 
-// Whether a lane takes the vectorized form above.
+// Whether a lane takes softmax_row.
 bool is_long_contiguous(const Lanes& lanes, std::int64_t stride) { return stride == 1 && lanes.n >= 16; }
 
 template <typename T>
 void softmax_forward(const Lanes& lanes, const T* x, T* y, bool log) {
   for_each_lane(lanes, [&](std::int64_t base, std::int64_t stride) {
     if (is_long_contiguous(lanes, stride))
-      softmax_contiguous_lane(x + base, y + base, lanes.n, log);
+      softmax_row(x + base, y + base, lanes.n, log);
     else
       softmax_strided_lane(x + base, y + base, lanes.n, stride, log);
   });
 }
 
-// The gradient of one lane, in the two forms of the forward:
-//   softmax       dx = y (dy - sum dy y)
-//   log_softmax   dx = dy - exp(y) sum dy
-template <typename T>
-void softmax_backward_contiguous_lane(const T* y, const T* dy, T* dx, std::int64_t n, bool log) {
-  T dot = 0;
-  if (log) {
-#pragma omp simd reduction(+ : dot)
-    for (std::int64_t k = 0; k < n; ++k) dot += dy[k];
-#pragma omp simd
-    for (std::int64_t k = 0; k < n; ++k) dx[k] = dy[k] - exp_in(y[k]) * dot;
-    return;
-  }
-#pragma omp simd reduction(+ : dot)
-  for (std::int64_t k = 0; k < n; ++k) dot += dy[k] * y[k];
-#pragma omp simd
-  for (std::int64_t k = 0; k < n; ++k) dx[k] = y[k] * (dy[k] - dot);
-}
-
+// The gradient of one lane, in the two forms of the forward (the formulas: ops/softmax_row.h).
 template <typename T>
 void softmax_backward_strided_lane(const T* y, const T* dy, T* dx, std::int64_t n, std::int64_t stride, bool log) {
   double dot = 0;
@@ -132,7 +84,7 @@ void softmax_backward_strided_lane(const T* y, const T* dy, T* dx, std::int64_t 
     dot += log ? double(dy[k * stride]) : double(dy[k * stride]) * double(y[k * stride]);
   for (std::int64_t k = 0; k < n; ++k) {
     const std::int64_t at = k * stride;
-    dx[at] = log ? static_cast<T>(dy[at] - double(exp_in(y[at])) * dot)
+    dx[at] = log ? static_cast<T>(dy[at] - double(cpu::fast_exp(y[at])) * dot)
                  : static_cast<T>(double(y[at]) * (double(dy[at]) - dot));
   }
 }
@@ -141,7 +93,7 @@ template <typename T>
 void softmax_backward_lanes(const Lanes& lanes, const T* y, const T* dy, T* dx, bool log) {
   for_each_lane(lanes, [&](std::int64_t base, std::int64_t stride) {
     if (is_long_contiguous(lanes, stride))
-      softmax_backward_contiguous_lane(y + base, dy + base, dx + base, lanes.n, log);
+      softmax_row_backward(y + base, dy + base, dx + base, lanes.n, log);
     else
       softmax_backward_strided_lane(y + base, dy + base, dx + base, lanes.n, stride, log);
   });
