@@ -25,8 +25,8 @@
 #include "attnkit/ops/softmax.h"
 #include "cpu/fast_math.h"
 #include "cpu/gemm.h"
-#include "cpu/reduce.h"
 #include "cpu/parallel.h"
+#include "cpu/reduce.h"
 #include "device_ops/dispatch.h"
 #include "ops/attention_operands.h"
 #include "ops/op_common.h"
@@ -285,7 +285,7 @@ Tensor shared_time_weights_backward(const Tensor& dprobs) {
 //   backward  dz = p * (dy x - sum(dy x p)) per row, dx = dy p + dz W^T, dW = x^T dz, dc = sum dz
 constexpr std::int64_t kGatingBlockRows = 32;
 
-template <typename T, typename Body>
+template <typename Body>
 void for_each_row_block(std::int64_t rows, std::int64_t D, Body&& body) {
   const std::int64_t blocks = (rows + kGatingBlockRows - 1) / kGatingBlockRows;
   cpu::parallel_for(blocks, 2 * kGatingBlockRows * D * D, [&](std::int64_t block) {
@@ -305,7 +305,7 @@ GatingResult gating_forward_cpu(const Tensor& x, const Tensor& weight, const Ten
     const T* c = bias.defined() ? bias.data<T>() : nullptr;
     T* p = r.probs.data<T>();
     T* y = r.y.data<T>();
-    for_each_row_block<T>(rows, D, [&](std::int64_t first, std::int64_t count) {
+    for_each_row_block(rows, D, [&](std::int64_t first, std::int64_t count) {
       cpu::gemm<T>(false, false, int(count), int(D), int(D), T(1), px + first * D, int(D), w, int(D), T(0),
                    p + first * D, int(D));
       for (std::int64_t row = first; row < first + count; ++row) {
@@ -341,7 +341,7 @@ GatingGrads gating_backward_cpu(const Tensor& x, const Tensor& weight, const Ten
     const T* pdy = dy.data<T>();
     T* dx = g.dx.data<T>();
     T* pdz = dz.data<T>();
-    for_each_row_block<T>(rows, D, [&](std::int64_t first, std::int64_t count) {
+    for_each_row_block(rows, D, [&](std::int64_t first, std::int64_t count) {
       for (std::int64_t row = first; row < first + count; ++row) {
         const T *xr = px + row * D, *pr = p + row * D, *dyr = pdy + row * D;
         T *dzr = pdz + row * D, *dxr = dx + row * D;
