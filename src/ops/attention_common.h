@@ -3,7 +3,6 @@
 // axis made of an op that runs on every device.
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 #include <functional>
 

@@ -104,9 +104,11 @@ GatingGrads gating_backward_cpu(const Tensor& x, const Tensor& weight, const Ten
   detail::check_like("gating_attention_backward", "probs", probs, x.shape(), x);
   detail::check_like("gating_attention_backward", "dy", dy, x.shape(), x);
   const std::int64_t D = x.size(-1), rows = x.numel() / std::max<std::int64_t>(D, 1);
-  GatingGrads g{Tensor::empty_like(x), Tensor::zeros_like(weight), Tensor()};
-  if (has_bias) g.dbias = Tensor::zeros({D}, x.dtype());
-  if (x.numel() == 0) return g;
+  if (x.numel() == 0)  // no rows: the parameters' gradients are zero
+    return {Tensor::empty_like(x), Tensor::zeros_like(weight), has_bias ? Tensor::zeros({D}, x.dtype()) : Tensor()};
+  // The products and column sums below write every element of dW and dc.
+  GatingGrads g{Tensor::empty_like(x), Tensor::empty_like(weight), Tensor()};
+  if (has_bias) g.dbias = Tensor::empty({D}, x.dtype());
   Tensor dz = Tensor::empty({rows, D}, x.dtype());
   detail::dispatch_float(x.dtype(), [&](auto tag) {
     using T = decltype(tag);
