@@ -33,7 +33,8 @@ AK_DEVICE void load_rows(float* tile, int stride, const float* head, std::int64_
   }
 }
 
-template <class Traits>  // F32Traits<columns of a head each lane owns: ceil(dim / 32)>
+// kModifiers: the instance with the score modifiers of flash_attention.h.
+template <class Traits, bool kModifiers>  // F32Traits<columns of a head each lane owns: ceil(dim / 32)>
 __global__ void forward_kernel(FlashAttentionParams p) {
   constexpr int kRows = Traits::kRows, kTile = Traits::kTile, kRowsPerWarp = Traits::kRowsPerWarp, kCols = Traits::kCols;
   const std::int64_t bh = blockIdx.y, b = bh / p.heads, h = bh % p.heads;
@@ -48,6 +49,7 @@ __global__ void forward_kernel(FlashAttentionParams p) {
   const HeadView<float> head = head_view<float>(p, nullptr, b, h);
   const float *q = head.q, *k = head.k, *v = head.v;
   const KeyVisibility visible = key_visibility(p, b);
+  const ScoreModifiers<float> modifiers = score_modifiers<float>(p, b, h);
   load_rows(qs, dk, q, p.q_row, i0, kRows, p.queries, dk);
 
   float m[kRowsPerWarp], l[kRowsPerWarp], o[kRowsPerWarp][kCols];
@@ -59,7 +61,7 @@ __global__ void forward_kernel(FlashAttentionParams p) {
     for (int c = 0; c < kCols; ++c) o[r][c] = 0.0f;
   }
   const std::int64_t key_end = visible.key_end(i0, kRows);
-  for (std::int64_t j0 = 0; j0 < key_end; j0 += kTile) {
+  for (std::int64_t j0 = visible.key_begin(i0) / kTile * kTile; j0 < key_end; j0 += kTile) {
     __syncthreads();  // the previous tile's k and v are no longer read (first time: q is written)
     load_rows(ks, Traits::padded(dk), k, p.k_row, j0, kTile, p.keys, dk);
     load_rows(vs, dv, v, p.v_row, j0, kTile, p.keys, dv);
@@ -73,7 +75,7 @@ __global__ void forward_kernel(FlashAttentionParams p) {
       if (i < p.queries && visible(i, j)) {
         float dot = 0.0f;
         for (int c = 0; c < dk; ++c) dot += qs[r * dk + c] * ks[lane * Traits::padded(dk) + c];
-        s = dot * p.scale;
+        s = kModifiers ? modifiers.score(dot, i, j) : dot * p.scale;
       }
       const float m_new = ak::MaxOf()(m[rr], ak::warp_reduce(s, ak::MaxOf()));
       const float e = s == -INFINITY ? 0.0f : expf(s - m_new);
@@ -112,7 +114,7 @@ __global__ void forward_kernel(FlashAttentionParams p) {
 // The probability of a visible score s of a query with log-sum-exp lse (0 when hidden).
 AK_DEVICE float probability(float s, float lse) { return s == -INFINITY || lse == -INFINITY ? 0.0f : expf(s - lse); }
 
-template <class Traits>  // F32Traits<ceil(qk_dim / 32)>
+template <class Traits, bool kModifiers>  // F32Traits<ceil(qk_dim / 32)>
 __global__ void dq_kernel(FlashAttentionGradParams g) {
   constexpr int kRows = Traits::kRows, kTile = Traits::kTile, kRowsPerWarp = Traits::kRowsPerWarp, kCols = Traits::kCols;
   const FlashAttentionParams& p = g.forward;
@@ -129,6 +131,8 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
   const HeadView<float> head = head_view<float>(p, g.dout, b, h);
   const float *q = head.q, *k = head.k, *v = head.v, *out = head.out, *dout = head.dout;
   const KeyVisibility visible = key_visibility(p, b);
+  const ScoreModifiers<float> modifiers = score_modifiers<float>(p, b, h);
+  float* dbias = g.dbias != nullptr ? g.dbias + bh * p.queries * p.keys : nullptr;
   load_rows(qs, dk, q, p.q_row, i0, kRows, p.queries, dk);
   load_rows(dos, dv, dout, p.out_row, i0, kRows, p.queries, dv);
   __syncthreads();
@@ -149,7 +153,7 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
     for (int c = 0; c < kCols; ++c) dq[rr][c] = 0.0f;
   }
   const std::int64_t key_end = visible.key_end(i0, kRows);
-  for (std::int64_t j0 = 0; j0 < key_end; j0 += kTile) {
+  for (std::int64_t j0 = visible.key_begin(i0) / kTile * kTile; j0 < key_end; j0 += kTile) {
     __syncthreads();
     load_rows(ks, Traits::padded(dk), k, p.k_row, j0, kTile, p.keys, dk);
     load_rows(vs, Traits::padded(dv), v, p.v_row, j0, kTile, p.keys, dv);
@@ -164,8 +168,10 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
         float s = 0.0f, dp = 0.0f;
         for (int c = 0; c < dk; ++c) s += qs[r * dk + c] * ks[lane * Traits::padded(dk) + c];
         for (int c = 0; c < dv; ++c) dp += dos[r * dv + c] * vs[lane * Traits::padded(dv) + c];
-        const float prob = probability(s * p.scale, lse[rr]);
+        const float prob = probability(kModifiers ? modifiers.score(s, i, j) : s * p.scale, lse[rr]);
         ds = prob == 0.0f ? 0.0f : prob * (dp - delta[rr]);
+        if (kModifiers && dbias != nullptr) dbias[i * p.keys + j] = ds;
+        if (kModifiers) ds *= modifiers.slope_of_cap(s);
       }
       dss[r * kTile + lane] = ds;
     }
@@ -192,11 +198,13 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
   }
 }
 
-template <class Traits>  // F32Traits<ceil(max(qk_dim, v_dim) / 32)>
+// A block owns kRows keys of one key head and sums over the query heads of its group.
+template <class Traits, bool kModifiers>  // F32Traits<ceil(max(qk_dim, v_dim) / 32)>
 __global__ void dkdv_kernel(FlashAttentionGradParams g) {
   constexpr int kRows = Traits::kRows, kTile = Traits::kTile, kRowsPerWarp = Traits::kRowsPerWarp, kCols = Traits::kCols;
   const FlashAttentionParams& p = g.forward;
-  const std::int64_t bh = blockIdx.y, b = bh / p.heads, h = bh % p.heads;
+  const std::int64_t kv_heads = kv_heads_of(p), group = p.heads / kv_heads;
+  const std::int64_t b = blockIdx.y / kv_heads, kv_h = blockIdx.y % kv_heads;
   const std::int64_t j0 = static_cast<std::int64_t>(blockIdx.x) * kRows;
   const int dk = static_cast<int>(p.qk_dim), dv = static_cast<int>(p.v_dim);
   const int warp = static_cast<int>(threadIdx.x) / ak::kWarpSize, lane = static_cast<int>(ak::lane_id());
@@ -209,11 +217,12 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
   float* dst = ak::dynamic_shared<float>() + layout.dst;  // ds^T
   float* lse = ak::dynamic_shared<float>() + layout.lse;
   float* delta = ak::dynamic_shared<float>() + layout.delta;
-  const HeadView<float> head = head_view<float>(p, g.dout, b, h);
-  const float *q = head.q, *k = head.k, *v = head.v, *dout = head.dout;
   const KeyVisibility visible = key_visibility(p, b);
-  load_rows(ks, dk, k, p.k_row, j0, kRows, p.keys, dk);
-  load_rows(vs, dv, v, p.v_row, j0, kRows, p.keys, dv);
+  {
+    const HeadView<float> head = head_view<float>(p, g.dout, b, kv_h * group);
+    load_rows(ks, dk, head.k, p.k_row, j0, kRows, p.keys, dk);
+    load_rows(vs, dv, head.v, p.v_row, j0, kRows, p.keys, dv);
+  }
 
   float dk_acc[kRowsPerWarp][kCols], dv_acc[kRowsPerWarp][kCols];
   AK_UNROLL
@@ -222,43 +231,50 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
     for (int c = 0; c < kCols; ++c) dk_acc[rr][c] = dv_acc[rr][c] = 0.0f;
   // Keys at or past the visibility limit are seen by no query: their gradients stay 0.
   const std::int64_t query_begin = j0 < visible.limit ? visible.query_begin(j0) : p.queries;
-  for (std::int64_t t0 = query_begin; t0 < p.queries; t0 += kTile) {
-    __syncthreads();
-    load_rows(qs, Traits::padded(dk), q, p.q_row, t0, kTile, p.queries, dk);
-    load_rows(dos, Traits::padded(dv), dout, p.out_row, t0, kTile, p.queries, dv);
-    if (threadIdx.x < kTile) {
-      const std::int64_t i = t0 + threadIdx.x;
-      lse[threadIdx.x] = i < p.queries ? p.lse[bh * p.queries + i] : -INFINITY;
-      delta[threadIdx.x] = i < p.queries ? g.delta[bh * p.queries + i] : 0.0f;
-    }
-    __syncthreads();
-    const std::int64_t i = t0 + lane;
-    AK_UNROLL
-    for (int rr = 0; rr < kRowsPerWarp; ++rr) {
-      const int r = warp * kRowsPerWarp + rr;
-      const std::int64_t j = j0 + r;
-      float prob = 0.0f, ds = 0.0f;
-      if (i < p.queries && visible(i, j)) {
-        float s = 0.0f, dp = 0.0f;
-        for (int c = 0; c < dk; ++c) s += qs[lane * Traits::padded(dk) + c] * ks[r * dk + c];
-        for (int c = 0; c < dv; ++c) dp += dos[lane * Traits::padded(dv) + c] * vs[r * dv + c];
-        prob = probability(s * p.scale, lse[lane]);
-        ds = prob == 0.0f ? 0.0f : prob * (dp - delta[lane]);
+  const std::int64_t query_end = visible.query_end(j0, kRows, p.queries);
+  for (std::int64_t h = kv_h * group; h < (kv_h + 1) * group; ++h) {
+    const std::int64_t bh = b * p.heads + h;
+    const HeadView<float> head = head_view<float>(p, g.dout, b, h);
+    const ScoreModifiers<float> modifiers = score_modifiers<float>(p, b, h);
+    for (std::int64_t t0 = query_begin; t0 < query_end; t0 += kTile) {
+      __syncthreads();
+      load_rows(qs, Traits::padded(dk), head.q, p.q_row, t0, kTile, p.queries, dk);
+      load_rows(dos, Traits::padded(dv), head.dout, p.out_row, t0, kTile, p.queries, dv);
+      if (threadIdx.x < kTile) {
+        const std::int64_t i = t0 + threadIdx.x;
+        lse[threadIdx.x] = i < p.queries ? p.lse[bh * p.queries + i] : -INFINITY;
+        delta[threadIdx.x] = i < p.queries ? g.delta[bh * p.queries + i] : 0.0f;
       }
-      pt[r * kTile + lane] = prob;
-      dst[r * kTile + lane] = ds;
-    }
-    __syncwarp();
-    AK_UNROLL
-    for (int rr = 0; rr < kRowsPerWarp; ++rr) {
-      const int r = warp * kRowsPerWarp + rr;
-      for (int ii = 0; ii < kTile; ++ii) {
-        const float prob = pt[r * kTile + ii], ds = dst[r * kTile + ii];
-        AK_UNROLL
-        for (int c = 0; c < kCols; ++c) {
-          const int col = lane + c * ak::kWarpSize;
-          if (col < dv) dv_acc[rr][c] += prob * dos[ii * Traits::padded(dv) + col];
-          if (col < dk) dk_acc[rr][c] += ds * qs[ii * Traits::padded(dk) + col];
+      __syncthreads();
+      const std::int64_t i = t0 + lane;
+      AK_UNROLL
+      for (int rr = 0; rr < kRowsPerWarp; ++rr) {
+        const int r = warp * kRowsPerWarp + rr;
+        const std::int64_t j = j0 + r;
+        float prob = 0.0f, ds = 0.0f;
+        if (i < p.queries && visible(i, j)) {
+          float s = 0.0f, dp = 0.0f;
+          for (int c = 0; c < dk; ++c) s += qs[lane * Traits::padded(dk) + c] * ks[r * dk + c];
+          for (int c = 0; c < dv; ++c) dp += dos[lane * Traits::padded(dv) + c] * vs[r * dv + c];
+          prob = probability(kModifiers ? modifiers.score(s, i, j) : s * p.scale, lse[lane]);
+          ds = prob == 0.0f ? 0.0f : prob * (dp - delta[lane]);
+          if (kModifiers) ds *= modifiers.slope_of_cap(s);
+        }
+        pt[r * kTile + lane] = prob;
+        dst[r * kTile + lane] = ds;
+      }
+      __syncwarp();
+      AK_UNROLL
+      for (int rr = 0; rr < kRowsPerWarp; ++rr) {
+        const int r = warp * kRowsPerWarp + rr;
+        for (int ii = 0; ii < kTile; ++ii) {
+          const float prob = pt[r * kTile + ii], ds = dst[r * kTile + ii];
+          AK_UNROLL
+          for (int c = 0; c < kCols; ++c) {
+            const int col = lane + c * ak::kWarpSize;
+            if (col < dv) dv_acc[rr][c] += prob * dos[ii * Traits::padded(dv) + col];
+            if (col < dk) dk_acc[rr][c] += ds * qs[ii * Traits::padded(dk) + col];
+          }
         }
       }
     }
@@ -267,8 +283,8 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
   for (int rr = 0; rr < kRowsPerWarp; ++rr) {
     const std::int64_t j = j0 + warp * kRowsPerWarp + rr;
     if (j >= p.keys) continue;
-    float* dk_row = static_cast<float*>(g.dk) + (b * p.keys + j) * p.k_row + h * dk;
-    float* dv_row = static_cast<float*>(g.dv) + (b * p.keys + j) * p.v_row + h * dv;
+    float* dk_row = static_cast<float*>(g.dk) + (b * p.keys + j) * p.k_row + kv_h * dk;
+    float* dv_row = static_cast<float*>(g.dv) + (b * p.keys + j) * p.v_row + kv_h * dv;
     AK_UNROLL
     for (int c = 0; c < kCols; ++c) {
       const int col = lane + c * ak::kWarpSize;
@@ -284,25 +300,32 @@ void forward_f32(const FlashAttentionParams& p, void* stream) {
   const int dk = static_cast<int>(p.qk_dim), dv = static_cast<int>(p.v_dim);
   with_f32_traits(dv, [&](auto traits) {
     using Traits = decltype(traits);
-    AK_LAUNCH(forward_kernel<Traits>, grid_for<Traits>(p.queries, p), kThreads,
-              sizeof(float) * typename Traits::Forward(dk, dv).floats, ak::as_stream(stream), p);
+    with_modifiers(has_score_modifiers(p), [&](auto modifiers) {
+      AK_LAUNCH((forward_kernel<Traits, decltype(modifiers)::value>), grid_for<Traits>(p.queries, p), kThreads,
+                sizeof(float) * typename Traits::Forward(dk, dv).floats, ak::as_stream(stream), p);
+    });
   });
 }
 
 void backward_f32(const FlashAttentionGradParams& g, void* stream) {
   const FlashAttentionParams& p = g.forward;
   const int dk = static_cast<int>(p.qk_dim), dv = static_cast<int>(p.v_dim);
+  const bool modifiers_on = has_score_modifiers(p) || g.dbias != nullptr;
   if (p.queries > 0)  // writes delta, which the dk/dv pass reads
     with_f32_traits(dk, [&](auto traits) {
       using Traits = decltype(traits);
-      AK_LAUNCH(dq_kernel<Traits>, grid_for<Traits>(p.queries, p), kThreads,
-                sizeof(float) * typename Traits::Dq(dk, dv).floats, ak::as_stream(stream), g);
+      with_modifiers(modifiers_on, [&](auto modifiers) {
+        AK_LAUNCH((dq_kernel<Traits, decltype(modifiers)::value>), grid_for<Traits>(p.queries, p), kThreads,
+                  sizeof(float) * typename Traits::Dq(dk, dv).floats, ak::as_stream(stream), g);
+      });
     });
   if (p.keys > 0)
     with_f32_traits(dk > dv ? dk : dv, [&](auto traits) {
       using Traits = decltype(traits);
-      AK_LAUNCH(dkdv_kernel<Traits>, grid_for<Traits>(p.keys, p), kThreads,
-                sizeof(float) * typename Traits::Dkdv(dk, dv).floats, ak::as_stream(stream), g);
+      with_modifiers(modifiers_on, [&](auto modifiers) {
+        AK_LAUNCH((dkdv_kernel<Traits, decltype(modifiers)::value>), grid_for<Traits>(p.keys, p, true), kThreads,
+                  sizeof(float) * typename Traits::Dkdv(dk, dv).floats, ak::as_stream(stream), g);
+      });
     });
 }
 
@@ -321,6 +344,11 @@ void flash_attention_check(const FlashAttentionParams& p) {
   constexpr std::int64_t kMaxSteps = (std::int64_t{1} << 31) - 1024;
   ATTNKIT_CHECK(p.queries <= kMaxSteps && p.keys <= kMaxSteps, "flash attention: ", p.queries, " queries and ", p.keys,
                 " keys: the kernels take at most ", kMaxSteps, " of each");
+  ATTNKIT_CHECK(p.kv_heads >= 0 && (p.kv_heads == 0 || p.heads % p.kv_heads == 0), "flash attention: ", p.kv_heads,
+                " key heads do not divide ", p.heads, " query heads");
+  ATTNKIT_CHECK(p.bias_batch_step >= 0 && p.bias_head_step >= 0, "flash attention: negative bias steps");
+  ATTNKIT_CHECK(p.softcap >= 0.0f && p.softcap <= 3.4e38f, "flash attention: softcap must be 0 (none) or positive and finite, got ",
+                p.softcap);
   if (p.dtype == AttentionDType::f32) {
     ATTNKIT_CHECK(p.qk_dim >= 1 && p.qk_dim <= flash::kF32MaxDim && p.v_dim >= 1 && p.v_dim <= flash::kF32MaxDim,
                   "flash attention: float32 takes head dims 1 to ", flash::kF32MaxDim, ", got ", p.qk_dim,

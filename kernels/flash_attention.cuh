@@ -2,6 +2,8 @@
 // which keys a query sees, and the ranges of keys and queries that a tile needs to visit.
 #pragma once
 
+#include <type_traits>
+
 #include "kernels/dialect.h"
 #include "kernels/flash_attention.h"
 #include "kernels/flash_attention_traits.h"
@@ -13,17 +15,35 @@ struct KeyVisibility {
   const std::uint8_t* mask;  // this batch element's row of key_mask, or null
   std::int64_t limit;        // keys at or past it are hidden: keys, or the key length if smaller
   bool causal;
+  std::int64_t left, right;  // the window: keys [i - left, i + right] of query i (negative: no bound)
 
   AK_DEVICE bool operator()(std::int64_t query, std::int64_t key) const {
-    return key < limit && (mask == nullptr || mask[key] != 0) && !(causal && key > query);
+    return key < limit && (mask == nullptr || mask[key] != 0) && !(causal && key > query) && in_window(query, key);
+  }
+  AK_DEVICE bool in_window(std::int64_t query, std::int64_t key) const {
+    return !(left >= 0 && key < query - left) && !(right >= 0 && key > query + right);
+  }
+  // Keys before this are hidden from queries at or after first_query.
+  AK_DEVICE std::int64_t key_begin(std::int64_t first_query) const {
+    return left >= 0 && first_query > left ? first_query - left : 0;
   }
   // Keys at or past this are hidden from queries [first_query, first_query + count).
   AK_DEVICE std::int64_t key_end(std::int64_t first_query, std::int64_t count) const {
-    const std::int64_t causal_end = first_query + count;
-    return causal && causal_end < limit ? causal_end : limit;
+    std::int64_t end = limit;
+    if (causal && first_query + count < end) end = first_query + count;
+    if (right >= 0 && first_query + count + right < end) end = first_query + count + right;
+    return end;
   }
-  // Queries before this do not see key `first_key` or any after it.
-  AK_DEVICE std::int64_t query_begin(std::int64_t first_key) const { return causal ? first_key : 0; }
+  // Queries before this see none of the keys at or after first_key.
+  AK_DEVICE std::int64_t query_begin(std::int64_t first_key) const {
+    std::int64_t begin = causal ? first_key : 0;
+    if (right >= 0 && first_key - right > begin) begin = first_key - right;
+    return begin;
+  }
+  // Queries at or past this see none of the keys [first_key, first_key + count) (at most `queries`).
+  AK_DEVICE std::int64_t query_end(std::int64_t first_key, std::int64_t count, std::int64_t queries) const {
+    return left >= 0 && first_key + count + left < queries ? first_key + count + left : queries;
+  }
 };
 
 AK_DEVICE KeyVisibility key_visibility(const FlashAttentionParams& p, std::int64_t b) {
@@ -32,7 +52,50 @@ AK_DEVICE KeyVisibility key_visibility(const FlashAttentionParams& p, std::int64
     const std::int64_t length = p.key_lengths[b];
     limit = length < 0 ? 0 : (length < limit ? length : limit);
   }
-  return {p.key_mask != nullptr ? p.key_mask + b * p.keys : nullptr, limit, p.causal};
+  return {p.key_mask != nullptr ? p.key_mask + b * p.keys : nullptr, limit, p.causal, p.window_left, p.window_right};
+}
+
+// The heads of k and v: kv_heads, or heads when 0.
+AK_HOST_DEVICE inline std::int64_t kv_heads_of(const FlashAttentionParams& p) { return p.kv_heads > 0 ? p.kv_heads : p.heads; }
+
+// The score modifiers of one (batch element, query head): the final score of a dot product
+// (flash_attention.h) and its derivative, for the kernels' instances with modifiers. T: the
+// element type of a bias that is not float32.
+template <typename T>
+struct ScoreModifiers {
+  const void* bias;  // this (batch, head)'s [queries, keys] matrix (rows `keys` apart), or null
+  bool bias_f32;
+  std::int64_t keys;
+  float slope;       // ALiBi's, or 0
+  float scale, softcap;
+
+  AK_DEVICE float bias_at(std::int64_t i, std::int64_t j) const {
+    const std::int64_t at = i * keys + j;
+    return bias_f32 ? static_cast<const float*>(bias)[at] : ak::to_float(static_cast<const T*>(bias)[at]);
+  }
+  // The scaled dot product, capped, plus bias and ALiBi.
+  AK_DEVICE float score(float dot, std::int64_t i, std::int64_t j) const {
+    float s = dot * scale;
+    if (softcap > 0.0f) s = softcap * tanhf(s / softcap);
+    if (bias != nullptr) s += bias_at(i, j);
+    if (slope != 0.0f) s -= slope * static_cast<float>(i > j ? i - j : j - i);
+    return s;
+  }
+  // d score / d (scale dot): 1 - tanh^2 under the cap, else 1.
+  AK_DEVICE float slope_of_cap(float dot) const {
+    if (softcap <= 0.0f) return 1.0f;
+    const float t = tanhf(dot * scale / softcap);
+    return 1.0f - t * t;
+  }
+};
+
+template <typename T>
+AK_DEVICE ScoreModifiers<T> score_modifiers(const FlashAttentionParams& p, std::int64_t b, std::int64_t h) {
+  const std::int64_t at = b * p.bias_batch_step + h * p.bias_head_step;
+  const void* bias = p.bias == nullptr ? nullptr
+                     : p.bias_f32     ? static_cast<const void*>(static_cast<const float*>(p.bias) + at)
+                                      : static_cast<const void*>(static_cast<const T*>(p.bias) + at);
+  return {bias, p.bias_f32, p.keys, p.alibi_slopes != nullptr ? p.alibi_slopes[h] : 0.0f, p.scale, p.softcap};
 }
 
 // Where one (batch element, head) of each operand starts; step t lies t rows further (q_row,
@@ -41,12 +104,14 @@ template <typename T>
 struct HeadView {
   const T *q, *k, *v, *out, *dout;
 };
+// h is a query head; k and v are read at its key head.
 template <typename T>
 AK_DEVICE HeadView<T> head_view(const FlashAttentionParams& p, const void* dout, std::int64_t b, std::int64_t h) {
   const std::int64_t out_at = b * p.queries * p.out_row + h * p.v_dim;
+  const std::int64_t kv_h = h / (p.heads / kv_heads_of(p));
   return {static_cast<const T*>(p.q) + b * p.queries * p.q_row + h * p.qk_dim,
-          static_cast<const T*>(p.k) + b * p.keys * p.k_row + h * p.qk_dim,
-          static_cast<const T*>(p.v) + b * p.keys * p.v_row + h * p.v_dim,
+          static_cast<const T*>(p.k) + b * p.keys * p.k_row + kv_h * p.qk_dim,
+          static_cast<const T*>(p.v) + b * p.keys * p.v_row + kv_h * p.v_dim,
           static_cast<const T*>(p.out) + out_at, dout != nullptr ? static_cast<const T*>(dout) + out_at : nullptr};
 }
 
@@ -82,10 +147,22 @@ void with_f32_traits(std::int64_t dim, F&& f) {
   }
 }
 
-// The grid of blocks of Traits::kRows rows over `rows` rows of every (batch, head).
+// f(std::true_type{}) for the kernels' instances with score modifiers, f(std::false_type{}) for
+// the plain ones.
+template <typename F>
+void with_modifiers(bool on, F&& f) {
+  if (on)
+    f(std::true_type{});
+  else
+    f(std::false_type{});
+}
+
+// The grid of blocks of Traits::kRows rows over `rows` rows of every (batch, head): query heads,
+// or, for the dk/dv pass (over_key_heads), key heads.
 template <class Traits>
-dim3 grid_for(std::int64_t rows, const FlashAttentionParams& p) {
-  return dim3(static_cast<unsigned>((rows + Traits::kRows - 1) / Traits::kRows), static_cast<unsigned>(p.batch * p.heads));
+dim3 grid_for(std::int64_t rows, const FlashAttentionParams& p, bool over_key_heads = false) {
+  return dim3(static_cast<unsigned>((rows + Traits::kRows - 1) / Traits::kRows),
+              static_cast<unsigned>(p.batch * (over_key_heads ? kv_heads_of(p) : p.heads)));
 }
 
 // The launchers of each engine, behind flash_attention_forward and _backward.

@@ -10,7 +10,19 @@
 // gradients dq, dk, dv have the layouts of q, k, v; dout has out's.
 //
 // Key j is hidden from query i of batch b when key_mask[b * keys + j] == 0, when j >=
-// key_lengths[b], or, when causal, when j > i. A query that sees no key gets out 0 and lse -inf.
+// key_lengths[b], when causal and j > i, or when it lies outside the window: j < i - window_left
+// or j > i + window_right (a negative bound is none). A query that sees no key gets out 0 and lse
+// -inf.
+//
+// Grouped-query attention: k and v hold kv_heads heads (k_row, v_row count them), kv_heads
+// dividing heads; query head h reads key and value head h / (heads / kv_heads), and dk, dv of a
+// key head sum over the query heads of its group.
+//
+// Scores: s_ij = scale q_i . k_j; with softcap > 0, softcap tanh(s_ij / softcap); then plus
+// bias[b, h, i, j] and minus alibi_slopes[h] |i - j|. Softcap, bias, ALiBi and the window are the
+// score modifiers: the kernels take them in instances of their own, so that the plain path
+// carries none of their instructions. The backward writes dbias = dS (the gradient of the loss
+// with respect to each final score, 0 where hidden) for every (b, h, i, j) when asked.
 //
 // Forward: out, and lse [batch, heads, queries] = log sum_j exp(s_ij) over the visible keys.
 // Backward (P recomputed from lse): delta [batch, heads, queries] (scratch the launcher fills:
@@ -46,7 +58,23 @@ struct FlashAttentionParams {
   const std::int32_t* key_lengths = nullptr;   // [batch] or null
   bool causal = false;
   float scale = 1.0f;
+  std::int64_t kv_heads = 0;  // 0: heads
+  // Score modifiers (all off by default). bias is in the operands' dtype, or float32 when
+  // bias_f32; element (b, h, i, j) lies at b * bias_batch_step + h * bias_head_step + i * keys + j
+  // (a step of 0 broadcasts).
+  const void* bias = nullptr;
+  bool bias_f32 = true;
+  std::int64_t bias_batch_step = 0, bias_head_step = 0;
+  const float* alibi_slopes = nullptr;  // [heads]
+  float softcap = 0.0f;
+  std::int64_t window_left = -1, window_right = -1;
 };
+
+// Whether any score modifier is on: the launch then takes the kernels' instances with them.
+inline bool has_score_modifiers(const FlashAttentionParams& p) {
+  return p.bias != nullptr || p.alibi_slopes != nullptr || p.softcap > 0.0f || p.window_left >= 0 ||
+         p.window_right >= 0;
+}
 
 struct FlashAttentionGradParams {
   FlashAttentionParams forward;  // q, k, v, out and lse as the forward left them
@@ -55,6 +83,7 @@ struct FlashAttentionGradParams {
   void* dq = nullptr;            // q's layout
   void* dk = nullptr;            // k's layout
   void* dv = nullptr;            // v's layout
+  float* dbias = nullptr;        // [batch, heads, queries, keys] or null: dS, written by the dq pass
 };
 
 // Throws attnkit::Error naming the problem when the kernels cannot take these sizes, dtype,

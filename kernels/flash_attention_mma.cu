@@ -45,7 +45,9 @@ AK_DEVICE float* shared_floats(Region region) {
 }
 
 // What a block works on: its (batch, head), its first row, the operands' heads and which keys
-// its queries see. Row and key indices are 32-bit (flash_attention_check keeps them below 2^31),
+// its queries see. The grid covers `heads` heads of each batch element: the query heads, or the
+// key heads in the dk/dv pass, each of which stands for a group of `group` query heads (head then
+// views the group's first). Row and key indices are 32-bit (flash_attention_check keeps them below 2^31),
 // which leaves the accumulators more registers.
 template <typename T>
 struct BlockSetup {
@@ -57,13 +59,13 @@ struct BlockSetup {
   int limit;                  // keys at or past it are hidden (visible.limit)
   const std::uint8_t* mask;   // this batch element's byte mask, or null (visible.mask)
 
-  AK_DEVICE BlockSetup(const FlashAttentionParams& p, const void* dout, int rows)
+  AK_DEVICE BlockSetup(const FlashAttentionParams& p, const void* dout, int rows, int heads, int group)
       : bh(static_cast<int>(blockIdx.y)),
-        b(bh / static_cast<int>(p.heads)),
-        h(bh % static_cast<int>(p.heads)),
+        b(bh / heads),
+        h(bh % heads),
         first_row(static_cast<int>(blockIdx.x) * rows),
         warp(static_cast<int>(threadIdx.x) / ak::kWarpSize),
-        head(head_view<T>(p, dout, b, h)),
+        head(head_view<T>(p, dout, b, h * group)),
         visible(key_visibility(p, b)),
         limit(static_cast<int>(visible.limit)),
         mask(visible.mask) {}
@@ -281,6 +283,15 @@ AK_DEVICE void hide_what_the_queries_do_not_see(Accumulators<kM, kN>& s, const B
   if (causal && j0 + kN - 1 > row0) hide_causal<false, kM, kN>(s, j0 - row0);
 }
 
+// The final score (flash_attention.h) of a raw score q_i . k_j, or -inf where the plain masks hid
+// it (-inf already), where the window hides key j from query i, and past the operands' ends.
+template <typename T>
+AK_DEVICE float final_score(float raw, const ScoreModifiers<T>& modifiers, const KeyVisibility& visible, int i, int j,
+                            int queries, int keys) {
+  if (raw == -INFINITY || i >= queries || j >= keys || !visible.in_window(i, j)) return -INFINITY;
+  return modifiers.score(raw, i, j);
+}
+
 // Max and sum of a row's values across the 4 lanes of a quad.
 AK_DEVICE float quad_max(float x) {
   x = fmaxf(x, ak::shfl_xor(x, 1));
@@ -321,33 +332,40 @@ struct RowFactors {
   }
 };
 
-template <class Traits>
+// kModifiers: the instance with the score modifiers of flash_attention.h.
+template <class Traits, bool kModifiers>
 __global__ void forward_kernel(FlashAttentionParams p) {
   using T = typename Traits::Element;
   constexpr int D = Traits::kHeadDim, S = Traits::kStride, N = Traits::kTile, M = Traits::kWarpTiles;
-  const BlockSetup<T> block(p, nullptr, Traits::kRows);
+  const BlockSetup<T> block(p, nullptr, Traits::kRows, static_cast<int>(p.heads), 1);
   T* qs = shared_tile<Traits>(Traits::q);
   T* ks = shared_tile<Traits>(Traits::k);  // [2][N][S]
   T* vs = shared_tile<Traits>(Traits::v);  // [2][N][S]
   const int warp_row = block.warp * M * kMmaRows;
   const int row0 = block.first_row + warp_row;  // this warp's first query
+  const int first_tile = static_cast<int>(block.visible.key_begin(block.first_row) / N);
   const int tiles = static_cast<int>((block.visible.key_end(block.first_row, Traits::kRows) + N - 1) / N);
+  const ScoreModifiers<T> modifiers = score_modifiers<T>(p, block.b, block.h);
 
   TileCopy<Traits, Traits::kRows, 1>({block.head.q}, {p.q_row}, block.first_row, static_cast<int>(p.queries))
       .copy_checked({qs}, {p.q_row});
-  TileCopy<Traits, N, 2> kv_copy({block.head.k, block.head.v}, {p.k_row, p.v_row}, 0, static_cast<int>(p.keys));
-  if (tiles > 0) kv_copy.copy_checked({ks, vs}, {p.k_row, p.v_row});
+  TileCopy<Traits, N, 2> kv_copy({block.head.k, block.head.v}, {p.k_row, p.v_row}, first_tile * N,
+                                 static_cast<int>(p.keys));
+  if (first_tile < tiles)
+    kv_copy.copy_checked({ks + first_tile % 2 * N * S, vs + first_tile % 2 * N * S}, {p.k_row, p.v_row});
   ak::cp_async_commit();
 
-  const float scale_log2 = p.scale * kLog2e;
-  // Per row (m tile mt, rows g and g + 8 as r = 0, 1): m[2 mt + r], the running max of the raw
+  // Scores to base 2: the raw scores times scale log2(e) in the plain instance; the final scores
+  // (natural units) times log2(e) with the modifiers.
+  const float scale_log2 = kModifiers ? kLog2e : p.scale * kLog2e;
+  // Per row (m tile mt, rows g and g + 8 as r = 0, 1): m[2 mt + r], the running max of the
   // scores, and l[2 mt + r], this lane's part of the sum of 2^(s scale log2(e) - max scale log2(e)).
   float o[M][D / 8][4] = {};
   float* m = shared_floats(Traits::row_maxima) + threadIdx.x * M * 2;
   float* l = shared_floats(Traits::row_sums) + threadIdx.x * M * 2;
   AK_UNROLL
   for (int e = 0; e < 2 * M; ++e) m[e] = -INFINITY, l[e] = 0.0f;
-  for (int t = 0; t < tiles; ++t) {
+  for (int t = first_tile; t < tiles; ++t) {
     ak::cp_async_wait<0>();
     __syncthreads();  // tile t has landed; nobody reads the other buffer any more
     if (t + 1 < tiles) kv_copy.copy({ks + (t + 1) % 2 * N * S, vs + (t + 1) % 2 * N * S}, {p.k_row, p.v_row});
@@ -358,6 +376,15 @@ __global__ void forward_kernel(FlashAttentionParams p) {
     float s[M][N / 8][4] = {};
     warp_mma<T, S, false, M, D, N>(s, SharedA<S, T>{qs, warp_row}, kt);
     hide_what_the_queries_do_not_see<M, N>(s, block, p.causal, row0, j0);
+    if constexpr (kModifiers)
+      AK_UNROLL
+      for (int mt = 0; mt < M; ++mt)
+        AK_UNROLL
+        for (int nt = 0; nt < N / 8; ++nt)
+          AK_UNROLL
+          for (int e = 0; e < 4; ++e)
+            s[mt][nt][e] = final_score(s[mt][nt][e], modifiers, block.visible, row0 + fragment_row(mt, e),
+                                       j0 + fragment_col(nt, e), static_cast<int>(p.queries), static_cast<int>(p.keys));
     AK_UNROLL
     for (int mt = 0; mt < M; ++mt)
       AK_UNROLL
@@ -406,12 +433,12 @@ __global__ void forward_kernel(FlashAttentionParams p) {
 // that sees no key, so that its p is 0 with no test.
 AK_DEVICE float lse_base2(float lse) { return lse == -INFINITY ? INFINITY : lse * kLog2e; }
 
-template <class Traits>
+template <class Traits, bool kModifiers>
 __global__ void dq_kernel(FlashAttentionGradParams g) {
   using T = typename Traits::Element;
   constexpr int D = Traits::kHeadDim, S = Traits::kStride, N = Traits::kTile, M = Traits::kWarpTiles;
   const FlashAttentionParams& p = g.forward;
-  const BlockSetup<T> block(p, g.dout, Traits::kRows);
+  const BlockSetup<T> block(p, g.dout, Traits::kRows, static_cast<int>(p.heads), 1);
   T* qs = shared_tile<Traits>(Traits::q);
   T* dos = shared_tile<Traits>(Traits::dout);
   T* ks = shared_tile<Traits>(Traits::k);  // [2][N][S]
@@ -420,13 +447,17 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
   float* delta_s = shared_floats(Traits::delta);
   const int warp_row = block.warp * M * kMmaRows;
   const int row0 = block.first_row + warp_row;
+  const int first_tile = static_cast<int>(block.visible.key_begin(block.first_row) / N);
   const int tiles = static_cast<int>((block.visible.key_end(block.first_row, Traits::kRows) + N - 1) / N);
-  const int queries = static_cast<int>(p.queries);
+  const int queries = static_cast<int>(p.queries), keys = static_cast<int>(p.keys);
+  const ScoreModifiers<T> modifiers = score_modifiers<T>(p, block.b, block.h);
+  float* dbias = g.dbias != nullptr ? g.dbias + static_cast<std::int64_t>(block.bh) * queries * keys : nullptr;
 
   TileCopy<Traits, Traits::kRows, 2>({block.head.q, block.head.dout}, {p.q_row, p.out_row}, block.first_row, queries)
       .copy_checked({qs, dos}, {p.q_row, p.out_row});
-  TileCopy<Traits, N, 2> kv_copy({block.head.k, block.head.v}, {p.k_row, p.v_row}, 0, static_cast<int>(p.keys));
-  if (tiles > 0) kv_copy.copy_checked({ks, vs}, {p.k_row, p.v_row});
+  TileCopy<Traits, N, 2> kv_copy({block.head.k, block.head.v}, {p.k_row, p.v_row}, first_tile * N, keys);
+  if (first_tile < tiles)
+    kv_copy.copy_checked({ks + first_tile % 2 * N * S, vs + first_tile % 2 * N * S}, {p.k_row, p.v_row});
   ak::cp_async_commit();
   if (threadIdx.x < Traits::kRows) {  // delta_i = dout_i . out_i (also written for the dk/dv pass), lse_i
     const int r = static_cast<int>(threadIdx.x);
@@ -458,10 +489,10 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
       lse[mt][r] = lse_s[warp_row + fragment_row(mt, 2 * r)];
       delta[mt][r] = delta_s[warp_row + fragment_row(mt, 2 * r)];
     }
-  const float scale_log2 = p.scale * kLog2e;
+  const float scale_log2 = kModifiers ? kLog2e : p.scale * kLog2e;  // as in the forward
   float dq[M][D / 8][4] = {};
-  for (int t = 0; t < tiles; ++t) {
-    if (t > 0) {
+  for (int t = first_tile; t < tiles; ++t) {
+    if (t > first_tile) {
       ak::cp_async_wait<0>();
       __syncthreads();  // tile t has landed; nobody reads the other buffer any more
     }
@@ -480,8 +511,18 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
       for (int nt = 0; nt < N / 8; ++nt)
         AK_UNROLL
         for (int e = 0; e < 4; ++e) {
-          const float prob = ak::exp2_approx(fmaf(s[mt][nt][e], scale_log2, -lse[mt][e / 2]));
-          s[mt][nt][e] = prob * (dp[mt][nt][e] - delta[mt][e / 2]);  // dS
+          if constexpr (kModifiers) {
+            const int i = row0 + fragment_row(mt, e), j = j0 + fragment_col(nt, e);
+            const float raw = s[mt][nt][e];
+            const float score = final_score(raw, modifiers, block.visible, i, j, queries, keys);
+            const float prob = ak::exp2_approx(fmaf(score, scale_log2, -lse[mt][e / 2]));
+            const float ds = prob * (dp[mt][nt][e] - delta[mt][e / 2]);
+            if (dbias != nullptr && i < queries && j < keys) dbias[static_cast<std::int64_t>(i) * keys + j] = ds;
+            s[mt][nt][e] = ds * modifiers.slope_of_cap(raw);  // dS with respect to scale q_i . k_j
+          } else {
+            const float prob = ak::exp2_approx(fmaf(s[mt][nt][e], scale_log2, -lse[mt][e / 2]));
+            s[mt][nt][e] = prob * (dp[mt][nt][e] - delta[mt][e / 2]);  // dS
+          }
         }
     std::uint32_t dsf[M][N / 16][4];
     to_a_fragments<T, M, N>(dsf, s);
@@ -492,12 +533,14 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
                       dq, RowFactors<M>(p.scale).f);
 }
 
-template <class Traits>
+// A block owns kRows keys of one key head and sums over the query heads of its group.
+template <class Traits, bool kModifiers>
 __global__ void dkdv_kernel(FlashAttentionGradParams g) {
   using T = typename Traits::Element;
   constexpr int D = Traits::kHeadDim, S = Traits::kStride, N = Traits::kTile, M = Traits::kWarpTiles;
   const FlashAttentionParams& p = g.forward;
-  const BlockSetup<T> block(p, g.dout, Traits::kRows);
+  const int group = static_cast<int>(p.heads / kv_heads_of(p));
+  const BlockSetup<T> block(p, g.dout, Traits::kRows, static_cast<int>(kv_heads_of(p)), group);
   T* ks = shared_tile<Traits>(Traits::k);
   T* vs = shared_tile<Traits>(Traits::v);
   T* qs = shared_tile<Traits>(Traits::q);      // [2][N][S]
@@ -506,26 +549,15 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
   float* delta_s = shared_floats(Traits::delta);  // [2][N]
   const int warp_row = block.warp * M * kMmaRows;
   const int row0 = block.first_row + warp_row;  // this warp's first key
-  const int queries = static_cast<int>(p.queries);
+  const int queries = static_cast<int>(p.queries), keys = static_cast<int>(p.keys);
   // Keys at or past the visibility limit are seen by no query: their gradients stay 0.
-  const int first_query = block.first_row < block.limit ? (p.causal ? block.first_row : 0) : queries;
-  const int tiles = (queries - first_query + N - 1) / N;
-  TileCopy<Traits, N, 2> query_copy({block.head.q, block.head.dout}, {p.q_row, p.out_row}, first_query, queries);
-  // The queries of tile t: their rows of q and dout (cp.async) and their lse and delta (plain
-  // loads, seen by all after the barrier that starts the step of tile t).
-  const auto load_queries = [&](int t) {
-    query_copy.copy({qs + t % 2 * N * S, dos + t % 2 * N * S}, {p.q_row, p.out_row});
-    if (threadIdx.x < N) {
-      const int i = first_query + t * N + static_cast<int>(threadIdx.x);
-      lse_s[t % 2 * N + threadIdx.x] = i < p.queries ? lse_base2(p.lse[block.bh * p.queries + i]) : INFINITY;
-      delta_s[t % 2 * N + threadIdx.x] = i < p.queries ? g.delta[block.bh * p.queries + i] : 0.0f;
-    }
-  };
+  const int first_query =
+      block.first_row < block.limit ? static_cast<int>(block.visible.query_begin(block.first_row)) : queries;
+  const int query_end = static_cast<int>(block.visible.query_end(block.first_row, Traits::kRows, queries));
+  const int tiles = first_query < query_end ? (query_end - first_query + N - 1) / N : 0;
 
-  const int keys = static_cast<int>(p.keys);
   TileCopy<Traits, Traits::kRows, 2>({block.head.k, block.head.v}, {p.k_row, p.v_row}, block.first_row, keys)
       .copy_checked({ks, vs}, {p.k_row, p.v_row});
-  if (tiles > 0) load_queries(0);
   ak::cp_async_commit();
   ak::cp_async_wait<0>();
   __syncthreads();
@@ -538,51 +570,77 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
         load_a<S>(kf[mt][kc], ks, warp_row + mt * kMmaRows, kc * 16);
         load_a<S>(vf[mt][kc], vs, warp_row + mt * kMmaRows, kc * 16);
       }
-  const float scale_log2 = p.scale * kLog2e;
+  const float scale_log2 = kModifiers ? kLog2e : p.scale * kLog2e;  // as in the forward
   float dk[M][D / 8][4] = {}, dv[M][D / 8][4] = {};
-  for (int t = 0; t < tiles; ++t) {
-    if (t > 0) {
+  for (int h = block.h * group; h < (block.h + 1) * group; ++h) {
+    const int bh = block.b * static_cast<int>(p.heads) + h;
+    const HeadView<T> head = head_view<T>(p, g.dout, block.b, h);
+    const ScoreModifiers<T> modifiers = score_modifiers<T>(p, block.b, h);
+    TileCopy<Traits, N, 2> query_copy({head.q, head.dout}, {p.q_row, p.out_row}, first_query, queries);
+    // The queries of tile t: their rows of q and dout (cp.async) and their lse and delta (plain
+    // loads, seen by all after the barrier that starts the step of tile t).
+    const auto load_queries = [&](int t) {
+      query_copy.copy({qs + t % 2 * N * S, dos + t % 2 * N * S}, {p.q_row, p.out_row});
+      if (threadIdx.x < N) {
+        const int i = first_query + t * N + static_cast<int>(threadIdx.x);
+        lse_s[t % 2 * N + threadIdx.x] = i < queries ? lse_base2(p.lse[bh * p.queries + i]) : INFINITY;
+        delta_s[t % 2 * N + threadIdx.x] = i < queries ? g.delta[bh * p.queries + i] : 0.0f;
+      }
+    };
+    if (h > block.h * group) __syncthreads();  // the previous head's tiles are no longer read
+    if (tiles > 0) load_queries(0);
+    ak::cp_async_commit();
+    for (int t = 0; t < tiles; ++t) {
       ak::cp_async_wait<0>();
       __syncthreads();  // tile t has landed; nobody reads the other buffers any more
-    }
-    if (t + 1 < tiles) load_queries(t + 1);
-    ak::cp_async_commit();
-    const T* qt = qs + t % 2 * N * S;
-    const T* dot = dos + t % 2 * N * S;
-    const float* lse = lse_s + t % 2 * N;
-    const float* delta = delta_s + t % 2 * N;
-    float st[M][N / 8][4] = {}, dpt[M][N / 8][4] = {};
-    if constexpr (Traits::kHoldKeys) {
-      warp_mma<T, S, false, M, D, N>(st, RegisterA<M, D>{kf}, qt);
-      warp_mma<T, S, false, M, D, N>(dpt, RegisterA<M, D>{vf}, dot);
-    } else {
-      warp_mma<T, S, false, M, D, N>(st, SharedA<S, T>{ks, warp_row}, qt);
-      warp_mma<T, S, false, M, D, N>(dpt, SharedA<S, T>{vs, warp_row}, dot);
-    }
-    const int i0 = first_query + t * N;
-    if (p.causal && row0 + M * kMmaRows - 1 > i0) hide_causal<true, M, N>(st, i0 - row0);
-    AK_UNROLL
-    for (int nt = 0; nt < N / 8; ++nt)
-      AK_UNROLL
-      for (int c = 0; c < 2; ++c) {
-        const int column = fragment_col(nt, c);
-        const float lse_i = lse[column], delta_i = delta[column];
-        AK_UNROLL
-        for (int mt = 0; mt < M; ++mt)
-          AK_UNROLL
-          for (int e = c; e < 4; e += 2) {
-            const float prob = ak::exp2_approx(fmaf(st[mt][nt][e], scale_log2, -lse_i));
-            st[mt][nt][e] = prob;                                // P^T
-            dpt[mt][nt][e] = prob * (dpt[mt][nt][e] - delta_i);  // dS^T
-          }
+      if (t + 1 < tiles) load_queries(t + 1);
+      ak::cp_async_commit();
+      const T* qt = qs + t % 2 * N * S;
+      const T* dot = dos + t % 2 * N * S;
+      const float* lse = lse_s + t % 2 * N;
+      const float* delta = delta_s + t % 2 * N;
+      float st[M][N / 8][4] = {}, dpt[M][N / 8][4] = {};
+      if constexpr (Traits::kHoldKeys) {
+        warp_mma<T, S, false, M, D, N>(st, RegisterA<M, D>{kf}, qt);
+        warp_mma<T, S, false, M, D, N>(dpt, RegisterA<M, D>{vf}, dot);
+      } else {
+        warp_mma<T, S, false, M, D, N>(st, SharedA<S, T>{ks, warp_row}, qt);
+        warp_mma<T, S, false, M, D, N>(dpt, SharedA<S, T>{vs, warp_row}, dot);
       }
-    std::uint32_t pf[M][N / 16][4], dsf[M][N / 16][4];
-    to_a_fragments<T, M, N>(pf, st);
-    to_a_fragments<T, M, N>(dsf, dpt);
-    warp_mma<T, S, true, M, N, D>(dv, RegisterA<M, N>{pf}, dot);
-    warp_mma<T, S, true, M, N, D>(dk, RegisterA<M, N>{dsf}, qt);
+      const int i0 = first_query + t * N;
+      if (p.causal && row0 + M * kMmaRows - 1 > i0) hide_causal<true, M, N>(st, i0 - row0);
+      AK_UNROLL
+      for (int nt = 0; nt < N / 8; ++nt)
+        AK_UNROLL
+        for (int c = 0; c < 2; ++c) {
+          const int column = fragment_col(nt, c);
+          const float lse_i = lse[column], delta_i = delta[column];
+          AK_UNROLL
+          for (int mt = 0; mt < M; ++mt)
+            AK_UNROLL
+            for (int e = c; e < 4; e += 2) {
+              if constexpr (kModifiers) {
+                const float raw = st[mt][nt][e];
+                const float score =
+                    final_score(raw, modifiers, block.visible, i0 + column, row0 + fragment_row(mt, e), queries, keys);
+                const float prob = ak::exp2_approx(fmaf(score, scale_log2, -lse_i));
+                st[mt][nt][e] = prob;                                                               // P^T
+                dpt[mt][nt][e] = prob * (dpt[mt][nt][e] - delta_i) * modifiers.slope_of_cap(raw);  // dS^T
+              } else {
+                const float prob = ak::exp2_approx(fmaf(st[mt][nt][e], scale_log2, -lse_i));
+                st[mt][nt][e] = prob;                                // P^T
+                dpt[mt][nt][e] = prob * (dpt[mt][nt][e] - delta_i);  // dS^T
+              }
+            }
+        }
+      std::uint32_t pf[M][N / 16][4], dsf[M][N / 16][4];
+      to_a_fragments<T, M, N>(pf, st);
+      to_a_fragments<T, M, N>(dsf, dpt);
+      warp_mma<T, S, true, M, N, D>(dv, RegisterA<M, N>{pf}, dot);
+      warp_mma<T, S, true, M, N, D>(dk, RegisterA<M, N>{dsf}, qt);
+    }
+    ak::cp_async_wait<0>();
   }
-  ak::cp_async_wait<0>();
   // A key that no query sees has gradients 0: its accumulators summed what its hidden scores
   // gave, possibly inf, so they are replaced rather than multiplied by 0.
   AK_UNROLL
@@ -606,24 +664,31 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
 void forward_mma(const FlashAttentionParams& p, void* stream) {
   with_mma_traits<ForwardTraits>(p, [&](auto traits) {
     using Traits = decltype(traits);
-    AK_LAUNCH(forward_kernel<Traits>, grid_for<Traits>(p.queries, p), kThreads, Traits::kSharedBytes,
-              ak::as_stream(stream), p);
+    with_modifiers(has_score_modifiers(p), [&](auto modifiers) {
+      AK_LAUNCH((forward_kernel<Traits, decltype(modifiers)::value>), grid_for<Traits>(p.queries, p), kThreads,
+                Traits::kSharedBytes, ak::as_stream(stream), p);
+    });
   });
 }
 
 void backward_mma(const FlashAttentionGradParams& g, void* stream) {
   const FlashAttentionParams& p = g.forward;
+  const bool modifiers_on = has_score_modifiers(p) || g.dbias != nullptr;
   if (p.queries > 0)  // writes delta, which the dk/dv pass reads
     with_mma_traits<DqTraits>(p, [&](auto traits) {
       using Traits = decltype(traits);
-      AK_LAUNCH(dq_kernel<Traits>, grid_for<Traits>(p.queries, p), kThreads, Traits::kSharedBytes,
-                ak::as_stream(stream), g);
+      with_modifiers(modifiers_on, [&](auto modifiers) {
+        AK_LAUNCH((dq_kernel<Traits, decltype(modifiers)::value>), grid_for<Traits>(p.queries, p), kThreads,
+                  Traits::kSharedBytes, ak::as_stream(stream), g);
+      });
     });
   if (p.keys > 0)
     with_mma_traits<DkdvTraits>(p, [&](auto traits) {
       using Traits = decltype(traits);
-      AK_LAUNCH(dkdv_kernel<Traits>, grid_for<Traits>(p.keys, p), kThreads, Traits::kSharedBytes,
-                ak::as_stream(stream), g);
+      with_modifiers(modifiers_on, [&](auto modifiers) {
+        AK_LAUNCH((dkdv_kernel<Traits, decltype(modifiers)::value>), grid_for<Traits>(p.keys, p, true), kThreads,
+                  Traits::kSharedBytes, ak::as_stream(stream), g);
+      });
     });
 }
 

@@ -33,6 +33,34 @@ using kern::AttentionDType;
 // bytes: random, about 30% hidden; sparse: keys [Tk / 2, Tk / 2 + 5) hidden, the other tiles whole.
 enum class Masking { none, bytes, sparse, lengths };
 
+// The bias's shape: [B, H, Tq, Tk] in float32, [1, H, Tq, Tk] or [B, 1, Tq, Tk] in the operands'
+// dtype (broadcast over batch elements or heads).
+enum class BiasShape { none, full_f32, per_head, per_batch };
+
+// The features beyond plain attention (flash_attention.h): grouped key heads, score modifiers and
+// the bias gradient.
+struct Features {
+  std::int64_t kv_heads = 0;  // 0: H
+  BiasShape bias = BiasShape::none;
+  bool alibi = false;
+  double softcap = 0;
+  std::int64_t left = -1, right = -1;  // the window
+  bool dbias = false;
+
+  std::string name() const {
+    std::string n;
+    if (kv_heads != 0) n += " kv_heads" + std::to_string(kv_heads);
+    if (bias == BiasShape::full_f32) n += " bias";
+    if (bias == BiasShape::per_head) n += " bias[1,H]";
+    if (bias == BiasShape::per_batch) n += " bias[B,1]";
+    if (alibi) n += " alibi";
+    if (softcap != 0) n += " softcap" + std::to_string(softcap);
+    if (left >= 0 || right >= 0) n += " window(" + std::to_string(left) + "," + std::to_string(right) + ")";
+    if (dbias) n += " dbias";
+    return n;
+  }
+};
+
 struct Case {
   AttentionDType dtype;
   std::int64_t B, H, Tq, Tk, dk, dv;
@@ -40,6 +68,7 @@ struct Case {
   Masking masking = Masking::none;
   bool packed = false;  // q, k, v side by side in one [B, T, 3 H d] array (self-attention)
   double scale = 0;     // 0: 1 / sqrt(dk)
+  Features features = {};
 
   std::string name() const {
     const char* type = dtype == AttentionDType::f32 ? "f32" : dtype == AttentionDType::f16 ? "f16" : "bf16";
@@ -47,9 +76,22 @@ struct Case {
            " Tk" + std::to_string(Tk) + " dk" + std::to_string(dk) + " dv" + std::to_string(dv) +
            (causal ? " causal" : "") + (masking == Masking::bytes ? " mask" : "") + (masking == Masking::sparse ? " sparse mask" : "") +
            (masking == Masking::lengths ? " lengths" : "") + (packed ? " packed" : "") +
-           (scale != 0 ? " scale" + std::to_string(scale) : "");
+           (scale != 0 ? " scale" + std::to_string(scale) : "") + features.name();
   }
   double softmax_scale() const { return scale != 0 ? scale : 1.0 / std::sqrt(double(dk)); }
+  std::int64_t kv_heads() const { return features.kv_heads != 0 ? features.kv_heads : H; }
+  // The bias's batch and head steps, in elements (0: broadcast).
+  std::int64_t bias_batch_step() const {
+    return features.bias == BiasShape::per_head ? 0 : features.bias == BiasShape::per_batch ? Tq * Tk : H * Tq * Tk;
+  }
+  std::int64_t bias_head_step() const { return features.bias == BiasShape::per_batch ? 0 : Tq * Tk; }
+  std::int64_t bias_size() const {
+    return features.bias == BiasShape::none ? 0
+           : features.bias == BiasShape::full_f32 ? B * H * Tq * Tk
+           : features.bias == BiasShape::per_head ? H * Tq * Tk
+                                                  : B * Tq * Tk;
+  }
+  double alibi_slope(std::int64_t h) const { return features.alibi ? std::exp2(-8.0 * double(h + 1) / double(H)) : 0.0; }
 };
 
 // Rounds to the case's dtype (identity for float32, which the reference keeps in double).
@@ -59,26 +101,38 @@ double round_to(AttentionDType dtype, double x) {
   return x;
 }
 
-// The inputs, in logical layouts: q [B, Tq, H dk], k [B, Tk, H dk], v [B, Tk, H dv], dout
-// [B, Tq, H dv], each value representable in the dtype; visible [B, Tk].
+// The inputs, in logical layouts: q [B, Tq, H dk], k [B, Tk, Hkv dk], v [B, Tk, Hkv dv], dout
+// [B, Tq, H dv], each value representable in the dtype; visible [B, Tk]; the bias in its shape,
+// values in [-2, 2] and about 10% -inf (a float mask), representable in its dtype.
 struct Problem {
   Case c;
-  std::vector<double> q, k, v, dout;
+  std::vector<double> q, k, v, dout, bias;
   std::vector<std::uint8_t> keep;      // the byte mask, or the lengths' visible keys
   std::vector<std::int32_t> lengths;   // with Masking::lengths
 };
 
 Problem make_problem(const Case& c, Generator& gen) {
-  Problem p{c, {}, {}, {}, {}, {}, {}};
+  Problem p{c, {}, {}, {}, {}, {}, {}, {}};
   const auto draw = [&](std::int64_t n) {
     std::vector<double> x = values(random_tensor({n}, gen, -1.0, 1.0, DType::f32));
     for (double& e : x) e = round_to(c.dtype, e);
     return x;
   };
   p.q = draw(c.B * c.Tq * c.H * c.dk);
-  p.k = draw(c.B * c.Tk * c.H * c.dk);
-  p.v = draw(c.B * c.Tk * c.H * c.dv);
+  p.k = draw(c.B * c.Tk * c.kv_heads() * c.dk);
+  p.v = draw(c.B * c.Tk * c.kv_heads() * c.dv);
   p.dout = draw(c.B * c.Tq * c.H * c.dv);
+  if (c.features.bias != BiasShape::none) {
+    p.bias = values(random_tensor({c.bias_size()}, gen, -2.0, 2.0, DType::f32));
+    const std::vector<double> hide = values(random_tensor({c.bias_size()}, gen, 0.0, 1.0, DType::f32));
+    for (std::size_t e = 0; e < p.bias.size(); ++e) {
+      if (c.features.bias != BiasShape::full_f32) p.bias[e] = round_to(c.dtype, p.bias[e]);
+      if (hide[e] < 0.1) p.bias[e] = -std::numeric_limits<double>::infinity();
+    }
+    // Row 1 of the bias's first [Tq, Tk] matrix hides every key: a query that sees nothing
+    // through the bias alone.
+    if (c.Tq > 1) std::fill(p.bias.begin() + c.Tk, p.bias.begin() + 2 * c.Tk, -std::numeric_limits<double>::infinity());
+  }
   p.keep.assign(static_cast<std::size_t>(c.B * c.Tk), 1);
   if (c.masking == Masking::bytes) {
     const Tensor mask = random_mask(c.B, c.Tk, gen, 0.7);
@@ -99,89 +153,100 @@ Problem make_problem(const Case& c, Generator& gen) {
 }
 
 struct Outputs {
-  std::vector<double> out, lse, dq, dk, dv;
+  std::vector<double> out, lse, dq, dk, dv, dbias;  // dbias [B, H, Tq, Tk]
 };
 
 // Plain attention in double; with `rounded`, an unfused attention in the case's 16-bit dtype:
 // scores and their softmax in float, the probabilities, dP, dS and every output rounded to it.
 Outputs reference(const Problem& p, bool rounded) {
   const Case& c = p.c;
+  const Features& f = c.features;
   const auto r = [&](double x) { return rounded ? round_to(c.dtype, x) : x; };
-  const double scale = c.softmax_scale();
-  const std::int64_t qk = c.H * c.dk, vw = c.H * c.dv;
+  const double scale = c.softmax_scale(), hidden = -std::numeric_limits<double>::infinity();
+  const std::int64_t Hkv = c.kv_heads(), group = c.H / Hkv;
+  const std::int64_t qw = c.H * c.dk, kw = Hkv * c.dk, vw = Hkv * c.dv, ow = c.H * c.dv;
   Outputs o;
-  o.out.assign(static_cast<std::size_t>(c.B * c.Tq * vw), 0.0);
-  o.lse.assign(static_cast<std::size_t>(c.B * c.H * c.Tq), -std::numeric_limits<double>::infinity());
+  o.out.assign(static_cast<std::size_t>(c.B * c.Tq * ow), 0.0);
+  o.lse.assign(static_cast<std::size_t>(c.B * c.H * c.Tq), hidden);
   o.dq.assign(p.q.size(), 0.0);
   o.dk.assign(p.k.size(), 0.0);
   o.dv.assign(p.v.size(), 0.0);
+  o.dbias.assign(static_cast<std::size_t>(c.B * c.H * c.Tq * c.Tk), 0.0);
+  const auto at = [](std::int64_t x) { return static_cast<std::size_t>(x); };
   for (std::int64_t b = 0; b < c.B; ++b)
     for (std::int64_t h = 0; h < c.H; ++h) {
-      // P [Tq, Tk], then the forward and the gradient products.
-      std::vector<double> P(static_cast<std::size_t>(c.Tq * c.Tk), 0.0), dS(P.size(), 0.0);
+      const std::int64_t g = h / group;  // the key head
+      const auto q_at = [&](std::int64_t i, std::int64_t e) { return at((b * c.Tq + i) * qw + h * c.dk + e); };
+      const auto k_at = [&](std::int64_t j, std::int64_t e) { return at((b * c.Tk + j) * kw + g * c.dk + e); };
+      const auto v_at = [&](std::int64_t j, std::int64_t e) { return at((b * c.Tk + j) * vw + g * c.dv + e); };
+      const auto o_at = [&](std::int64_t i, std::int64_t e) { return at((b * c.Tq + i) * ow + h * c.dv + e); };
+      // P [Tq, Tk], the derivative of each final score with respect to scale q_i . k_j, then the
+      // forward and the gradient products.
+      std::vector<double> P(at(c.Tq * c.Tk), 0.0), dS(P.size(), 0.0), cap_slope(P.size(), 1.0);
       for (std::int64_t i = 0; i < c.Tq; ++i) {
-        std::vector<double> s(static_cast<std::size_t>(c.Tk), -std::numeric_limits<double>::infinity());
-        double max = -std::numeric_limits<double>::infinity();
+        std::vector<double> s(at(c.Tk), hidden);
+        double max = hidden;
         for (std::int64_t j = 0; j < c.Tk; ++j) {
-          if (!p.keep[static_cast<std::size_t>(b * c.Tk + j)] || (c.causal && j > i)) continue;
+          if (!p.keep[at(b * c.Tk + j)] || (c.causal && j > i)) continue;
+          if ((f.left >= 0 && j < i - f.left) || (f.right >= 0 && j > i + f.right)) continue;
           double dot = 0;
-          for (std::int64_t e = 0; e < c.dk; ++e)
-            dot += p.q[static_cast<std::size_t>((b * c.Tq + i) * qk + h * c.dk + e)] *
-                   p.k[static_cast<std::size_t>((b * c.Tk + j) * qk + h * c.dk + e)];
-          s[static_cast<std::size_t>(j)] = scale * dot;
-          max = std::max(max, scale * dot);
+          for (std::int64_t e = 0; e < c.dk; ++e) dot += p.q[q_at(i, e)] * p.k[k_at(j, e)];
+          double score = scale * dot;
+          if (f.softcap > 0) {
+            const double t = std::tanh(score / f.softcap);
+            score = f.softcap * t;
+            cap_slope[at(i * c.Tk + j)] = 1 - t * t;
+          }
+          if (f.bias != BiasShape::none) score += p.bias[at(b * c.bias_batch_step() + h * c.bias_head_step() + i * c.Tk + j)];
+          score -= c.alibi_slope(h) * double(std::abs(i - j));
+          s[at(j)] = score;
+          max = std::max(max, score);
         }
-        if (max == -std::numeric_limits<double>::infinity()) continue;
+        if (max == hidden) continue;
         double sum = 0;
         for (const double x : s) sum += std::exp(x - max);
-        o.lse[static_cast<std::size_t>((b * c.H + h) * c.Tq + i)] = max + std::log(sum);
-        for (std::int64_t j = 0; j < c.Tk; ++j)
-          P[static_cast<std::size_t>(i * c.Tk + j)] = r(std::exp(s[static_cast<std::size_t>(j)] - max) / sum);
+        o.lse[at((b * c.H + h) * c.Tq + i)] = max + std::log(sum);
+        for (std::int64_t j = 0; j < c.Tk; ++j) P[at(i * c.Tk + j)] = r(std::exp(s[at(j)] - max) / sum);
       }
       for (std::int64_t i = 0; i < c.Tq; ++i)
         for (std::int64_t e = 0; e < c.dv; ++e) {
           double acc = 0;
-          for (std::int64_t j = 0; j < c.Tk; ++j)
-            acc += P[static_cast<std::size_t>(i * c.Tk + j)] * p.v[static_cast<std::size_t>((b * c.Tk + j) * vw + h * c.dv + e)];
-          o.out[static_cast<std::size_t>((b * c.Tq + i) * vw + h * c.dv + e)] = r(acc);
+          for (std::int64_t j = 0; j < c.Tk; ++j) acc += P[at(i * c.Tk + j)] * p.v[v_at(j, e)];
+          o.out[o_at(i, e)] = r(acc);
         }
       for (std::int64_t i = 0; i < c.Tq; ++i) {
         double delta = 0;
-        for (std::int64_t e = 0; e < c.dv; ++e) {
-          const auto at = static_cast<std::size_t>((b * c.Tq + i) * vw + h * c.dv + e);
-          delta += p.dout[at] * o.out[at];
-        }
+        for (std::int64_t e = 0; e < c.dv; ++e) delta += p.dout[o_at(i, e)] * o.out[o_at(i, e)];
         for (std::int64_t j = 0; j < c.Tk; ++j) {
           double dp = 0;
-          for (std::int64_t e = 0; e < c.dv; ++e)
-            dp += p.dout[static_cast<std::size_t>((b * c.Tq + i) * vw + h * c.dv + e)] *
-                  p.v[static_cast<std::size_t>((b * c.Tk + j) * vw + h * c.dv + e)];
-          const double prob = P[static_cast<std::size_t>(i * c.Tk + j)];
-          dS[static_cast<std::size_t>(i * c.Tk + j)] = r(prob * (r(dp) - delta));
+          for (std::int64_t e = 0; e < c.dv; ++e) dp += p.dout[o_at(i, e)] * p.v[v_at(j, e)];
+          const double ds = r(P[at(i * c.Tk + j)] * (r(dp) - delta));
+          o.dbias[at(((b * c.H + h) * c.Tq + i) * c.Tk + j)] = ds;
+          dS[at(i * c.Tk + j)] = ds * cap_slope[at(i * c.Tk + j)];
         }
       }
       for (std::int64_t i = 0; i < c.Tq; ++i)
         for (std::int64_t e = 0; e < c.dk; ++e) {
           double acc = 0;
-          for (std::int64_t j = 0; j < c.Tk; ++j)
-            acc += dS[static_cast<std::size_t>(i * c.Tk + j)] * p.k[static_cast<std::size_t>((b * c.Tk + j) * qk + h * c.dk + e)];
-          o.dq[static_cast<std::size_t>((b * c.Tq + i) * qk + h * c.dk + e)] = r(scale * acc);
+          for (std::int64_t j = 0; j < c.Tk; ++j) acc += dS[at(i * c.Tk + j)] * p.k[k_at(j, e)];
+          o.dq[q_at(i, e)] = r(scale * acc);
         }
+      // dk and dv of key head g sum over the query heads of its group (rounded once, at the last).
       for (std::int64_t j = 0; j < c.Tk; ++j) {
         for (std::int64_t e = 0; e < c.dk; ++e) {
           double acc = 0;
-          for (std::int64_t i = 0; i < c.Tq; ++i)
-            acc += dS[static_cast<std::size_t>(i * c.Tk + j)] * p.q[static_cast<std::size_t>((b * c.Tq + i) * qk + h * c.dk + e)];
-          o.dk[static_cast<std::size_t>((b * c.Tk + j) * qk + h * c.dk + e)] = r(scale * acc);
+          for (std::int64_t i = 0; i < c.Tq; ++i) acc += dS[at(i * c.Tk + j)] * p.q[q_at(i, e)];
+          o.dk[k_at(j, e)] += scale * acc;
         }
         for (std::int64_t e = 0; e < c.dv; ++e) {
           double acc = 0;
-          for (std::int64_t i = 0; i < c.Tq; ++i)
-            acc += P[static_cast<std::size_t>(i * c.Tk + j)] * p.dout[static_cast<std::size_t>((b * c.Tq + i) * vw + h * c.dv + e)];
-          o.dv[static_cast<std::size_t>((b * c.Tk + j) * vw + h * c.dv + e)] = r(acc);
+          for (std::int64_t i = 0; i < c.Tq; ++i) acc += P[at(i * c.Tk + j)] * p.dout[o_at(i, e)];
+          o.dv[v_at(j, e)] += acc;
         }
       }
     }
+  for (double& x : o.dk) x = r(x);
+  for (double& x : o.dv) x = r(x);
   return o;
 }
 
@@ -205,19 +270,19 @@ struct Placed {
 template <typename T>
 Outputs run_kernels(const Problem& p) {
   const Case& c = p.c;
-  const std::int64_t qk = c.H * c.dk, vw = c.H * c.dv;
+  const std::int64_t qk = c.H * c.dk, kw = c.kv_heads() * c.dk, vw = c.kv_heads() * c.dv, ow = c.H * c.dv;
   // q, k, v: three arrays, or one [B, T, qk + qk + vw] array.
   const std::int64_t packed_row = 2 * qk + vw;
   Buffer<T> q_buffer(static_cast<std::size_t>(c.packed ? c.B * c.Tq * packed_row : c.B * c.Tq * qk));
-  Buffer<T> k_buffer(c.packed ? 1 : static_cast<std::size_t>(c.B * c.Tk * qk));
+  Buffer<T> k_buffer(c.packed ? 1 : static_cast<std::size_t>(c.B * c.Tk * kw));
   Buffer<T> v_buffer(c.packed ? 1 : static_cast<std::size_t>(c.B * c.Tk * vw));
   Buffer<T> dq_buffer(q_buffer.size()), dk_buffer(k_buffer.size()), dv_buffer(v_buffer.size());
   const auto place = [&](Buffer<T>& own, Buffer<T>& packed, std::int64_t column, std::int64_t width) {
     return c.packed ? Placed<T>{packed.data() + column, packed_row} : Placed<T>{own.data(), width};
   };
-  const Placed<T> q = place(q_buffer, q_buffer, 0, qk), k = place(k_buffer, q_buffer, qk, qk),
+  const Placed<T> q = place(q_buffer, q_buffer, 0, qk), k = place(k_buffer, q_buffer, qk, kw),
                   v = place(v_buffer, q_buffer, 2 * qk, vw);
-  const Placed<T> dq = place(dq_buffer, dq_buffer, 0, qk), dk = place(dk_buffer, dq_buffer, qk, qk),
+  const Placed<T> dq = place(dq_buffer, dq_buffer, 0, qk), dk = place(dk_buffer, dq_buffer, qk, kw),
                   dv = place(dv_buffer, dq_buffer, 2 * qk, vw);
   const auto fill = [&](const Placed<T>& to, const std::vector<double>& from, std::int64_t steps, std::int64_t width) {
     for (std::int64_t r = 0; r < c.B * steps; ++r)
@@ -232,11 +297,22 @@ Outputs run_kernels(const Problem& p) {
     return out;
   };
   fill(q, p.q, c.Tq, qk);
-  fill(k, p.k, c.Tk, qk);
+  fill(k, p.k, c.Tk, kw);
   fill(v, p.v, c.Tk, vw);
-  Buffer<T> out_buffer(static_cast<std::size_t>(c.B * c.Tq * vw)), dout_buffer(out_buffer.size());
-  const Placed<T> out{out_buffer.data(), vw}, dout{dout_buffer.data(), vw};
-  fill(dout, p.dout, c.Tq, vw);
+  Buffer<T> out_buffer(static_cast<std::size_t>(c.B * c.Tq * ow)), dout_buffer(out_buffer.size());
+  const Placed<T> out{out_buffer.data(), ow}, dout{dout_buffer.data(), ow};
+  fill(dout, p.dout, c.Tq, ow);
+  // The bias in float32 or in T; the slopes; dbias zero-filled, as the launcher asks.
+  const Features& f = c.features;
+  std::vector<float> bias_f32(p.bias.begin(), p.bias.end());
+  std::vector<T> bias_t(p.bias.size());
+  for (std::size_t e = 0; e < p.bias.size(); ++e) bias_t[e] = element_of<T>(p.bias[e]);
+  Buffer<float> bias_f32_buffer(bias_f32.empty() ? std::vector<float>{0} : bias_f32);
+  Buffer<T> bias_t_buffer(bias_t.empty() ? std::vector<T>{T(0.0f)} : bias_t);
+  std::vector<float> slopes;
+  for (std::int64_t h = 0; h < c.H; ++h) slopes.push_back(static_cast<float>(c.alibi_slope(h)));
+  Buffer<float> slopes_buffer(slopes);
+  Buffer<float> dbias(std::vector<float>(static_cast<std::size_t>(c.B * c.H * c.Tq * c.Tk), 0.0f));
   Buffer<float> lse(static_cast<std::size_t>(c.B * c.H * c.Tq)), delta(lse.size());
   Buffer<std::uint8_t> keep(p.keep);
   Buffer<std::int32_t> lengths(p.lengths.empty() ? std::vector<std::int32_t>{0} : p.lengths);
@@ -252,20 +328,32 @@ Outputs run_kernels(const Problem& p) {
   params.key_lengths = c.masking == Masking::lengths ? lengths.data() : nullptr;
   params.causal = c.causal;
   params.scale = static_cast<float>(c.softmax_scale());
+  params.kv_heads = f.kv_heads;
+  if (f.bias != BiasShape::none) {
+    params.bias_f32 = f.bias == BiasShape::full_f32;
+    params.bias = params.bias_f32 ? static_cast<const void*>(bias_f32_buffer.data()) : bias_t_buffer.data();
+    params.bias_batch_step = c.bias_batch_step(), params.bias_head_step = c.bias_head_step();
+  }
+  params.alibi_slopes = f.alibi ? slopes_buffer.data() : nullptr;
+  params.softcap = static_cast<float>(f.softcap);
+  params.window_left = f.left, params.window_right = f.right;
   kern::flash_attention_forward(params, nullptr);
   kern::FlashAttentionGradParams grads;
   grads.forward = params;
   grads.dout = dout.data, grads.delta = delta.data();
   grads.dq = dq.data, grads.dk = dk.data, grads.dv = dv.data;
+  grads.dbias = f.dbias ? dbias.data() : nullptr;
   kern::flash_attention_backward(grads, nullptr);
 
   Outputs o;
-  o.out = read(out, c.Tq, vw);
+  o.out = read(out, c.Tq, ow);
   const std::vector<float> lse_values = lse.values();
   o.lse.assign(lse_values.begin(), lse_values.end());
   o.dq = read(dq, c.Tq, qk);
-  o.dk = read(dk, c.Tk, qk);
+  o.dk = read(dk, c.Tk, kw);
   o.dv = read(dv, c.Tk, vw);
+  const std::vector<float> dbias_values = dbias.values();
+  o.dbias.assign(dbias_values.begin(), dbias_values.end());
   return o;
 }
 
@@ -298,16 +386,18 @@ void check(const Case& c, std::uint64_t seed) {
   const Outputs fused = run_kernels(p);
   const std::string label = c.name();
   EXPECT_TRUE(all_close(fused.lse, exact.lse, 1e-4, 1e-4)) << label << ": lse";
-  const std::vector<std::pair<const char*, std::pair<const std::vector<double>*, const std::vector<double>*>>> pairs{
+  std::vector<std::pair<const char*, std::pair<const std::vector<double>*, const std::vector<double>*>>> pairs{
       {"out", {&fused.out, &exact.out}}, {"dq", {&fused.dq, &exact.dq}},
       {"dk", {&fused.dk, &exact.dk}},    {"dv", {&fused.dv, &exact.dv}}};
+  if (c.features.dbias) pairs.push_back({"dbias", {&fused.dbias, &exact.dbias}});
   if (c.dtype == AttentionDType::f32) {
     for (const auto& [name, values] : pairs)
       EXPECT_TRUE(all_close(*values.first, *values.second, 2e-5, 2e-4)) << label << ": " << name;
     return;
   }
   const Outputs plain = reference(p, true);
-  const std::vector<const std::vector<double>*> plain_values{&plain.out, &plain.dq, &plain.dk, &plain.dv};
+  const std::vector<const std::vector<double>*> plain_values{&plain.out, &plain.dq, &plain.dk, &plain.dv,
+                                                             &plain.dbias};
   // Half a unit in the last place of the largest value: the rounding of the output itself.
   const double unit = c.dtype == AttentionDType::f16 ? std::ldexp(1.0, -11) : std::ldexp(1.0, -8);
   for (std::size_t n = 0; n < pairs.size(); ++n) {
@@ -366,6 +456,43 @@ TEST(SimFlashAttention, TensorCoresMatchPlainAttentionOverManyTiles) {
            {bf16, 1, 1, 130, 192, 128, 128, false, Masking::sparse},  // tile 1 masked, 0 and 2 whole
            {f16, 1, 1, 200, 200, 64, 64, true, Masking::sparse},      // causal, four blocks of keys
            {f16, 1, 2, 40, 257, 32, 32, false, Masking::none},        // four whole tiles and a ragged one
+       })
+    check(c, seed++);
+}
+
+// Grouped key heads, biases of every shape (with -inf entries: float masks), ALiBi, soft-capping
+// and windows, alone and together, and the bias gradient: the kernels' instances with modifiers.
+Features with(std::int64_t kv_heads, BiasShape bias, bool alibi, double softcap, std::int64_t left, std::int64_t right,
+              bool dbias) {
+  return {kv_heads, bias, alibi, softcap, left, right, dbias};
+}
+
+TEST(SimFlashAttention, Float32TakesGroupedHeadsBiasesAlibiSoftcapAndWindows) {
+  const AttentionDType f32 = AttentionDType::f32;
+  const Masking none = Masking::none;
+  std::uint64_t seed = 980;
+  for (const Case& c : std::vector<Case>{
+           {f32, 2, 4, 37, 53, 16, 8, false, none, false, 0, with(2, BiasShape::full_f32, false, 0, -1, -1, true)},
+           {f32, 3, 2, 45, 33, 24, 24, true, Masking::lengths, false, 0,
+            with(0, BiasShape::per_head, true, 0, -1, -1, true)},
+           {f32, 2, 3, 70, 70, 32, 32, false, Masking::bytes, false, 0, with(1, BiasShape::none, false, 5.0, 10, 5, false)},
+           {f32, 1, 2, 40, 90, 64, 40, false, none, false, 0, with(0, BiasShape::per_batch, false, 3.0, -1, 0, true)},
+           {f32, 2, 2, 29, 29, 16, 16, true, none, true, 0, with(0, BiasShape::none, true, 0, 7, -1, false)},
+       })
+    check(c, seed++);
+}
+
+TEST(SimFlashAttention, TensorCoresTakeGroupedHeadsBiasesAlibiSoftcapAndWindows) {
+  const AttentionDType f16 = AttentionDType::f16, bf16 = AttentionDType::bf16;
+  std::uint64_t seed = 1000;
+  for (const Case& c : std::vector<Case>{
+           {f16, 2, 4, 70, 90, 64, 64, true, Masking::none, false, 0, with(2, BiasShape::per_head, false, 0, -1, -1, true)},
+           {bf16, 2, 2, 81, 41, 32, 32, false, Masking::lengths, false, 0,
+            with(0, BiasShape::full_f32, true, 4.0, 20, 3, true)},
+           {f16, 1, 4, 130, 200, 128, 128, false, Masking::sparse, false, 0,
+            with(1, BiasShape::none, false, 0, 40, 40, false)},
+           {bf16, 3, 2, 65, 64, 64, 64, false, Masking::bytes, false, 0,
+            with(0, BiasShape::per_batch, false, 2.5, -1, -1, true)},
        })
     check(c, seed++);
 }
