@@ -432,7 +432,7 @@ TEST(Sdpa, PackedSelfAttentionIsAttentionOverItsColumns) {
   };
   check_gradients(check);
   EXPECT_ATTNKIT_ERROR(ops::packed_self_attention(Tensor::zeros({1, 2, 20}), Tensor(), options),
-                       "the width 20 of qkv is not 3 times a multiple of 2 heads");
+                       "the width 20 of qkv is not a multiple of 6 heads (2 for q, 2 each for k and v)");
 }
 
 // The cpu computes f16 and bf16 in f32: the same numbers as the f32 op on the converted
@@ -461,6 +461,214 @@ TEST(Sdpa, SixteenBitFloatsComputeInFloat32) {
     EXPECT_TRUE(all_close(g.dk, gf.dk, tolerance)) << dtype;
     EXPECT_TRUE(all_close(g.dv, values(gf.dv.to(dtype)), 0)) << dtype;
   }
+}
+
+// ------------------------------------------------------------------ grouped heads and score modifiers
+
+// The features of ops/attention.h (4.) beyond plain attention.
+struct SdpaFeatures {
+  const char* name;
+  std::int64_t heads, kv_heads;
+  bool masked, causal;
+  Shape bias;  // empty: none; else [B or 1, H or 1, Tq, Tk]
+  bool alibi;
+  double softcap;
+  std::int64_t left, right;  // the window
+};
+
+// The definition, in double: softcap on scale q.k, plus bias, minus slope |i - j|, keys outside
+// the window and the masks hidden, key head h / (H / Hkv).
+SdpaReference reference_modified(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
+                                 const ops::AttentionOptions& o) {
+  const std::int64_t B = q.size(0), Tq = q.size(1), Tk = k.size(1), H = o.num_heads, Hkv = o.num_kv_heads;
+  const std::int64_t dk = q.size(2) / H, dv = v.size(2) / Hkv;
+  const double scale = 1 / std::sqrt(double(dk));
+  const auto vq = values(q), vk = values(k), vv = values(v);
+  const auto bias = o.bias.defined() ? values(o.bias) : std::vector<double>();
+  const auto slopes = o.alibi_slopes.defined() ? values(o.alibi_slopes) : std::vector<double>();
+  SdpaReference r;
+  r.out.assign(B * Tq * H * dv, 0.0);
+  for (std::int64_t b = 0; b < B; ++b)
+    for (std::int64_t h = 0; h < H; ++h)
+      for (std::int64_t i = 0; i < Tq; ++i) {
+        const std::int64_t g = h / (H / Hkv);
+        std::vector<double> s(Tk, -std::numeric_limits<double>::infinity());
+        double max = -std::numeric_limits<double>::infinity();
+        for (std::int64_t j = 0; j < Tk; ++j) {
+          const bool visible = (!mask.defined() || mask.item(b * Tk + j) != 0) && (!o.causal || j <= i) &&
+                               (o.window_left < 0 || j >= i - o.window_left) &&
+                               (o.window_right < 0 || j <= i + o.window_right);
+          if (!visible) continue;
+          double dot = 0;
+          for (std::int64_t c = 0; c < dk; ++c) dot += vq[(b * Tq + i) * H * dk + h * dk + c] * vk[(b * Tk + j) * Hkv * dk + g * dk + c];
+          double x = scale * dot;
+          if (o.softcap > 0) x = o.softcap * std::tanh(x / o.softcap);
+          if (!bias.empty()) {
+            const std::int64_t bb = o.bias.size(0) == 1 ? 0 : b, bh = o.bias.size(1) == 1 ? 0 : h;
+            x += bias[((bb * o.bias.size(1) + bh) * Tq + i) * Tk + j];
+          }
+          if (!slopes.empty()) x -= slopes[h] * double(std::abs(i - j));
+          s[j] = x;
+          max = std::max(max, x);
+        }
+        double sum = 0;
+        if (max > -std::numeric_limits<double>::infinity())
+          for (const double x : s) sum += std::exp(x - max);
+        r.lse.push_back(sum > 0 ? max + std::log(sum) : -std::numeric_limits<double>::infinity());
+        for (std::int64_t j = 0; j < Tk; ++j) {
+          const double p = sum > 0 ? std::exp(s[j] - max) / sum : 0.0;
+          r.weights.push_back(p);
+          for (std::int64_t c = 0; c < dv; ++c)
+            r.out[(b * Tq + i) * H * dv + h * dv + c] += p * vv[(b * Tk + j) * Hkv * dv + g * dv + c];
+        }
+      }
+  return r;
+}
+
+class SdpaModified : public ::testing::TestWithParam<SdpaFeatures> {};
+
+// Forward against the definition, and every gradient (dq, dk, dv and dbias) against finite
+// differences; the bias holds -inf entries (a float mask), one of them a whole row.
+TEST_P(SdpaModified, ForwardMatchesDefinitionAndGradient) {
+  const SdpaFeatures c = GetParam();
+  Generator gen(136);
+  const std::int64_t B = 2, Tq = 6, Tk = 7, dk = 3, dv = 2;
+  const Tensor q = random_tensor({B, Tq, c.heads * dk}, gen, -1.5, 1.5);
+  const Tensor k = random_tensor({B, Tk, c.kv_heads * dk}, gen, -1.5, 1.5);
+  const Tensor v = random_tensor({B, Tk, c.kv_heads * dv}, gen);
+  const Tensor mask = c.masked ? random_mask(B, Tk, gen, 0.8) : Tensor::full({B, Tk}, 1, DType::u8);
+  ops::AttentionOptions options;
+  options.num_heads = c.heads, options.num_kv_heads = c.kv_heads, options.causal = c.causal;
+  options.softcap = c.softcap, options.window_left = c.left, options.window_right = c.right;
+  if (c.alibi) {
+    std::vector<float> slopes;
+    for (std::int64_t h = 0; h < c.heads; ++h) slopes.push_back(std::ldexp(1.0f, -1 - static_cast<int>(h)));
+    options.alibi_slopes = Tensor::from_vector(slopes, {c.heads});
+  }
+  Tensor bias;
+  if (!c.bias.empty()) {
+    std::vector<double> b = values(random_tensor(c.bias, gen, -2, 2));
+    for (std::size_t e = 3; e < b.size(); e += 5) b[e] = -std::numeric_limits<double>::infinity();
+    std::fill(b.begin() + Tk, b.begin() + 2 * Tk, -std::numeric_limits<double>::infinity());  // query 1 of the first matrix
+    bias = Tensor::from_vector(b, c.bias);
+  }
+  options.bias = bias;
+  options.return_weights = true;
+  const ops::AttentionResult r = ops::scaled_dot_product_attention(q, k, v, mask, options);
+  const SdpaReference ref = reference_modified(q, k, v, mask, options);
+  EXPECT_TRUE(all_close(r.out, ref.out, 1e-13));
+  EXPECT_TRUE(all_close(r.weights, ref.weights, 1e-13));
+  const auto lse = values(r.lse);
+  for (std::size_t i = 0; i < lse.size(); ++i) {
+    if (std::isinf(ref.lse[i]))
+      EXPECT_TRUE(std::isinf(lse[i]) && lse[i] < 0) << "query " << i << " sees no key";
+    else
+      EXPECT_NEAR(lse[i], ref.lse[i], 1e-12) << "query " << i;
+  }
+
+  GradCheck check;
+  check.inputs = {q, k, v, mask};
+  if (bias.defined()) check.inputs.push_back(bias);
+  options.return_weights = false;
+  options.bias_grad = bias.defined();
+  const auto with_bias = [options](const Tensors& in) {
+    ops::AttentionOptions o = options;
+    if (in.size() > 4) o.bias = in[4];
+    return o;
+  };
+  check.forward = [=](const Tensors& in) {
+    return Tensors{ops::scaled_dot_product_attention(in[0], in[1], in[2], in[3], with_bias(in)).out};
+  };
+  check.backward = [=](const Tensors& in, const Tensors&, const Tensors& d) {
+    const ops::AttentionOptions o = with_bias(in);
+    const ops::AttentionResult f = ops::scaled_dot_product_attention(in[0], in[1], in[2], in[3], o);
+    const ops::AttentionGrads g = ops::scaled_dot_product_attention_backward(in[0], in[1], in[2], in[3], f, d[0], o);
+    Tensors grads{g.dq, g.dk, g.dv, Tensor()};
+    if (in.size() > 4) grads.push_back(g.dbias);
+    return grads;
+  };
+  check_gradients(check);
+}
+
+std::string modified_case_name(const ::testing::TestParamInfo<SdpaFeatures>& p) { return p.param.name; }
+void PrintTo(const SdpaFeatures& c, std::ostream* out) { *out << c.name; }
+
+INSTANTIATE_TEST_SUITE_P(
+    Gradient, SdpaModified,
+    ::testing::Values(SdpaFeatures{"GroupedQueryMasked", 4, 2, true, false, {}, false, 0, -1, -1},
+                      SdpaFeatures{"MultiQueryCausal", 3, 1, false, true, {}, false, 0, -1, -1},
+                      SdpaFeatures{"BiasEveryHeadMasked", 2, 2, true, false, {2, 2, 6, 7}, false, 0, -1, -1},
+                      SdpaFeatures{"BiasSharedByBatchWithAlibi", 2, 2, false, false, {1, 2, 6, 7}, true, 0, -1, -1},
+                      SdpaFeatures{"BiasSharedByHeadsSoftcap", 3, 3, false, true, {2, 1, 6, 7}, false, 1.5, -1, -1},
+                      SdpaFeatures{"SlidingWindowAlibiSoftcap", 2, 1, false, false, {}, true, 2.0, 2, 1},
+                      SdpaFeatures{"EverythingAtOnce", 4, 2, true, true, {1, 1, 6, 7}, true, 3.0, 3, -1}),
+    modified_case_name);
+
+// A query that sees no key through the window or the bias alone gets out 0, lse -inf and no
+// gradient, never NaN.
+TEST(SdpaModified, QueryHiddenByWindowOrBiasGetsZeros) {
+  Generator gen(137);
+  const Tensor q = random_tensor({1, 4, 4}, gen), k = random_tensor({1, 4, 4}, gen), v = random_tensor({1, 4, 4}, gen);
+  const Tensor mask = Tensor::from_vector<std::uint8_t>({1, 0, 1, 1}, {1, 4});
+  ops::AttentionOptions options;
+  options.window_left = options.window_right = 0;  // each query sees its own key only; key 1 is masked
+  ops::AttentionResult r = ops::scaled_dot_product_attention(q, k, v, mask, options);
+  EXPECT_TRUE(std::isinf(r.lse.item(1)) && r.lse.item(1) < 0);
+  for (int c = 0; c < 4; ++c) EXPECT_EQ(r.out.item(4 + c), 0.0);
+  std::vector<double> bias(16, 0.0);
+  std::fill(bias.begin() + 8, bias.begin() + 12, -std::numeric_limits<double>::infinity());  // query 2
+  options = {};
+  options.bias = Tensor::from_vector(bias, {1, 1, 4, 4});
+  options.bias_grad = true;
+  r = ops::scaled_dot_product_attention(q, k, v, Tensor(), options);
+  EXPECT_TRUE(std::isinf(r.lse.item(2)) && r.lse.item(2) < 0);
+  for (int c = 0; c < 4; ++c) EXPECT_EQ(r.out.item(8 + c), 0.0);
+  const ops::AttentionGrads g =
+      ops::scaled_dot_product_attention_backward(q, k, v, Tensor(), r, Tensor::full({1, 4, 4}, 1.0, DType::f64), options);
+  for (int c = 0; c < 4; ++c) EXPECT_EQ(g.dq.item(8 + c), 0.0);
+  for (int j = 0; j < 4; ++j) EXPECT_EQ(g.dbias.item(8 + j), 0.0);
+  for (const double x : values(g.dk)) EXPECT_TRUE(std::isfinite(x));
+}
+
+TEST(SdpaModified, RefusesWhatItCannotTake) {
+  const Tensor q = Tensor::zeros({2, 3, 8}), k = Tensor::zeros({2, 5, 8});
+  ops::AttentionOptions options;
+  options.num_heads = 4, options.num_kv_heads = 3;
+  EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(q, k, k, Tensor(), options), "num_kv_heads 3 must divide num_heads 4");
+  options.num_kv_heads = 2;
+  EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(q, k, k, Tensor(), options), "k must have shape [2, 5, 4]");
+  options.num_kv_heads = 0;
+  options.bias = Tensor::zeros({2, 2, 3, 5});
+  EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(q, k, k, Tensor(), options),
+                       "bias must be [B or 1, H or 1, Tq, Tk] = [2 or 1, 4 or 1, 3, 5], got f32[2, 2, 3, 5]");
+  options.bias = Tensor::zeros({1, 4, 3, 5}, DType::f16);
+  EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(q, k, k, Tensor(), options), "bias must be f32 or q's dtype f32");
+  options.bias = Tensor();
+  options.bias_grad = true;
+  EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(q, k, k, Tensor(), options), "bias_grad asks for the gradient of a bias");
+  options.bias_grad = false;
+  options.softcap = -1;
+  EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(q, k, k, Tensor(), options), "softcap must be 0 (none) or positive");
+  options.softcap = 0;
+  options.alibi_slopes = Tensor::zeros({3});
+  EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(q, k, k, Tensor(), options), "alibi_slopes must be f32 [H] = [4]");
+}
+
+// Packed projections with grouped key heads: [B, T, (H + 2 Hkv) d] gives what the columns apart give.
+TEST(SdpaModified, PackedGroupedProjectionsAreAttentionOverTheirColumns) {
+  Generator gen(138);
+  const std::int64_t B = 2, T = 5, H = 4, Hkv = 2, d = 3;
+  const Tensor qkv = random_tensor({B, T, (H + 2 * Hkv) * d}, gen, -1.5, 1.5), dout = random_tensor({B, T, H * d}, gen);
+  ops::AttentionOptions options;
+  options.num_heads = H, options.num_kv_heads = Hkv, options.causal = true;
+  const std::vector<Tensor> parts = ops::concat_backward(qkv, {H * d, Hkv * d, Hkv * d});
+  const ops::AttentionResult packed = ops::packed_self_attention(qkv, Tensor(), options);
+  const ops::AttentionResult apart = ops::scaled_dot_product_attention(parts[0], parts[1], parts[2], Tensor(), options);
+  EXPECT_TRUE(all_close(packed.out, apart.out, 1e-15));
+  const Tensor dqkv = ops::packed_self_attention_backward(qkv, Tensor(), packed, dout, options);
+  const ops::AttentionGrads g =
+      ops::scaled_dot_product_attention_backward(parts[0], parts[1], parts[2], Tensor(), apart, dout, options);
+  EXPECT_TRUE(all_close(dqkv, ops::concat({g.dq, g.dk, g.dv}), 1e-15));
 }
 
 }  // namespace

@@ -108,9 +108,10 @@ void scaled_dot_product_attention_backward(const ops::detail::AttentionOperands&
 Tensor attention_weights(const ops::detail::AttentionOperands& a);
 // Fused (kernels/flash_attention.h): out in q's dtype, lse f32.
 ops::AttentionResult flash_attention(const ops::detail::AttentionOperands& a);
+// ds: f32 zeros [B, H, Tq, Tk] that receive the gradient of every score (dbias), or undefined.
 void flash_attention_backward(const ops::detail::AttentionOperands& a, const ops::AttentionResult& forward,
                               const Tensor& dout, const ops::detail::Heads& dq, const ops::detail::Heads& dk,
-                              const ops::detail::Heads& dv);
+                              const ops::detail::Heads& dv, const Tensor& ds);
 // Additive pooling fused (kernels/additive_attention.h), for x [B, T, D] that fits the kernels;
 // and its unfused path's weights from the tanh scores [B, T] (mask u8 [B, T] or undefined).
 bool additive_attention_fits(const Tensor& x);

@@ -76,6 +76,15 @@ kern::FlashAttentionParams flash_params(const AttentionOperands& a) {
   p.key_lengths = a.key_lengths.defined() ? int32s(a.key_lengths) : nullptr;
   p.causal = a.causal;
   p.scale = static_cast<float>(a.scale);
+  p.kv_heads = a.kv_heads;
+  if (a.bias.defined()) {
+    p.bias = a.bias.raw_data();
+    p.bias_f32 = a.bias.dtype() == DType::f32;
+    p.bias_batch_step = a.bias_batch_step(), p.bias_head_step = a.bias_head_step();
+  }
+  p.alibi_slopes = a.alibi_slopes.defined() ? floats(a.alibi_slopes) : nullptr;
+  p.softcap = static_cast<float>(a.softcap);
+  p.window_left = a.window_left, p.window_right = a.window_right;
   return p;
 }
 
@@ -136,7 +145,7 @@ ops::AttentionResult flash_attention(const AttentionOperands& a) {
 }
 
 void flash_attention_backward(const AttentionOperands& a, const ops::AttentionResult& forward, const Tensor& dout,
-                              const Heads& dq, const Heads& dk, const Heads& dv) {
+                              const Heads& dq, const Heads& dk, const Heads& dv, const Tensor& ds) {
   const Device device = a.q.tensor.device();
   kern::FlashAttentionGradParams g;
   g.forward = flash_params(a);
@@ -144,6 +153,7 @@ void flash_attention_backward(const AttentionOperands& a, const ops::AttentionRe
   g.forward.lse = floats(forward.lse);
   g.dout = dout.raw_data();
   g.dq = address_of(dq), g.dk = address_of(dk), g.dv = address_of(dv);
+  g.dbias = ds.defined() ? floats(ds) : nullptr;
   kern::flash_attention_check(g);
   const Tensor delta = empty_on({a.batch, a.heads, a.queries}, device);
   g.delta = floats(delta);

@@ -5,6 +5,8 @@
 // device's products around a masked softmax kernel.
 #include "attnkit/ops/attention.h"
 
+#include "attnkit/ops/linear.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -38,8 +40,8 @@ void check_attention_dtype(const char* op, const Tensor& q) {
   ATTNKIT_CHECK(is_floating(q.dtype()), op, ": q must be f32, f64, f16 or bf16, got ", q.describe());
 }
 
-// The options' heads, scale and causal flag, and key_mask (u8 [B, Tk], or i32 key lengths [B]
-// each in [0, Tk]) into `a`, whose tensors and sizes are set; checks where it all lives.
+// The options' heads, scale, causal flag and score modifiers, and key_mask (u8 [B, Tk], or i32 key
+// lengths [B] each in [0, Tk]) into `a`, whose tensors and sizes are set; checks where it all lives.
 void finish_operands(const char* op, AttentionOperands& a, const Tensor& key_mask, const AttentionOptions& options) {
   a.scale = options.scale.has_value() ? *options.scale : 1.0 / std::sqrt(double(a.qk_dim));
   a.causal = options.causal;
@@ -57,13 +59,56 @@ void finish_operands(const char* op, AttentionOperands& a, const Tensor& key_mas
                   key_mask.describe());
     a.key_mask = key_mask;
   }
-  const Device device =
-      detail::common_device(op, {{"q", &a.q.tensor}, {"k", &a.k.tensor}, {"v", &a.v.tensor}, {"key_mask", &key_mask}});
   const DType dtype = a.q.tensor.dtype();
+  if (options.bias.defined()) {
+    const Tensor& bias = options.bias;
+    const bool shape_ok = bias.dim() == 4 && (bias.size(0) == 1 || bias.size(0) == a.batch) &&
+                          (bias.size(1) == 1 || bias.size(1) == a.heads) && bias.size(2) == a.queries &&
+                          bias.size(3) == a.keys;
+    ATTNKIT_CHECK(shape_ok, op, ": bias must be [B or 1, H or 1, Tq, Tk] = [", a.batch, " or 1, ", a.heads, " or 1, ",
+                  a.queries, ", ", a.keys, "], got ", bias.describe());
+    ATTNKIT_CHECK(bias.dtype() == DType::f32 || bias.dtype() == dtype, op, ": bias must be f32 or q's dtype ", dtype,
+                  ", got ", bias.describe());
+    a.bias = bias;
+  }
+  ATTNKIT_CHECK(!options.bias_grad || a.bias.defined(), op, ": bias_grad asks for the gradient of a bias, and there is none");
+  if (options.alibi_slopes.defined()) {
+    ATTNKIT_CHECK(options.alibi_slopes.dtype() == DType::f32 && options.alibi_slopes.shape() == Shape({a.heads}), op,
+                  ": alibi_slopes must be f32 [H] = ", shape_str({a.heads}), ", got ", options.alibi_slopes.describe());
+    for (const float slope : options.alibi_slopes.to_vector<float>())
+      ATTNKIT_CHECK(std::isfinite(slope), op, ": an ALiBi slope is ", slope, "; slopes must be finite");
+    a.alibi_slopes = options.alibi_slopes;
+  }
+  ATTNKIT_CHECK(options.softcap >= 0 && std::isfinite(options.softcap), op,
+                ": softcap must be 0 (none) or positive and finite, got ", options.softcap);
+  a.softcap = options.softcap;
+  a.window_left = options.window_left < 0 ? -1 : options.window_left;
+  a.window_right = options.window_right < 0 ? -1 : options.window_right;
+  const Device device = detail::common_device(op, {{"q", &a.q.tensor},
+                                                   {"k", &a.k.tensor},
+                                                   {"v", &a.v.tensor},
+                                                   {"key_mask", &key_mask},
+                                                   {"bias", &options.bias},
+                                                   {"alibi_slopes", &options.alibi_slopes}});
   if (device.is_cpu()) return;
   ATTNKIT_CHECK(dtype != DType::f64, op, ": f64 runs on the cpu only, got ", a.q.tensor.describe());
-  ATTNKIT_CHECK(options.kernel == AttentionKernel::fused || dtype == DType::f32, op,
-                ": the unfused path computes in f32 only, got ", a.q.tensor.describe());
+  if (options.kernel == AttentionKernel::unfused) {
+    ATTNKIT_CHECK(dtype == DType::f32, op, ": the unfused path computes in f32 only, got ", a.q.tensor.describe());
+    ATTNKIT_CHECK(a.kv_heads == a.heads && !a.has_score_modifiers(), op,
+                  ": the unfused path takes neither key head groups nor bias, ALiBi, softcap or window");
+  }
+  ATTNKIT_CHECK(!(options.return_weights && a.has_score_modifiers()), op,
+                ": on a device, the weights are not returned with a bias, ALiBi, softcap or window (the cpu returns "
+                "them)");
+}
+
+// The key heads of the options (num_kv_heads, or num_heads when 0), which must divide num_heads.
+std::int64_t kv_heads_of(const char* op, const AttentionOptions& options) {
+  const std::int64_t H = options.num_heads;
+  ATTNKIT_CHECK(H >= 1, op, ": num_heads must be at least 1, got ", H);
+  const std::int64_t Hkv = options.num_kv_heads == 0 ? H : options.num_kv_heads;
+  ATTNKIT_CHECK(Hkv >= 1 && H % Hkv == 0, op, ": num_kv_heads ", options.num_kv_heads, " must divide num_heads ", H);
+  return Hkv;
 }
 
 AttentionOperands separate_operands(const char* op, const Tensor& q, const Tensor& k, const Tensor& v,
@@ -72,18 +117,17 @@ AttentionOperands separate_operands(const char* op, const Tensor& q, const Tenso
   detail::check_rank(op, "q", q, 3, "[B, Tq, H*dk]");
   detail::check_rank(op, "k", k, 3, "[B, Tk, H*dk]");
   detail::check_rank(op, "v", v, 3, "[B, Tk, H*dv]");
-  const std::int64_t H = options.num_heads;
-  ATTNKIT_CHECK(H >= 1, op, ": num_heads must be at least 1, got ", H);
+  const std::int64_t H = options.num_heads, Hkv = kv_heads_of(op, options);
   ATTNKIT_CHECK(q.size(2) % H == 0, op, ": the width ", q.size(2), " of q is not divisible by ", H, " heads");
-  ATTNKIT_CHECK(v.size(2) % H == 0, op, ": the width ", v.size(2), " of v is not divisible by ", H, " heads");
-  detail::check_like(op, "k", k, {q.size(0), k.size(1), q.size(2)}, q);
+  ATTNKIT_CHECK(v.size(2) % Hkv == 0, op, ": the width ", v.size(2), " of v is not divisible by ", Hkv, " key heads");
+  detail::check_like(op, "k", k, {q.size(0), k.size(1), q.size(2) / H * Hkv}, q);
   detail::check_like(op, "v", v, {q.size(0), k.size(1), v.size(2)}, q);
   AttentionOperands a;
   a.q = {q, 0, q.size(2)};
   a.k = {k, 0, k.size(2)};
   a.v = {v, 0, v.size(2)};
-  a.batch = q.size(0), a.heads = H, a.queries = q.size(1), a.keys = k.size(1);
-  a.qk_dim = q.size(2) / H, a.v_dim = v.size(2) / H;
+  a.batch = q.size(0), a.heads = H, a.kv_heads = Hkv, a.queries = q.size(1), a.keys = k.size(1);
+  a.qk_dim = q.size(2) / H, a.v_dim = v.size(2) / Hkv;
   finish_operands(op, a, key_mask, options);
   return a;
 }
@@ -91,17 +135,17 @@ AttentionOperands separate_operands(const char* op, const Tensor& q, const Tenso
 AttentionOperands packed_operands(const char* op, const Tensor& qkv, const Tensor& key_mask,
                                   const AttentionOptions& options) {
   check_attention_dtype(op, qkv);
-  detail::check_rank(op, "qkv", qkv, 3, "[B, T, 3 H dk]");
-  const std::int64_t H = options.num_heads, width = qkv.size(2) / 3;
-  ATTNKIT_CHECK(H >= 1, op, ": num_heads must be at least 1, got ", H);
-  ATTNKIT_CHECK(qkv.size(2) % 3 == 0 && width % H == 0, op, ": the width ", qkv.size(2),
-                " of qkv is not 3 times a multiple of ", H, " heads");
+  detail::check_rank(op, "qkv", qkv, 3, "[B, T, (H + 2 Hkv) dk]");
+  const std::int64_t H = options.num_heads, Hkv = kv_heads_of(op, options), slots = H + 2 * Hkv;
+  ATTNKIT_CHECK(qkv.size(2) % slots == 0, op, ": the width ", qkv.size(2), " of qkv is not a multiple of ", slots,
+                " heads (", H, " for q, ", Hkv, " each for k and v)");
+  const std::int64_t d = qkv.size(2) / slots;
   AttentionOperands a;
   a.q = {qkv, 0, qkv.size(2)};
-  a.k = {qkv, width, qkv.size(2)};
-  a.v = {qkv, 2 * width, qkv.size(2)};
-  a.batch = qkv.size(0), a.heads = H, a.queries = a.keys = qkv.size(1);
-  a.qk_dim = a.v_dim = width / H;
+  a.k = {qkv, H * d, qkv.size(2)};
+  a.v = {qkv, (H + Hkv) * d, qkv.size(2)};
+  a.batch = qkv.size(0), a.heads = H, a.kv_heads = Hkv, a.queries = a.keys = qkv.size(1);
+  a.qk_dim = a.v_dim = d;
   finish_operands(op, a, key_mask, options);
   return a;
 }
@@ -151,9 +195,12 @@ constexpr double kHidden = -std::numeric_limits<double>::infinity();
 
 std::int64_t padded(std::int64_t n) { return (n + kLanes - 1) / kLanes * kLanes; }
 
-// The keys [0, n) that query i may see before the key mask: all of them, or those up to i.
+// The keys [0, n) that query i may see before the key mask and the window's left bound: all of
+// them, or those up to i (causal) or up to i + window_right.
 std::int64_t key_span(const AttentionOperands& a, std::int64_t i) {
-  return a.causal ? std::min(a.keys, i + 1) : a.keys;
+  std::int64_t n = a.causal ? std::min(a.keys, i + 1) : a.keys;
+  if (a.window_right >= 0) n = std::min(n, i + a.window_right + 1);
+  return n;
 }
 
 // xt[c * ld + j] = x[j * row + c] for j < rows, and 0 for j in [rows, ld): the [rows, cols]
@@ -254,22 +301,41 @@ T* thread_buffer(std::size_t n) {
   return buffer.data() + (64 - address % 64) % 64 / sizeof(T);
 }
 
+// The score modifiers of the operands in the cpu's dtype T: the bias converted to it (or
+// undefined), the ALiBi slopes on the host.
+template <typename T>
+struct Modifiers {
+  Tensor bias;
+  std::vector<float> slopes;
+  explicit Modifiers(const AttentionOperands& a)
+      : bias(a.bias.defined() ? a.bias.to(dtype_of<T>()) : Tensor()),
+        slopes(a.alibi_slopes.defined() ? a.alibi_slopes.to_vector<float>() : std::vector<float>()) {}
+};
+
 // One (batch, head): where it starts in each operand, and its keys in the buffers.
 template <typename T>
 struct HeadTask {
   const AttentionOperands& a;
-  const T *q, *k, *v;  // row 0 of the head in each operand
+  const T *q, *k, *v;  // row 0 of the head in each operand (k and v: its key head's)
+  const T* bias;       // the head's [Tq, Tk] bias, or null
+  T slope;             // its ALiBi slope, or 0
+  bool modified;       // whether any score modifier is on
   std::int64_t ld;     // the keys padded to a multiple of kLanes
   T* visible;          // [ld]: 1 where the batch element shows the key, 0 where not and past Tk
   T* kt;               // [qk_dim, ld]: the head's keys transposed
 
   // Builds the visible row and kt in work (ld * (1 + qk_dim) elements); the rest of it follows.
-  HeadTask(const AttentionOperands& operands, const std::vector<std::uint8_t>& keep, std::int64_t b, std::int64_t h,
-           T* work)
+  HeadTask(const AttentionOperands& operands, const Modifiers<T>& modifiers, const std::vector<std::uint8_t>& keep,
+           std::int64_t b, std::int64_t h, T* work)
       : a(operands),
         q(heads_data<T>(a.q) + b * a.queries * a.q.row + h * a.qk_dim),
-        k(heads_data<T>(a.k) + b * a.keys * a.k.row + h * a.qk_dim),
-        v(heads_data<T>(a.v) + b * a.keys * a.v.row + h * a.v_dim),
+        k(heads_data<T>(a.k) + b * a.keys * a.k.row + h / (a.heads / a.kv_heads) * a.qk_dim),
+        v(heads_data<T>(a.v) + b * a.keys * a.v.row + h / (a.heads / a.kv_heads) * a.v_dim),
+        bias(modifiers.bias.defined()
+                 ? modifiers.bias.template data<T>() + b * a.bias_batch_step() + h * a.bias_head_step()
+                 : nullptr),
+        slope(modifiers.slopes.empty() ? T(0) : static_cast<T>(modifiers.slopes[static_cast<std::size_t>(h)])),
+        modified(a.has_score_modifiers()),
         ld(padded(a.keys)),
         visible(work),
         kt(work + ld) {
@@ -279,20 +345,42 @@ struct HeadTask {
   }
   T* rest() const { return kt + a.qk_dim * ld; }
 
-  // The scores of query i for the keys j < padded(n), n = key_span(i): scale q_i . k_j, -inf where
-  // the key is hidden or j >= n. Returns the largest.
-  T scores(std::int64_t i, T* __restrict s) const {
+  // The scores of query i for the keys j < padded(n), n = key_span(i): scale q_i . k_j and the
+  // modifiers, -inf where the key is hidden or j >= n. With cap_slope, d s_ij / d (scale q_i . k_j)
+  // there (where the score is not hidden). Returns the largest.
+  T scores(std::int64_t i, T* __restrict s, T* __restrict cap_slope = nullptr) const {
     const std::int64_t n = key_span(a, i), np = padded(n);
     const T scale = static_cast<T>(a.scale), hidden = static_cast<T>(kHidden);
     row_times(q + i * a.q.row, a.qk_dim, kt, ld, np, s);
     const T* __restrict shown = visible;
     for (std::int64_t j = 0; j < np; ++j) s[j] = (shown[j] != 0) & (j < n) ? scale * s[j] : hidden;
+    if (modified) modify(i, s, np, cap_slope);
     T lanes[kLanes];
     std::fill(lanes, lanes + kLanes, hidden);
     for (std::int64_t jb = 0; jb < np; jb += kLanes)
 #pragma omp simd
       for (std::int64_t l = 0; l < kLanes; ++l) lanes[l] = std::max(lanes[l], s[jb + l]);
     return combine_lanes(lanes, [](T x, T y) { return std::max(x, y); });
+  }
+
+  // The modifiers on query i's scores s[j], j < np (ops/attention.h, 4.): softcap, bias, ALiBi,
+  // and the window's left bound.
+  void modify(std::int64_t i, T* __restrict s, std::int64_t np, T* __restrict cap_slope) const {
+    const T hidden = static_cast<T>(kHidden), cap = static_cast<T>(a.softcap);
+    const std::int64_t begin = a.window_left >= 0 ? std::min(np, std::max<std::int64_t>(0, i - a.window_left)) : 0;
+    std::fill(s, s + begin, hidden);
+    const T* bias_row = bias != nullptr ? bias + i * a.keys : nullptr;
+    for (std::int64_t j = begin; j < np; ++j) {
+      if (s[j] == hidden) continue;
+      T x = s[j];
+      if (cap > 0) {
+        const T t = std::tanh(x / cap);
+        x = cap * t;
+        if (cap_slope != nullptr) cap_slope[j] = 1 - t * t;
+      }
+      if (bias_row != nullptr) x += bias_row[j];
+      s[j] = x - slope * static_cast<T>(std::abs(i - j));
+    }
   }
 
   // p[j] = exp(s[j] - shift) for the j < np of query i's scores s (in place), exactly 0 where
@@ -341,18 +429,20 @@ void forward_head(const HeadTask<T>& t, T* out, T* weights, T* lse) {
 }
 
 // The backward of one (batch, head), adding into dq, dk and dv (their first rows; rows dq_row,
-// ... apart); out and dout: first rows, heads * v_dim apart; lse: [Tq]. By tiles of queries:
-// p and ds = p (dout_i . v_j - D_i) scale of the tile's queries, dq_i = sum_j ds_ij k_j for
+// ... apart); out and dout: first rows, heads * v_dim apart; lse: [Tq]; dbias: the head's
+// [Tq, Tk] (zeros beforehand), or null. By tiles of queries: p and ds = p (dout_i . v_j - D_i)
+// (dbias) times the cap's slope and scale, of the tile's queries, dq_i = sum_j ds_ij k_j for
 // each of them, then dk_j += sum_i ds_ij q_i and dv_j += sum_i p_ij dout_i over the tile.
 template <typename T>
 void backward_head(const HeadTask<T>& t, const T* out, const T* dout, const T* lse, T* dq, std::int64_t dq_row,
-                   T* dk, std::int64_t dk_row, T* dv, std::int64_t dv_row) {
+                   T* dk, std::int64_t dk_row, T* dv, std::int64_t dv_row, T* dbias) {
   const AttentionOperands& a = t.a;
   const T scale = static_cast<T>(a.scale), hidden = static_cast<T>(kHidden);
   const std::int64_t out_row = a.heads * a.v_dim, ld = t.ld;
   T* vt = t.rest();
   T* p = vt + a.v_dim * ld;
   T* ds = p + kQueryTile * ld;
+  T* cap_slope = a.softcap > 0 ? ds + kQueryTile * ld : nullptr;  // [ld]: one query's
   transpose_head(t.v, a.v.row, a.keys, a.v_dim, ld, vt);
   for (std::int64_t i0 = 0; i0 < a.queries; i0 += kQueryTile) {
     const std::int64_t rows = std::min(kQueryTile, a.queries - i0);
@@ -366,11 +456,20 @@ void backward_head(const HeadTask<T>& t, const T* out, const T* dout, const T* l
       }
       const std::int64_t n = key_span(a, i), np = padded(n);
       const T* do_i = dout + i * out_row;
-      t.scores(i, p_i);
+      if (cap_slope != nullptr) std::fill(cap_slope, cap_slope + np, T(1));
+      t.scores(i, p_i, cap_slope);
       t.exponentials(i, p_i, lse[i]);
       const T D_i = dot(do_i, out + i * out_row, a.v_dim);
       row_times(do_i, a.v_dim, vt, ld, np, ds_i);
-      for (std::int64_t j = 0; j < np; ++j) ds_i[j] = p_i[j] * (ds_i[j] - D_i) * scale;
+      if (t.modified) {
+        for (std::int64_t j = 0; j < np; ++j) ds_i[j] = p_i[j] * (ds_i[j] - D_i);
+        if (dbias != nullptr) std::copy(ds_i, ds_i + n, dbias + i * a.keys);
+        if (cap_slope != nullptr)
+          for (std::int64_t j = 0; j < np; ++j) ds_i[j] *= cap_slope[j];
+        for (std::int64_t j = 0; j < np; ++j) ds_i[j] *= scale;
+      } else {
+        for (std::int64_t j = 0; j < np; ++j) ds_i[j] = p_i[j] * (ds_i[j] - D_i) * scale;
+      }
       add_weighted_rows(n, ds_i, p_i, 1, t.k, a.k.row, a.qk_dim, dq + i * dq_row);
     }
     // Keys past the last query's span have p = 0 in every row of the tile.
@@ -392,12 +491,13 @@ AttentionResult cpu_attention(const AttentionOperands& a, bool return_weights) {
   const auto work_size = static_cast<std::size_t>(padded(a.keys) * (a.qk_dim + 2));
   detail::dispatch_float(dtype, [&](auto tag) {
     using T = decltype(tag);
+    const Modifiers<T> modifiers(a);
     T *po = r.out.data<T>(), *pl = r.lse.data<T>();
     T* pw = return_weights ? r.weights.data<T>() : nullptr;
     thread_buffer<T>(work_size);  // this thread's, before the loop
     cpu::parallel_for(a.batch * a.heads, a.queries * a.keys * (a.qk_dim + a.v_dim), [&](std::int64_t bh) {
       const std::int64_t b = bh / a.heads, h = bh % a.heads;
-      const HeadTask<T> task(a, keep, b, h, thread_buffer<T>(work_size));
+      const HeadTask<T> task(a, modifiers, keep, b, h, thread_buffer<T>(work_size));
       forward_head(task, po + b * a.queries * a.heads * a.v_dim + h * a.v_dim,
                    pw ? pw + bh * a.queries * a.keys : nullptr, pl + bh * a.queries);
     });
@@ -405,27 +505,34 @@ AttentionResult cpu_attention(const AttentionOperands& a, bool return_weights) {
   return r;
 }
 
-// The backward on the cpu, adding dq, dk and dv into the heads given (zeros beforehand).
+// The backward on the cpu, adding dq, dk and dv into the heads given (zeros beforehand), and
+// writing dbias [B, H, Tq, Tk] (zeros beforehand; the operands' dtype) when defined.
 void cpu_attention_backward(const AttentionOperands& a, const AttentionResult& forward, const Tensor& dout, Heads dq,
-                            Heads dk, Heads dv) {
+                            Heads dk, Heads dv, const Tensor& dbias) {
   const std::vector<std::uint8_t> keep = visible_keys(a);
-  const auto work_size = static_cast<std::size_t>(padded(a.keys) * (1 + a.qk_dim + a.v_dim + 2 * kQueryTile));
+  const auto work_size = static_cast<std::size_t>(padded(a.keys) * (2 + a.qk_dim + a.v_dim + 2 * kQueryTile));
   detail::dispatch_float(a.q.tensor.dtype(), [&](auto tag) {
     using T = decltype(tag);
+    const Modifiers<T> modifiers(a);
     const T *po = forward.out.data<T>(), *pl = forward.lse.data<T>(), *pdo = dout.data<T>();
     T* pdq = dq.tensor.data<T>() + dq.offset;
     T* pdk = dk.tensor.data<T>() + dk.offset;
     T* pdv = dv.tensor.data<T>() + dv.offset;
-    const std::int64_t out_row = a.heads * a.v_dim;
+    T* pdbias = dbias.defined() ? Tensor(dbias).data<T>() : nullptr;
+    const std::int64_t out_row = a.heads * a.v_dim, group = a.heads / a.kv_heads;
     thread_buffer<T>(work_size);  // this thread's, before the loop
-    // Each (batch, head) owns its columns of dq, dk and dv: no two tasks write the same element.
-    cpu::parallel_for(a.batch * a.heads, 2 * a.queries * a.keys * (a.qk_dim + a.v_dim), [&](std::int64_t bh) {
-      const std::int64_t b = bh / a.heads, h = bh % a.heads;
-      const std::int64_t out_at = b * a.queries * out_row + h * a.v_dim;
-      const HeadTask<T> task(a, keep, b, h, thread_buffer<T>(work_size));
-      backward_head(task, po + out_at, pdo + out_at, pl + bh * a.queries,
-                    pdq + b * a.queries * dq.row + h * a.qk_dim, dq.row, pdk + b * a.keys * dk.row + h * a.qk_dim,
-                    dk.row, pdv + b * a.keys * dv.row + h * a.v_dim, dv.row);
+    // Each (batch, key head) owns its columns of dk and dv and its query heads' columns of dq: no
+    // two tasks write the same element.
+    cpu::parallel_for(a.batch * a.kv_heads, 2 * group * a.queries * a.keys * (a.qk_dim + a.v_dim), [&](std::int64_t bg) {
+      const std::int64_t b = bg / a.kv_heads, g = bg % a.kv_heads;
+      for (std::int64_t h = g * group; h < (g + 1) * group; ++h) {
+        const std::int64_t bh = b * a.heads + h, out_at = b * a.queries * out_row + h * a.v_dim;
+        const HeadTask<T> task(a, modifiers, keep, b, h, thread_buffer<T>(work_size));
+        backward_head(task, po + out_at, pdo + out_at, pl + bh * a.queries,
+                      pdq + b * a.queries * dq.row + h * a.qk_dim, dq.row, pdk + b * a.keys * dk.row + g * a.qk_dim,
+                      dk.row, pdv + b * a.keys * dv.row + g * a.v_dim, dv.row,
+                      pdbias != nullptr ? pdbias + bh * a.queries * a.keys : nullptr);
+      }
     });
   });
 }
@@ -433,6 +540,7 @@ void cpu_attention_backward(const AttentionOperands& a, const AttentionResult& f
 // The operands' tensors in f32 (the cpu computes 16-bit floats in f32).
 AttentionOperands in_f32(AttentionOperands a) {
   for (Heads* x : {&a.q, &a.k, &a.v}) x->tensor = x->tensor.to(DType::f32);
+  if (a.bias.defined()) a.bias = a.bias.to(DType::f32);
   return a;
 }
 
@@ -457,33 +565,52 @@ AttentionResult attention_forward(const AttentionOperands& a, const AttentionOpt
   return r;
 }
 
-// Backward on any device into dq, dk and dv (tensors of q, k and v's dtype on their device).
-void attention_backward(const AttentionOperands& a, const AttentionResult& forward, const Tensor& dout,
-                        const AttentionOptions& options, const Heads& dq, const Heads& dk, const Heads& dv) {
+// The gradient of every score, dS [B, H, Tq, Tk], summed over the axes that the bias broadcasts
+// (products with rows of ones: ops that run on every device), in the bias's dtype.
+Tensor bias_gradient(const AttentionOperands& a, const Tensor& ds) {
+  const Tensor& bias = a.bias;
+  const std::int64_t B = a.batch, H = a.heads, n = a.queries * a.keys;
+  const auto ones = [&](const Shape& shape) { return Tensor::full(shape, 1.0, ds.dtype(), ds.device()); };
+  Tensor sum = ds;
+  if (bias.size(0) == 1 && bias.size(1) == 1)
+    sum = matmul(ones({1, B * H}), ds.reshape({B * H, n}));
+  else if (bias.size(0) == 1)
+    sum = matmul(ones({1, B}), ds.reshape({B, H * n}));
+  else if (bias.size(1) == 1)
+    sum = matmul(ones({B, 1, H}), ds.reshape({B, H, n}));
+  return sum.reshape(bias.shape()).to(bias.dtype());
+}
+
+// Backward on any device into dq, dk and dv (tensors of q, k and v's dtype on their device);
+// returns the bias's gradient when options.bias_grad.
+Tensor attention_backward(const AttentionOperands& a, const AttentionResult& forward, const Tensor& dout,
+                          const AttentionOptions& options, const Heads& dq, const Heads& dk, const Heads& dv) {
   const Device device = a.q.tensor.device();
   const DType dtype = a.q.tensor.dtype();
+  const DType compute = is_16_bit(dtype) || !device.is_cpu() ? DType::f32 : dtype;
+  // dS of every score, in the dtype the backward computes in; zeros where no pass writes.
+  const Tensor ds = options.bias_grad ? Tensor::zeros({a.batch, a.heads, a.queries, a.keys}, compute, device) : Tensor();
   if (!device.is_cpu()) {
     if (options.kernel == AttentionKernel::unfused)
       ATTNKIT_DEVICE_OP(device, scaled_dot_product_attention_backward(with_mask_for_lengths(a), dout, dq, dk, dv));
     else
-      ATTNKIT_DEVICE_OP(device, flash_attention_backward(a, forward, dout, dq, dk, dv));
-    return;
+      ATTNKIT_DEVICE_OP(device, flash_attention_backward(a, forward, dout, dq, dk, dv, ds));
+  } else if (!is_16_bit(dtype)) {
+    cpu_attention_backward(a, forward, dout, dq, dk, dv, ds);
+  } else {
+    // In f32, into f32 copies of the gradients' tensors (one copy when they share a tensor).
+    AttentionResult forward_f32 = forward;
+    forward_f32.out = forward.out.to(DType::f32);
+    Heads dq32{Tensor::zeros(dq.tensor.shape()), dq.offset, dq.row}, dk32{dq32.tensor, dk.offset, dk.row},
+        dv32{dq32.tensor, dv.offset, dv.row};
+    if (!dk.tensor.shares_storage_with(dq.tensor)) dk32.tensor = Tensor::zeros(dk.tensor.shape());
+    if (!dv.tensor.shares_storage_with(dq.tensor)) dv32.tensor = Tensor::zeros(dv.tensor.shape());
+    cpu_attention_backward(in_f32(a), forward_f32, dout.to(DType::f32), dq32, dk32, dv32, ds);
+    Tensor(dq.tensor).copy_from(dq32.tensor.to(dtype));
+    if (!dk.tensor.shares_storage_with(dq.tensor)) Tensor(dk.tensor).copy_from(dk32.tensor.to(dtype));
+    if (!dv.tensor.shares_storage_with(dq.tensor)) Tensor(dv.tensor).copy_from(dv32.tensor.to(dtype));
   }
-  if (!is_16_bit(dtype)) {
-    cpu_attention_backward(a, forward, dout, dq, dk, dv);
-    return;
-  }
-  // In f32, into f32 copies of the gradients' tensors (one copy when they share a tensor).
-  AttentionResult forward_f32 = forward;
-  forward_f32.out = forward.out.to(DType::f32);
-  Heads dq32{Tensor::zeros(dq.tensor.shape()), dq.offset, dq.row}, dk32{dq32.tensor, dk.offset, dk.row},
-      dv32{dq32.tensor, dv.offset, dv.row};
-  if (!dk.tensor.shares_storage_with(dq.tensor)) dk32.tensor = Tensor::zeros(dk.tensor.shape());
-  if (!dv.tensor.shares_storage_with(dq.tensor)) dv32.tensor = Tensor::zeros(dv.tensor.shape());
-  cpu_attention_backward(in_f32(a), forward_f32, dout.to(DType::f32), dq32, dk32, dv32);
-  Tensor(dq.tensor).copy_from(dq32.tensor.to(dtype));
-  if (!dk.tensor.shares_storage_with(dq.tensor)) Tensor(dk.tensor).copy_from(dk32.tensor.to(dtype));
-  if (!dv.tensor.shares_storage_with(dq.tensor)) Tensor(dv.tensor).copy_from(dv32.tensor.to(dtype));
+  return ds.defined() ? bias_gradient(a, ds) : Tensor();
 }
 
 void check_backward_inputs(const char* op, const AttentionOperands& a, const AttentionResult& forward,
@@ -515,7 +642,7 @@ AttentionGrads scaled_dot_product_attention_backward(const Tensor& q, const Tens
   AttentionGrads g;
   const auto fresh = [&](const Tensor& like) { return q.is_cpu() ? Tensor::zeros_like(like) : Tensor::empty_like(like); };
   g.dq = fresh(q), g.dk = fresh(k), g.dv = fresh(v);
-  attention_backward(a, forward, dout, options, {g.dq, 0, a.q.row}, {g.dk, 0, a.k.row}, {g.dv, 0, a.v.row});
+  g.dbias = attention_backward(a, forward, dout, options, {g.dq, 0, a.q.row}, {g.dk, 0, a.k.row}, {g.dv, 0, a.v.row});
   return g;
 }
 
@@ -528,6 +655,8 @@ Tensor packed_self_attention_backward(const Tensor& qkv, const Tensor& key_mask,
   const char* op = "packed_self_attention_backward";
   const AttentionOperands a = packed_operands(op, qkv, key_mask, options);
   check_backward_inputs(op, a, forward, dout);
+  ATTNKIT_CHECK(!options.bias_grad, op, ": returns dqkv only; the bias's gradient comes from "
+                "scaled_dot_product_attention_backward");
   Tensor dqkv = qkv.is_cpu() ? Tensor::zeros_like(qkv) : Tensor::empty_like(qkv);
   attention_backward(a, forward, dout, options, {dqkv, a.q.offset, a.q.row}, {dqkv, a.k.offset, a.k.row},
                      {dqkv, a.v.offset, a.v.row});

@@ -18,12 +18,24 @@ struct Heads {
 };
 
 struct AttentionOperands {
-  Heads q, k, v;
-  std::int64_t batch = 0, heads = 0, queries = 0, keys = 0, qk_dim = 0, v_dim = 0;
+  Heads q, k, v;  // k and v hold kv_heads heads: query head h reads key head h / (heads / kv_heads)
+  std::int64_t batch = 0, heads = 0, kv_heads = 0, queries = 0, keys = 0, qk_dim = 0, v_dim = 0;
   double scale = 1.0;
   bool causal = false;
   Tensor key_mask;     // u8 [batch, keys], or undefined
   Tensor key_lengths;  // i32 [batch], or undefined
+  // The score modifiers (ops/attention.h, 4.).
+  Tensor bias;  // [batch or 1, heads or 1, queries, keys], contiguous, or undefined
+  Tensor alibi_slopes;  // f32 [heads], or undefined
+  double softcap = 0;
+  std::int64_t window_left = -1, window_right = -1;
+
+  // Element (b, h, i, j) of the bias lies at b * bias_batch_step() + h * bias_head_step() + i * keys + j.
+  std::int64_t bias_batch_step() const { return bias.size(0) == 1 ? 0 : bias.size(1) * queries * keys; }
+  std::int64_t bias_head_step() const { return bias.size(1) == 1 ? 0 : queries * keys; }
+  bool has_score_modifiers() const {
+    return bias.defined() || alibi_slopes.defined() || softcap > 0 || window_left >= 0 || window_right >= 0;
+  }
 };
 
 }  // namespace attnkit::ops::detail

@@ -26,25 +26,36 @@
 //    (or, single_vector, its sum over features divided by D), plus the direct dy * probs.
 //
 // 4. Multi-head scaled dot-product attention (seed 004; seed 002's Luong attention is scale 1):
-//      q [B, Tq, H*dk], k [B, Tk, H*dk], v [B, Tk, H*dv], key_mask (optional): u8 [B, Tk]
+//      q [B, Tq, H*dk], k [B, Tk, Hkv*dk], v [B, Tk, Hkv*dv], key_mask (optional): u8 [B, Tk]
 //      (0 hides key j of batch b) or i32 [B] key lengths (keys j >= length[b] are hidden)
-//      head h uses columns [h*dk, (h+1)*dk) of q and k and [h*dv, (h+1)*dv) of v; its output
-//      fills the same columns of out [B, Tq, H*dv] (heads split and merged without copies).
-//      s_ij = scale q_i . k_j, with scale = 1/sqrt(dk) unless given; key j is hidden from every
-//      query when the mask hides it and, when causal, from query i if j > i (top-left
-//      alignment, as PyTorch's is_causal: query i sees keys 0..i, whatever Tq and Tk are).
+//      head h uses columns [h*dk, (h+1)*dk) of q and its key head g = h / (H / Hkv) columns
+//      [g*dk, (g+1)*dk) of k and [g*dv, (g+1)*dv) of v; its output fills columns [h*dv, (h+1)*dv)
+//      of out [B, Tq, H*dv] (heads split and merged without copies). Hkv = H unless
+//      num_kv_heads says otherwise: grouped-query attention (Hkv dividing H), multi-query (Hkv 1).
+//      s_ij = scale q_i . k_j, with scale = 1/sqrt(dk) unless given; then, where asked,
+//        softcap tanh(s_ij / softcap)                  (logit soft-capping, softcap > 0)
+//        + bias[b, h, i, j]                            (bias [B or 1, H or 1, Tq, Tk], broadcast)
+//        - alibi_slopes[h] |i - j|                     (ALiBi, from per-head slopes)
+//      Key j is hidden from query i when the mask hides it, when causal and j > i (top-left
+//      alignment, as PyTorch's is_causal: query i sees keys 0..i, whatever Tq and Tk are), when
+//      outside the window: j < i - window_left or j > i + window_right (a negative bound is
+//      none), and where the bias is -inf (a float mask).
 //      P = softmax over visible keys; out_i = sum_j P_ij v_j; lse_i = log sum_j exp(s_ij) [B, H, Tq]
 //      A query that sees no key gets out 0 and lse -inf. With return_weights, P [B, H, Tq, Tk].
 //    Gradient (the flash-attention form; P recomputed from lse): dP_ij = dout_i . v_j,
-//    D_i = dout_i . out_i, dS_ij = P_ij (dP_ij - D_i); dq_i = scale sum_j dS_ij k_j,
-//    dk_j = scale sum_i dS_ij q_i, dv_j = sum_i P_ij dout_i.
+//    D_i = dout_i . out_i, dS_ij = P_ij (dP_ij - D_i) (the gradient of each final score: dbias,
+//    summed over the axes the bias broadcasts); under the cap dS_ij times 1 - tanh^2; then
+//    dq_i = scale sum_j dS_ij k_j, dk_j = scale sum_i dS_ij q_i, dv_j = sum_i P_ij dout_i, dk and
+//    dv of a key head summed over the query heads of its group.
 //    dtypes: f32 and f64 (cpu), f16 and bf16 (the cpu computes them in f32 and rounds the results;
-//    a device runs them on the tensor cores, head dims 32, 64 or 128 alike for q, k and v). lse is
-//    f64 for f64 inputs and f32 otherwise. On a device the fused kernels (kernels/flash_attention.cu)
-//    run unless options.kernel says unfused: products around a masked softmax, float32 only.
-//    packed_self_attention takes q, k and v side by side in one tensor qkv [B, T, 3 H dk], as one
-//    product with the three projections' kernels concatenated gives them; its backward gives
-//    dqkv in the same layout.
+//    a device runs them on the tensor cores, head dims 32, 64 or 128 alike for q, k and v). The
+//    bias is f32 or q's dtype, and its gradient has its dtype. lse is f64 for f64 inputs and f32
+//    otherwise. On a device the fused kernels (kernels/flash_attention.cu) run unless
+//    options.kernel says unfused: products around a masked softmax, float32 only, without key
+//    head groups or score modifiers (nor can a device return the weights with modifiers).
+//    packed_self_attention takes q, k and v side by side in one tensor qkv [B, T, (H + 2 Hkv) dk],
+//    as one product with the three projections' kernels concatenated gives them; its backward
+//    gives dqkv in the same layout.
 #pragma once
 
 #include <optional>
@@ -107,8 +118,14 @@ GatingGrads temporal_gating_attention_backward(const Tensor& x, const Tensor& we
 
 struct AttentionOptions {
   std::int64_t num_heads = 1;
+  std::int64_t num_kv_heads = 0;  // heads of k and v, dividing num_heads; 0: num_heads
   bool causal = false;
   std::optional<double> scale;  // 1 / sqrt(dk) when not given
+  Tensor bias;                  // [B or 1, H or 1, Tq, Tk], f32 or q's dtype; undefined: none
+  bool bias_grad = false;       // the backward returns dbias
+  Tensor alibi_slopes;          // f32 [H]; undefined: none
+  double softcap = 0;           // 0: none
+  std::int64_t window_left = -1, window_right = -1;  // negative: no bound
   bool return_weights = false;
   AttentionKernel kernel = AttentionKernel::fused;
 };
@@ -122,6 +139,7 @@ AttentionResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, c
                                              const AttentionOptions& options = {});
 struct AttentionGrads {
   Tensor dq, dk, dv;
+  Tensor dbias;  // the bias's shape and dtype, when options.bias_grad
 };
 AttentionGrads scaled_dot_product_attention_backward(const Tensor& q, const Tensor& k,
                                                      const Tensor& v, const Tensor& key_mask,
@@ -129,11 +147,11 @@ AttentionGrads scaled_dot_product_attention_backward(const Tensor& q, const Tens
                                                      const Tensor& dout,
                                                      const AttentionOptions& options = {});
 
-// Self-attention over packed projections: qkv [B, T, 3 H dk] holds q, k and v in its columns
-// [0, H dk), [H dk, 2 H dk) and [2 H dk, 3 H dk); out [B, T, H dk].
+// Self-attention over packed projections: qkv [B, T, (H + 2 Hkv) dk] holds q, k and v in its
+// columns [0, H dk), [H dk, (H + Hkv) dk) and [(H + Hkv) dk, (H + 2 Hkv) dk); out [B, T, H dk].
 AttentionResult packed_self_attention(const Tensor& qkv, const Tensor& key_mask = Tensor(),
                                       const AttentionOptions& options = {});
-// dqkv [B, T, 3 H dk].
+// dqkv in qkv's layout (the bias's gradient is not returned here: bias_grad is refused).
 Tensor packed_self_attention_backward(const Tensor& qkv, const Tensor& key_mask,
                                       const AttentionResult& forward, const Tensor& dout,
                                       const AttentionOptions& options = {});
