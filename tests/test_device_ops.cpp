@@ -496,6 +496,61 @@ TEST_F(DeviceOps, ScaledDotProductAttentionInSixteenBitFloats) {
                        "the unfused path computes in f32 only");
 }
 
+// Grouped key heads and every score modifier through the fused kernels, in each dtype, against
+// the cpu: the operands, the bias in each shape it broadcasts from (f32 or the operands' dtype,
+// with -inf entries), the slopes, and dbias summed back to the bias's shape.
+TEST_F(DeviceOps, ScaledDotProductAttentionWithGroupedHeadsAndScoreModifiers) {
+  Generator gen(324);
+  const std::int64_t B = 2, Tq = 21, Tk = 45, H = 4, Hkv = 2, d = 32;
+  const std::vector<Shape> bias_shapes{{B, H, Tq, Tk}, {1, H, Tq, Tk}, {B, 1, Tq, Tk}, {1, 1, Tq, Tk}};
+  for (const DType dtype : {DType::f32, DType::f16, DType::bf16})
+    for (std::size_t n = 0; n < bias_shapes.size(); ++n) {
+      const Tensor q = random_tensor({B, Tq, H * d}, gen, -1, 1, dtype);
+      const Tensor k = random_tensor({B, Tk, Hkv * d}, gen, -1, 1, dtype);
+      const Tensor v = random_tensor({B, Tk, Hkv * d}, gen, -1, 1, dtype), dout = random_tensor({B, Tq, H * d}, gen, -1, 1, dtype);
+      std::vector<double> bias = values(random_tensor(bias_shapes[n], gen, -2, 2));
+      for (std::size_t e = 0; e < bias.size(); e += 7) bias[e] = -std::numeric_limits<double>::infinity();
+      ops::AttentionOptions options;
+      options.num_heads = H, options.num_kv_heads = Hkv;
+      options.bias = Tensor::from_vector(bias, bias_shapes[n]).to(n % 2 == 0 ? DType::f32 : dtype);
+      options.bias_grad = true;
+      options.alibi_slopes = Tensor::from_vector<float>({0.5f, 0.25f, 0.125f, 0.0625f}, {H});
+      options.softcap = n == 3 ? 0.0 : 2.5;
+      options.window_left = n == 1 ? -1 : 9, options.window_right = n == 2 ? -1 : 4;
+      options.causal = n == 3;
+      const std::string label = std::string(dtype_name(dtype)) + " bias " + shape_str(bias_shapes[n]);
+      const Tensor mask = random_mask(B, Tk, gen, 0.8);
+      const ops::AttentionResult expected = ops::scaled_dot_product_attention(q, k, v, mask, options);
+      ops::AttentionOptions on_device_options = options;
+      on_device_options.bias = options.bias.to(device), on_device_options.alibi_slopes = options.alibi_slopes.to(device);
+      const ops::AttentionResult result = ops::scaled_dot_product_attention(q.to(device), k.to(device), v.to(device),
+                                                                            mask.to(device), on_device_options);
+      const double tolerance = dtype == DType::f32 ? 1e-4 : dtype == DType::f16 ? 4e-3 : 3e-2;
+      EXPECT_TRUE(matches(result.out, expected.out, tolerance)) << label;
+      EXPECT_TRUE(matches(result.lse, expected.lse, 1e-4)) << label;
+      const ops::AttentionGrads expected_grads =
+          ops::scaled_dot_product_attention_backward(q, k, v, mask, expected, dout, options);
+      const ops::AttentionGrads grads = ops::scaled_dot_product_attention_backward(
+          q.to(device), k.to(device), v.to(device), mask.to(device), result, dout.to(device), on_device_options);
+      EXPECT_TRUE(matches(grads.dq, expected_grads.dq, tolerance)) << label;
+      EXPECT_TRUE(matches(grads.dk, expected_grads.dk, tolerance)) << label;
+      EXPECT_TRUE(matches(grads.dv, expected_grads.dv, tolerance)) << label;
+      ASSERT_EQ(grads.dbias.shape(), bias_shapes[n]) << label;
+      EXPECT_EQ(grads.dbias.dtype(), options.bias.dtype()) << label;
+      EXPECT_TRUE(matches(grads.dbias, expected_grads.dbias, tolerance)) << label;
+    }
+  const Tensor x = f32({1, 4, 8}, gen).to(device);
+  ops::AttentionOptions options;
+  options.softcap = 1;
+  options.return_weights = true;
+  EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(x, x, x, Tensor(), options),
+                       "on a device, the weights are not returned with a bias, ALiBi, softcap or window");
+  options.return_weights = false;
+  options.kernel = ops::AttentionKernel::unfused;
+  EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(x, x, x, Tensor(), options),
+                       "the unfused path takes neither key head groups nor bias");
+}
+
 // Both engines: pooled and as sequences, with and without the per-step bias, masked (one row
 // wholly), with seed 000's epsilon and seed 001's plain softmax; and rows wider than the fused
 // kernel's chunk (the unfused path).
