@@ -49,7 +49,7 @@ __global__ void forward_kernel(FlashAttentionParams p) {
   const HeadView<float> head = head_view<float>(p, nullptr, b, h);
   const float *q = head.q, *k = head.k, *v = head.v;
   const KeyVisibility visible = key_visibility(p, b);
-  const ScoreModifiers<float> modifiers = score_modifiers<float>(p, b, h);
+  const ScoreModifiers modifiers = score_modifiers(p, b, h);
   load_rows(qs, dk, q, p.q_row, i0, kRows, p.queries, dk);
 
   float m[kRowsPerWarp], l[kRowsPerWarp], o[kRowsPerWarp][kCols];
@@ -75,7 +75,7 @@ __global__ void forward_kernel(FlashAttentionParams p) {
       if (i < p.queries && visible(i, j)) {
         float dot = 0.0f;
         for (int c = 0; c < dk; ++c) dot += qs[r * dk + c] * ks[lane * Traits::padded(dk) + c];
-        s = kModifiers ? modifiers.score(dot, i, j) : dot * p.scale;
+        s = kModifiers ? modifiers.score(dot, static_cast<int>(i), static_cast<int>(j)) : dot * p.scale;
       }
       const float m_new = ak::MaxOf()(m[rr], ak::warp_reduce(s, ak::MaxOf()));
       const float e = s == -INFINITY ? 0.0f : expf(s - m_new);
@@ -131,7 +131,7 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
   const HeadView<float> head = head_view<float>(p, g.dout, b, h);
   const float *q = head.q, *k = head.k, *v = head.v, *out = head.out, *dout = head.dout;
   const KeyVisibility visible = key_visibility(p, b);
-  const ScoreModifiers<float> modifiers = score_modifiers<float>(p, b, h);
+  const ScoreModifiers modifiers = score_modifiers(p, b, h);
   float* dbias = g.dbias != nullptr ? g.dbias + bh * p.queries * p.keys : nullptr;
   load_rows(qs, dk, q, p.q_row, i0, kRows, p.queries, dk);
   load_rows(dos, dv, dout, p.out_row, i0, kRows, p.queries, dv);
@@ -168,7 +168,7 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
         float s = 0.0f, dp = 0.0f;
         for (int c = 0; c < dk; ++c) s += qs[r * dk + c] * ks[lane * Traits::padded(dk) + c];
         for (int c = 0; c < dv; ++c) dp += dos[r * dv + c] * vs[lane * Traits::padded(dv) + c];
-        const float prob = probability(kModifiers ? modifiers.score(s, i, j) : s * p.scale, lse[rr]);
+        const float prob = probability(kModifiers ? modifiers.score(s, static_cast<int>(i), static_cast<int>(j)) : s * p.scale, lse[rr]);
         ds = prob == 0.0f ? 0.0f : prob * (dp - delta[rr]);
         if (kModifiers && dbias != nullptr) dbias[i * p.keys + j] = ds;
         if (kModifiers) ds *= modifiers.slope_of_cap(s);
@@ -235,7 +235,7 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
   for (std::int64_t h = kv_h * group; h < (kv_h + 1) * group; ++h) {
     const std::int64_t bh = b * p.heads + h;
     const HeadView<float> head = head_view<float>(p, g.dout, b, h);
-    const ScoreModifiers<float> modifiers = score_modifiers<float>(p, b, h);
+    const ScoreModifiers modifiers = score_modifiers(p, b, h);
     for (std::int64_t t0 = query_begin; t0 < query_end; t0 += kTile) {
       __syncthreads();
       load_rows(qs, Traits::padded(dk), head.q, p.q_row, t0, kTile, p.queries, dk);
@@ -256,7 +256,7 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
           float s = 0.0f, dp = 0.0f;
           for (int c = 0; c < dk; ++c) s += qs[lane * Traits::padded(dk) + c] * ks[r * dk + c];
           for (int c = 0; c < dv; ++c) dp += dos[lane * Traits::padded(dv) + c] * vs[r * dv + c];
-          prob = probability(kModifiers ? modifiers.score(s, i, j) : s * p.scale, lse[lane]);
+          prob = probability(kModifiers ? modifiers.score(s, static_cast<int>(i), static_cast<int>(j)) : s * p.scale, lse[lane]);
           ds = prob == 0.0f ? 0.0f : prob * (dp - delta[lane]);
           if (kModifiers) ds *= modifiers.slope_of_cap(s);
         }

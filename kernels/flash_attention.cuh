@@ -10,6 +10,10 @@
 
 namespace attnkit::ATTNKIT_KERNEL_NAMESPACE::flash {
 
+// log2(e): the kernels work with exp2, the scores scaled by scale * log2(e).
+constexpr float kLog2e = 1.4426950408889634f;
+constexpr float kLn2 = 0.6931471805599453f;
+
 // The keys that the queries of one batch element see.
 struct KeyVisibility {
   const std::uint8_t* mask;  // this batch element's row of key_mask, or null
@@ -59,43 +63,48 @@ AK_DEVICE KeyVisibility key_visibility(const FlashAttentionParams& p, std::int64
 AK_HOST_DEVICE inline std::int64_t kv_heads_of(const FlashAttentionParams& p) { return p.kv_heads > 0 ? p.kv_heads : p.heads; }
 
 // The score modifiers of one (batch element, query head): the final score of a dot product
-// (flash_attention.h) and its derivative, for the kernels' instances with modifiers. T: the
-// element type of a bias that is not float32.
-template <typename T>
+// (flash_attention.h), its derivative, and the window, for the kernels' instances with modifiers.
+// Rows and keys in 32 bits (flash_attention_check keeps them below 2^31), which leaves the
+// tensor-core kernels' accumulators their registers.
 struct ScoreModifiers {
-  const void* bias;  // this (batch, head)'s [queries, keys] matrix (rows `keys` apart), or null
-  bool bias_f32;
-  std::int64_t keys;
-  float slope;       // ALiBi's, or 0
+  const float* bias;  // this (batch, head)'s [queries, keys] matrix (rows `keys` apart), or null
+  int keys;
+  float slope;        // ALiBi's, or 0
   float scale, softcap;
+  int left, right;    // the window (negative: no bound)
 
-  AK_DEVICE float bias_at(std::int64_t i, std::int64_t j) const {
-    const std::int64_t at = i * keys + j;
-    return bias_f32 ? static_cast<const float*>(bias)[at] : ak::to_float(static_cast<const T*>(bias)[at]);
+  // Whether the window hides key j from query i.
+  AK_DEVICE bool outside_window(int i, int j) const {
+    return (left >= 0 && j < i - left) || (right >= 0 && j > i + right);
   }
+  // tanh(x) = 1 - 2 / (e^2x + 1), by ex2.approx: a few instructions where tanhf's polynomial and
+  // range handling would take the registers of the tensor-core kernels' accumulators. Its error
+  // is an absolute 2^-21 or so, next to the 2^-8 to 2^-11 of a 16-bit probability.
+  static AK_DEVICE float fast_tanh(float x) { return 1.0f - 2.0f / (ak::exp2_approx(2.0f * kLog2e * x) + 1.0f); }
   // The scaled dot product, capped, plus bias and ALiBi.
-  AK_DEVICE float score(float dot, std::int64_t i, std::int64_t j) const {
+  AK_DEVICE float score(float dot, int i, int j) const {
     float s = dot * scale;
-    if (softcap > 0.0f) s = softcap * tanhf(s / softcap);
-    if (bias != nullptr) s += bias_at(i, j);
+    if (softcap > 0.0f) s = softcap * fast_tanh(s / softcap);
+    if (bias != nullptr) s += bias[static_cast<std::int64_t>(i) * keys + j];
     if (slope != 0.0f) s -= slope * static_cast<float>(i > j ? i - j : j - i);
     return s;
   }
   // d score / d (scale dot): 1 - tanh^2 under the cap, else 1.
   AK_DEVICE float slope_of_cap(float dot) const {
     if (softcap <= 0.0f) return 1.0f;
-    const float t = tanhf(dot * scale / softcap);
+    const float t = fast_tanh(dot * scale / softcap);
     return 1.0f - t * t;
   }
 };
 
-template <typename T>
-AK_DEVICE ScoreModifiers<T> score_modifiers(const FlashAttentionParams& p, std::int64_t b, std::int64_t h) {
-  const std::int64_t at = b * p.bias_batch_step + h * p.bias_head_step;
-  const void* bias = p.bias == nullptr ? nullptr
-                     : p.bias_f32     ? static_cast<const void*>(static_cast<const float*>(p.bias) + at)
-                                      : static_cast<const void*>(static_cast<const T*>(p.bias) + at);
-  return {bias, p.bias_f32, p.keys, p.alibi_slopes != nullptr ? p.alibi_slopes[h] : 0.0f, p.scale, p.softcap};
+AK_DEVICE ScoreModifiers score_modifiers(const FlashAttentionParams& p, std::int64_t b, std::int64_t h) {
+  return {p.bias != nullptr ? p.bias + b * p.bias_batch_step + h * p.bias_head_step : nullptr,
+          static_cast<int>(p.keys),
+          p.alibi_slopes != nullptr ? p.alibi_slopes[h] : 0.0f,
+          p.scale,
+          p.softcap,
+          static_cast<int>(p.window_left < 0 ? -1 : p.window_left),
+          static_cast<int>(p.window_right < 0 ? -1 : p.window_right)};
 }
 
 // Where one (batch element, head) of each operand starts; step t lies t rows further (q_row,
@@ -115,21 +124,18 @@ AK_DEVICE HeadView<T> head_view(const FlashAttentionParams& p, const void* dout,
           static_cast<const T*>(p.out) + out_at, dout != nullptr ? static_cast<const T*>(dout) + out_at : nullptr};
 }
 
-// log2(e): the kernels work with exp2, the scores scaled by scale * log2(e).
-constexpr float kLog2e = 1.4426950408889634f;
-constexpr float kLn2 = 0.6931471805599453f;
-
 // f(Traits{}) for the kernel instance that takes p: the one place where the dtype and the head
-// dims become template arguments. Tensor cores: Family<T, head dim> (ForwardTraits, DqTraits,
-// DkdvTraits) for f16 and bf16; float32: F32Traits<columns a lane> for a head dim of `dim`.
-template <template <typename, int> class Family, typename F>
+// dims become template arguments. Tensor cores: Family<T, head dim, kModified> (ForwardTraits,
+// DqTraits, DkdvTraits) for f16 and bf16; float32: F32Traits<columns a lane> for a head dim of
+// `dim`.
+template <template <typename, int, bool> class Family, bool kModified, typename F>
 void with_mma_traits(const FlashAttentionParams& p, F&& f) {
   auto for_element = [&](auto element) {
     using T = decltype(element);
     switch (p.qk_dim) {
-      case 32: f(Family<T, 32>{}); break;
-      case 64: f(Family<T, 64>{}); break;
-      default: f(Family<T, 128>{}); break;
+      case 32: f(Family<T, 32, kModified>{}); break;
+      case 64: f(Family<T, 64, kModified>{}); break;
+      default: f(Family<T, 128, kModified>{}); break;
     }
   };
   if (p.dtype == AttentionDType::f16)

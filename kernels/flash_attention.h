@@ -59,11 +59,10 @@ struct FlashAttentionParams {
   bool causal = false;
   float scale = 1.0f;
   std::int64_t kv_heads = 0;  // 0: heads
-  // Score modifiers (all off by default). bias is in the operands' dtype, or float32 when
-  // bias_f32; element (b, h, i, j) lies at b * bias_batch_step + h * bias_head_step + i * keys + j
-  // (a step of 0 broadcasts).
-  const void* bias = nullptr;
-  bool bias_f32 = true;
+  // Score modifiers (all off by default). bias is float32 (whatever the operands' dtype): element
+  // (b, h, i, j) lies at b * bias_batch_step + h * bias_head_step + i * keys + j (a step of 0
+  // broadcasts).
+  const float* bias = nullptr;
   std::int64_t bias_batch_step = 0, bias_head_step = 0;
   const float* alibi_slopes = nullptr;  // [heads]
   float softcap = 0.0f;

@@ -285,10 +285,8 @@ AK_DEVICE void hide_what_the_queries_do_not_see(Accumulators<kM, kN>& s, const B
 
 // The final score (flash_attention.h) of a raw score q_i . k_j, or -inf where the plain masks hid
 // it (-inf already), where the window hides key j from query i, and past the operands' ends.
-template <typename T>
-AK_DEVICE float final_score(float raw, const ScoreModifiers<T>& modifiers, const KeyVisibility& visible, int i, int j,
-                            int queries, int keys) {
-  if (raw == -INFINITY || i >= queries || j >= keys || !visible.in_window(i, j)) return -INFINITY;
+AK_DEVICE float final_score(float raw, const ScoreModifiers& modifiers, int i, int j, int queries, int keys) {
+  if (raw == -INFINITY || i >= queries || j >= keys || modifiers.outside_window(i, j)) return -INFINITY;
   return modifiers.score(raw, i, j);
 }
 
@@ -332,9 +330,10 @@ struct RowFactors {
   }
 };
 
-// kModifiers: the instance with the score modifiers of flash_attention.h.
-template <class Traits, bool kModifiers>
+// Traits::kModifiers: the instance with the score modifiers of flash_attention.h.
+template <class Traits>
 __global__ void forward_kernel(FlashAttentionParams p) {
+  constexpr bool kModifiers = Traits::kModifiers;
   using T = typename Traits::Element;
   constexpr int D = Traits::kHeadDim, S = Traits::kStride, N = Traits::kTile, M = Traits::kWarpTiles;
   const BlockSetup<T> block(p, nullptr, Traits::kRows, static_cast<int>(p.heads), 1);
@@ -345,7 +344,7 @@ __global__ void forward_kernel(FlashAttentionParams p) {
   const int row0 = block.first_row + warp_row;  // this warp's first query
   const int first_tile = static_cast<int>(block.visible.key_begin(block.first_row) / N);
   const int tiles = static_cast<int>((block.visible.key_end(block.first_row, Traits::kRows) + N - 1) / N);
-  const ScoreModifiers<T> modifiers = score_modifiers<T>(p, block.b, block.h);
+  const ScoreModifiers modifiers = score_modifiers(p, block.b, block.h);
 
   TileCopy<Traits, Traits::kRows, 1>({block.head.q}, {p.q_row}, block.first_row, static_cast<int>(p.queries))
       .copy_checked({qs}, {p.q_row});
@@ -383,7 +382,7 @@ __global__ void forward_kernel(FlashAttentionParams p) {
         for (int nt = 0; nt < N / 8; ++nt)
           AK_UNROLL
           for (int e = 0; e < 4; ++e)
-            s[mt][nt][e] = final_score(s[mt][nt][e], modifiers, block.visible, row0 + fragment_row(mt, e),
+            s[mt][nt][e] = final_score(s[mt][nt][e], modifiers, row0 + fragment_row(mt, e),
                                        j0 + fragment_col(nt, e), static_cast<int>(p.queries), static_cast<int>(p.keys));
     AK_UNROLL
     for (int mt = 0; mt < M; ++mt)
@@ -433,8 +432,9 @@ __global__ void forward_kernel(FlashAttentionParams p) {
 // that sees no key, so that its p is 0 with no test.
 AK_DEVICE float lse_base2(float lse) { return lse == -INFINITY ? INFINITY : lse * kLog2e; }
 
-template <class Traits, bool kModifiers>
+template <class Traits>
 __global__ void dq_kernel(FlashAttentionGradParams g) {
+  constexpr bool kModifiers = Traits::kModifiers;
   using T = typename Traits::Element;
   constexpr int D = Traits::kHeadDim, S = Traits::kStride, N = Traits::kTile, M = Traits::kWarpTiles;
   const FlashAttentionParams& p = g.forward;
@@ -450,7 +450,7 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
   const int first_tile = static_cast<int>(block.visible.key_begin(block.first_row) / N);
   const int tiles = static_cast<int>((block.visible.key_end(block.first_row, Traits::kRows) + N - 1) / N);
   const int queries = static_cast<int>(p.queries), keys = static_cast<int>(p.keys);
-  const ScoreModifiers<T> modifiers = score_modifiers<T>(p, block.b, block.h);
+  const ScoreModifiers modifiers = score_modifiers(p, block.b, block.h);
   float* dbias = g.dbias != nullptr ? g.dbias + static_cast<std::int64_t>(block.bh) * queries * keys : nullptr;
 
   TileCopy<Traits, Traits::kRows, 2>({block.head.q, block.head.dout}, {p.q_row, p.out_row}, block.first_row, queries)
@@ -514,7 +514,7 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
           if constexpr (kModifiers) {
             const int i = row0 + fragment_row(mt, e), j = j0 + fragment_col(nt, e);
             const float raw = s[mt][nt][e];
-            const float score = final_score(raw, modifiers, block.visible, i, j, queries, keys);
+            const float score = final_score(raw, modifiers, i, j, queries, keys);
             const float prob = ak::exp2_approx(fmaf(score, scale_log2, -lse[mt][e / 2]));
             const float ds = prob * (dp[mt][nt][e] - delta[mt][e / 2]);
             if (dbias != nullptr && i < queries && j < keys) dbias[static_cast<std::int64_t>(i) * keys + j] = ds;
@@ -534,8 +534,9 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
 }
 
 // A block owns kRows keys of one key head and sums over the query heads of its group.
-template <class Traits, bool kModifiers>
+template <class Traits>
 __global__ void dkdv_kernel(FlashAttentionGradParams g) {
+  constexpr bool kModifiers = Traits::kModifiers;
   using T = typename Traits::Element;
   constexpr int D = Traits::kHeadDim, S = Traits::kStride, N = Traits::kTile, M = Traits::kWarpTiles;
   const FlashAttentionParams& p = g.forward;
@@ -575,7 +576,7 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
   for (int h = block.h * group; h < (block.h + 1) * group; ++h) {
     const int bh = block.b * static_cast<int>(p.heads) + h;
     const HeadView<T> head = head_view<T>(p, g.dout, block.b, h);
-    const ScoreModifiers<T> modifiers = score_modifiers<T>(p, block.b, h);
+    const ScoreModifiers modifiers = score_modifiers(p, block.b, h);
     TileCopy<Traits, N, 2> query_copy({head.q, head.dout}, {p.q_row, p.out_row}, first_query, queries);
     // The queries of tile t: their rows of q and dout (cp.async) and their lse and delta (plain
     // loads, seen by all after the barrier that starts the step of tile t).
@@ -622,7 +623,7 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
               if constexpr (kModifiers) {
                 const float raw = st[mt][nt][e];
                 const float score =
-                    final_score(raw, modifiers, block.visible, i0 + column, row0 + fragment_row(mt, e), queries, keys);
+                    final_score(raw, modifiers, i0 + column, row0 + fragment_row(mt, e), queries, keys);
                 const float prob = ak::exp2_approx(fmaf(score, scale_log2, -lse_i));
                 st[mt][nt][e] = prob;                                                               // P^T
                 dpt[mt][nt][e] = prob * (dpt[mt][nt][e] - delta_i) * modifiers.slope_of_cap(raw);  // dS^T
@@ -662,34 +663,32 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
 }  // namespace
 
 void forward_mma(const FlashAttentionParams& p, void* stream) {
-  with_mma_traits<ForwardTraits>(p, [&](auto traits) {
-    using Traits = decltype(traits);
-    with_modifiers(has_score_modifiers(p), [&](auto modifiers) {
-      AK_LAUNCH((forward_kernel<Traits, decltype(modifiers)::value>), grid_for<Traits>(p.queries, p), kThreads,
-                Traits::kSharedBytes, ak::as_stream(stream), p);
+  with_modifiers(has_score_modifiers(p), [&](auto modifiers) {
+    with_mma_traits<ForwardTraits, decltype(modifiers)::value>(p, [&](auto traits) {
+      using Traits = decltype(traits);
+      AK_LAUNCH(forward_kernel<Traits>, grid_for<Traits>(p.queries, p), kThreads, Traits::kSharedBytes,
+                ak::as_stream(stream), p);
     });
   });
 }
 
 void backward_mma(const FlashAttentionGradParams& g, void* stream) {
   const FlashAttentionParams& p = g.forward;
-  const bool modifiers_on = has_score_modifiers(p) || g.dbias != nullptr;
-  if (p.queries > 0)  // writes delta, which the dk/dv pass reads
-    with_mma_traits<DqTraits>(p, [&](auto traits) {
-      using Traits = decltype(traits);
-      with_modifiers(modifiers_on, [&](auto modifiers) {
-        AK_LAUNCH((dq_kernel<Traits, decltype(modifiers)::value>), grid_for<Traits>(p.queries, p), kThreads,
-                  Traits::kSharedBytes, ak::as_stream(stream), g);
+  with_modifiers(has_score_modifiers(p) || g.dbias != nullptr, [&](auto modifiers) {
+    constexpr bool kModified = decltype(modifiers)::value;
+    if (p.queries > 0)  // writes delta, which the dk/dv pass reads
+      with_mma_traits<DqTraits, kModified>(p, [&](auto traits) {
+        using Traits = decltype(traits);
+        AK_LAUNCH(dq_kernel<Traits>, grid_for<Traits>(p.queries, p), kThreads, Traits::kSharedBytes,
+                  ak::as_stream(stream), g);
       });
-    });
-  if (p.keys > 0)
-    with_mma_traits<DkdvTraits>(p, [&](auto traits) {
-      using Traits = decltype(traits);
-      with_modifiers(modifiers_on, [&](auto modifiers) {
-        AK_LAUNCH((dkdv_kernel<Traits, decltype(modifiers)::value>), grid_for<Traits>(p.keys, p, true), kThreads,
-                  Traits::kSharedBytes, ak::as_stream(stream), g);
+    if (p.keys > 0)
+      with_mma_traits<DkdvTraits, kModified>(p, [&](auto traits) {
+        using Traits = decltype(traits);
+        AK_LAUNCH(dkdv_kernel<Traits>, grid_for<Traits>(p.keys, p, true), kThreads, Traits::kSharedBytes,
+                  ak::as_stream(stream), g);
       });
-    });
+  });
 }
 
 }  // namespace flash

@@ -46,21 +46,26 @@ AK_SHAPE_FN int tile_bytes(int rows) {
   return rows * shared_stride<T, kDim>() * static_cast<int>(sizeof(T));
 }
 
-// The shape of one element type and head dim (the instances: f16 and bf16 at 32, 64, 128).
-template <typename T, int kDim>
+// The shape of one element type and head dim (the instances: f16 and bf16 at 32, 64, 128), plain
+// or with the score modifiers of flash_attention.h (kModified).
+template <typename T, int kDim, bool kModified>
 struct MmaShape {
   static_assert(kDim == 32 || kDim == 64 || kDim == 128, "head dims 32, 64, 128");
   static_assert(sizeof(T) == 2, "16-bit elements");
   using Element = T;
   static constexpr int kHeadDim = kDim;
   static constexpr int kStride = shared_stride<T, kDim>();
+  static constexpr bool kModifiers = kModified;
+  // m16 tiles a warp where a kernel takes two: one with modifiers at head dim 128, whose work on
+  // each score needs the registers of the second tile's accumulators.
+  static constexpr int kPairedTiles = kModified && kDim == 128 ? 1 : 2;
 };
 
 // Forward: 128 queries a block (two m16 tiles a warp, so that each K and V fragment feeds two
 // HMMA), tiles of 64 keys.
-template <typename T, int kDim>
-struct ForwardTraits : MmaShape<T, kDim> {
-  static constexpr int kWarpTiles = 2;
+template <typename T, int kDim, bool kModified = false>
+struct ForwardTraits : MmaShape<T, kDim, kModified> {
+  static constexpr int kWarpTiles = MmaShape<T, kDim, kModified>::kPairedTiles;
   static constexpr int kRows = kWarps * kWarpTiles * kMmaRows;
   static constexpr int kTile = 64;
   static constexpr Region q = first_region(tile_bytes<T, kDim>(kRows));
@@ -77,9 +82,9 @@ struct ForwardTraits : MmaShape<T, kDim> {
 
 // dq pass: like the forward, with dO beside Q and each row's lse and delta; tiles of 32 keys at
 // head dim 128, whose accumulators leave fewer registers.
-template <typename T, int kDim>
-struct DqTraits : MmaShape<T, kDim> {
-  static constexpr int kWarpTiles = 2;
+template <typename T, int kDim, bool kModified = false>
+struct DqTraits : MmaShape<T, kDim, kModified> {
+  static constexpr int kWarpTiles = MmaShape<T, kDim, kModified>::kPairedTiles;
   static constexpr int kRows = kWarps * kWarpTiles * kMmaRows;
   static constexpr int kTile = kDim == 128 ? 32 : 64;
   static constexpr Region q = first_region(tile_bytes<T, kDim>(kRows));
@@ -95,8 +100,8 @@ struct DqTraits : MmaShape<T, kDim> {
 // dk/dv pass: 64 keys a block (one m16 tile a warp: dK and dV take the registers), tiles of
 // queries; K's and V's fragments held in registers for the whole loop where they fit (head dims
 // up to 64), else read from shared memory every tile.
-template <typename T, int kDim>
-struct DkdvTraits : MmaShape<T, kDim> {
+template <typename T, int kDim, bool kModified = false>
+struct DkdvTraits : MmaShape<T, kDim, kModified> {
   static constexpr int kWarpTiles = 1;
   static constexpr int kRows = kWarps * kWarpTiles * kMmaRows;
   static constexpr int kTile = kDim == 128 ? 32 : 64;

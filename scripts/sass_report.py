@@ -102,15 +102,17 @@ def main_loop(instructions):
 
 
 def short_name(demangled):
-    """forward_kernel<MmaTraits<__nv_bfloat16, 128>> -> ('forward', 'bf16', '128')."""
+    """forward_kernel<ForwardTraits<__nv_bfloat16, 128, true>> -> ('forward', 'modifiers', 'bf16', '128'):
+    the variant is 'modifiers' for the instances with score modifiers (a template argument true)."""
     match = re.search(r"::(\w+)_kernel<(.*)>\(", demangled)
     if not match:
         match = re.search(r"::(\w+)\(", demangled)
-        return (match.group(1) if match else demangled), "", ""
+        return (match.group(1) if match else demangled), "", "", ""
     kind, args = match.group(1), match.group(2)
+    variant = "modifiers" if re.search(r"\btrue\b", args) else "plain"
     dtype = "bf16" if "bfloat16" in args else "f16" if "half" in args else "f32"
     numbers = re.findall(r"\b(\d+)\b", args)
-    return kind, dtype, numbers[-1] if numbers else ""
+    return kind, variant, dtype, numbers[-1] if numbers else ""
 
 
 def occupancy(registers, shared_bytes, threads):
@@ -132,7 +134,7 @@ def report(cubins, launch_table, cuobjdump, source_of):
     launches = {}
     for line in open(launch_table):
         entry = json.loads(line)
-        launches[(entry["kernel"], entry["dtype"], str(entry["dim"]))] = entry
+        launches[(entry["kernel"], entry["variant"], entry["dtype"], str(entry["dim"]))] = entry
     rows, failures = [], []
     for cubin in cubins:
         functions = parse_sass(run([cuobjdump, "-sass", cubin]))
@@ -140,19 +142,19 @@ def report(cubins, launch_table, cuobjdump, source_of):
         names = demangle(sorted(functions))
         for mangled in sorted(functions, key=lambda n: short_name(names[n])):
             instructions = functions[mangled]
-            kind, dtype, dim = short_name(names[mangled])
+            kind, variant, dtype, dim = short_name(names[mangled])
             registers, stack, static_shared, local = resources.get(mangled, (0, 0, 0, 0))
             opcodes = [op for _, op, _ in instructions]
             hmma = sum(map(is_hmma, opcodes))
             local_ops = sum(op.startswith(("LDL", "STL")) for op in opcodes)
-            launch = launches.get((kind, dtype, dim), {})
+            launch = launches.get((kind, variant, dtype, dim), {})
             shared = static_shared + launch.get("shared_bytes", 0)
             threads = launch.get("threads")
             blocks, warps = occupancy(registers, shared, threads) if threads else (None, None)
             loop = main_loop(instructions)
             whole_per_hmma = len(instructions) / hmma if hmma else None
             loop_per_hmma = loop[0] / loop[1] if loop and loop[1] else None
-            rows.append(dict(file=source_of[cubin], kernel=kind, dtype=dtype, dim=dim, registers=registers,
+            rows.append(dict(file=source_of[cubin], kernel=kind, variant=variant, dtype=dtype, dim=dim, registers=registers,
                              local=local + stack, ldl_stl=local_ops, shared=shared, threads=threads,
                              blocks=blocks, warps=warps, instructions=len(instructions), hmma=hmma,
                              whole_per_hmma=whole_per_hmma, loop_instructions=loop[0] if loop else None,
@@ -171,13 +173,13 @@ def fmt(value, digits=1):
 
 
 def print_table(rows):
-    print("| file | kernel | dtype | dim (f32: columns a lane) | regs | local bytes | LDL/STL | shared KB | blocks/SM (warps) "
+    print("| file | kernel | variant | dtype | dim (f32: columns a lane) | regs | local bytes | LDL/STL | shared KB | blocks/SM (warps) "
           "| SASS | HMMA | SASS/HMMA | loop SASS/HMMA (loop HMMA) | issue-bound TFLOP/s |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         occupancy_text = f"{r['blocks']} ({r['warps']})" if r["blocks"] is not None else "-"
         loop_text = f"{fmt(r['loop_per_hmma'])} ({r['loop_hmma']})" if r["loop_per_hmma"] else "-"
-        print(f"| {r['file']} | {r['kernel']} | {r['dtype']} | {r['dim']} | {r['registers']} | {r['local']} "
+        print(f"| {r['file']} | {r['kernel']} | {r['variant'] or '-'} | {r['dtype']} | {r['dim']} | {r['registers']} | {r['local']} "
               f"| {r['ldl_stl']} | {r['shared'] / 1024:.1f} | {occupancy_text} | {r['instructions']} "
               f"| {r['hmma']} | {fmt(r['whole_per_hmma'])} | {loop_text} | {fmt(r['predicted'], 0)} |")
 

@@ -78,8 +78,7 @@ kern::FlashAttentionParams flash_params(const AttentionOperands& a) {
   p.scale = static_cast<float>(a.scale);
   p.kv_heads = a.kv_heads;
   if (a.bias.defined()) {
-    p.bias = a.bias.raw_data();
-    p.bias_f32 = a.bias.dtype() == DType::f32;
+    p.bias = floats(a.bias);  // float32: the op converts a 16-bit bias
     p.bias_batch_step = a.bias_batch_step(), p.bias_head_step = a.bias_head_step();
   }
   p.alibi_slopes = a.alibi_slopes.defined() ? floats(a.alibi_slopes) : nullptr;

@@ -538,10 +538,15 @@ void cpu_attention_backward(const AttentionOperands& a, const AttentionResult& f
 }
 
 // The operands' tensors in f32 (the cpu computes 16-bit floats in f32).
-AttentionOperands in_f32(AttentionOperands a) {
-  for (Heads* x : {&a.q, &a.k, &a.v}) x->tensor = x->tensor.to(DType::f32);
+// The same operands with the bias in f32, as the fused kernels read it.
+AttentionOperands with_f32_bias(AttentionOperands a) {
   if (a.bias.defined()) a.bias = a.bias.to(DType::f32);
   return a;
+}
+
+AttentionOperands in_f32(AttentionOperands a) {
+  for (Heads* x : {&a.q, &a.k, &a.v}) x->tensor = x->tensor.to(DType::f32);
+  return with_f32_bias(a);
 }
 
 // Forward on any device: the cpu loops (16-bit in f32), or a device's fused kernels or unfused path.
@@ -557,7 +562,7 @@ AttentionResult attention_forward(const AttentionOperands& a, const AttentionOpt
   }
   if (options.kernel == AttentionKernel::unfused)
     return ATTNKIT_DEVICE_OP(device, scaled_dot_product_attention(with_mask_for_lengths(a), options.return_weights));
-  AttentionResult r = ATTNKIT_DEVICE_OP(device, flash_attention(a));
+  AttentionResult r = ATTNKIT_DEVICE_OP(device, flash_attention(with_f32_bias(a)));
   // The fused kernels keep no probabilities; for inspection they come from the unfused steps.
   if (options.return_weights)
     r.weights = ATTNKIT_DEVICE_OP(device, attention_weights(with_mask_for_lengths(is_16_bit(dtype) ? in_f32(a) : a)))
@@ -594,7 +599,7 @@ Tensor attention_backward(const AttentionOperands& a, const AttentionResult& for
     if (options.kernel == AttentionKernel::unfused)
       ATTNKIT_DEVICE_OP(device, scaled_dot_product_attention_backward(with_mask_for_lengths(a), dout, dq, dk, dv));
     else
-      ATTNKIT_DEVICE_OP(device, flash_attention_backward(a, forward, dout, dq, dk, dv, ds));
+      ATTNKIT_DEVICE_OP(device, flash_attention_backward(with_f32_bias(a), forward, dout, dq, dk, dv, ds));
   } else if (!is_16_bit(dtype)) {
     cpu_attention_backward(a, forward, dout, dq, dk, dv, ds);
   } else {

@@ -33,8 +33,8 @@ using kern::AttentionDType;
 // bytes: random, about 30% hidden; sparse: keys [Tk / 2, Tk / 2 + 5) hidden, the other tiles whole.
 enum class Masking { none, bytes, sparse, lengths };
 
-// The bias's shape: [B, H, Tq, Tk] in float32, [1, H, Tq, Tk] or [B, 1, Tq, Tk] in the operands'
-// dtype (broadcast over batch elements or heads).
+// The bias's shape: [B, H, Tq, Tk] with any float32 values, [1, H, Tq, Tk] or [B, 1, Tq, Tk] with
+// values of the operands' dtype (broadcast over batch elements or heads; the kernels read float32).
 enum class BiasShape { none, full_f32, per_head, per_batch };
 
 // The features beyond plain attention (flash_attention.h): grouped key heads, score modifiers and
@@ -302,13 +302,10 @@ Outputs run_kernels(const Problem& p) {
   Buffer<T> out_buffer(static_cast<std::size_t>(c.B * c.Tq * ow)), dout_buffer(out_buffer.size());
   const Placed<T> out{out_buffer.data(), ow}, dout{dout_buffer.data(), ow};
   fill(dout, p.dout, c.Tq, ow);
-  // The bias in float32 or in T; the slopes; dbias zero-filled, as the launcher asks.
+  // The bias (float32), the slopes; dbias zero-filled, as the launcher asks.
   const Features& f = c.features;
-  std::vector<float> bias_f32(p.bias.begin(), p.bias.end());
-  std::vector<T> bias_t(p.bias.size());
-  for (std::size_t e = 0; e < p.bias.size(); ++e) bias_t[e] = element_of<T>(p.bias[e]);
-  Buffer<float> bias_f32_buffer(bias_f32.empty() ? std::vector<float>{0} : bias_f32);
-  Buffer<T> bias_t_buffer(bias_t.empty() ? std::vector<T>{T(0.0f)} : bias_t);
+  const std::vector<float> bias(p.bias.begin(), p.bias.end());
+  Buffer<float> bias_buffer(bias.empty() ? std::vector<float>{0} : bias);
   std::vector<float> slopes;
   for (std::int64_t h = 0; h < c.H; ++h) slopes.push_back(static_cast<float>(c.alibi_slope(h)));
   Buffer<float> slopes_buffer(slopes);
@@ -330,8 +327,7 @@ Outputs run_kernels(const Problem& p) {
   params.scale = static_cast<float>(c.softmax_scale());
   params.kv_heads = f.kv_heads;
   if (f.bias != BiasShape::none) {
-    params.bias_f32 = f.bias == BiasShape::full_f32;
-    params.bias = params.bias_f32 ? static_cast<const void*>(bias_f32_buffer.data()) : bias_t_buffer.data();
+    params.bias = bias_buffer.data();
     params.bias_batch_step = c.bias_batch_step(), params.bias_head_step = c.bias_head_step();
   }
   params.alibi_slopes = f.alibi ? slopes_buffer.data() : nullptr;
