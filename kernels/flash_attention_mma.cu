@@ -284,10 +284,46 @@ AK_DEVICE void hide_what_the_queries_do_not_see(Accumulators<kM, kN>& s, const B
 }
 
 // The final score (flash_attention.h) of a raw score q_i . k_j, or -inf where the plain masks hid
-// it (-inf already), where the window hides key j from query i, and past the operands' ends.
+// it (-inf already), where the window hides key j from query i, and past the operands' ends: one
+// score at a time, as the backward takes them (under the cap it needs the raw score again).
 AK_DEVICE float final_score(float raw, const ScoreModifiers& modifiers, int i, int j, int queries, int keys) {
   if (raw == -INFINITY || i >= queries || j >= keys || modifiers.outside_window(i, j)) return -INFINITY;
   return modifiers.score(raw, i, j);
+}
+
+// The same for the forward's tile of a warp's raw scores (queries from row0, keys from j0), one
+// modifier at a time, each behind a branch that the whole warp takes alike: a modifier that is off
+// costs a test per tile. (The backward keeps to final_score: a second path beside it costs its
+// kernels registers they do not have.) The scale must be positive (-inf stays -inf). Scores past
+// the keys are left to the plain masks, and past the queries to the rows that are never stored;
+// only the bias is not read there.
+template <int kM, int kN>
+AK_DEVICE void modify_scores(Accumulators<kM, kN>& s, const ScoreModifiers& modifiers, int row0, int j0, int queries,
+                             int keys) {
+  const auto for_each = [&](auto&& f) {
+    AK_UNROLL
+    for (int mt = 0; mt < kM; ++mt)
+      AK_UNROLL
+      for (int nt = 0; nt < kN / 8; ++nt)
+        AK_UNROLL
+        for (int e = 0; e < 4; ++e) {
+          f(s[mt][nt][e], row0 + fragment_row(mt, e), j0 + fragment_col(nt, e));
+        }
+  };
+  if (modifiers.softcap > 0.0f) {
+    const float cap = modifiers.softcap, inside = modifiers.scale / modifiers.softcap;
+    for_each([&](float& x, int, int) { x = x == -INFINITY ? x : cap * ScoreModifiers::fast_tanh(x * inside); });
+  } else {
+    for_each([&](float& x, int, int) { x *= modifiers.scale; });
+  }
+  if (modifiers.bias != nullptr)
+    for_each([&](float& x, int i, int j) {
+      if (i < queries && j < keys) x += modifiers.bias[static_cast<std::int64_t>(i) * modifiers.keys + j];
+    });
+  if (modifiers.slope != 0.0f)
+    for_each([&](float& x, int i, int j) { x -= modifiers.slope * static_cast<float>(i > j ? i - j : j - i); });
+  if (modifiers.left >= 0 || modifiers.right >= 0)
+    for_each([&](float& x, int i, int j) { x = modifiers.outside_window(i, j) ? -INFINITY : x; });
 }
 
 // Max and sum of a row's values across the 4 lanes of a quad.
@@ -376,14 +412,7 @@ __global__ void forward_kernel(FlashAttentionParams p) {
     warp_mma<T, S, false, M, D, N>(s, SharedA<S, T>{qs, warp_row}, kt);
     hide_what_the_queries_do_not_see<M, N>(s, block, p.causal, row0, j0);
     if constexpr (kModifiers)
-      AK_UNROLL
-      for (int mt = 0; mt < M; ++mt)
-        AK_UNROLL
-        for (int nt = 0; nt < N / 8; ++nt)
-          AK_UNROLL
-          for (int e = 0; e < 4; ++e)
-            s[mt][nt][e] = final_score(s[mt][nt][e], modifiers, row0 + fragment_row(mt, e),
-                                       j0 + fragment_col(nt, e), static_cast<int>(p.queries), static_cast<int>(p.keys));
+      modify_scores<M, N>(s, modifiers, row0, j0, static_cast<int>(p.queries), static_cast<int>(p.keys));
     AK_UNROLL
     for (int mt = 0; mt < M; ++mt)
       AK_UNROLL
