@@ -15,6 +15,8 @@
 //
 // F32Traits (flash_attention_traits.h) hold the shapes and the shared-memory layouts; tiles need
 // up to about 136 KB of shared memory at head dim 256 (the launch asks for it).
+#include <string>
+
 #include "attnkit/error.h"
 #include "kernels/block_reduce.cuh"
 #include "kernels/flash_attention.cuh"
@@ -335,47 +337,59 @@ namespace {
 bool aligned(const void* pointer, std::uintptr_t bytes) { return reinterpret_cast<std::uintptr_t>(pointer) % bytes == 0; }
 }  // namespace
 
-void flash_attention_check(const FlashAttentionParams& p) {
-  ATTNKIT_CHECK(p.batch >= 0 && p.heads >= 1 && p.queries >= 0 && p.keys >= 0, "flash attention: sizes batch ",
-                p.batch, ", heads ", p.heads, ", queries ", p.queries, ", keys ", p.keys, " are not valid");
-  ATTNKIT_CHECK(p.batch * p.heads <= 65535, "flash attention: batch * heads = ", p.batch * p.heads,
-                " is more than the 65535 (batch, head) pairs a launch covers");
+std::string flash_attention_unsupported(const FlashAttentionParams& p) {
+  using detail::concat;
+  if (!(p.batch >= 0 && p.heads >= 1 && p.queries >= 0 && p.keys >= 0))
+    return concat("sizes batch ", p.batch, ", heads ", p.heads, ", queries ", p.queries, ", keys ", p.keys,
+                  " are not valid");
+  if (p.batch * p.heads > 65535)
+    return concat("batch * heads = ", p.batch * p.heads, " is more than the 65535 (batch, head) pairs a launch covers");
   // The kernels count rows in 32 bits; a block's last tile may reach a few hundred rows past the end.
   constexpr std::int64_t kMaxSteps = (std::int64_t{1} << 31) - 1024;
-  ATTNKIT_CHECK(p.queries <= kMaxSteps && p.keys <= kMaxSteps, "flash attention: ", p.queries, " queries and ", p.keys,
-                " keys: the kernels take at most ", kMaxSteps, " of each");
-  ATTNKIT_CHECK(p.kv_heads >= 0 && (p.kv_heads == 0 || p.heads % p.kv_heads == 0), "flash attention: ", p.kv_heads,
-                " key heads do not divide ", p.heads, " query heads");
-  ATTNKIT_CHECK(p.bias_batch_step >= 0 && p.bias_head_step >= 0, "flash attention: negative bias steps");
-  ATTNKIT_CHECK(p.softcap >= 0.0f && p.softcap <= 3.4e38f, "flash attention: softcap must be 0 (none) or positive and finite, got ",
-                p.softcap);
+  if (p.queries > kMaxSteps || p.keys > kMaxSteps)
+    return concat(p.queries, " queries and ", p.keys, " keys: the kernels take at most ", kMaxSteps, " of each");
+  if (p.kv_heads < 0 || (p.kv_heads != 0 && p.heads % p.kv_heads != 0))
+    return concat(p.kv_heads, " key heads do not divide ", p.heads, " query heads");
+  if (p.bias_batch_step < 0 || p.bias_head_step < 0) return "negative bias steps";
+  if (!(p.softcap >= 0.0f && p.softcap <= 3.4e38f))
+    return concat("softcap must be 0 (none) or positive and finite, got ", p.softcap);
   if (p.dtype == AttentionDType::f32) {
-    ATTNKIT_CHECK(p.qk_dim >= 1 && p.qk_dim <= flash::kF32MaxDim && p.v_dim >= 1 && p.v_dim <= flash::kF32MaxDim,
-                  "flash attention: float32 takes head dims 1 to ", flash::kF32MaxDim, ", got ", p.qk_dim,
-                  " for q and k and ", p.v_dim, " for v");
-    return;
+    if (p.qk_dim < 1 || p.qk_dim > flash::kF32MaxDim || p.v_dim < 1 || p.v_dim > flash::kF32MaxDim)
+      return concat("float32 takes head dims 1 to ", flash::kF32MaxDim, ", got ", p.qk_dim, " for q and k and ",
+                    p.v_dim, " for v");
+    return "";
   }
-  const bool supported = p.qk_dim == p.v_dim && (p.qk_dim == 32 || p.qk_dim == 64 || p.qk_dim == 128);
-  ATTNKIT_CHECK(supported, "flash attention: f16 and bf16 take head dims 32, 64 or 128, the same for q, k and v; got ",
-                p.qk_dim, " for q and k and ", p.v_dim, " for v");
+  if (!(p.qk_dim == p.v_dim && (p.qk_dim == 32 || p.qk_dim == 64 || p.qk_dim == 128)))
+    return concat("f16 and bf16 take head dims 32, 64 or 128, the same for q, k and v; got ", p.qk_dim,
+                  " for q and k and ", p.v_dim, " for v");
   // The tensor-core kernels take the running max of the raw scores and fold the scale into
   // exp2's argument, which holds for a positive scale only.
-  ATTNKIT_CHECK(p.scale > 0.0f && p.scale <= 3.4e38f, "flash attention: f16 and bf16 take a positive finite scale, got ",
-                p.scale);
+  if (!(p.scale > 0.0f && p.scale <= 3.4e38f))
+    return concat("f16 and bf16 take a positive finite scale, got ", p.scale);
   // cp.async moves 16 bytes, 8 elements: every row of every head must start on a 16-byte boundary.
-  ATTNKIT_CHECK(aligned(p.q, 16) && aligned(p.k, 16) && aligned(p.v, 16) && aligned(p.out, 16) && p.q_row % 8 == 0 &&
-                    p.k_row % 8 == 0 && p.v_row % 8 == 0 && p.out_row % 8 == 0,
-                "flash attention: f16 and bf16 need q, k, v and out 16-byte aligned with rows a multiple of 8 "
-                "elements apart");
+  if (!(aligned(p.q, 16) && aligned(p.k, 16) && aligned(p.v, 16) && aligned(p.out, 16) && p.q_row % 8 == 0 &&
+        p.k_row % 8 == 0 && p.v_row % 8 == 0 && p.out_row % 8 == 0))
+    return "f16 and bf16 need q, k, v and out 16-byte aligned with rows a multiple of 8 elements apart";
+  return "";
+}
+
+std::string flash_attention_unsupported(const FlashAttentionGradParams& g) {
+  std::string why = flash_attention_unsupported(g.forward);
+  if (!why.empty() || g.forward.dtype == AttentionDType::f32) return why;
+  // dout is read by cp.async like q, k and v; dq, dk and dv are written two elements a store.
+  if (!aligned(g.dout, 16)) return "f16 and bf16 need dout 16-byte aligned";
+  if (!(aligned(g.dq, 4) && aligned(g.dk, 4) && aligned(g.dv, 4))) return "f16 and bf16 need dq, dk and dv 4-byte aligned";
+  return "";
+}
+
+void flash_attention_check(const FlashAttentionParams& p) {
+  const std::string why = flash_attention_unsupported(p);
+  ATTNKIT_CHECK(why.empty(), "flash attention: ", why);
 }
 
 void flash_attention_check(const FlashAttentionGradParams& g) {
-  flash_attention_check(g.forward);
-  if (g.forward.dtype == AttentionDType::f32) return;
-  // dout is read by cp.async like q, k and v; dq, dk and dv are written two elements a store.
-  ATTNKIT_CHECK(aligned(g.dout, 16), "flash attention: f16 and bf16 need dout 16-byte aligned");
-  ATTNKIT_CHECK(aligned(g.dq, 4) && aligned(g.dk, 4) && aligned(g.dv, 4),
-                "flash attention: f16 and bf16 need dq, dk and dv 4-byte aligned");
+  const std::string why = flash_attention_unsupported(g);
+  ATTNKIT_CHECK(why.empty(), "flash attention: ", why);
 }
 
 void flash_attention_forward(const FlashAttentionParams& p, void* stream) {

@@ -35,6 +35,7 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
 
 #ifndef ATTNKIT_KERNEL_NAMESPACE
 #define ATTNKIT_KERNEL_NAMESPACE kernels
@@ -85,9 +86,11 @@ struct FlashAttentionGradParams {
   float* dbias = nullptr;        // [batch, heads, queries, keys] or null: dS, written by the dq pass
 };
 
-// Throws attnkit::Error naming the problem when the kernels cannot take these sizes, dtype,
-// scale or alignments (the op calls it before it allocates anything); the backward's also checks
-// dout, dq, dk and dv.
+// Why the kernels cannot take these sizes, dtype, scale or alignments, or "" when they can; the
+// backward's also looks at dout, dq, dk and dv. The op asks before it allocates anything. _check
+// throws attnkit::Error with the reason.
+std::string flash_attention_unsupported(const FlashAttentionParams& params);
+std::string flash_attention_unsupported(const FlashAttentionGradParams& params);
 void flash_attention_check(const FlashAttentionParams& params);
 void flash_attention_check(const FlashAttentionGradParams& params);
 

@@ -14,7 +14,7 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kWarps = kThreads / ak::kWarpSize;
-constexpr int kTileElements = 2048;
+constexpr int kTileElements = static_cast<int>(kGatingTileElements);
 constexpr int kPerThread = kTileElements / kThreads;
 constexpr int kMaxTileRows = 64;
 

@@ -34,8 +34,10 @@ GatingLayout gating_over_features(std::int64_t rows, std::int64_t features);
 // x [B, T, D], a softmax over the T steps of each (batch element, feature); groups of D rows.
 GatingLayout gating_over_time(std::int64_t batch, std::int64_t steps, std::int64_t features);
 
-// Whether the fused kernels take this layout: a block holds its rows whole (at most 2048
-// elements of x: rows of at most 2048 entries, and with `average` a whole group).
+// Whether the fused kernels take this layout: a block holds its rows whole (at most
+// kGatingTileElements elements of x: rows of at most that many entries, and with `average` a whole
+// group).
+constexpr std::int64_t kGatingTileElements = 2048;
 bool gating_fused_fits(const GatingLayout& layout, bool average);
 
 // weight [width, width], bias [width] or null; writes probs, and y unless it is null. With y

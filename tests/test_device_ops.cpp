@@ -493,7 +493,7 @@ TEST_F(DeviceOps, ScaledDotProductAttentionInSixteenBitFloats) {
   ops::AttentionOptions unfused;
   unfused.kernel = ops::AttentionKernel::unfused;
   EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(odd, odd, odd, Tensor(), unfused),
-                       "the unfused path computes in f32 only");
+                       "the unfused path: it computes in f32 only");
 }
 
 // Grouped key heads and every score modifier through the fused kernels, in each dtype, against
@@ -544,11 +544,63 @@ TEST_F(DeviceOps, ScaledDotProductAttentionWithGroupedHeadsAndScoreModifiers) {
   options.softcap = 1;
   options.return_weights = true;
   EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(x, x, x, Tensor(), options),
-                       "on a device, the weights are not returned with a bias, ALiBi, softcap or window");
+                       "the weights it returns come from the unfused steps, which take neither key head groups nor a "
+                       "bias, ALiBi, softcap or window (the cpu returns them)");
   options.return_weights = false;
   options.kernel = ops::AttentionKernel::unfused;
   EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(x, x, x, Tensor(), options),
-                       "the unfused path takes neither key head groups nor bias");
+                       "the unfused path: it takes neither key head groups nor a bias");
+}
+
+// The one rule of attention.h, as each op's *_supports tells it and as the op then runs: the
+// fused kernel where it takes the operands, the unfused path where it does not (with the reason),
+// an error naming both where neither does.
+TEST_F(DeviceOps, AttentionOpsSayWhichPathTheyTakeAndTakeIt) {
+  Generator gen(325);
+  using ops::AttentionPath;
+  // Scaled dot-product attention: heads of 32 fit the float32 kernels, heads of 300 do not.
+  const Tensor q32 = f32({1, 5, 32}, gen), q300 = f32({1, 5, 300}, gen);
+  ops::AttentionSupport support = ops::scaled_dot_product_attention_supports(q32.to(device), q32.to(device), q32.to(device));
+  EXPECT_EQ(support.path, AttentionPath::fused);
+  EXPECT_EQ(support.why, "");
+  support = ops::scaled_dot_product_attention_supports(q300.to(device), q300.to(device), q300.to(device));
+  EXPECT_EQ(support.path, AttentionPath::unfused);
+  EXPECT_NE(support.why.find("float32 takes head dims 1 to 256, got 300"), std::string::npos) << support.why;
+  EXPECT_TRUE(matches(ops::scaled_dot_product_attention(q300.to(device), q300.to(device), q300.to(device)).out,
+                      ops::scaled_dot_product_attention(q300, q300, q300).out));
+  ops::AttentionOptions unfused;
+  unfused.kernel = ops::AttentionKernel::unfused;
+  support = ops::scaled_dot_product_attention_supports(q32.to(device), q32.to(device), q32.to(device), Tensor(), unfused);
+  EXPECT_EQ(support.path, AttentionPath::unfused);
+  EXPECT_EQ(support.why, "the options ask for the unfused path");
+  const Tensor h48 = random_tensor({1, 5, 48}, gen, -1, 1, DType::f16).to(device);
+  support = ops::scaled_dot_product_attention_supports(h48, h48, h48);
+  EXPECT_EQ(support.path, AttentionPath::none);
+  EXPECT_NE(support.why.find("head dims 32, 64 or 128"), std::string::npos) << support.why;
+  EXPECT_NE(support.why.find("the unfused path: it computes in f32 only"), std::string::npos) << support.why;
+  EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(h48, h48, h48), support.why);
+  EXPECT_EQ(ops::packed_self_attention_supports(f32({1, 5, 96}, gen).to(device)).path, AttentionPath::fused);
+  // Additive pooling: up to 4096 features fused.
+  const Tensor w = f32({5000}, gen);
+  const Tensor wide = f32({1, 3, 5000}, gen);
+  support = ops::additive_attention_supports(wide.to(device), w.to(device), Tensor());
+  EXPECT_EQ(support.path, AttentionPath::unfused);
+  EXPECT_NE(support.why.find("at most 4096 features, got 5000"), std::string::npos) << support.why;
+  EXPECT_EQ(ops::additive_attention_supports(f32({1, 3, 8}, gen).to(device), f32({8}, gen).to(device), Tensor()).path,
+            AttentionPath::fused);
+  // Gating over features: rows of up to 2048 entries fused.
+  const Tensor x = f32({2, 3000}, gen), weight = f32({3000, 3000}, gen);
+  support = ops::gating_attention_supports(x.to(device), weight.to(device), Tensor());
+  EXPECT_EQ(support.path, AttentionPath::unfused);
+  EXPECT_NE(support.why.find("2 rows of 3000 entries do not fit its 2048 elements"), std::string::npos) << support.why;
+  EXPECT_EQ(ops::temporal_gating_attention_supports(f32({2, 5, 3}, gen).to(device), f32({5, 5}, gen).to(device),
+                                                    Tensor())
+                .path,
+            AttentionPath::fused);
+  // The cpu has one implementation of each.
+  EXPECT_EQ(ops::scaled_dot_product_attention_supports(q300, q300, q300).path, AttentionPath::cpu);
+  EXPECT_EQ(ops::additive_attention_supports(wide, w, Tensor()).path, AttentionPath::cpu);
+  EXPECT_STREQ(ops::attention_path_name(AttentionPath::unfused), "unfused");
 }
 
 // Both engines: pooled and as sequences, with and without the per-step bias, masked (one row

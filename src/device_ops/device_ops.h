@@ -106,7 +106,9 @@ void scaled_dot_product_attention_backward(const ops::detail::AttentionOperands&
                                            const ops::detail::Heads& dv);
 // The probabilities P [B, H, Tq, Tk] by the unfused steps (f32), for inspection.
 Tensor attention_weights(const ops::detail::AttentionOperands& a);
-// Fused (kernels/flash_attention.h): out in q's dtype, lse f32.
+// Fused (kernels/flash_attention.h): out in q's dtype, lse f32. _unfit: why the kernels do not
+// take the operands, or "".
+std::string flash_attention_unfit(const ops::detail::AttentionOperands& a);
 ops::AttentionResult flash_attention(const ops::detail::AttentionOperands& a);
 // ds: f32 zeros [B, H, Tq, Tk] that receive the gradient of every score (dbias), or undefined.
 void flash_attention_backward(const ops::detail::AttentionOperands& a, const ops::AttentionResult& forward,
@@ -114,7 +116,7 @@ void flash_attention_backward(const ops::detail::AttentionOperands& a, const ops
                               const ops::detail::Heads& dv, const Tensor& ds);
 // Additive pooling fused (kernels/additive_attention.h), for x [B, T, D] that fits the kernels;
 // and its unfused path's weights from the tanh scores [B, T] (mask u8 [B, T] or undefined).
-bool additive_attention_fits(const Tensor& x);
+std::string additive_attention_unfit(const Tensor& x);  // why the kernels do not take x, or ""
 ops::AdditiveAttentionResult additive_attention(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& mask,
                                                 bool return_sequences, double epsilon);
 ops::AdditiveAttentionGrads additive_attention_backward(const Tensor& x, const Tensor& w, const Tensor& b,
@@ -124,7 +126,7 @@ Tensor epsilon_softmax(const Tensor& scores, const Tensor& mask, double epsilon)
 // Gating fused (kernels/gating_attention.h), over features or over time, for x that fits the
 // kernels. bias may be undefined; probs is the forward's over features, unused over time (the
 // rows' softmaxes are recomputed). The backward returns dx and sets dz [rows, width].
-bool gating_attention_fits(const Tensor& x, bool over_time, bool single_vector);
+std::string gating_attention_unfit(const Tensor& x, bool over_time, bool single_vector);  // or ""
 ops::GatingResult gating_attention(const Tensor& x, const Tensor& weight, const Tensor& bias, bool over_time,
                                    bool single_vector);
 Tensor gating_attention_backward(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& probs,

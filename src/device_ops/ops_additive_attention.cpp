@@ -17,8 +17,12 @@ const float* floats_or_null(const Tensor& t) { return t.defined() ? floats(t) : 
 
 }  // namespace
 
-bool additive_attention_fits(const Tensor& x) {
-  return x.size(0) > 0 && x.size(1) > 0 && x.size(2) > 0 && x.size(2) <= kern::kAdditiveAttentionMaxFeatures;
+std::string additive_attention_unfit(const Tensor& x) {
+  if (x.numel() == 0) return detail::concat("the fused kernels take no empty x, got ", x.describe());
+  if (x.size(2) > kern::kAdditiveAttentionMaxFeatures)
+    return detail::concat("the fused kernels take at most ", kern::kAdditiveAttentionMaxFeatures, " features, got ",
+                          x.size(2));
+  return "";
 }
 
 ops::AdditiveAttentionResult additive_attention(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& mask,

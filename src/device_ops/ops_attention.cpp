@@ -130,6 +130,10 @@ Tensor attention_weights(const AttentionOperands& a) {
   return p;
 }
 
+std::string flash_attention_unfit(const AttentionOperands& a) {
+  return kern::flash_attention_unsupported(flash_params(a));  // out: the op's own allocation, aligned, not yet made
+}
+
 ops::AttentionResult flash_attention(const AttentionOperands& a) {
   const Device device = a.q.tensor.device();
   kern::FlashAttentionParams p = flash_params(a);

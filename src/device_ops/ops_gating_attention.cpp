@@ -17,8 +17,12 @@ const float* floats_or_null(const Tensor& t) { return t.defined() ? floats(t) : 
 
 }  // namespace
 
-bool gating_attention_fits(const Tensor& x, bool over_time, bool single_vector) {
-  return kern::gating_fused_fits(layout_of(x, over_time), single_vector);
+std::string gating_attention_unfit(const Tensor& x, bool over_time, bool single_vector) {
+  const kern::GatingLayout layout = layout_of(x, over_time);
+  if (kern::gating_fused_fits(layout, single_vector)) return "";
+  return detail::concat("the fused kernels hold a softmax's rows whole in a block, and ", layout.rows, " rows of ",
+                        layout.width, " entries", single_vector ? " averaged in groups" : "",
+                        " do not fit its ", kern::kGatingTileElements, " elements");
 }
 
 ops::GatingResult gating_attention(const Tensor& x, const Tensor& weight, const Tensor& bias, bool over_time,

@@ -39,6 +39,28 @@ PoolDims check_additive(const char* op, const Tensor& x, const Tensor& w, const 
   return d;
 }
 
+// check_additive and the forward's mask and epsilon, and the operands on one device.
+PoolDims check_forward(const char* op, const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& mask,
+                       const AdditiveAttentionOptions& options) {
+  const PoolDims d = check_additive(op, x, w, b);
+  if (mask.defined())
+    ATTNKIT_CHECK(mask.dtype() == DType::u8 && mask.shape() == Shape({d.B, d.T}), op,
+                  ": mask must be u8 [B, T] = ", shape_str({d.B, d.T}), ", got ", mask.describe());
+  ATTNKIT_CHECK(options.epsilon >= 0, op, ": epsilon must not be negative");
+  detail::common_device(op, {{"x", &x}, {"w", &w}, {"b", &b}, {"mask", &mask}});
+  return d;
+}
+
+// The path of attention.h's rule for x of checked operands: the fused kernels when they take x;
+// the unfused path takes every x.
+AttentionSupport additive_support(const char* op, const Tensor& x, const AdditiveAttentionOptions& options) {
+  const Device device = x.device();
+  if (!device.is_cpu()) detail::require_device_f32(op, x);
+  const bool ask_fused = !device.is_cpu() && options.kernel == AttentionKernel::fused;
+  return detail::choose_path(device, options.kernel, ask_fused ? ATTNKIT_DEVICE_OP(device, additive_attention_unfit(x)) : "",
+                     "");
+}
+
 // e_t = tanh(x_t . w + b_t) for one batch element.
 template <typename T>
 T additive_score(const T* x_t, const T* w, const T* b, std::int64_t t, std::int64_t D) {
@@ -90,18 +112,12 @@ AdditiveAttentionResult additive_attention(const Tensor& x, const Tensor& w, con
                                            const Tensor& mask,
                                            const AdditiveAttentionOptions& options) {
   const char* op = "additive_attention";
-  const PoolDims d = check_additive(op, x, w, b);
-  if (mask.defined())
-    ATTNKIT_CHECK(mask.dtype() == DType::u8 && mask.shape() == Shape({d.B, d.T}), op,
-                  ": mask must be u8 [B, T] = ", shape_str({d.B, d.T}), ", got ", mask.describe());
-  ATTNKIT_CHECK(options.epsilon >= 0, op, ": epsilon must not be negative");
-  const Device device = detail::common_device(op, {{"x", &x}, {"w", &w}, {"b", &b}, {"mask", &mask}});
-  if (!device.is_cpu()) {
-    detail::require_device_f32(op, x);
-    if (options.kernel == AttentionKernel::fused && ATTNKIT_DEVICE_OP(device, additive_attention_fits(x)))
-      return ATTNKIT_DEVICE_OP(device, additive_attention(x, w, b, mask, options.return_sequences, options.epsilon));
-    return additive_attention_unfused(x, w, b, mask, options, d);
-  }
+  const PoolDims d = check_forward(op, x, w, b, mask, options);
+  const Device device = x.device();
+  const AttentionPath path = detail::path_or_throw(op, additive_support(op, x, options));
+  if (path == AttentionPath::fused)
+    return ATTNKIT_DEVICE_OP(device, additive_attention(x, w, b, mask, options.return_sequences, options.epsilon));
+  if (path == AttentionPath::unfused) return additive_attention_unfused(x, w, b, mask, options, d);
   AdditiveAttentionResult r;
   r.y = options.return_sequences ? Tensor::empty(x.shape(), x.dtype()) : Tensor::empty({d.B, d.D}, x.dtype());
   r.weights = Tensor::empty({d.B, d.T}, x.dtype());
@@ -139,12 +155,10 @@ AdditiveAttentionGrads additive_attention_backward(const Tensor& x, const Tensor
   detail::check_like(op, "dy", dy, options.return_sequences ? x.shape() : Shape{d.B, d.D}, x);
   const Device device =
       detail::common_device(op, {{"x", &x}, {"w", &w}, {"b", &b}, {"weights", &weights}, {"dy", &dy}});
-  if (!device.is_cpu()) {
-    detail::require_device_f32(op, x);
-    if (options.kernel == AttentionKernel::fused && ATTNKIT_DEVICE_OP(device, additive_attention_fits(x)))
-      return ATTNKIT_DEVICE_OP(device, additive_attention_backward(x, w, b, weights, dy, options.return_sequences));
-    return additive_attention_backward_unfused(x, w, b, weights, dy, options, d);
-  }
+  const AttentionPath path = detail::path_or_throw(op, additive_support(op, x, options));
+  if (path == AttentionPath::fused)
+    return ATTNKIT_DEVICE_OP(device, additive_attention_backward(x, w, b, weights, dy, options.return_sequences));
+  if (path == AttentionPath::unfused) return additive_attention_backward_unfused(x, w, b, weights, dy, options, d);
   AdditiveAttentionGrads g{Tensor::empty_like(x), Tensor::empty_like(w),
                            b.defined() ? Tensor::empty_like(b) : Tensor()};
   detail::dispatch_float(x.dtype(), [&](auto tag) {
@@ -187,6 +201,13 @@ AdditiveAttentionGrads additive_attention_backward(const Tensor& x, const Tensor
     }
   });
   return g;
+}
+
+AttentionSupport additive_attention_supports(const Tensor& x, const Tensor& w, const Tensor& b, const Tensor& mask,
+                                             const AdditiveAttentionOptions& options) {
+  const char* op = "additive_attention";
+  check_forward(op, x, w, b, mask, options);
+  return additive_support(op, x, options);
 }
 
 }  // namespace attnkit::ops

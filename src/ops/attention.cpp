@@ -90,16 +90,7 @@ void finish_operands(const char* op, AttentionOperands& a, const Tensor& key_mas
                                                    {"key_mask", &key_mask},
                                                    {"bias", &options.bias},
                                                    {"alibi_slopes", &options.alibi_slopes}});
-  if (device.is_cpu()) return;
-  ATTNKIT_CHECK(dtype != DType::f64, op, ": f64 runs on the cpu only, got ", a.q.tensor.describe());
-  if (options.kernel == AttentionKernel::unfused) {
-    ATTNKIT_CHECK(dtype == DType::f32, op, ": the unfused path computes in f32 only, got ", a.q.tensor.describe());
-    ATTNKIT_CHECK(a.kv_heads == a.heads && !a.has_score_modifiers(), op,
-                  ": the unfused path takes neither key head groups nor bias, ALiBi, softcap or window");
-  }
-  ATTNKIT_CHECK(!(options.return_weights && a.has_score_modifiers()), op,
-                ": on a device, the weights are not returned with a bias, ALiBi, softcap or window (the cpu returns "
-                "them)");
+  ATTNKIT_CHECK(device.is_cpu() || dtype != DType::f64, op, ": f64 runs on the cpu only, got ", a.q.tensor.describe());
 }
 
 // The key heads of the options (num_kv_heads, or num_heads when 0), which must divide num_heads.
@@ -549,18 +540,41 @@ AttentionOperands in_f32(AttentionOperands a) {
   return with_f32_bias(a);
 }
 
+// The path of attention.h's rule for checked operands. The unfused path computes in f32, one key
+// head per query head, without modifiers; the weights that the fused kernels do not keep come
+// from its steps.
+AttentionSupport attention_support(const AttentionOperands& a, const AttentionOptions& options) {
+  const Device device = a.q.tensor.device();
+  if (device.is_cpu()) return {AttentionPath::cpu, ""};
+  const bool plain = a.kv_heads == a.heads && !a.has_score_modifiers();
+  std::string unfused_lacks;
+  if (a.q.tensor.dtype() != DType::f32)
+    unfused_lacks = ::attnkit::detail::concat("it computes in f32 only, got ", a.q.tensor.describe());
+  else if (!plain)
+    unfused_lacks = "it takes neither key head groups nor a bias, ALiBi, softcap or window";
+  std::string fused_lacks;
+  if (options.kernel == AttentionKernel::fused) {
+    fused_lacks = ATTNKIT_DEVICE_OP(device, flash_attention_unfit(with_f32_bias(a)));
+    if (fused_lacks.empty() && options.return_weights && !plain)
+      fused_lacks = "the weights it returns come from the unfused steps, which take neither key head groups nor a "
+                    "bias, ALiBi, softcap or window (the cpu returns them)";
+  }
+  return detail::choose_path(device, options.kernel, fused_lacks, unfused_lacks);
+}
+
 // Forward on any device: the cpu loops (16-bit in f32), or a device's fused kernels or unfused path.
-AttentionResult attention_forward(const AttentionOperands& a, const AttentionOptions& options) {
+AttentionResult attention_forward(const char* op, const AttentionOperands& a, const AttentionOptions& options) {
   const Device device = a.q.tensor.device();
   const DType dtype = a.q.tensor.dtype();
-  if (device.is_cpu()) {
+  const AttentionPath path = detail::path_or_throw(op, attention_support(a, options));
+  if (path == AttentionPath::cpu) {
     if (!is_16_bit(dtype)) return cpu_attention(a, options.return_weights);
     AttentionResult r = cpu_attention(in_f32(a), options.return_weights);
     r.out = r.out.to(dtype);
     if (r.weights.defined()) r.weights = r.weights.to(dtype);
     return r;
   }
-  if (options.kernel == AttentionKernel::unfused)
+  if (path == AttentionPath::unfused)
     return ATTNKIT_DEVICE_OP(device, scaled_dot_product_attention(with_mask_for_lengths(a), options.return_weights));
   AttentionResult r = ATTNKIT_DEVICE_OP(device, flash_attention(with_f32_bias(a)));
   // The fused kernels keep no probabilities; for inspection they come from the unfused steps.
@@ -588,18 +602,21 @@ Tensor bias_gradient(const AttentionOperands& a, const Tensor& ds) {
 
 // Backward on any device into dq, dk and dv (tensors of q, k and v's dtype on their device);
 // returns the bias's gradient when options.bias_grad.
-Tensor attention_backward(const AttentionOperands& a, const AttentionResult& forward, const Tensor& dout,
-                          const AttentionOptions& options, const Heads& dq, const Heads& dk, const Heads& dv) {
+Tensor attention_backward(const char* op, const AttentionOperands& a, const AttentionResult& forward,
+                          const Tensor& dout, const AttentionOptions& options, const Heads& dq, const Heads& dk,
+                          const Heads& dv) {
   const Device device = a.q.tensor.device();
   const DType dtype = a.q.tensor.dtype();
+  AttentionOptions without_weights = options;  // the backward returns none
+  without_weights.return_weights = false;
+  const AttentionPath path = detail::path_or_throw(op, attention_support(a, without_weights));
   const DType compute = is_16_bit(dtype) || !device.is_cpu() ? DType::f32 : dtype;
   // dS of every score, in the dtype the backward computes in; zeros where no pass writes.
   const Tensor ds = options.bias_grad ? Tensor::zeros({a.batch, a.heads, a.queries, a.keys}, compute, device) : Tensor();
-  if (!device.is_cpu()) {
-    if (options.kernel == AttentionKernel::unfused)
-      ATTNKIT_DEVICE_OP(device, scaled_dot_product_attention_backward(with_mask_for_lengths(a), dout, dq, dk, dv));
-    else
-      ATTNKIT_DEVICE_OP(device, flash_attention_backward(with_f32_bias(a), forward, dout, dq, dk, dv, ds));
+  if (path == AttentionPath::unfused) {
+    ATTNKIT_DEVICE_OP(device, scaled_dot_product_attention_backward(with_mask_for_lengths(a), dout, dq, dk, dv));
+  } else if (path == AttentionPath::fused) {
+    ATTNKIT_DEVICE_OP(device, flash_attention_backward(with_f32_bias(a), forward, dout, dq, dk, dv, ds));
   } else if (!is_16_bit(dtype)) {
     cpu_attention_backward(a, forward, dout, dq, dk, dv, ds);
   } else {
@@ -633,7 +650,8 @@ void check_backward_inputs(const char* op, const AttentionOperands& a, const Att
 
 AttentionResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
                                              const Tensor& key_mask, const AttentionOptions& options) {
-  return attention_forward(separate_operands("scaled_dot_product_attention", q, k, v, key_mask, options), options);
+  const char* op = "scaled_dot_product_attention";
+  return attention_forward(op, separate_operands(op, q, k, v, key_mask, options), options);
 }
 
 AttentionGrads scaled_dot_product_attention_backward(const Tensor& q, const Tensor& k,
@@ -647,12 +665,13 @@ AttentionGrads scaled_dot_product_attention_backward(const Tensor& q, const Tens
   AttentionGrads g;
   const auto fresh = [&](const Tensor& like) { return q.is_cpu() ? Tensor::zeros_like(like) : Tensor::empty_like(like); };
   g.dq = fresh(q), g.dk = fresh(k), g.dv = fresh(v);
-  g.dbias = attention_backward(a, forward, dout, options, {g.dq, 0, a.q.row}, {g.dk, 0, a.k.row}, {g.dv, 0, a.v.row});
+  g.dbias = attention_backward(op, a, forward, dout, options, {g.dq, 0, a.q.row}, {g.dk, 0, a.k.row}, {g.dv, 0, a.v.row});
   return g;
 }
 
 AttentionResult packed_self_attention(const Tensor& qkv, const Tensor& key_mask, const AttentionOptions& options) {
-  return attention_forward(packed_operands("packed_self_attention", qkv, key_mask, options), options);
+  const char* op = "packed_self_attention";
+  return attention_forward(op, packed_operands(op, qkv, key_mask, options), options);
 }
 
 Tensor packed_self_attention_backward(const Tensor& qkv, const Tensor& key_mask, const AttentionResult& forward,
@@ -663,9 +682,28 @@ Tensor packed_self_attention_backward(const Tensor& qkv, const Tensor& key_mask,
   ATTNKIT_CHECK(!options.bias_grad, op, ": returns dqkv only; the bias's gradient comes from "
                 "scaled_dot_product_attention_backward");
   Tensor dqkv = qkv.is_cpu() ? Tensor::zeros_like(qkv) : Tensor::empty_like(qkv);
-  attention_backward(a, forward, dout, options, {dqkv, a.q.offset, a.q.row}, {dqkv, a.k.offset, a.k.row},
+  attention_backward(op, a, forward, dout, options, {dqkv, a.q.offset, a.q.row}, {dqkv, a.k.offset, a.k.row},
                      {dqkv, a.v.offset, a.v.row});
   return dqkv;
+}
+
+AttentionSupport scaled_dot_product_attention_supports(const Tensor& q, const Tensor& k, const Tensor& v,
+                                                      const Tensor& key_mask, const AttentionOptions& options) {
+  return attention_support(separate_operands("scaled_dot_product_attention", q, k, v, key_mask, options), options);
+}
+
+AttentionSupport packed_self_attention_supports(const Tensor& qkv, const Tensor& key_mask,
+                                                const AttentionOptions& options) {
+  return attention_support(packed_operands("packed_self_attention", qkv, key_mask, options), options);
+}
+
+const char* attention_path_name(AttentionPath path) {
+  switch (path) {
+    case AttentionPath::cpu: return "cpu";
+    case AttentionPath::fused: return "fused";
+    case AttentionPath::unfused: return "unfused";
+    default: return "none";
+  }
 }
 
 }  // namespace attnkit::ops

@@ -5,11 +5,32 @@
 
 #include <cstdint>
 #include <functional>
+#include <string>
 
+#include "attnkit/error.h"
+#include "attnkit/ops/attention.h"
 #include "attnkit/ops/linear.h"
 #include "attnkit/tensor.h"
 
 namespace attnkit::ops::detail {
+
+// The rule of attention.h (AttentionSupport) for a call on `device`: `fused_lacks` and
+// `unfused_lacks` say what the fused kernel and the unfused path lack for the operands ("" when
+// they take them; fused_lacks is not asked for when the options ask for the unfused path).
+inline AttentionSupport choose_path(Device device, AttentionKernel kernel, const std::string& fused_lacks,
+                                    const std::string& unfused_lacks) {
+  if (device.is_cpu()) return {AttentionPath::cpu, ""};
+  const std::string why = kernel == AttentionKernel::unfused ? "the options ask for the unfused path" : fused_lacks;
+  if (why.empty()) return {AttentionPath::fused, ""};
+  if (unfused_lacks.empty()) return {AttentionPath::unfused, why};
+  return {AttentionPath::none, ::attnkit::detail::concat(why, "; the unfused path: ", unfused_lacks)};
+}
+
+// The path to run, or the error that says why none takes the operands.
+inline AttentionPath path_or_throw(const char* op, const AttentionSupport& support) {
+  ATTNKIT_CHECK(support.path != AttentionPath::none, op, ": ", support.why);
+  return support.path;
+}
 
 // Sums and maxima over kLanes partial results, one per vector lane, so that the loops that make
 // them vectorize (`omp simd` on the loops over lanes, without which GCC 12 takes the lanes apart

@@ -145,11 +145,20 @@ GatingGrads gating_backward_cpu(const Tensor& x, const Tensor& weight, const Ten
 
 namespace {
 
-// Whether a gating op on x runs through the fused kernels (else the composition of ops).
-bool gating_fused(const Tensor& x, AttentionKernel kernel, bool over_time, bool single_vector) {
-  if (x.is_cpu() || kernel != AttentionKernel::fused) return false;
-  detail::require_device_f32("gating attention", x);
-  return ATTNKIT_DEVICE_OP(x.device(), gating_attention_fits(x, over_time, single_vector));
+// The path of attention.h's rule for x of checked operands: the fused kernels when they take x;
+// the unfused path (a composition of ops) takes every x.
+AttentionSupport gating_support(const char* op, const Tensor& x, AttentionKernel kernel, bool over_time,
+                                bool single_vector) {
+  const Device device = x.device();
+  if (!device.is_cpu()) detail::require_device_f32(op, x);
+  const bool ask_fused = !device.is_cpu() && kernel == AttentionKernel::fused;
+  return detail::choose_path(
+      device, kernel, ask_fused ? ATTNKIT_DEVICE_OP(device, gating_attention_unfit(x, over_time, single_vector)) : "",
+      "");
+}
+// Whether a gating op on x runs through the fused kernels (else the cpu's, or the composition).
+bool gating_fused(const char* op, const Tensor& x, AttentionKernel kernel, bool over_time, bool single_vector) {
+  return detail::path_or_throw(op, gating_support(op, x, kernel, over_time, single_vector)) == AttentionPath::fused;
 }
 
 // The fused backward's dx, and the kernel's and bias's gradients from its dz over x's rows.
@@ -169,7 +178,7 @@ GatingGrads gating_backward_fused(const Tensor& x, const Tensor& weight, const T
 
 GatingResult gating_attention(const Tensor& x, const Tensor& weight, const Tensor& bias, AttentionKernel kernel) {
   check_gating("gating_attention", x, weight, bias, false);
-  if (gating_fused(x, kernel, false, false))
+  if (gating_fused("gating_attention", x, kernel, false, false))
     return ATTNKIT_DEVICE_OP(x.device(), gating_attention(x, weight, bias, false, false));
   if (x.is_cpu()) return gating_forward_cpu(x, weight, bias);
   GatingResult r;
@@ -181,7 +190,7 @@ GatingResult gating_attention(const Tensor& x, const Tensor& weight, const Tenso
 GatingGrads gating_attention_backward(const Tensor& x, const Tensor& weight, const Tensor& probs,
                                       const Tensor& dy, bool has_bias, AttentionKernel kernel) {
   check_gating("gating_attention_backward", x, weight, Tensor(), false);
-  if (gating_fused(x, kernel, false, false))
+  if (gating_fused("gating_attention_backward", x, kernel, false, false))
     return gating_backward_fused(x, weight, Tensor(), probs, dy, false, false, has_bias);
   if (x.is_cpu()) return gating_backward_cpu(x, weight, probs, dy, has_bias);
   const MultiplyGrads product = multiply_backward(x, probs, dy);  // da = dy probs, db = dy x
@@ -192,7 +201,7 @@ GatingGrads gating_attention_backward(const Tensor& x, const Tensor& weight, con
 GatingResult temporal_gating_attention(const Tensor& x, const Tensor& weight, const Tensor& bias,
                                        bool single_vector, AttentionKernel kernel) {
   check_gating("temporal_gating_attention", x, weight, bias, true);
-  if (gating_fused(x, kernel, true, single_vector))
+  if (gating_fused("temporal_gating_attention", x, kernel, true, single_vector))
     return ATTNKIT_DEVICE_OP(x.device(), gating_attention(x, weight, bias, true, single_vector));
   const Tensor q = softmax(linear(transpose(x, 1, 2), weight, bias), -1);  // [B, D, T]
   GatingResult r;
@@ -205,7 +214,7 @@ GatingGrads temporal_gating_attention_backward(const Tensor& x, const Tensor& we
                                                const Tensor& bias, const Tensor& dy,
                                                bool single_vector, AttentionKernel kernel) {
   check_gating("temporal_gating_attention_backward", x, weight, bias, true);
-  if (gating_fused(x, kernel, true, single_vector))
+  if (gating_fused("temporal_gating_attention_backward", x, kernel, true, single_vector))
     return gating_backward_fused(x, weight, bias, Tensor(), dy, true, single_vector, bias.defined());
   const Tensor xt = transpose(x, 1, 2);
   const Tensor q = softmax(linear(xt, weight, bias), -1);
@@ -214,6 +223,18 @@ GatingGrads temporal_gating_attention_backward(const Tensor& x, const Tensor& we
   const Tensor dq = single_vector ? shared_time_weights_backward(product.db) : transpose(product.db, 1, 2);
   const LinearGrads dense = linear_backward(xt, weight, softmax_backward(q, dq, -1), bias.defined());
   return {add(product.da, transpose(dense.dx, 1, 2)), dense.dweight, dense.dbias};
+}
+
+AttentionSupport gating_attention_supports(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                           AttentionKernel kernel) {
+  check_gating("gating_attention", x, weight, bias, false);
+  return gating_support("gating_attention", x, kernel, false, false);
+}
+
+AttentionSupport temporal_gating_attention_supports(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                                    bool single_vector, AttentionKernel kernel) {
+  check_gating("temporal_gating_attention", x, weight, bias, true);
+  return gating_support("temporal_gating_attention", x, kernel, true, single_vector);
 }
 
 }  // namespace attnkit::ops

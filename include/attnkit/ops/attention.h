@@ -59,6 +59,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 
 #include "attnkit/tensor.h"
 
@@ -68,6 +69,21 @@ namespace attnkit::ops {
 // unfused path of separate products, softmax and elementwise kernels, kept for comparison. The
 // cpu has one implementation of each op and ignores it.
 enum class AttentionKernel { fused, unfused };
+
+// Which implementation a call of an attention op runs, by the one rule of every attention op:
+//   - on the cpu, the cpu's (each op has one, which takes every operand the op accepts);
+//   - on a device, the fused kernel, unless the options ask for the unfused path or the fused
+//     kernel does not take the operands (`why` then says what it lacks);
+//   - else the unfused path, when it takes them;
+//   - else none: the op throws, and `why` says what each path lacks.
+// The ops decide by the same functions (the *_supports below), forward and backward alike; they
+// throw for operands that the op refuses whatever the path (shapes, dtypes), as the op does.
+enum class AttentionPath { cpu, fused, unfused, none };
+struct AttentionSupport {
+  AttentionPath path = AttentionPath::cpu;
+  std::string why;  // empty when the path is the cpu's or the fused kernel
+};
+const char* attention_path_name(AttentionPath path);  // "cpu", "fused", "unfused", "none"
 
 // ---- 1. additive tanh-softmax pooling
 
@@ -89,6 +105,9 @@ struct AdditiveAttentionGrads {
 AdditiveAttentionGrads additive_attention_backward(const Tensor& x, const Tensor& w, const Tensor& b,
                                                    const Tensor& weights, const Tensor& dy,
                                                    const AdditiveAttentionOptions& options = {});
+AttentionSupport additive_attention_supports(const Tensor& x, const Tensor& w, const Tensor& b,
+                                             const Tensor& mask = Tensor(),
+                                             const AdditiveAttentionOptions& options = {});
 
 // ---- 2 and 3. Dense-softmax gating
 
@@ -113,6 +132,12 @@ GatingGrads temporal_gating_attention_backward(const Tensor& x, const Tensor& we
                                                const Tensor& bias, const Tensor& dy,
                                                bool single_vector = false,
                                                AttentionKernel kernel = AttentionKernel::fused);
+
+AttentionSupport gating_attention_supports(const Tensor& x, const Tensor& weight, const Tensor& bias,
+                                           AttentionKernel kernel = AttentionKernel::fused);
+AttentionSupport temporal_gating_attention_supports(const Tensor& x, const Tensor& weight,
+                                                    const Tensor& bias, bool single_vector = false,
+                                                    AttentionKernel kernel = AttentionKernel::fused);
 
 // ---- 4. multi-head scaled dot-product attention
 
@@ -147,6 +172,11 @@ AttentionGrads scaled_dot_product_attention_backward(const Tensor& q, const Tens
                                                      const Tensor& dout,
                                                      const AttentionOptions& options = {});
 
+AttentionSupport scaled_dot_product_attention_supports(const Tensor& q, const Tensor& k,
+                                                      const Tensor& v,
+                                                      const Tensor& key_mask = Tensor(),
+                                                      const AttentionOptions& options = {});
+
 // Self-attention over packed projections: qkv [B, T, (H + 2 Hkv) dk] holds q, k and v in its
 // columns [0, H dk), [H dk, (H + Hkv) dk) and [(H + Hkv) dk, (H + 2 Hkv) dk); out [B, T, H dk].
 AttentionResult packed_self_attention(const Tensor& qkv, const Tensor& key_mask = Tensor(),
@@ -155,5 +185,7 @@ AttentionResult packed_self_attention(const Tensor& qkv, const Tensor& key_mask 
 Tensor packed_self_attention_backward(const Tensor& qkv, const Tensor& key_mask,
                                       const AttentionResult& forward, const Tensor& dout,
                                       const AttentionOptions& options = {});
+AttentionSupport packed_self_attention_supports(const Tensor& qkv, const Tensor& key_mask = Tensor(),
+                                                const AttentionOptions& options = {});
 
 }  // namespace attnkit::ops
