@@ -117,6 +117,11 @@ void Layer::set_dtype_policy(const mixed_precision::Policy& policy) {
   for (Layer* child : children()) child->set_dtype_policy(policy);
 }
 
+std::vector<ops::AttentionSupport> Layer::attention_support(const std::vector<Shape>&, const std::vector<DType>&,
+                                                            Device) const {
+  return {};
+}
+
 Json Layer::config() const {
   Json config = options_config();
   config["dtype_policy"] = dtype_policy_.name();

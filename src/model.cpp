@@ -231,6 +231,25 @@ std::string row(const std::vector<std::string>& fields, const std::vector<std::s
 
 }  // namespace
 
+std::vector<std::pair<std::string, ops::AttentionSupport>> Model::attention_paths(Device device,
+                                                                                 std::int64_t batch_size) const {
+  std::vector<std::pair<std::string, ops::AttentionSupport>> paths;
+  for (const std::shared_ptr<Node>& node : graph_->nodes) {
+    if (node->inputs.empty()) continue;
+    std::vector<Shape> shapes;
+    std::vector<DType> dtypes;
+    for (const SymbolicTensor& input : node->inputs) {
+      Shape shape{batch_size};
+      shape.insert(shape.end(), input.shape().begin(), input.shape().end());
+      shapes.push_back(shape);
+      dtypes.push_back(input.dtype());
+    }
+    for (const ops::AttentionSupport& support : node->layer->attention_support(shapes, dtypes, device))
+      paths.emplace_back(node->layer->name(), support);
+  }
+  return paths;
+}
+
 std::string Model::summary() const {
   const auto& nodes = graph_->nodes;
   // A chain of single-input layers prints as Keras prints a Sequential model; anything else

@@ -184,6 +184,30 @@ TEST(Cli, DegenerateDataIsSaid) {
   fs::remove(one_class);
 }
 
+// On a device, the report says which path each attention layer's op took (ops/attention.h).
+TEST(Cli, TrainingOnADeviceSaysEachAttentionPath) {
+  if (!fs::exists(data_csv())) GTEST_SKIP() << "no " << data_csv();
+  const std::string stopwords = (fs::path(data_csv()).parent_path() / "hit_stopwords.txt").string();
+  const fs::path reviews = fs::temp_directory_path() / ("attnkit_cli_paths_" + std::to_string(getpid()) + ".csv");
+  std::ofstream(reviews) << "label,review\n" << [] {
+    std::string rows;
+    for (int i = 0; i < 40; ++i) rows += i % 2 ? "1,很快，好吃，味道足\n" : "0,送餐太慢，菜都凉了\n";
+    return rows;
+  }();
+  CliRun r = run("train --model attention --epochs 1 --device sim --data " + reviews.string() + " --stopwords " +
+                 stopwords);
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("attention: gating_attention ran its fused kernels"), std::string::npos) << r.output;
+  r = run("train --model transformer --epochs 1 --device sim --data " + reviews.string() + " --stopwords " +
+          stopwords);
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("attention: multi_head_self_attention ran its fused kernels"), std::string::npos) << r.output;
+  r = run("train --model attention --epochs 1 --device cpu --data " + reviews.string() + " --stopwords " + stopwords);
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_EQ(r.output.find("attention: "), std::string::npos) << r.output;
+  fs::remove(reviews);
+}
+
 #if ATTNKIT_TEST_SERVE
 // attnkit serve on a free loopback port, driven by real HTTP requests: health, the model,
 // predictions equal to predict's, bad JSON, wrong fields, too many texts, a body over the limit,

@@ -25,6 +25,7 @@
 #include <nlohmann/json.hpp>
 
 #include "attnkit/mixed_precision.h"
+#include "attnkit/ops/attention.h"
 #include "attnkit/random.h"
 #include "attnkit/tensor.h"
 
@@ -149,6 +150,13 @@ class Layer : public std::enable_shared_from_this<Layer> {
   // undefined for outputs that did not reach the loss.
   virtual Tensors backward(const Tensors& inputs, const std::any& cache, const Tensors& output_grads,
                            const std::vector<bool>& needs_grad) = 0;
+
+  // For a layer that calls an attention op: the path (ops/attention.h) that the op takes on
+  // `device` for inputs of these shapes (batch axis first) and dtypes, as the op's own *_supports
+  // says; empty for the other layers.
+  virtual std::vector<ops::AttentionSupport> attention_support(const std::vector<Shape>& input_shapes,
+                                                               const std::vector<DType>& input_dtypes,
+                                                               Device device) const;
 
   // Enough to make this layer again (its class's from_config; Model::from_config): the options
   // of its class and its dtype policy, as "dtype_policy".

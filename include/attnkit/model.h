@@ -130,6 +130,11 @@ class Model {
   std::int64_t count_trainable_params() const;
   // Keras's summary: layers, output shapes, parameter counts, and the totals.
   std::string summary() const;
+
+  // Which path (ops/attention.h) each attention op of the model takes on `device` for batches of
+  // `batch_size` rows: (layer name, support), from the layers' attention_support.
+  std::vector<std::pair<std::string, ops::AttentionSupport>> attention_paths(Device device,
+                                                                             std::int64_t batch_size) const;
   // Copies of all parameter values, and putting them back (as Keras's get/set_weights).
   Tensors get_weights() const;
   void set_weights(const Tensors& weights);

@@ -119,6 +119,13 @@ void print_result(const sentiment::TrainResult& r) {
             << "  " << r.test.confusion.at(0, 0) << "  " << r.test.confusion.at(0, 1) << "\n"
             << "  " << r.test.confusion.at(1, 0) << "  " << r.test.confusion.at(1, 1) << "\n\n"
             << r.test.report.str();
+  // On a device, which path each attention op took (ops/attention.h), as its *_supports says.
+  const Device device = Device::parse(r.device);
+  if (!device.is_cpu())
+    for (const auto& [layer, support] : r.model->attention_paths(device, 32))
+      std::cout << "attention: " << layer << " ran its " << ops::attention_path_name(support.path)
+                << (support.path == ops::AttentionPath::fused ? " kernels" : " path")
+                << (support.why.empty() ? "" : " (" + support.why + ")") << "\n";
 }
 
 double mean(const std::vector<double>& values) {

@@ -32,14 +32,18 @@ void refuse_weight_gradient(const std::string& label, const Tensors& output_grad
                 ": its attention weights output is for inspection; a loss cannot depend on it");
 }
 
-// The dtype a layer's attention runs in, for inputs like x and heads of head_dim features: the
-// policy's 16-bit compute dtype where the 16-bit kernels take that head dim (32, 64 or 128), else
-// (and under float32) that of x; the same on every device, so that a model computes alike
+// The dtype a layer's attention runs in, for inputs of dtype `input` and heads of head_dim
+// features: the policy's 16-bit compute dtype where the 16-bit kernels take that head dim (32, 64
+// or 128), else (and under float32) `input`; the same on every device, so that a model computes alike
 // wherever it runs.
-DType attention_dtype(const mixed_precision::Policy& policy, const Tensor& x, std::int64_t head_dim) {
+DType attention_dtype(const mixed_precision::Policy& policy, DType input, std::int64_t head_dim) {
   const bool kernels_take_it = head_dim == 32 || head_dim == 64 || head_dim == 128;
-  return policy.compute_dtype() == DType::f32 || !kernels_take_it ? x.dtype() : policy.compute_dtype();
+  return policy.compute_dtype() == DType::f32 || !kernels_take_it ? input : policy.compute_dtype();
 }
+
+// An operand of the shape and dtype given, on `device`, for an op's *_supports (which reads no
+// element of it).
+Tensor placeholder(const Shape& shape, DType dtype, Device device) { return Tensor::empty(shape, dtype, device); }
 
 }  // namespace
 
@@ -96,6 +100,16 @@ Tensors AdditiveAttentionLayer::backward(const Tensors& inputs, const std::any& 
   Tensors grads{needs_grad[0] ? g.dx : Tensor()};
   if (inputs.size() > 1) grads.push_back(Tensor());
   return grads;
+}
+
+std::vector<ops::AttentionSupport> AdditiveAttentionLayer::attention_support(const std::vector<Shape>& input_shapes,
+                                                                             const std::vector<DType>& input_dtypes,
+                                                                             Device device) const {
+  const DType dtype = input_dtypes[0];
+  return {ops::additive_attention_supports(placeholder(input_shapes[0], dtype, device),
+                                           placeholder(w_->value.shape(), dtype, device),
+                                           b_ ? placeholder(b_->value.shape(), dtype, device) : Tensor(), Tensor(),
+                                           op_options(options_))};
 }
 
 Json AdditiveAttentionLayer::options_config() const {
@@ -162,6 +176,17 @@ Tensors GatingAttentionLayer::backward(const Tensors& inputs, const std::any& ca
     accumulate(*bias_, g.dbias);
   }
   return {needs_grad[0] ? g.dx : Tensor()};
+}
+
+std::vector<ops::AttentionSupport> GatingAttentionLayer::attention_support(const std::vector<Shape>& input_shapes,
+                                                                           const std::vector<DType>& input_dtypes,
+                                                                           Device device) const {
+  const DType dtype = input_dtypes[0];
+  const Tensor x = placeholder(input_shapes[0], dtype, device);
+  const Tensor kernel = placeholder(kernel_->value.shape(), dtype, device);
+  const Tensor bias = bias_ ? placeholder(bias_->value.shape(), dtype, device) : Tensor();
+  return {over_time_ ? ops::temporal_gating_attention_supports(x, kernel, bias, single_vector_)
+                     : ops::gating_attention_supports(x, kernel, bias)};
 }
 
 Json GatingAttentionLayer::options_config() const {
@@ -240,7 +265,7 @@ Tensors MultiHeadSelfAttentionLayer::forward(const Tensors& inputs, const CallCo
   c.qkv_kernel = ops::concat({query_kernel_->value, key_kernel_->value, value_kernel_->value}, 1);
   const Tensor qkv =
       ops::linear(x, c.qkv_kernel, ops::concat({query_bias_->value, key_bias_->value, value_bias_->value}, 0));
-  c.qkv = ops::cast(qkv, attention_dtype(dtype_policy(), x, weights_dim_ / num_heads_));
+  c.qkv = ops::cast(qkv, attention_dtype(dtype_policy(), x.dtype(), weights_dim_ / num_heads_));
   c.attention = ops::packed_self_attention(c.qkv, mask, sdpa_options(num_heads_, causal_, std::nullopt, return_attention_));
   c.attended = ops::cast(c.attention.out, x.dtype());
   Tensor y = ops::linear(c.attended, output_kernel_->value, output_bias_->value);
@@ -278,6 +303,15 @@ Tensors MultiHeadSelfAttentionLayer::backward(const Tensors& inputs, const std::
   Tensors grads{needs_grad[0] ? qkv.dx : Tensor()};
   if (inputs.size() > 1) grads.push_back(Tensor());
   return grads;
+}
+
+std::vector<ops::AttentionSupport> MultiHeadSelfAttentionLayer::attention_support(
+    const std::vector<Shape>& input_shapes, const std::vector<DType>& input_dtypes, Device device) const {
+  const Shape& x = input_shapes[0];
+  const Tensor qkv = placeholder({x[0], x[1], 3 * weights_dim_},
+                                 attention_dtype(dtype_policy(), input_dtypes[0], weights_dim_ / num_heads_), device);
+  return {ops::packed_self_attention_supports(qkv, Tensor(),
+                                              sdpa_options(num_heads_, causal_, std::nullopt, return_attention_))};
 }
 
 Json MultiHeadSelfAttentionLayer::options_config() const {
@@ -320,7 +354,7 @@ struct DotAttentionCache {
 
 Tensors DotAttentionLayer::forward(const Tensors& inputs, const CallContext&, std::any& cache) {
   const Tensor mask = inputs.size() > 2 ? inputs[2] : Tensor();
-  const DType dtype = attention_dtype(dtype_policy(), inputs[0], inputs[0].size(-1));
+  const DType dtype = attention_dtype(dtype_policy(), inputs[0].dtype(), inputs[0].size(-1));
   DotAttentionCache c{ops::cast(inputs[0], dtype), ops::cast(inputs[1], dtype), {}};
   c.attention = ops::scaled_dot_product_attention(c.query, c.value, c.value, mask,
                                                   sdpa_options(1, false, scale_, return_attention_));
@@ -346,6 +380,15 @@ Tensors DotAttentionLayer::backward(const Tensors& inputs, const std::any& cache
                 needs_grad[1] ? ops::add(ops::cast(g.dk, dtype), ops::cast(g.dv, dtype)) : Tensor()};
   if (inputs.size() > 2) grads.push_back(Tensor());
   return grads;
+}
+
+std::vector<ops::AttentionSupport> DotAttentionLayer::attention_support(const std::vector<Shape>& input_shapes,
+                                                                        const std::vector<DType>& input_dtypes,
+                                                                        Device device) const {
+  const DType dtype = attention_dtype(dtype_policy(), input_dtypes[0], input_shapes[0].back());
+  const Tensor query = placeholder(input_shapes[0], dtype, device), value = placeholder(input_shapes[1], dtype, device);
+  return {ops::scaled_dot_product_attention_supports(query, value, value, Tensor(),
+                                                     sdpa_options(1, false, scale_, return_attention_))};
 }
 
 Json DotAttentionLayer::options_config() const { return {{"scale", scale_}, {"return_attention", return_attention_}}; }

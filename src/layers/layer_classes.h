@@ -252,11 +252,17 @@ class LayerNormalizationLayer : public Layer {
 
 // ---------------------------------------------------------------- attention (attention.cpp)
 
+#define ATTNKIT_ATTENTION_SUPPORT                                                                         \
+  std::vector<ops::AttentionSupport> attention_support(const std::vector<Shape>& input_shapes,            \
+                                                       const std::vector<DType>& input_dtypes, Device device) \
+      const override
+
 class AdditiveAttentionLayer : public Layer {
  public:
   explicit AdditiveAttentionLayer(const AdditiveAttentionOptions& options);
   static LayerPtr from_config(const Json& config);
   ATTNKIT_LAYER_METHODS;
+  ATTNKIT_ATTENTION_SUPPORT;
 
  protected:
   void create_parameters(const std::vector<Shape>& input_shapes, Generator& init) override;
@@ -272,6 +278,7 @@ class GatingAttentionLayer : public Layer {
   GatingAttentionLayer(bool over_time, bool single_vector, bool return_attention);
   static LayerPtr from_config(const Json& config, bool over_time);
   ATTNKIT_LAYER_METHODS;
+  ATTNKIT_ATTENTION_SUPPORT;
 
  protected:
   void create_parameters(const std::vector<Shape>& input_shapes, Generator& init) override;
@@ -287,6 +294,7 @@ class MultiHeadSelfAttentionLayer : public Layer {
                               bool return_attention);
   static LayerPtr from_config(const Json& config);
   ATTNKIT_LAYER_METHODS;
+  ATTNKIT_ATTENTION_SUPPORT;
 
  protected:
   void create_parameters(const std::vector<Shape>& input_shapes, Generator& init) override;
@@ -304,6 +312,7 @@ class DotAttentionLayer : public Layer {
   DotAttentionLayer(double scale, bool return_attention);
   static LayerPtr from_config(const Json& config);
   ATTNKIT_LAYER_METHODS;
+  ATTNKIT_ATTENTION_SUPPORT;
 
  private:
   double scale_;
@@ -311,6 +320,7 @@ class DotAttentionLayer : public Layer {
 };
 
 #undef ATTNKIT_LAYER_METHODS
+#undef ATTNKIT_ATTENTION_SUPPORT
 
 // Makes a layer of type `type` (Layer::type()) from its config(), for loading saved models; an
 // unknown type is an error that lists the known ones.
