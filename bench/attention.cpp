@@ -5,6 +5,10 @@
 //   sdpa_FWD|BWD/ENGINE/DTYPE/dD/tT[/causal]
 //                                    the long regime: 16 heads of dim D, length T, batch 16384 / T
 //                                    (at most 16); f16 and bf16 (fused), f32 (both engines, T <= 2048)
+//   sdpa_variant/fused/DTYPE/dD/tT/bias|gqa4
+//                                    the long regime's forward plus backward with an additive bias
+//                                    [1, 16, T, T] in the dtype (bias), or 4 key heads for the 16
+//                                    query heads (gqa4); f16 and bf16, on a GPU
 //   additive/ENGINE/small|large, gating_features/..., gating_time/...: forward plus backward
 //
 // ENGINE is fused or unfused (ops::AttentionKernel; on the cpu, "cpu": its one op). Counters,
@@ -115,6 +119,23 @@ void sdpa_long(benchmark::State& state, AttentionKernel kernel, DType dtype, std
   set_flops(state, flops, dtype);
 }
 
+// The long regime's forward plus backward with a bias (score modifiers' kernels) or grouped heads.
+void sdpa_variant(benchmark::State& state, DType dtype, std::int64_t dim, std::int64_t T, bool bias) {
+  const std::int64_t H = 16, Hkv = bias ? H : 4, B = std::min<std::int64_t>(16, std::max<std::int64_t>(1, 16384 / T));
+  Generator gen(5);
+  const Tensor q = random_on_device({B, T, H * dim}, dtype, gen), k = random_on_device({B, T, Hkv * dim}, dtype, gen);
+  const Tensor v = random_on_device({B, T, Hkv * dim}, dtype, gen), dout = random_on_device({B, T, H * dim}, dtype, gen);
+  ops::AttentionOptions options;
+  options.num_heads = H;
+  options.num_kv_heads = Hkv;
+  if (bias) options.bias = random_on_device({1, H, T, T}, dtype, gen);
+  time_calls(state, 3, [&] {
+    const ops::AttentionResult r = ops::scaled_dot_product_attention(q, k, v, Tensor(), options);
+    benchmark::DoNotOptimize(ops::scaled_dot_product_attention_backward(q, k, v, Tensor(), r, dout, options).dq);
+  });
+  set_flops(state, 3.5 * 4.0 * B * H * T * T * dim, dtype);
+}
+
 void additive(benchmark::State& state, AttentionKernel kernel, std::int64_t B, std::int64_t T, std::int64_t D) {
   Generator gen(3);
   const Tensor x = random_on_device({B, T, D}, DType::f32, gen), w = random_on_device({D}, DType::f32, gen);
@@ -183,6 +204,13 @@ void register_all() {
                       "/d" + std::to_string(dim) + "/t" + std::to_string(T) + (causal ? "/causal" : ""),
                   [=](benchmark::State& s) { sdpa_long(s, kernel, dtype, dim, T, causal, backward); });
             }
+  for (const DType dtype : {DType::f16, DType::bf16})
+    for (const std::int64_t dim : {64, 128})
+      for (const std::int64_t T : {1024, 4096})
+        for (const bool bias : {true, false})
+          add(std::string("sdpa_variant/fused/") + dtype_name(dtype) + "/d" + std::to_string(dim) + "/t" +
+                  std::to_string(T) + (bias ? "/bias" : "/gqa4"),
+              [=](benchmark::State& s) { sdpa_variant(s, dtype, dim, T, bias); });
 }
 
 }  // namespace

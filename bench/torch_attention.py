@@ -73,6 +73,28 @@ def sdpa_long(device, dtype, dim, T, causal, backward, backend=None):
     return {"seconds": s, "TFLOP": flops / s / 1e12}
 
 
+def sdpa_variant(device, dtype, dim, T, variant):
+    """Forward plus backward with an additive bias [1, H, T, T] ("bias") or 4 key heads ("gqa4"),
+    as bench/attention.cpp's sdpa_variant; None where this PyTorch has no enable_gqa."""
+    H, B = 16, min(16, max(1, 16384 // T))
+    kv_heads = 4 if variant == "gqa4" else H
+    q = torch.rand(B, H, T, dim, device=device, dtype=dtype, requires_grad=True)
+    k, v = (torch.rand(B, kv_heads, T, dim, device=device, dtype=dtype, requires_grad=True) for _ in range(2))
+    dout = torch.rand(B, H, T, dim, device=device, dtype=dtype)
+    bias = torch.rand(1, H, T, T, device=device, dtype=dtype) if variant == "bias" else None
+    extra = {"enable_gqa": True} if variant == "gqa4" else {}
+    try:
+        F.scaled_dot_product_attention(q[:, :, :1], k[:, :, :1], v[:, :, :1], **extra)
+    except TypeError:
+        return None
+
+    def call():
+        F.scaled_dot_product_attention(q, k, v, attn_mask=bias, **extra).backward(dout)
+
+    s = seconds_per_call(call, device, 3)
+    return {"seconds": s, "TFLOP": 3.5 * 4.0 * B * H * T * T * dim / s / 1e12}
+
+
 def additive(device, B, T, D):
     x = torch.rand(B, T, D, device=device, requires_grad=True)
     w = torch.rand(D, device=device, requires_grad=True)
@@ -138,6 +160,13 @@ def main():
                                     device, dtype, dim, T, causal, backward, SDPBackend.CUDNN_ATTENTION)
                             except RuntimeError as error:  # no cuDNN kernel for this problem
                                 print(key.replace("/torch/", "/cudnn/"), "not run:", str(error).splitlines()[0])
+        for dtype, name in ((torch.float16, "f16"), (torch.bfloat16, "bf16")):
+            for dim in (64, 128):
+                for T in (1024, 4096):
+                    for variant in ("bias", "gqa4"):
+                        entry = sdpa_variant(device, dtype, dim, T, variant)
+                        if entry is not None:
+                            results[f"sdpa_variant/torch/{name}/d{dim}/t{T}/{variant}"] = entry
     with open(args.json, "w") as out:
         json.dump({"device": device, "torch": torch.__version__,
                    "gpu": torch.cuda.get_device_name() if device == "cuda" else None, "results": results}, out, indent=1)
