@@ -74,7 +74,8 @@ __global__ void forward_kernel(FlashAttentionParams p) {
       const int r = warp * kRowsPerWarp + rr;
       const std::int64_t i = i0 + r;
       float s = -INFINITY;
-      if (i < p.queries && visible(i, j)) {
+      if (i < p.queries && visible(i, j) &&
+          !(kModifiers && modifiers.hides(static_cast<int>(i), static_cast<int>(j)))) {
         float dot = 0.0f;
         for (int c = 0; c < dk; ++c) dot += qs[r * dk + c] * ks[lane * Traits::padded(dk) + c];
         s = kModifiers ? modifiers.score(dot, static_cast<int>(i), static_cast<int>(j)) : dot * p.scale;
@@ -166,7 +167,8 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
       const int r = warp * kRowsPerWarp + rr;
       const std::int64_t i = i0 + r;
       float ds = 0.0f;
-      if (i < p.queries && visible(i, j)) {
+      if (i < p.queries && visible(i, j) &&
+          !(kModifiers && modifiers.hides(static_cast<int>(i), static_cast<int>(j)))) {
         float s = 0.0f, dp = 0.0f;
         for (int c = 0; c < dk; ++c) s += qs[r * dk + c] * ks[lane * Traits::padded(dk) + c];
         for (int c = 0; c < dv; ++c) dp += dos[r * dv + c] * vs[lane * Traits::padded(dv) + c];
@@ -254,7 +256,8 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
         const int r = warp * kRowsPerWarp + rr;
         const std::int64_t j = j0 + r;
         float prob = 0.0f, ds = 0.0f;
-        if (i < p.queries && visible(i, j)) {
+        if (i < p.queries && visible(i, j) &&
+            !(kModifiers && modifiers.hides(static_cast<int>(i), static_cast<int>(j)))) {
           float s = 0.0f, dp = 0.0f;
           for (int c = 0; c < dk; ++c) s += qs[lane * Traits::padded(dk) + c] * ks[r * dk + c];
           for (int c = 0; c < dv; ++c) dp += dos[lane * Traits::padded(dv) + c] * vs[r * dv + c];

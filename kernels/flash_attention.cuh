@@ -68,14 +68,16 @@ AK_HOST_DEVICE inline std::int64_t kv_heads_of(const FlashAttentionParams& p) { 
 // tensor-core kernels' accumulators their registers.
 struct ScoreModifiers {
   const float* bias;  // this (batch, head)'s [queries, keys] matrix (rows `keys` apart), or null
+  const std::uint8_t* mask;  // this batch element's [queries, keys] attention mask, or null
   int keys;
   float slope;        // ALiBi's, or 0
   float scale, softcap;
   int left, right;    // the window (negative: no bound)
 
-  // Whether the window hides key j from query i.
-  AK_DEVICE bool outside_window(int i, int j) const {
-    return (left >= 0 && j < i - left) || (right >= 0 && j > i + right);
+  // Whether the window or the attention mask hides key j from query i (i and j inside the operands).
+  AK_DEVICE bool hides(int i, int j) const {
+    return (left >= 0 && j < i - left) || (right >= 0 && j > i + right) ||
+           (mask != nullptr && mask[static_cast<std::int64_t>(i) * keys + j] == 0);
   }
   // tanh(x) = 1 - 2 / (e^2x + 1), by ex2.approx: a few instructions where tanhf's polynomial and
   // range handling would take the registers of the tensor-core kernels' accumulators. Its error
@@ -99,6 +101,7 @@ struct ScoreModifiers {
 
 AK_DEVICE ScoreModifiers score_modifiers(const FlashAttentionParams& p, std::int64_t b, std::int64_t h) {
   return {p.bias != nullptr ? p.bias + b * p.bias_batch_step + h * p.bias_head_step : nullptr,
+          p.attention_mask != nullptr ? p.attention_mask + b * p.attention_mask_batch_step : nullptr,
           static_cast<int>(p.keys),
           p.alibi_slopes != nullptr ? p.alibi_slopes[h] : 0.0f,
           p.scale,

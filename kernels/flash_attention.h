@@ -10,8 +10,8 @@
 // gradients dq, dk, dv have the layouts of q, k, v; dout has out's.
 //
 // Key j is hidden from query i of batch b when key_mask[b * keys + j] == 0, when j >=
-// key_lengths[b], when causal and j > i, or when it lies outside the window: j < i - window_left
-// or j > i + window_right (a negative bound is none). A query that sees no key gets out 0 and lse
+// key_lengths[b], when causal and j > i, when it lies outside the window: j < i - window_left
+// or j > i + window_right (a negative bound is none), or when attention_mask[b, i, j] == 0. A query that sees no key gets out 0 and lse
 // -inf.
 //
 // Grouped-query attention: k and v hold kv_heads heads (k_row, v_row count them), kv_heads
@@ -21,7 +21,7 @@
 // Scores: s_ij = scale q_i . k_j; with softcap > 0, softcap tanh(s_ij / softcap); then plus
 // bias[b, h, i, j] and minus alibi_slopes[h] |i - j|. Softcap, bias, ALiBi and the window are the
 // score modifiers: the kernels take them in instances of their own, so that the plain path
-// carries none of their instructions. The backward writes dbias = dS (the gradient of the loss
+// carries none of their instructions. The attention mask counts among them. The backward writes dbias = dS (the gradient of the loss
 // with respect to each final score, 0 where hidden) for every (b, h, i, j) when asked.
 //
 // Forward: out, and lse [batch, heads, queries] = log sum_j exp(s_ij) over the visible keys.
@@ -68,12 +68,15 @@ struct FlashAttentionParams {
   const float* alibi_slopes = nullptr;  // [heads]
   float softcap = 0.0f;
   std::int64_t window_left = -1, window_right = -1;
+  // [batch or 1, queries, keys] bytes, 0 hiding key j from query i; batch step 0 broadcasts.
+  const std::uint8_t* attention_mask = nullptr;
+  std::int64_t attention_mask_batch_step = 0;
 };
 
 // Whether any score modifier is on: the launch then takes the kernels' instances with them.
 inline bool has_score_modifiers(const FlashAttentionParams& p) {
   return p.bias != nullptr || p.alibi_slopes != nullptr || p.softcap > 0.0f || p.window_left >= 0 ||
-         p.window_right >= 0;
+         p.window_right >= 0 || p.attention_mask != nullptr;
 }
 
 struct FlashAttentionGradParams {

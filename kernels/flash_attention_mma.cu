@@ -284,10 +284,11 @@ AK_DEVICE void hide_what_the_queries_do_not_see(Accumulators<kM, kN>& s, const B
 }
 
 // The final score (flash_attention.h) of a raw score q_i . k_j, or -inf where the plain masks hid
-// it (-inf already), where the window hides key j from query i, and past the operands' ends: one
-// score at a time, as the backward takes them (under the cap it needs the raw score again).
+// it (-inf already), where the window or the attention mask hides key j from query i, and past
+// the operands' ends: one score at a time, as the backward takes them (under the cap it needs the
+// raw score again).
 AK_DEVICE float final_score(float raw, const ScoreModifiers& modifiers, int i, int j, int queries, int keys) {
-  if (raw == -INFINITY || i >= queries || j >= keys || modifiers.outside_window(i, j)) return -INFINITY;
+  if (raw == -INFINITY || i >= queries || j >= keys || modifiers.hides(i, j)) return -INFINITY;
   return modifiers.score(raw, i, j);
 }
 
@@ -322,8 +323,8 @@ AK_DEVICE void modify_scores(Accumulators<kM, kN>& s, const ScoreModifiers& modi
     });
   if (modifiers.slope != 0.0f)
     for_each([&](float& x, int i, int j) { x -= modifiers.slope * static_cast<float>(i > j ? i - j : j - i); });
-  if (modifiers.left >= 0 || modifiers.right >= 0)
-    for_each([&](float& x, int i, int j) { x = modifiers.outside_window(i, j) ? -INFINITY : x; });
+  if (modifiers.left >= 0 || modifiers.right >= 0 || modifiers.mask != nullptr)
+    for_each([&](float& x, int i, int j) { x = i < queries && j < keys && modifiers.hides(i, j) ? -INFINITY : x; });
 }
 
 // Max and sum of a row's values across the 4 lanes of a quad.

@@ -56,16 +56,14 @@ struct MmaShape {
   static constexpr int kHeadDim = kDim;
   static constexpr int kStride = shared_stride<T, kDim>();
   static constexpr bool kModifiers = kModified;
-  // m16 tiles a warp where a kernel takes two: one with modifiers at head dim 128, whose work on
-  // each score needs the registers of the second tile's accumulators.
-  static constexpr int kPairedTiles = kModified && kDim == 128 ? 1 : 2;
 };
 
 // Forward: 128 queries a block (two m16 tiles a warp, so that each K and V fragment feeds two
-// HMMA), tiles of 64 keys.
+// HMMA), tiles of 64 keys. With modifiers at head dim 128, one m16 tile a warp: their work on
+// each score needs the registers of the second tile's accumulators.
 template <typename T, int kDim, bool kModified = false>
 struct ForwardTraits : MmaShape<T, kDim, kModified> {
-  static constexpr int kWarpTiles = MmaShape<T, kDim, kModified>::kPairedTiles;
+  static constexpr int kWarpTiles = kModified && kDim == 128 ? 1 : 2;
   static constexpr int kRows = kWarps * kWarpTiles * kMmaRows;
   static constexpr int kTile = 64;
   static constexpr Region q = first_region(tile_bytes<T, kDim>(kRows));
@@ -84,7 +82,7 @@ struct ForwardTraits : MmaShape<T, kDim, kModified> {
 // head dim 128, whose accumulators leave fewer registers.
 template <typename T, int kDim, bool kModified = false>
 struct DqTraits : MmaShape<T, kDim, kModified> {
-  static constexpr int kWarpTiles = MmaShape<T, kDim, kModified>::kPairedTiles;
+  static constexpr int kWarpTiles = kModified && kDim >= 64 ? 1 : 2;  // as the forward's, from head dim 64
   static constexpr int kRows = kWarps * kWarpTiles * kMmaRows;
   static constexpr int kTile = kDim == 128 ? 32 : 64;
   static constexpr Region q = first_region(tile_bytes<T, kDim>(kRows));

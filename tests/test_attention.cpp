@@ -474,6 +474,7 @@ struct SdpaFeatures {
   bool alibi;
   double softcap;
   std::int64_t left, right;  // the window
+  std::int64_t mask_batch = 0;  // the attention mask's first extent (1 or B), 0: none
 };
 
 // The definition, in double: softcap on scale q.k, plus bias, minus slope |i - j|, keys outside
@@ -497,7 +498,9 @@ SdpaReference reference_modified(const Tensor& q, const Tensor& k, const Tensor&
         for (std::int64_t j = 0; j < Tk; ++j) {
           const bool visible = (!mask.defined() || mask.item(b * Tk + j) != 0) && (!o.causal || j <= i) &&
                                (o.window_left < 0 || j >= i - o.window_left) &&
-                               (o.window_right < 0 || j <= i + o.window_right);
+                               (o.window_right < 0 || j <= i + o.window_right) &&
+                               (!o.attention_mask.defined() ||
+                                o.attention_mask.item(((o.attention_mask.size(0) == 1 ? 0 : b) * Tq + i) * Tk + j) != 0);
           if (!visible) continue;
           double dot = 0;
           for (std::int64_t c = 0; c < dk; ++c) dot += vq[(b * Tq + i) * H * dk + h * dk + c] * vk[(b * Tk + j) * Hkv * dk + g * dk + c];
@@ -553,6 +556,7 @@ TEST_P(SdpaModified, ForwardMatchesDefinitionAndGradient) {
     bias = Tensor::from_vector(b, c.bias);
   }
   options.bias = bias;
+  if (c.mask_batch > 0) options.attention_mask = random_mask(c.mask_batch * Tq, Tk, gen, 0.7).reshape({c.mask_batch, Tq, Tk});
   options.return_weights = true;
   const ops::AttentionResult r = ops::scaled_dot_product_attention(q, k, v, mask, options);
   const SdpaReference ref = reference_modified(q, k, v, mask, options);
@@ -601,7 +605,8 @@ INSTANTIATE_TEST_SUITE_P(
                       SdpaFeatures{"BiasSharedByBatchWithAlibi", 2, 2, false, false, {1, 2, 6, 7}, true, 0, -1, -1},
                       SdpaFeatures{"BiasSharedByHeadsSoftcap", 3, 3, false, true, {2, 1, 6, 7}, false, 1.5, -1, -1},
                       SdpaFeatures{"SlidingWindowAlibiSoftcap", 2, 1, false, false, {}, true, 2.0, 2, 1},
-                      SdpaFeatures{"EverythingAtOnce", 4, 2, true, true, {1, 1, 6, 7}, true, 3.0, 3, -1}),
+                      SdpaFeatures{"AttentionMaskPerBatchElement", 2, 2, false, false, {}, false, 0, -1, -1, 2},
+                      SdpaFeatures{"EverythingAtOnce", 4, 2, true, true, {1, 1, 6, 7}, true, 3.0, 3, -1, 1}),
     modified_case_name);
 
 // A query that sees no key through the window or the bias alone gets out 0, lse -inf and no

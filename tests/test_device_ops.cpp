@@ -518,11 +518,13 @@ TEST_F(DeviceOps, ScaledDotProductAttentionWithGroupedHeadsAndScoreModifiers) {
       options.softcap = n == 3 ? 0.0 : 2.5;
       options.window_left = n == 1 ? -1 : 9, options.window_right = n == 2 ? -1 : 4;
       options.causal = n == 3;
+      if (n >= 2) options.attention_mask = random_mask(n == 2 ? B * Tq : Tq, Tk, gen, 0.8).reshape({n == 2 ? B : 1, Tq, Tk});
       const std::string label = std::string(dtype_name(dtype)) + " bias " + shape_str(bias_shapes[n]);
       const Tensor mask = random_mask(B, Tk, gen, 0.8);
       const ops::AttentionResult expected = ops::scaled_dot_product_attention(q, k, v, mask, options);
       ops::AttentionOptions on_device_options = options;
       on_device_options.bias = options.bias.to(device), on_device_options.alibi_slopes = options.alibi_slopes.to(device);
+      if (options.attention_mask.defined()) on_device_options.attention_mask = options.attention_mask.to(device);
       const ops::AttentionResult result = ops::scaled_dot_product_attention(q.to(device), k.to(device), v.to(device),
                                                                             mask.to(device), on_device_options);
       const double tolerance = dtype == DType::f32 ? 1e-4 : dtype == DType::f16 ? 4e-3 : 3e-2;
@@ -544,12 +546,12 @@ TEST_F(DeviceOps, ScaledDotProductAttentionWithGroupedHeadsAndScoreModifiers) {
   options.softcap = 1;
   options.return_weights = true;
   EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(x, x, x, Tensor(), options),
-                       "the weights it returns come from the unfused steps, which take neither key head groups nor a "
-                       "bias, ALiBi, softcap or window (the cpu returns them)");
+                       "the weights it returns come from the unfused steps, which take neither key head groups nor "
+                       "score modifiers (the cpu returns them)");
   options.return_weights = false;
   options.kernel = ops::AttentionKernel::unfused;
   EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(x, x, x, Tensor(), options),
-                       "the unfused path: it takes neither key head groups nor a bias");
+                       "the unfused path: it takes neither key head groups nor score modifiers");
 }
 
 // The one rule of attention.h, as each op's *_supports tells it and as the op then runs: the

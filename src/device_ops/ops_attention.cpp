@@ -84,6 +84,10 @@ kern::FlashAttentionParams flash_params(const AttentionOperands& a) {
   p.alibi_slopes = a.alibi_slopes.defined() ? floats(a.alibi_slopes) : nullptr;
   p.softcap = static_cast<float>(a.softcap);
   p.window_left = a.window_left, p.window_right = a.window_right;
+  if (a.attention_mask.defined()) {
+    p.attention_mask = bytes(a.attention_mask);
+    p.attention_mask_batch_step = a.attention_mask_batch_step();
+  }
   return p;
 }
 

@@ -84,12 +84,21 @@ void finish_operands(const char* op, AttentionOperands& a, const Tensor& key_mas
   a.softcap = options.softcap;
   a.window_left = options.window_left < 0 ? -1 : options.window_left;
   a.window_right = options.window_right < 0 ? -1 : options.window_right;
+  if (options.attention_mask.defined()) {
+    const Tensor& mask = options.attention_mask;
+    const bool shape_ok = mask.dim() == 3 && (mask.size(0) == 1 || mask.size(0) == a.batch) &&
+                          mask.size(1) == a.queries && mask.size(2) == a.keys;
+    ATTNKIT_CHECK(mask.dtype() == DType::u8 && shape_ok, op, ": attention_mask must be u8 [B or 1, Tq, Tk] = [",
+                  a.batch, " or 1, ", a.queries, ", ", a.keys, "], got ", mask.describe());
+    a.attention_mask = mask;
+  }
   const Device device = detail::common_device(op, {{"q", &a.q.tensor},
                                                    {"k", &a.k.tensor},
                                                    {"v", &a.v.tensor},
                                                    {"key_mask", &key_mask},
                                                    {"bias", &options.bias},
-                                                   {"alibi_slopes", &options.alibi_slopes}});
+                                                   {"alibi_slopes", &options.alibi_slopes},
+                                                   {"attention_mask", &options.attention_mask}});
   ATTNKIT_CHECK(device.is_cpu() || dtype != DType::f64, op, ": f64 runs on the cpu only, got ", a.q.tensor.describe());
 }
 
@@ -309,6 +318,7 @@ struct HeadTask {
   const AttentionOperands& a;
   const T *q, *k, *v;  // row 0 of the head in each operand (k and v: its key head's)
   const T* bias;       // the head's [Tq, Tk] bias, or null
+  const std::uint8_t* attention_mask;  // the batch element's [Tq, Tk] attention mask, or null
   T slope;             // its ALiBi slope, or 0
   bool modified;       // whether any score modifier is on
   std::int64_t ld;     // the keys padded to a multiple of kLanes
@@ -325,6 +335,9 @@ struct HeadTask {
         bias(modifiers.bias.defined()
                  ? modifiers.bias.template data<T>() + b * a.bias_batch_step() + h * a.bias_head_step()
                  : nullptr),
+        attention_mask(a.attention_mask.defined()
+                           ? a.attention_mask.data<std::uint8_t>() + b * a.attention_mask_batch_step()
+                           : nullptr),
         slope(modifiers.slopes.empty() ? T(0) : static_cast<T>(modifiers.slopes[static_cast<std::size_t>(h)])),
         modified(a.has_score_modifiers()),
         ld(padded(a.keys)),
@@ -355,14 +368,19 @@ struct HeadTask {
   }
 
   // The modifiers on query i's scores s[j], j < np (ops/attention.h, 4.): softcap, bias, ALiBi,
-  // and the window's left bound.
+  // the window's left bound and the attention mask.
   void modify(std::int64_t i, T* __restrict s, std::int64_t np, T* __restrict cap_slope) const {
     const T hidden = static_cast<T>(kHidden), cap = static_cast<T>(a.softcap);
     const std::int64_t begin = a.window_left >= 0 ? std::min(np, std::max<std::int64_t>(0, i - a.window_left)) : 0;
     std::fill(s, s + begin, hidden);
     const T* bias_row = bias != nullptr ? bias + i * a.keys : nullptr;
+    const std::uint8_t* mask_row = attention_mask != nullptr ? attention_mask + i * a.keys : nullptr;
     for (std::int64_t j = begin; j < np; ++j) {
       if (s[j] == hidden) continue;
+      if (mask_row != nullptr && mask_row[j] == 0) {  // j < n <= keys: s[j] is not hidden
+        s[j] = hidden;
+        continue;
+      }
       T x = s[j];
       if (cap > 0) {
         const T t = std::tanh(x / cap);
@@ -551,13 +569,14 @@ AttentionSupport attention_support(const AttentionOperands& a, const AttentionOp
   if (a.q.tensor.dtype() != DType::f32)
     unfused_lacks = ::attnkit::detail::concat("it computes in f32 only, got ", a.q.tensor.describe());
   else if (!plain)
-    unfused_lacks = "it takes neither key head groups nor a bias, ALiBi, softcap or window";
+    unfused_lacks = "it takes neither key head groups nor score modifiers (bias, ALiBi, softcap, window, "
+                    "attention mask)";
   std::string fused_lacks;
   if (options.kernel == AttentionKernel::fused) {
     fused_lacks = ATTNKIT_DEVICE_OP(device, flash_attention_unfit(with_f32_bias(a)));
     if (fused_lacks.empty() && options.return_weights && !plain)
-      fused_lacks = "the weights it returns come from the unfused steps, which take neither key head groups nor a "
-                    "bias, ALiBi, softcap or window (the cpu returns them)";
+      fused_lacks = "the weights it returns come from the unfused steps, which take neither key head groups nor "
+                    "score modifiers (the cpu returns them)";
   }
   return detail::choose_path(device, options.kernel, fused_lacks, unfused_lacks);
 }

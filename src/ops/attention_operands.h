@@ -29,12 +29,15 @@ struct AttentionOperands {
   Tensor alibi_slopes;  // f32 [heads], or undefined
   double softcap = 0;
   std::int64_t window_left = -1, window_right = -1;
+  Tensor attention_mask;  // u8 [batch or 1, queries, keys], or undefined
 
   // Element (b, h, i, j) of the bias lies at b * bias_batch_step() + h * bias_head_step() + i * keys + j.
   std::int64_t bias_batch_step() const { return bias.size(0) == 1 ? 0 : bias.size(1) * queries * keys; }
   std::int64_t bias_head_step() const { return bias.size(1) == 1 ? 0 : queries * keys; }
+  std::int64_t attention_mask_batch_step() const { return attention_mask.size(0) == 1 ? 0 : queries * keys; }
   bool has_score_modifiers() const {
-    return bias.defined() || alibi_slopes.defined() || softcap > 0 || window_left >= 0 || window_right >= 0;
+    return bias.defined() || alibi_slopes.defined() || softcap > 0 || window_left >= 0 || window_right >= 0 ||
+           attention_mask.defined();
   }
 };
 

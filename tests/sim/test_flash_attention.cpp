@@ -46,6 +46,7 @@ struct Features {
   double softcap = 0;
   std::int64_t left = -1, right = -1;  // the window
   bool dbias = false;
+  std::int64_t mask_batch = 0;  // the attention mask's first extent (1 or B; about 20% hidden), 0: none
 
   std::string name() const {
     std::string n;
@@ -57,6 +58,7 @@ struct Features {
     if (softcap != 0) n += " softcap" + std::to_string(softcap);
     if (left >= 0 || right >= 0) n += " window(" + std::to_string(left) + "," + std::to_string(right) + ")";
     if (dbias) n += " dbias";
+    if (mask_batch > 0) n += " attention_mask[" + std::to_string(mask_batch) + "]";
     return n;
   }
 };
@@ -107,12 +109,13 @@ double round_to(AttentionDType dtype, double x) {
 struct Problem {
   Case c;
   std::vector<double> q, k, v, dout, bias;
+  std::vector<std::uint8_t> attention_mask;  // [mask_batch, Tq, Tk]
   std::vector<std::uint8_t> keep;      // the byte mask, or the lengths' visible keys
   std::vector<std::int32_t> lengths;   // with Masking::lengths
 };
 
 Problem make_problem(const Case& c, Generator& gen) {
-  Problem p{c, {}, {}, {}, {}, {}, {}, {}};
+  Problem p{c, {}, {}, {}, {}, {}, {}, {}, {}};
   const auto draw = [&](std::int64_t n) {
     std::vector<double> x = values(random_tensor({n}, gen, -1.0, 1.0, DType::f32));
     for (double& e : x) e = round_to(c.dtype, e);
@@ -133,6 +136,8 @@ Problem make_problem(const Case& c, Generator& gen) {
     // through the bias alone.
     if (c.Tq > 1) std::fill(p.bias.begin() + c.Tk, p.bias.begin() + 2 * c.Tk, -std::numeric_limits<double>::infinity());
   }
+  if (c.features.mask_batch > 0)
+    p.attention_mask = random_mask(c.features.mask_batch * c.Tq, c.Tk, gen, 0.8).to_vector<std::uint8_t>();
   p.keep.assign(static_cast<std::size_t>(c.B * c.Tk), 1);
   if (c.masking == Masking::bytes) {
     const Tensor mask = random_mask(c.B, c.Tk, gen, 0.7);
@@ -189,6 +194,7 @@ Outputs reference(const Problem& p, bool rounded) {
         for (std::int64_t j = 0; j < c.Tk; ++j) {
           if (!p.keep[at(b * c.Tk + j)] || (c.causal && j > i)) continue;
           if ((f.left >= 0 && j < i - f.left) || (f.right >= 0 && j > i + f.right)) continue;
+          if (f.mask_batch > 0 && !p.attention_mask[at(((f.mask_batch == 1 ? 0 : b) * c.Tq + i) * c.Tk + j)]) continue;
           double dot = 0;
           for (std::int64_t e = 0; e < c.dk; ++e) dot += p.q[q_at(i, e)] * p.k[k_at(j, e)];
           double score = scale * dot;
@@ -310,6 +316,7 @@ Outputs run_kernels(const Problem& p) {
   for (std::int64_t h = 0; h < c.H; ++h) slopes.push_back(static_cast<float>(c.alibi_slope(h)));
   Buffer<float> slopes_buffer(slopes);
   Buffer<float> dbias(std::vector<float>(static_cast<std::size_t>(c.B * c.H * c.Tq * c.Tk), 0.0f));
+  Buffer<std::uint8_t> attention_mask(p.attention_mask.empty() ? std::vector<std::uint8_t>{0} : p.attention_mask);
   Buffer<float> lse(static_cast<std::size_t>(c.B * c.H * c.Tq)), delta(lse.size());
   Buffer<std::uint8_t> keep(p.keep);
   Buffer<std::int32_t> lengths(p.lengths.empty() ? std::vector<std::int32_t>{0} : p.lengths);
@@ -333,6 +340,10 @@ Outputs run_kernels(const Problem& p) {
   params.alibi_slopes = f.alibi ? slopes_buffer.data() : nullptr;
   params.softcap = static_cast<float>(f.softcap);
   params.window_left = f.left, params.window_right = f.right;
+  if (f.mask_batch > 0) {
+    params.attention_mask = attention_mask.data();
+    params.attention_mask_batch_step = f.mask_batch == 1 ? 0 : c.Tq * c.Tk;
+  }
   kern::flash_attention_forward(params, nullptr);
   kern::FlashAttentionGradParams grads;
   grads.forward = params;
@@ -459,8 +470,8 @@ TEST(SimFlashAttention, TensorCoresMatchPlainAttentionOverManyTiles) {
 // Grouped key heads, biases of every shape (with -inf entries: float masks), ALiBi, soft-capping
 // and windows, alone and together, and the bias gradient: the kernels' instances with modifiers.
 Features with(std::int64_t kv_heads, BiasShape bias, bool alibi, double softcap, std::int64_t left, std::int64_t right,
-              bool dbias) {
-  return {kv_heads, bias, alibi, softcap, left, right, dbias};
+              bool dbias, std::int64_t mask_batch = 0) {
+  return {kv_heads, bias, alibi, softcap, left, right, dbias, mask_batch};
 }
 
 TEST(SimFlashAttention, Float32TakesGroupedHeadsBiasesAlibiSoftcapAndWindows) {
@@ -474,6 +485,7 @@ TEST(SimFlashAttention, Float32TakesGroupedHeadsBiasesAlibiSoftcapAndWindows) {
            {f32, 2, 3, 70, 70, 32, 32, false, Masking::bytes, false, 0, with(1, BiasShape::none, false, 5.0, 10, 5, false)},
            {f32, 1, 2, 40, 90, 64, 40, false, none, false, 0, with(0, BiasShape::per_batch, false, 3.0, -1, 0, true)},
            {f32, 2, 2, 29, 29, 16, 16, true, none, true, 0, with(0, BiasShape::none, true, 0, 7, -1, false)},
+           {f32, 3, 2, 33, 41, 16, 24, false, none, false, 0, with(0, BiasShape::none, false, 0, -1, -1, false, 3)},
        })
     check(c, seed++);
 }
@@ -488,7 +500,9 @@ TEST(SimFlashAttention, TensorCoresTakeGroupedHeadsBiasesAlibiSoftcapAndWindows)
            {f16, 1, 4, 130, 200, 128, 128, false, Masking::sparse, false, 0,
             with(1, BiasShape::none, false, 0, 40, 40, false)},
            {bf16, 3, 2, 65, 64, 64, 64, false, Masking::bytes, false, 0,
-            with(0, BiasShape::per_batch, false, 2.5, -1, -1, true)},
+            with(0, BiasShape::per_batch, false, 2.5, -1, -1, true, 1)},
+           {f16, 2, 2, 70, 75, 32, 32, true, Masking::none, false, 0,
+            with(0, BiasShape::none, false, 0, -1, -1, false, 2)},
        })
     check(c, seed++);
 }

@@ -39,7 +39,8 @@
 //      Key j is hidden from query i when the mask hides it, when causal and j > i (top-left
 //      alignment, as PyTorch's is_causal: query i sees keys 0..i, whatever Tq and Tk are), when
 //      outside the window: j < i - window_left or j > i + window_right (a negative bound is
-//      none), and where the bias is -inf (a float mask).
+//      none), where attention_mask[b, i, j] is 0 (u8 [B or 1, Tq, Tk], Keras's attention_mask),
+//      and where the bias is -inf (a float mask).
 //      P = softmax over visible keys; out_i = sum_j P_ij v_j; lse_i = log sum_j exp(s_ij) [B, H, Tq]
 //      A query that sees no key gets out 0 and lse -inf. With return_weights, P [B, H, Tq, Tk].
 //    Gradient (the flash-attention form; P recomputed from lse): dP_ij = dout_i . v_j,
@@ -151,6 +152,7 @@ struct AttentionOptions {
   Tensor alibi_slopes;          // f32 [H]; undefined: none
   double softcap = 0;           // 0: none
   std::int64_t window_left = -1, window_right = -1;  // negative: no bound
+  Tensor attention_mask;        // u8 [B or 1, Tq, Tk], 0 hides key j from query i; undefined: none
   bool return_weights = false;
   AttentionKernel kernel = AttentionKernel::fused;
 };
