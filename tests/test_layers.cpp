@@ -4,6 +4,8 @@
 
 #include <cmath>
 #include <functional>
+#include <limits>
+#include <map>
 
 #include "attnkit/layers.h"
 #include "attnkit/model.h"
@@ -72,6 +74,17 @@ std::vector<ShapeCase> shape_cases() {
       {"MultiHeadSelfAttention", {{5, 4}}, {f}, [] { return MultiHeadSelfAttention(2, 6, false, true); },
        {{5, 4}, {2, 5, 5}}, 118, 118},
       {"DotAttention", {{3, 4}, {5, 4}}, {f, f}, [] { return DotAttention(1.0, true); }, {{3, 4}, {3, 5}}, 0, 0},
+      // Keras's MultiHeadAttention: query 4 * 2 * 3 + 6, key 2 * 2 * 3 + 6, value 3 * 2 * 2 + 4,
+      // output 2 * 2 * 6 + 6.
+      {"MultiHeadAttentionCross", {{5, 4}, {7, 3}, {7, 2}}, {f, f, f},
+       [] {
+         return MultiHeadAttention(2, 3,
+                                   MultiHeadAttentionOptions().value_dim(2).output_shape(6).return_attention_scores(true));
+       },
+       {{5, 6}, {2, 5, 7}}, 94, 94},
+      // Self-attention with the keys' padding mask, no biases: 3 (4 * 2 * 3) + 2 * 3 * 4.
+      {"MultiHeadAttentionSelfMasked", {{5, 4}, {5, 4}, {5, 4}, {5}}, {f, f, f, u},
+       [] { return MultiHeadAttention(2, 3, MultiHeadAttentionOptions().use_bias(false)); }, {{5, 4}}, 96, 96},
   };
 }
 
@@ -235,6 +248,96 @@ TEST(LayerGradient, AttentionLayers) {
         return std::vector<SymbolicTensor>{pooled, context};
       },
       {6, 4});
+}
+
+// Keras 3's MultiHeadAttention, written out in double from its definition with the layer's own
+// weights (Keras's shapes): projections by einsum, softmax(q k^T / sqrt(key_dim)) over the keys
+// that the attention mask and the causal mask leave, the heads' outputs through the output
+// kernel; the scores returned. Then every gradient against finite differences.
+TEST(MultiHeadAttention, MatchesKerasDefinitionInDoubleAndGradient) {
+  using namespace layers;
+  const std::int64_t B = 2, Tq = 5, Tk = 7, Dq = 4, Dv = 3, Dk = 2, H = 2, kd = 3, vd = 2, out = 6;
+  SymbolicTensor query = Input({Tq, Dq}, DType::f64), value = Input({Tk, Dv}, DType::f64), key = Input({Tk, Dk}, DType::f64);
+  SymbolicTensor mask = Input({Tq, Tk}, DType::u8);
+  LayerRef layer = MultiHeadAttention(
+      H, kd, MultiHeadAttentionOptions().value_dim(vd).output_shape(out).use_causal_mask(true).return_attention_scores(true));
+  Model model({query, value, key, mask}, layer.call({query, value, key, mask}));
+  Generator gen(41);
+  for (Parameter* p : layer->parameters()) p->value = random_tensor(p->value.shape(), gen, -0.8, 0.8, DType::f64);
+  const Tensor q = random_tensor({B, Tq, Dq}, gen, -1, 1, DType::f64), v = random_tensor({B, Tk, Dv}, gen, -1, 1, DType::f64);
+  const Tensor k = random_tensor({B, Tk, Dk}, gen, -1, 1, DType::f64);
+  std::vector<std::uint8_t> keep = random_mask(B * Tq, Tk, gen, 0.7).to_vector<std::uint8_t>();
+  std::fill(keep.begin(), keep.begin() + Tk, std::uint8_t{0});  // query 0 of batch element 0 sees no key
+  const Tensor m = Tensor::from_vector(keep, {B, Tq, Tk});
+  const Tensors y = model.forward({q, v, k, m}, CallContext{});
+
+  std::map<std::string, std::vector<double>> w;
+  for (const auto& [name, p] : layer->named_parameters()) w[name] = values(p->value);
+  const auto vq = values(q), vv = values(v), vk = values(k);
+  std::vector<double> expected(B * Tq * out, 0.0), scores(B * H * Tq * Tk, 0.0);
+  for (std::int64_t b = 0; b < B; ++b)
+    for (std::int64_t h = 0; h < H; ++h) {
+      // q_h [Tq, kd], k_h [Tk, kd], v_h [Tk, vd]: x W[:, h, :] + bias[h, :] (Keras's einsum).
+      const auto project = [&](const std::vector<double>& x, std::int64_t steps, std::int64_t in, const std::string& name,
+                               std::int64_t dim) {
+        std::vector<double> r(steps * dim);
+        for (std::int64_t t = 0; t < steps; ++t)
+          for (std::int64_t e = 0; e < dim; ++e) {
+            double acc = w[name + "/bias"][h * dim + e];
+            for (std::int64_t c = 0; c < in; ++c) acc += x[(b * steps + t) * in + c] * w[name + "/kernel"][(c * H + h) * dim + e];
+            r[t * dim + e] = acc;
+          }
+        return r;
+      };
+      const auto qh = project(vq, Tq, Dq, "query", kd), kh = project(vk, Tk, Dk, "key", kd);
+      const auto vh = project(vv, Tk, Dv, "value", vd);
+      for (std::int64_t i = 0; i < Tq; ++i) {
+        std::vector<double> s(Tk, 0.0);
+        double max = -std::numeric_limits<double>::infinity(), sum = 0;
+        for (std::int64_t j = 0; j < Tk; ++j) {
+          if (!keep[(b * Tq + i) * Tk + j] || j > i) continue;
+          double dot = 0;
+          for (std::int64_t e = 0; e < kd; ++e) dot += qh[i * kd + e] * kh[j * kd + e];
+          s[j] = dot / std::sqrt(double(kd));
+          max = std::max(max, s[j]);
+        }
+        for (std::int64_t j = 0; j < Tk; ++j)
+          if (keep[(b * Tq + i) * Tk + j] && j <= i) sum += std::exp(s[j] - max);
+        for (std::int64_t j = 0; j < Tk; ++j) {
+          const double p = keep[(b * Tq + i) * Tk + j] && j <= i ? std::exp(s[j] - max) / sum : 0.0;
+          scores[((b * H + h) * Tq + i) * Tk + j] = p;
+          // The head's output row through its slice of the output kernel [H, vd, out].
+          for (std::int64_t e = 0; e < vd; ++e)
+            for (std::int64_t o = 0; o < out; ++o)
+              expected[(b * Tq + i) * out + o] += p * vh[j * vd + e] * w["attention_output/kernel"][(h * vd + e) * out + o];
+        }
+      }
+    }
+  for (std::int64_t r = 0; r < B * Tq; ++r)
+    for (std::int64_t o = 0; o < out; ++o) expected[r * out + o] += w["attention_output/bias"][o];
+  EXPECT_TRUE(all_close(y[0], expected, 1e-12));
+  EXPECT_TRUE(all_close(y[1], scores, 1e-12));
+  // Query 0 of batch element 0 sees nothing: the bias alone comes out (Keras would average the values).
+  for (std::int64_t o = 0; o < out; ++o) EXPECT_DOUBLE_EQ(y[0].item(o), w["attention_output/bias"][o]);
+
+  // The gradients (the scores output is for inspection only), the inputs' through Dense layers
+  // before the attention; and with the value as the key, whose gradient then sums both uses.
+  const SymbolicTensor query_in = Dense(Dq)(query), value_in = Dense(Dv)(value), key_in = Dense(Dk)(key);
+  Model trained({query, value, key, mask}, {layer.call({query_in, value_in, key_in, mask})[0]});
+  check_model_gradients(trained, {q, v, k, m});
+  Model value_as_key({query, value}, {MultiHeadAttention(H, kd)({query_in, value_in})});
+  check_model_gradients(value_as_key, {q, v});
+}
+
+TEST(MultiHeadAttention, RefusesWhatItCannotDo) {
+  using namespace layers;
+  EXPECT_ATTNKIT_ERROR(MultiHeadAttention(2, 4, MultiHeadAttentionOptions().dropout(0.1)),
+                       "dropout 0.1 on the attention weights is not implemented");
+  EXPECT_ATTNKIT_ERROR(MultiHeadAttention(0, 4), "num_heads and key_dim must be positive, got 0 and 4");
+  SymbolicTensor query = Input({5, 4}), value = Input({7, 3}), key = Input({6, 3});
+  EXPECT_ATTNKIT_ERROR(MultiHeadAttention(2, 4)({query, value, key}), "must have the same steps");
+  EXPECT_ATTNKIT_ERROR(MultiHeadAttention(2, 4)({query, value, value, Input({5, 6}, DType::u8)}),
+                       "the mask must be [5, 7] (an attention mask) or [7] (the keys' padding)");
 }
 
 TEST(LayerGradient, PositionEmbedding) {

@@ -36,6 +36,9 @@
 //                                 (+ weights [h, T, T])                 output [w, D] kernels, biases
 //   DotAttention()                query [Tq, D], value [Tk, D] (+ mask [Tk]) -> context [Tq, D]
 //                                 (+ weights [Tq, Tk])
+//   MultiHeadAttention(h, k)      query [Tq, Dq], value [Tk, Dv] (+ key [Tk, Dk], + mask [Tq, Tk]
+//                                 or [Tk]) -> [Tq, out] (+ scores [h, Tq, Tk])
+//                                 query, key, value and attention_output kernels and biases
 #pragma once
 
 #include <optional>
@@ -108,5 +111,25 @@ LayerRef MultiHeadSelfAttention(std::int64_t num_heads = 8, std::int64_t weights
 
 // Luong's dot attention of seed 002: softmax(scale query value^T) value.
 LayerRef DotAttention(double scale = 1.0, bool return_attention = false);
+
+// Keras 3's MultiHeadAttention(num_heads, key_dim, ...), called on {query, value}, {query, value,
+// key} or {query, value, key, mask}: query [Tq, Dq], value [Tk, Dv], key [Tk, Dk] (value when not
+// given: pass value again to give a mask without a key), mask u8 [Tq, Tk] (Keras's
+// attention_mask: 0 hides key j from query i) or u8 [Tk] (a padding mask of the keys). Output
+// [Tq, output_shape or Dq], and with return_attention_scores the scores [H, Tq, Tk]. The
+// projections' kernels have Keras's shapes: query/kernel [Dq, H, key_dim], query/bias
+// [H, key_dim], key/..., value/kernel [Dv, H, value_dim], attention_output/kernel
+// [H, value_dim, out], attention_output/bias [out]. The scores are scaled by 1 / sqrt(key_dim).
+// A query that sees no key gets 0 (Keras gives it the mean of the values). dropout must be 0:
+// the fused kernels do not drop attention weights yet.
+struct MultiHeadAttentionOptions {
+  ATTNKIT_ARG(std::int64_t, value_dim) = 0;     // 0: key_dim
+  ATTNKIT_ARG(double, dropout) = 0.0;
+  ATTNKIT_ARG(bool, use_bias) = true;
+  ATTNKIT_ARG(std::int64_t, output_shape) = 0;  // 0: the query's features
+  ATTNKIT_ARG(bool, use_causal_mask) = false;
+  ATTNKIT_ARG(bool, return_attention_scores) = false;
+};
+LayerRef MultiHeadAttention(std::int64_t num_heads, std::int64_t key_dim, const MultiHeadAttentionOptions& options = {});
 
 }  // namespace attnkit::layers

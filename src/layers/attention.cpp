@@ -1,14 +1,14 @@
 // Attention layers: AdditiveAttention, GatingAttention (over features and over time),
-// MultiHeadSelfAttention and DotAttention.
+// MultiHeadSelfAttention, DotAttention and Keras's MultiHeadAttention.
 //
 // A layer created with return_attention has a second output, its attention weights, for
 // inspection: no gradient flows back through it.
 //
-// MultiHeadSelfAttention and DotAttention run their scaled dot-product attention in the compute
-// dtype of their dtype policy (mixed_precision.h): under mixed_bfloat16, at head dims the bf16
-// kernels take (32, 64, 128), its operands are cast to bf16 before it and its results back to the
-// inputs' dtype after it, forward and backward; the rest computes in the inputs' dtype, as
-// everything does under float32 (f32; f64 in the gradient checks).
+// MultiHeadSelfAttention, DotAttention and MultiHeadAttention run their scaled dot-product
+// attention in the compute dtype of their dtype policy (mixed_precision.h): under mixed_bfloat16,
+// at head dims the bf16 kernels take (32, 64, 128), its operands are cast to bf16 before it and
+// its results back to the inputs' dtype after it, forward and backward; the rest computes in the
+// inputs' dtype, as everything does under float32 (f32; f64 in the gradient checks).
 #include "attnkit/ops/attention.h"
 #include "attnkit/ops/cast.h"
 #include "attnkit/ops/elementwise.h"
@@ -398,6 +398,195 @@ LayerPtr DotAttentionLayer::from_config(const Json& config) {
                                              config.at("return_attention").get<bool>());
 }
 
+// ------------------------------------------------------------------ MultiHeadAttention
+
+MultiHeadAttentionLayer::MultiHeadAttentionLayer(std::int64_t num_heads, std::int64_t key_dim,
+                                                 const MultiHeadAttentionOptions& options)
+    : Layer("MultiHeadAttention"), num_heads_(num_heads), key_dim_(key_dim), options_(options) {
+  ATTNKIT_CHECK(num_heads > 0 && key_dim > 0, "MultiHeadAttention: num_heads and key_dim must be positive, got ",
+                num_heads, " and ", key_dim);
+  ATTNKIT_CHECK(options.value_dim() >= 0 && options.output_shape() >= 0,
+                "MultiHeadAttention: value_dim and output_shape must not be negative, got ", options.value_dim(),
+                " and ", options.output_shape());
+  ATTNKIT_CHECK(options.dropout() == 0, "MultiHeadAttention: dropout ", options.dropout(),
+                " on the attention weights is not implemented (the fused kernels do not drop them yet); it must be 0");
+}
+
+std::vector<Shape> MultiHeadAttentionLayer::output_shapes(const std::vector<Shape>& input_shapes) const {
+  expect_inputs(input_shapes, 2, 4);
+  const Shape& query = input_shapes[0];
+  const Shape& value = input_shapes[1];
+  const Shape& key = input_shapes.size() > 2 ? input_shapes[2] : value;
+  for (const Shape* x : {&query, &value, &key})
+    ATTNKIT_CHECK(x->size() == 2 && (*x)[1] > 0, label(),
+                  ": query, value and key must be [steps, features] with known features, got ", shape_str(*x));
+  ATTNKIT_CHECK(key[0] == value[0] || key[0] < 0 || value[0] < 0, label(), ": key ", shape_str(key),
+                " and value ", shape_str(value), " must have the same steps");
+  if (input_shapes.size() == 4) {
+    const Shape& mask = input_shapes[3];
+    const bool steps_match = mask.size() == 2 ? (mask[0] == query[0] || mask[0] < 0 || query[0] < 0) &&
+                                                    (mask[1] == value[0] || mask[1] < 0 || value[0] < 0)
+                                              : mask.size() == 1 && (mask[0] == value[0] || mask[0] < 0 || value[0] < 0);
+    ATTNKIT_CHECK(steps_match, label(), ": the mask must be [", query[0], ", ", value[0], "] (an attention mask) or [",
+                  value[0], "] (the keys' padding), got ", shape_str(mask));
+  }
+  std::vector<Shape> out{{query[0], options_.output_shape() > 0 ? options_.output_shape() : query[1]}};
+  if (options_.return_attention_scores()) out.push_back({num_heads_, query[0], value[0]});
+  return out;
+}
+
+void MultiHeadAttentionLayer::create_parameters(const std::vector<Shape>& input_shapes, Generator& init) {
+  const std::int64_t H = num_heads_, dq = input_shapes[0][1], dv = input_shapes[1][1];
+  const std::int64_t dk = input_shapes.size() > 2 ? input_shapes[2][1] : dv;
+  const std::int64_t out = options_.output_shape() > 0 ? options_.output_shape() : dq;
+  const auto make = [&](const std::string& name, const Shape& kernel, const Shape& bias) {
+    Projection p;
+    p.kernel = &add_parameter(name + "/kernel", glorot_uniform(kernel, init));
+    if (options_.use_bias()) p.bias = &add_parameter(name + "/bias", Tensor::zeros(bias));
+    return p;
+  };
+  query_ = make("query", {dq, H, key_dim_}, {H, key_dim_});
+  key_ = make("key", {dk, H, key_dim_}, {H, key_dim_});
+  value_ = make("value", {dv, H, value_dim()}, {H, value_dim()});
+  output_ = make("attention_output", {H, value_dim(), out}, {out});
+}
+
+ops::AttentionOptions MultiHeadAttentionLayer::attention_options(bool weights) const {
+  return sdpa_options(num_heads_, options_.use_causal_mask(), std::nullopt, weights);
+}
+
+DType MultiHeadAttentionLayer::attention_dtype_for(DType input) const {
+  // The 16-bit kernels take q, k and v of one head dim: other value dims stay in the inputs' dtype.
+  return attention_dtype(dtype_policy(), input, key_dim_ == value_dim() ? key_dim_ : 0);
+}
+
+namespace {
+
+// x [..., in] times a kernel of Keras's shape flattened to [in, width], plus its bias.
+Tensor project(const Tensor& x, const Parameter* kernel, const Parameter* bias, std::int64_t width) {
+  return ops::linear(x, kernel->value.reshape({x.size(-1), width}), bias ? bias->value.reshape({width}) : Tensor());
+}
+
+// The mask input as the attention takes it: an attention mask [B, Tq, Tk], or the keys' padding.
+void place_mask(const Tensor& mask, ops::AttentionOptions& options, Tensor& key_mask) {
+  if (!mask.defined()) return;
+  if (mask.dim() == 3)
+    options.attention_mask = mask;
+  else
+    key_mask = mask;
+}
+
+}  // namespace
+
+// The projections in the attention's dtype as it read them, its results, and its output in the
+// inputs' dtype (the output projection's input).
+struct MultiHeadAttentionCache {
+  Tensor q, k, v;
+  ops::AttentionResult attention;
+  Tensor attended;
+};
+
+Tensors MultiHeadAttentionLayer::forward(const Tensors& inputs, const CallContext&, std::any& cache) {
+  const Tensor& query = inputs[0];
+  const Tensor& value = inputs[1];
+  const Tensor& key = inputs.size() > 2 ? inputs[2] : value;
+  const DType dtype = attention_dtype_for(query.dtype());
+  const std::int64_t qk_width = num_heads_ * key_dim_, v_width = num_heads_ * value_dim();
+  MultiHeadAttentionCache c;
+  c.q = ops::cast(project(query, query_.kernel, query_.bias, qk_width), dtype);
+  c.k = ops::cast(project(key, key_.kernel, key_.bias, qk_width), dtype);
+  c.v = ops::cast(project(value, value_.kernel, value_.bias, v_width), dtype);
+  ops::AttentionOptions options = attention_options(options_.return_attention_scores());
+  Tensor key_mask;
+  place_mask(inputs.size() > 3 ? inputs[3] : Tensor(), options, key_mask);
+  c.attention = ops::scaled_dot_product_attention(c.q, c.k, c.v, key_mask, options);
+  c.attended = ops::cast(c.attention.out, query.dtype());
+  Tensors out{project(c.attended, output_.kernel, output_.bias, output_.kernel->value.size(2))};
+  if (options_.return_attention_scores()) out.push_back(ops::cast(c.attention.weights, query.dtype()));
+  cache = std::move(c);
+  return out;
+}
+
+Tensors MultiHeadAttentionLayer::backward(const Tensors& inputs, const std::any& cache, const Tensors& output_grads,
+                                          const std::vector<bool>& needs_grad) {
+  refuse_weight_gradient(label(), output_grads);
+  const auto& c = std::any_cast<const MultiHeadAttentionCache&>(cache);
+  const Tensor& query = inputs[0];
+  const Tensor& value = inputs[1];
+  const bool own_key = inputs.size() > 2;
+  const Tensor& key = own_key ? inputs[2] : value;
+  const std::int64_t qk_width = num_heads_ * key_dim_, v_width = num_heads_ * value_dim();
+  const std::int64_t out_width = output_.kernel->value.size(2);
+  const ops::LinearGrads out = ops::linear_backward(c.attended, output_.kernel->value.reshape({v_width, out_width}),
+                                                    output_grads[0], output_.bias != nullptr);
+  ops::AttentionOptions options = attention_options(false);
+  Tensor key_mask;
+  place_mask(inputs.size() > 3 ? inputs[3] : Tensor(), options, key_mask);
+  const ops::AttentionGrads g = ops::scaled_dot_product_attention_backward(
+      c.q, c.k, c.v, key_mask, c.attention, ops::cast(out.dx, c.q.dtype()), options);
+  const DType dtype = query.dtype();
+  const bool key_needs_grad = own_key ? needs_grad[2] : needs_grad[1];
+  const auto back = [&](const Tensor& x, const Projection& p, const Tensor& dy, std::int64_t width, bool needs_dx) {
+    return ops::linear_backward(x, p.kernel->value.reshape({x.size(-1), width}), ops::cast(dy, dtype),
+                                p.bias != nullptr, needs_dx);
+  };
+  const ops::LinearGrads q = back(query, query_, g.dq, qk_width, needs_grad[0]);
+  const ops::LinearGrads k = back(key, key_, g.dk, qk_width, key_needs_grad);
+  const ops::LinearGrads v = back(value, value_, g.dv, v_width, needs_grad[1]);
+  if (query_.kernel->trainable) {
+    const auto add_to = [&](const Projection& p, const ops::LinearGrads& grads) {
+      accumulate(*p.kernel, grads.dweight.reshape(p.kernel->value.shape()));
+      if (p.bias) accumulate(*p.bias, grads.dbias.reshape(p.bias->value.shape()));
+    };
+    add_to(query_, q);
+    add_to(key_, k);
+    add_to(value_, v);
+    add_to(output_, out);
+  }
+  Tensors grads{q.dx, Tensor()};
+  if (needs_grad[1]) grads[1] = own_key ? v.dx : ops::add(v.dx, k.dx);
+  if (own_key) grads.push_back(k.dx);
+  if (inputs.size() > 3) grads.push_back(Tensor());
+  return grads;
+}
+
+std::vector<ops::AttentionSupport> MultiHeadAttentionLayer::attention_support(const std::vector<Shape>& input_shapes,
+                                                                              const std::vector<DType>& input_dtypes,
+                                                                              Device device) const {
+  const DType dtype = attention_dtype_for(input_dtypes[0]);
+  const std::int64_t B = input_shapes[0][0], Tq = input_shapes[0][1], Tk = input_shapes[1][1];
+  const Tensor q = placeholder({B, Tq, num_heads_ * key_dim_}, dtype, device);
+  const Tensor k = placeholder({B, Tk, num_heads_ * key_dim_}, dtype, device);
+  const Tensor v = placeholder({B, Tk, num_heads_ * value_dim()}, dtype, device);
+  ops::AttentionOptions options = attention_options(options_.return_attention_scores());
+  Tensor key_mask;
+  if (input_shapes.size() > 3) place_mask(placeholder(input_shapes[3], DType::u8, device), options, key_mask);
+  return {ops::scaled_dot_product_attention_supports(q, k, v, key_mask, options)};
+}
+
+Json MultiHeadAttentionLayer::options_config() const {
+  return {{"num_heads", num_heads_},
+          {"key_dim", key_dim_},
+          {"value_dim", options_.value_dim()},
+          {"dropout", options_.dropout()},
+          {"use_bias", options_.use_bias()},
+          {"output_shape", options_.output_shape()},
+          {"use_causal_mask", options_.use_causal_mask()},
+          {"return_attention_scores", options_.return_attention_scores()}};
+}
+
+LayerPtr MultiHeadAttentionLayer::from_config(const Json& config) {
+  return std::make_shared<MultiHeadAttentionLayer>(
+      config.at("num_heads").get<std::int64_t>(), config.at("key_dim").get<std::int64_t>(),
+      MultiHeadAttentionOptions()
+          .value_dim(config.at("value_dim").get<std::int64_t>())
+          .dropout(config.at("dropout").get<double>())
+          .use_bias(config.at("use_bias").get<bool>())
+          .output_shape(config.at("output_shape").get<std::int64_t>())
+          .use_causal_mask(config.at("use_causal_mask").get<bool>())
+          .return_attention_scores(config.at("return_attention_scores").get<bool>()));
+}
+
 // ------------------------------------------------------------------ factories
 
 LayerRef AdditiveAttention(const AdditiveAttentionOptions& options) {
@@ -414,6 +603,9 @@ LayerRef MultiHeadSelfAttention(std::int64_t num_heads, std::int64_t weights_dim
 }
 LayerRef DotAttention(double scale, bool return_attention) {
   return LayerRef(std::make_shared<DotAttentionLayer>(scale, return_attention));
+}
+LayerRef MultiHeadAttention(std::int64_t num_heads, std::int64_t key_dim, const MultiHeadAttentionOptions& options) {
+  return LayerRef(std::make_shared<MultiHeadAttentionLayer>(num_heads, key_dim, options));
 }
 
 }  // namespace attnkit::layers

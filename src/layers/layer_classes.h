@@ -319,6 +319,31 @@ class DotAttentionLayer : public Layer {
   bool return_attention_;
 };
 
+// Keras 3's MultiHeadAttention.
+class MultiHeadAttentionLayer : public Layer {
+ public:
+  MultiHeadAttentionLayer(std::int64_t num_heads, std::int64_t key_dim, const MultiHeadAttentionOptions& options);
+  static LayerPtr from_config(const Json& config);
+  ATTNKIT_LAYER_METHODS;
+  ATTNKIT_ATTENTION_SUPPORT;
+
+ protected:
+  void create_parameters(const std::vector<Shape>& input_shapes, Generator& init) override;
+
+ private:
+  struct Projection {  // a kernel [in, H, dim] (or [H, dim, out]) and its bias, or null
+    Parameter *kernel = nullptr, *bias = nullptr;
+  };
+  std::int64_t value_dim() const { return options_.value_dim() > 0 ? options_.value_dim() : key_dim_; }
+  // The attention's options and operands' dtype for inputs of this dtype (mixed precision).
+  ops::AttentionOptions attention_options(bool weights) const;
+  DType attention_dtype_for(DType input) const;
+
+  std::int64_t num_heads_, key_dim_;
+  MultiHeadAttentionOptions options_;
+  Projection query_, key_, value_, output_;
+};
+
 #undef ATTNKIT_LAYER_METHODS
 #undef ATTNKIT_ATTENTION_SUPPORT
 

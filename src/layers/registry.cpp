@@ -42,6 +42,7 @@ const std::map<std::string, FromConfig>& from_config_table() {
       {"TemporalGatingAttention", [](const Json& c) { return GatingAttentionLayer::from_config(c, true); }},
       {"MultiHeadSelfAttention", MultiHeadSelfAttentionLayer::from_config},
       {"DotAttention", DotAttentionLayer::from_config},
+      {"MultiHeadAttention", MultiHeadAttentionLayer::from_config},
   };
   return table;
 }

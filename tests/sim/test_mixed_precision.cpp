@@ -132,6 +132,32 @@ TEST_F(DeviceMixedPrecision, SelfAttentionRunsTheBf16Kernels) {
   EXPECT_FALSE(all_close(mixed.outputs[0], f32.outputs[0], 1e-5 * largest(f32.outputs[0])));
 }
 
+// Keras's MultiHeadAttention on the device: cross-attention with an attention mask and causal
+// masking (the kernels' score modifiers) gives the cpu's outputs and input gradient, in float32
+// and under mixed_bfloat16 (its attention then in bf16).
+TEST_F(DeviceMixedPrecision, MultiHeadAttentionWithAnAttentionMaskRunsLikeTheCpu) {
+  Generator gen(43);
+  const Tensor query = random_tensor({kBatch, 11, 24}, gen, -1, 1, DType::f32);
+  const Tensor value = random_tensor({kBatch, 19, 20}, gen, -1, 1, DType::f32);
+  const Tensor mask = random_mask(kBatch * 11, 19, gen, 0.8).reshape({kBatch, 11, 19});
+  const Tensor dy = random_tensor({kBatch, 11, 24}, gen, -1, 1, DType::f32);
+  const auto layer = [] {
+    return layers::MultiHeadAttention(2, 32, layers::MultiHeadAttentionOptions().use_causal_mask(true));
+  };
+  const auto largest = [](const Tensor& t) {
+    double m = 0;
+    for (const double v : values(t)) m = std::max(m, std::fabs(v));
+    return m;
+  };
+  for (const char* policy : {"float32", "mixed_bfloat16"}) {
+    const LayerRun on_device = run_layer(device, layer().dtype_policy(policy), {query, value, value, mask}, dy);
+    const LayerRun on_cpu = run_layer(Device::cpu(), layer().dtype_policy(policy), {query, value, value, mask}, dy);
+    const double tolerance = std::string(policy) == "float32" ? 1e-5 : 0x1p-6;
+    EXPECT_TRUE(all_close(on_device.outputs[0], on_cpu.outputs[0], tolerance * largest(on_cpu.outputs[0]))) << policy;
+    EXPECT_TRUE(all_close(on_device.dx, on_cpu.dx, tolerance * largest(on_cpu.dx))) << policy;
+  }
+}
+
 TEST_F(DeviceMixedPrecision, HeadDimsTheBf16KernelsLackComputeInF32) {
   Generator gen(43);
   const Tensor x = random_tensor({2, 5, 8}, gen, -1, 1, DType::f32);
