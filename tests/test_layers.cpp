@@ -82,6 +82,11 @@ std::vector<ShapeCase> shape_cases() {
                                    MultiHeadAttentionOptions().value_dim(2).output_shape(6).return_attention_scores(true));
        },
        {{5, 6}, {2, 5, 7}}, 94, 94},
+      // Keras's Attention: a learned scale with use_scale.
+      {"KerasAttention", {{5, 4}, {7, 3}, {7, 4}}, {f, f, f},
+       [] { return Attention(AttentionLayerOptions().use_scale(true).return_attention_scores(true)); },
+       {{5, 3}, {5, 7}}, 1, 1},
+      {"KerasAttentionMasked", {{5, 4}, {7, 4}, {5}, {7}}, {f, f, u, u}, [] { return Attention(); }, {{5, 4}}, 0, 0},
       // Self-attention with the keys' padding mask, no biases: 3 (4 * 2 * 3) + 2 * 3 * 4.
       {"MultiHeadAttentionSelfMasked", {{5, 4}, {5, 4}, {5, 4}, {5}}, {f, f, f, u},
        [] { return MultiHeadAttention(2, 3, MultiHeadAttentionOptions().use_bias(false)); }, {{5, 4}}, 96, 96},
@@ -327,6 +332,64 @@ TEST(MultiHeadAttention, MatchesKerasDefinitionInDoubleAndGradient) {
   check_model_gradients(trained, {q, v, k, m});
   Model value_as_key({query, value}, {MultiHeadAttention(H, kd)({query_in, value_in})});
   check_model_gradients(value_as_key, {q, v});
+}
+
+// Keras 3's Attention from its definition in double: scores = scale query key^T, the value mask
+// and the causal mask by -inf (Keras: a large negative bias), softmax, weights value, rows times
+// the query mask; then the gradients (the scale's among them) by finite differences.
+TEST(KerasAttention, MatchesKerasDefinitionInDoubleAndGradient) {
+  using namespace layers;
+  const std::int64_t B = 2, Tq = 5, Tk = 6, D = 4, Dv = 3;
+  SymbolicTensor query = Input({Tq, D}, DType::f64), value = Input({Tk, Dv}, DType::f64), key = Input({Tk, D}, DType::f64);
+  SymbolicTensor query_mask = Input({Tq}, DType::u8), value_mask = Input({Tk}, DType::u8);
+  LayerRef layer = Attention(AttentionLayerOptions().use_scale(true).use_causal_mask(true).return_attention_scores(true));
+  Model model({query, value, key, query_mask, value_mask}, layer.call({query, value, key, query_mask, value_mask}));
+  Generator gen(43);
+  layer->parameters()[0]->value = Tensor::full({}, 0.7, DType::f64);
+  const Tensor q = random_tensor({B, Tq, D}, gen, -1, 1, DType::f64), v = random_tensor({B, Tk, Dv}, gen, -1, 1, DType::f64);
+  const Tensor k = random_tensor({B, Tk, D}, gen, -1, 1, DType::f64);
+  const Tensor qm = Tensor::from_vector<std::uint8_t>({1, 0, 1, 1, 1, 1, 1, 1, 0, 1}, {B, Tq});
+  const Tensor vm = Tensor::from_vector<std::uint8_t>({0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 0, 1}, {B, Tk});
+  const Tensors y = model.forward({q, v, k, qm, vm}, CallContext{});
+  const auto vq = values(q), vv = values(v), vk = values(k);
+  std::vector<double> expected(B * Tq * Dv, 0.0), weights(B * Tq * Tk, 0.0);
+  for (std::int64_t b = 0; b < B; ++b)
+    for (std::int64_t i = 0; i < Tq; ++i) {
+      std::vector<double> s(Tk, -std::numeric_limits<double>::infinity());
+      double max = -std::numeric_limits<double>::infinity(), sum = 0;
+      for (std::int64_t j = 0; j < Tk; ++j) {
+        if (vm.item(b * Tk + j) == 0 || j > i) continue;
+        double dot = 0;
+        for (std::int64_t e = 0; e < D; ++e) dot += vq[(b * Tq + i) * D + e] * vk[(b * Tk + j) * D + e];
+        s[j] = 0.7 * dot;
+        max = std::max(max, s[j]);
+      }
+      for (std::int64_t j = 0; j < Tk; ++j) sum += std::isinf(s[j]) ? 0.0 : std::exp(s[j] - max);
+      for (std::int64_t j = 0; j < Tk; ++j) {
+        const double p = sum > 0 && !std::isinf(s[j]) ? std::exp(s[j] - max) / sum : 0.0;
+        weights[(b * Tq + i) * Tk + j] = p;
+        for (std::int64_t e = 0; e < Dv; ++e)
+          expected[(b * Tq + i) * Dv + e] += qm.item(b * Tq + i) * p * vv[(b * Tk + j) * Dv + e];
+      }
+    }
+  EXPECT_TRUE(all_close(y[0], expected, 1e-12));
+  EXPECT_TRUE(all_close(y[1], weights, 1e-12));
+
+  const SymbolicTensor query_in = Dense(D)(query), value_in = Dense(Dv)(value), key_in = Dense(D)(key);
+  Model trained({query, value, key, query_mask, value_mask},
+                {layer.call({query_in, value_in, key_in, query_mask, value_mask})[0]});
+  check_model_gradients(trained, {q, v, k, qm, vm});
+  const SymbolicTensor self_in = Dense(D)(query);
+  Model value_as_key({query, query_mask}, {Attention(AttentionLayerOptions().use_scale(true))({self_in, self_in, query_mask})});
+  check_model_gradients(value_as_key, {q, qm});
+}
+
+TEST(KerasAttention, RefusesWhatItCannotDo) {
+  using namespace layers;
+  EXPECT_ATTNKIT_ERROR(Attention(AttentionLayerOptions().score_mode("concat")), "score_mode \"concat\" is not implemented yet");
+  EXPECT_ATTNKIT_ERROR(Attention(AttentionLayerOptions().score_mode("general")), "score_mode must be \"dot\" or \"concat\"");
+  EXPECT_ATTNKIT_ERROR(Attention(AttentionLayerOptions().dropout(0.2)), "dropout 0.2 on the attention weights");
+  EXPECT_ATTNKIT_ERROR(Attention()({Input({5, 4}), Input({7, 3})}), "query [5, 4] and key [7, 3] must share");
 }
 
 TEST(MultiHeadAttention, RefusesWhatItCannotDo) {

@@ -39,6 +39,8 @@
 //   MultiHeadAttention(h, k)      query [Tq, Dq], value [Tk, Dv] (+ key [Tk, Dk], + mask [Tq, Tk]
 //                                 or [Tk]) -> [Tq, out] (+ scores [h, Tq, Tk])
 //                                 query, key, value and attention_output kernels and biases
+//   Attention()                   query [Tq, D], value [Tk, Dv] (+ key [Tk, D], + masks [Tq]     scale [] with use_scale
+//                                 and [Tk]) -> [Tq, Dv] (+ scores [Tq, Tk])
 #pragma once
 
 #include <optional>
@@ -131,5 +133,22 @@ struct MultiHeadAttentionOptions {
   ATTNKIT_ARG(bool, return_attention_scores) = false;
 };
 LayerRef MultiHeadAttention(std::int64_t num_heads, std::int64_t key_dim, const MultiHeadAttentionOptions& options = {});
+
+// Keras 3's Attention (Luong's dot-product attention), called on {query, value} or {query, value,
+// key}, then the masks: one [Tk] (value_mask), or two, [Tq] and [Tk] (query_mask, value_mask).
+// query [Tq, D], key [Tk, D] (value when not given), value [Tk, Dv]. scores = query key^T, times
+// a learned scalar `scale` (initialised to 1) with use_scale; softmax over the keys that the
+// value mask (and use_causal_mask) leave; output [Tq, Dv] = weights value, times query_mask
+// along its rows; with return_attention_scores also the weights [Tq, Tk]. A query that sees no
+// key gets 0 (Keras's large negative bias would give it the mean of the values). score_mode
+// "concat" and dropout are not implemented yet: they are refused.
+struct AttentionLayerOptions {
+  ATTNKIT_ARG(bool, use_scale) = false;
+  ATTNKIT_ARG(std::string, score_mode) = "dot";
+  ATTNKIT_ARG(double, dropout) = 0.0;
+  ATTNKIT_ARG(bool, use_causal_mask) = false;
+  ATTNKIT_ARG(bool, return_attention_scores) = false;
+};
+LayerRef Attention(const AttentionLayerOptions& options = {});
 
 }  // namespace attnkit::layers

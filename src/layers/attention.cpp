@@ -1,5 +1,5 @@
 // Attention layers: AdditiveAttention, GatingAttention (over features and over time),
-// MultiHeadSelfAttention, DotAttention and Keras's MultiHeadAttention.
+// MultiHeadSelfAttention, DotAttention, and Keras's MultiHeadAttention and Attention.
 //
 // A layer created with return_attention has a second output, its attention weights, for
 // inspection: no gradient flows back through it.
@@ -587,6 +587,166 @@ LayerPtr MultiHeadAttentionLayer::from_config(const Json& config) {
           .return_attention_scores(config.at("return_attention_scores").get<bool>()));
 }
 
+// ------------------------------------------------------------------ Attention (Keras's, Luong's)
+
+LuongAttentionLayer::LuongAttentionLayer(const AttentionLayerOptions& options)
+    : Layer("Attention"), options_(options) {
+  ATTNKIT_CHECK(options.score_mode() == "dot" || options.score_mode() == "concat",
+                "Attention: score_mode must be \"dot\" or \"concat\", got \"", options.score_mode(), "\"");
+  ATTNKIT_CHECK(options.score_mode() == "dot", "Attention: score_mode \"concat\" is not implemented yet");
+  ATTNKIT_CHECK(options.dropout() == 0, "Attention: dropout ", options.dropout(),
+                " on the attention weights is not implemented (the fused kernels do not drop them yet); it must be 0");
+}
+
+std::vector<Shape> LuongAttentionLayer::output_shapes(const std::vector<Shape>& input_shapes) const {
+  expect_inputs(input_shapes, 2, 5);
+  std::size_t tensors = 0;
+  while (tensors < input_shapes.size() && input_shapes[tensors].size() == 2) ++tensors;
+  const std::size_t masks = input_shapes.size() - tensors;
+  ATTNKIT_CHECK((tensors == 2 || tensors == 3) && masks <= 2, label(),
+                ": takes query, value and optionally key ([steps, features] each), then the masks (value_mask [Tk], "
+                "or query_mask [Tq] and value_mask [Tk]); got ",
+                input_shapes.size(), " inputs");
+  const Shape& query = input_shapes[0];
+  const Shape& value = input_shapes[1];
+  const Shape& key = tensors == 3 ? input_shapes[2] : value;
+  ATTNKIT_CHECK(query[1] > 0 && query[1] == key[1] && value[1] > 0, label(), ": query ", shape_str(query), " and key ",
+                shape_str(key), " must share a known number of features");
+  ATTNKIT_CHECK(key[0] == value[0] || key[0] < 0 || value[0] < 0, label(), ": key ", shape_str(key), " and value ",
+                shape_str(value), " must have the same steps");
+  if (masks == 2) expect_mask(label(), input_shapes[tensors], query[0]);
+  if (masks >= 1) expect_mask(label(), input_shapes.back(), value[0]);
+  std::vector<Shape> out{{query[0], value[1]}};
+  if (options_.return_attention_scores()) out.push_back({query[0], value[0]});
+  return out;
+}
+
+void LuongAttentionLayer::create_parameters(const std::vector<Shape>&, Generator&) {
+  if (options_.use_scale()) scale_ = &add_parameter("scale", Tensor::full({}, 1.0));
+}
+
+LuongAttentionLayer::Call LuongAttentionLayer::parse(const Tensors& inputs) {
+  std::size_t tensors = 0;
+  while (tensors < inputs.size() && inputs[tensors].dim() == 3) ++tensors;
+  Call c{inputs[0], inputs[1], tensors == 3 ? inputs[2] : inputs[1], Tensor(), Tensor(), tensors == 3};
+  if (inputs.size() - tensors == 2) c.query_mask = inputs[tensors];
+  if (inputs.size() > tensors) c.value_mask = inputs.back();
+  return c;
+}
+
+DType LuongAttentionLayer::attention_dtype_for(DType input, std::int64_t qk_dim, std::int64_t v_dim) const {
+  return attention_dtype(dtype_policy(), input, qk_dim == v_dim ? qk_dim : 0);
+}
+
+namespace {
+
+// x times a scalar parameter, as a product [n, 1] [1, 1] (an op on every device, whose backward
+// gives the scalar's gradient).
+Tensor times_scalar(const Tensor& x, const Tensor& scalar) {
+  return ops::linear(x.reshape({x.numel(), 1}), scalar.reshape({1, 1})).reshape(x.shape());
+}
+
+// query_mask [B, Tq] (u8, on any device) as a factor of the output's rows: [B, Tq, width] of 0 and
+// 1 in `dtype`, made on the host (the device ops take no bytes into floats).
+Tensor row_factors(const Tensor& query_mask, std::int64_t width, DType dtype) {
+  const std::vector<std::uint8_t> keep = query_mask.to(Device::cpu()).to_vector<std::uint8_t>();
+  std::vector<double> factors;
+  factors.reserve(keep.size() * static_cast<std::size_t>(width));
+  for (const std::uint8_t k : keep) factors.insert(factors.end(), static_cast<std::size_t>(width), k != 0 ? 1.0 : 0.0);
+  return Tensor::from_vector(factors, {query_mask.size(0), query_mask.size(1), width})
+      .to(dtype)
+      .to(query_mask.device());
+}
+
+}  // namespace
+
+// The attention's operands as it read them (query times the scale), its results, and the query
+// mask's row factors (undefined without one).
+struct LuongAttentionCache {
+  Tensor q, k, v;
+  ops::AttentionResult attention;
+  Tensor rows;
+};
+
+Tensors LuongAttentionLayer::forward(const Tensors& inputs, const CallContext&, std::any& cache) {
+  const Call call = parse(inputs);
+  const DType dtype = attention_dtype_for(call.query.dtype(), call.query.size(-1), call.value.size(-1));
+  LuongAttentionCache c;
+  c.q = ops::cast(scale_ ? times_scalar(call.query, scale_->value) : call.query, dtype);
+  c.k = ops::cast(call.key, dtype);
+  c.v = ops::cast(call.value, dtype);
+  c.attention = ops::scaled_dot_product_attention(
+      c.q, c.k, c.v, call.value_mask,
+      sdpa_options(1, options_.use_causal_mask(), 1.0, options_.return_attention_scores()));
+  Tensor out = ops::cast(c.attention.out, call.query.dtype());
+  if (call.query_mask.defined()) {
+    c.rows = row_factors(call.query_mask, out.size(-1), out.dtype());
+    out = ops::multiply(out, c.rows);
+  }
+  Tensors outputs{out};
+  if (options_.return_attention_scores()) {
+    const Tensor w = ops::cast(c.attention.weights, call.query.dtype());  // [B, 1, Tq, Tk]
+    outputs.push_back(w.reshape({w.size(0), w.size(2), w.size(3)}));
+  }
+  cache = std::move(c);
+  return outputs;
+}
+
+Tensors LuongAttentionLayer::backward(const Tensors& inputs, const std::any& cache, const Tensors& output_grads,
+                                      const std::vector<bool>& needs_grad) {
+  refuse_weight_gradient(label(), output_grads);
+  const Call call = parse(inputs);
+  const auto& c = std::any_cast<const LuongAttentionCache&>(cache);
+  const Tensor dout = c.rows.defined() ? ops::multiply(output_grads[0], c.rows) : output_grads[0];
+  const ops::AttentionGrads g = ops::scaled_dot_product_attention_backward(
+      c.q, c.k, c.v, call.value_mask, c.attention, ops::cast(dout, c.q.dtype()),
+      sdpa_options(1, options_.use_causal_mask(), 1.0, false));
+  const DType dtype = call.query.dtype();
+  Tensor dquery = ops::cast(g.dq, dtype);
+  if (scale_) {
+    const ops::LinearGrads scaled = ops::linear_backward(call.query.reshape({call.query.numel(), 1}),
+                                                         scale_->value.reshape({1, 1}),
+                                                         dquery.reshape({dquery.numel(), 1}), false);
+    if (scale_->trainable) accumulate(*scale_, scaled.dweight.reshape({}));
+    dquery = scaled.dx.reshape(call.query.shape());
+  }
+  const Tensor dkey = ops::cast(g.dk, dtype), dvalue = ops::cast(g.dv, dtype);
+  Tensors grads{needs_grad[0] ? dquery : Tensor(), Tensor()};
+  if (needs_grad[1]) grads[1] = call.own_key ? dvalue : ops::add(dvalue, dkey);
+  if (call.own_key) grads.push_back(needs_grad[2] ? dkey : Tensor());
+  while (grads.size() < inputs.size()) grads.push_back(Tensor());  // the masks
+  return grads;
+}
+
+std::vector<ops::AttentionSupport> LuongAttentionLayer::attention_support(const std::vector<Shape>& input_shapes,
+                                                                          const std::vector<DType>& input_dtypes,
+                                                                          Device device) const {
+  const std::size_t key_at = input_shapes.size() > 2 && input_shapes[2].size() == 3 ? 2 : 1;
+  const DType dtype = attention_dtype_for(input_dtypes[0], input_shapes[0].back(), input_shapes[1].back());
+  const Tensor query = placeholder(input_shapes[0], dtype, device), value = placeholder(input_shapes[1], dtype, device);
+  const Tensor key = placeholder(input_shapes[key_at], dtype, device);
+  return {ops::scaled_dot_product_attention_supports(
+      query, key, value, Tensor(), sdpa_options(1, options_.use_causal_mask(), 1.0, options_.return_attention_scores()))};
+}
+
+Json LuongAttentionLayer::options_config() const {
+  return {{"use_scale", options_.use_scale()},
+          {"score_mode", options_.score_mode()},
+          {"dropout", options_.dropout()},
+          {"use_causal_mask", options_.use_causal_mask()},
+          {"return_attention_scores", options_.return_attention_scores()}};
+}
+
+LayerPtr LuongAttentionLayer::from_config(const Json& config) {
+  return std::make_shared<LuongAttentionLayer>(AttentionLayerOptions()
+                                                   .use_scale(config.at("use_scale").get<bool>())
+                                                   .score_mode(config.at("score_mode").get<std::string>())
+                                                   .dropout(config.at("dropout").get<double>())
+                                                   .use_causal_mask(config.at("use_causal_mask").get<bool>())
+                                                   .return_attention_scores(
+                                                       config.at("return_attention_scores").get<bool>()));
+}
+
 // ------------------------------------------------------------------ factories
 
 LayerRef AdditiveAttention(const AdditiveAttentionOptions& options) {
@@ -606,6 +766,9 @@ LayerRef DotAttention(double scale, bool return_attention) {
 }
 LayerRef MultiHeadAttention(std::int64_t num_heads, std::int64_t key_dim, const MultiHeadAttentionOptions& options) {
   return LayerRef(std::make_shared<MultiHeadAttentionLayer>(num_heads, key_dim, options));
+}
+LayerRef Attention(const AttentionLayerOptions& options) {
+  return LayerRef(std::make_shared<LuongAttentionLayer>(options));
 }
 
 }  // namespace attnkit::layers

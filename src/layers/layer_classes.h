@@ -344,6 +344,30 @@ class MultiHeadAttentionLayer : public Layer {
   Projection query_, key_, value_, output_;
 };
 
+// Keras 3's Attention (Luong's dot-product attention).
+class LuongAttentionLayer : public Layer {
+ public:
+  explicit LuongAttentionLayer(const AttentionLayerOptions& options);
+  static LayerPtr from_config(const Json& config);
+  ATTNKIT_LAYER_METHODS;
+  ATTNKIT_ATTENTION_SUPPORT;
+
+ protected:
+  void create_parameters(const std::vector<Shape>& input_shapes, Generator& init) override;
+
+ private:
+  // The inputs of a call: query, value, key (value when not given), query_mask, value_mask.
+  struct Call {
+    Tensor query, value, key, query_mask, value_mask;
+    bool own_key;
+  };
+  static Call parse(const Tensors& inputs);
+  DType attention_dtype_for(DType input, std::int64_t qk_dim, std::int64_t v_dim) const;
+
+  AttentionLayerOptions options_;
+  Parameter* scale_ = nullptr;
+};
+
 #undef ATTNKIT_LAYER_METHODS
 #undef ATTNKIT_ATTENTION_SUPPORT
 

@@ -43,6 +43,7 @@ const std::map<std::string, FromConfig>& from_config_table() {
       {"MultiHeadSelfAttention", MultiHeadSelfAttentionLayer::from_config},
       {"DotAttention", DotAttentionLayer::from_config},
       {"MultiHeadAttention", MultiHeadAttentionLayer::from_config},
+      {"Attention", LuongAttentionLayer::from_config},
   };
   return table;
 }

@@ -158,6 +158,30 @@ TEST_F(DeviceMixedPrecision, MultiHeadAttentionWithAnAttentionMaskRunsLikeTheCpu
   }
 }
 
+// Keras's Attention on the device with a query mask and a value mask, and a learned scale: the
+// cpu's outputs and input gradient, in float32 and under mixed_bfloat16.
+TEST_F(DeviceMixedPrecision, KerasAttentionWithMasksRunsLikeTheCpu) {
+  Generator gen(44);
+  const Tensor query = random_tensor({kBatch, 11, 32}, gen, -1, 1, DType::f32);
+  const Tensor value = random_tensor({kBatch, 19, 32}, gen, -1, 1, DType::f32);
+  const Tensor query_mask = random_mask(kBatch, 11, gen, 0.7), value_mask = random_mask(kBatch, 19, gen, 0.8);
+  const Tensor dy = random_tensor({kBatch, 11, 32}, gen, -1, 1, DType::f32);
+  const auto largest = [](const Tensor& t) {
+    double m = 0;
+    for (const double v : values(t)) m = std::max(m, std::fabs(v));
+    return m;
+  };
+  for (const char* policy : {"float32", "mixed_bfloat16"}) {
+    const auto layer = [&] { return layers::Attention(layers::AttentionLayerOptions().use_scale(true)).dtype_policy(policy); };
+    const Tensors inputs{query, value, query_mask, value_mask};
+    const LayerRun on_device = run_layer(device, layer(), inputs, dy);
+    const LayerRun on_cpu = run_layer(Device::cpu(), layer(), inputs, dy);
+    const double tolerance = std::string(policy) == "float32" ? 1e-5 : 0x1p-6;
+    EXPECT_TRUE(all_close(on_device.outputs[0], on_cpu.outputs[0], tolerance * largest(on_cpu.outputs[0]))) << policy;
+    EXPECT_TRUE(all_close(on_device.dx, on_cpu.dx, tolerance * largest(on_cpu.dx))) << policy;
+  }
+}
+
 TEST_F(DeviceMixedPrecision, HeadDimsTheBf16KernelsLackComputeInF32) {
   Generator gen(43);
   const Tensor x = random_tensor({2, 5, 8}, gen, -1, 1, DType::f32);
