@@ -48,7 +48,8 @@ std::vector<LayerPtr> one_layer_of_every_type() {
       TemporalGatingAttention(true, true),
       MultiHeadSelfAttention(4, 16, true, true),
       DotAttention(0.5, true),
-      Attention(AttentionLayerOptions().use_scale(true).use_causal_mask(true).return_attention_scores(true)),
+      Attention(AttentionLayerOptions().use_scale(true).score_mode("concat").use_causal_mask(true).return_attention_scores(
+          true)),
       MultiHeadAttention(4, 8,
                          MultiHeadAttentionOptions().value_dim(6).use_bias(false).output_shape(10).use_causal_mask(true)
                              .return_attention_scores(true)),

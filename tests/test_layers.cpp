@@ -87,6 +87,8 @@ std::vector<ShapeCase> shape_cases() {
        [] { return Attention(AttentionLayerOptions().use_scale(true).return_attention_scores(true)); },
        {{5, 3}, {5, 7}}, 1, 1},
       {"KerasAttentionMasked", {{5, 4}, {7, 4}, {5}, {7}}, {f, f, u, u}, [] { return Attention(); }, {{5, 4}}, 0, 0},
+      {"KerasAttentionConcat", {{5, 4}, {7, 3}, {7, 4}, {7}}, {f, f, f, u},
+       [] { return Attention(AttentionLayerOptions().score_mode("concat").use_scale(true)); }, {{5, 3}}, 2, 2},
       // Self-attention with the keys' padding mask, no biases: 3 (4 * 2 * 3) + 2 * 3 * 4.
       {"MultiHeadAttentionSelfMasked", {{5, 4}, {5, 4}, {5, 4}, {5}}, {f, f, f, u},
        [] { return MultiHeadAttention(2, 3, MultiHeadAttentionOptions().use_bias(false)); }, {{5, 4}}, 96, 96},
@@ -384,9 +386,51 @@ TEST(KerasAttention, MatchesKerasDefinitionInDoubleAndGradient) {
   check_model_gradients(value_as_key, {q, qm});
 }
 
+// score_mode "concat" (Bahdanau's form) from Keras's definition in double: scores =
+// concat_score_weight sum_d tanh(scale (q_d + k_d)); then the gradients, both scalars' among them.
+TEST(KerasAttention, ConcatScoresMatchKerasDefinitionInDoubleAndGradient) {
+  using namespace layers;
+  const std::int64_t B = 2, Tq = 4, Tk = 6, D = 3, Dv = 2;
+  SymbolicTensor query = Input({Tq, D}, DType::f64), value = Input({Tk, Dv}, DType::f64), key = Input({Tk, D}, DType::f64);
+  SymbolicTensor value_mask = Input({Tk}, DType::u8);
+  LayerRef layer = Attention(AttentionLayerOptions().score_mode("concat").use_scale(true).return_attention_scores(true));
+  Model model({query, value, key, value_mask}, layer.call({query, value, key, value_mask}));
+  for (const auto& [name, p] : layer->named_parameters())
+    p->value = Tensor::full({}, name.find("scale") != std::string::npos && name.find("concat") == std::string::npos ? 0.6 : 1.3,
+                            DType::f64);
+  Generator gen(45);
+  const Tensor q = random_tensor({B, Tq, D}, gen, -1, 1, DType::f64), v = random_tensor({B, Tk, Dv}, gen, -1, 1, DType::f64);
+  const Tensor k = random_tensor({B, Tk, D}, gen, -1, 1, DType::f64);
+  const Tensor vm = Tensor::from_vector<std::uint8_t>({1, 1, 0, 1, 1, 0, 0, 1, 1, 1, 1, 1}, {B, Tk});
+  const Tensors y = model.forward({q, v, k, vm}, CallContext{});
+  const auto vq = values(q), vv = values(v), vk = values(k);
+  std::vector<double> expected(B * Tq * Dv, 0.0), weights(B * Tq * Tk, 0.0);
+  for (std::int64_t b = 0; b < B; ++b)
+    for (std::int64_t i = 0; i < Tq; ++i) {
+      std::vector<double> s(Tk);
+      double max = -std::numeric_limits<double>::infinity(), sum = 0;
+      for (std::int64_t j = 0; j < Tk; ++j) {
+        s[j] = 0;
+        for (std::int64_t e = 0; e < D; ++e) s[j] += std::tanh(0.6 * (vq[(b * Tq + i) * D + e] + vk[(b * Tk + j) * D + e]));
+        s[j] *= 1.3;
+        if (vm.item(b * Tk + j) != 0) max = std::max(max, s[j]);
+      }
+      for (std::int64_t j = 0; j < Tk; ++j) sum += vm.item(b * Tk + j) != 0 ? std::exp(s[j] - max) : 0.0;
+      for (std::int64_t j = 0; j < Tk; ++j) {
+        const double p = vm.item(b * Tk + j) != 0 ? std::exp(s[j] - max) / sum : 0.0;
+        weights[(b * Tq + i) * Tk + j] = p;
+        for (std::int64_t e = 0; e < Dv; ++e) expected[(b * Tq + i) * Dv + e] += p * vv[(b * Tk + j) * Dv + e];
+      }
+    }
+  EXPECT_TRUE(all_close(y[0], expected, 1e-12));
+  EXPECT_TRUE(all_close(y[1], weights, 1e-12));
+  const SymbolicTensor query_in = Dense(D)(query), value_in = Dense(Dv)(value), key_in = Dense(D)(key);
+  Model trained({query, value, key, value_mask}, {layer.call({query_in, value_in, key_in, value_mask})[0]});
+  check_model_gradients(trained, {q, v, k, vm});
+}
+
 TEST(KerasAttention, RefusesWhatItCannotDo) {
   using namespace layers;
-  EXPECT_ATTNKIT_ERROR(Attention(AttentionLayerOptions().score_mode("concat")), "score_mode \"concat\" is not implemented yet");
   EXPECT_ATTNKIT_ERROR(Attention(AttentionLayerOptions().score_mode("general")), "score_mode must be \"dot\" or \"concat\"");
   EXPECT_ATTNKIT_ERROR(Attention(AttentionLayerOptions().dropout(0.2)), "dropout 0.2 on the attention weights");
   EXPECT_ATTNKIT_ERROR(Attention()({Input({5, 4}), Input({7, 3})}), "query [5, 4] and key [7, 3] must share");

@@ -39,8 +39,8 @@
 //   MultiHeadAttention(h, k)      query [Tq, Dq], value [Tk, Dv] (+ key [Tk, Dk], + mask [Tq, Tk]
 //                                 or [Tk]) -> [Tq, out] (+ scores [h, Tq, Tk])
 //                                 query, key, value and attention_output kernels and biases
-//   Attention()                   query [Tq, D], value [Tk, Dv] (+ key [Tk, D], + masks [Tq]     scale [] with use_scale
-//                                 and [Tk]) -> [Tq, Dv] (+ scores [Tq, Tk])
+//   Attention()                   query [Tq, D], value [Tk, Dv] (+ key [Tk, D], + masks [Tq]     scale [] (use_scale),
+//                                 and [Tk]) -> [Tq, Dv] (+ scores [Tq, Tk])                concat_score_weight []
 #pragma once
 
 #include <optional>
@@ -136,12 +136,14 @@ LayerRef MultiHeadAttention(std::int64_t num_heads, std::int64_t key_dim, const 
 
 // Keras 3's Attention (Luong's dot-product attention), called on {query, value} or {query, value,
 // key}, then the masks: one [Tk] (value_mask), or two, [Tq] and [Tk] (query_mask, value_mask).
-// query [Tq, D], key [Tk, D] (value when not given), value [Tk, Dv]. scores = query key^T, times
-// a learned scalar `scale` (initialised to 1) with use_scale; softmax over the keys that the
-// value mask (and use_causal_mask) leave; output [Tq, Dv] = weights value, times query_mask
-// along its rows; with return_attention_scores also the weights [Tq, Tk]. A query that sees no
-// key gets 0 (Keras's large negative bias would give it the mean of the values). score_mode
-// "concat" and dropout are not implemented yet: they are refused.
+// query [Tq, D], key [Tk, D] (value when not given), value [Tk, Dv]. Scores: score_mode "dot",
+// query key^T, times a learned scalar `scale` (initialised to 1) with use_scale; "concat"
+// (Bahdanau's form), concat_score_weight sum_d tanh(scale (query_d + key_d)), both scalars
+// learned (scale only with use_scale). Softmax over the keys that the value mask (and
+// use_causal_mask) leave; output [Tq, Dv] = weights value, times query_mask along its rows; with
+// return_attention_scores also the weights [Tq, Tk]. A query that sees no key gets 0 (Keras's
+// large negative bias would give it the mean of the values). dropout is not implemented yet: it
+// is refused.
 struct AttentionLayerOptions {
   ATTNKIT_ARG(bool, use_scale) = false;
   ATTNKIT_ARG(std::string, score_mode) = "dot";

@@ -593,7 +593,6 @@ LuongAttentionLayer::LuongAttentionLayer(const AttentionLayerOptions& options)
     : Layer("Attention"), options_(options) {
   ATTNKIT_CHECK(options.score_mode() == "dot" || options.score_mode() == "concat",
                 "Attention: score_mode must be \"dot\" or \"concat\", got \"", options.score_mode(), "\"");
-  ATTNKIT_CHECK(options.score_mode() == "dot", "Attention: score_mode \"concat\" is not implemented yet");
   ATTNKIT_CHECK(options.dropout() == 0, "Attention: dropout ", options.dropout(),
                 " on the attention weights is not implemented (the fused kernels do not drop them yet); it must be 0");
 }
@@ -623,6 +622,7 @@ std::vector<Shape> LuongAttentionLayer::output_shapes(const std::vector<Shape>& 
 
 void LuongAttentionLayer::create_parameters(const std::vector<Shape>&, Generator&) {
   if (options_.use_scale()) scale_ = &add_parameter("scale", Tensor::full({}, 1.0));
+  if (concat()) concat_score_weight_ = &add_parameter("concat_score_weight", Tensor::full({}, 1.0));
 }
 
 LuongAttentionLayer::Call LuongAttentionLayer::parse(const Tensors& inputs) {
@@ -635,7 +635,8 @@ LuongAttentionLayer::Call LuongAttentionLayer::parse(const Tensors& inputs) {
 }
 
 DType LuongAttentionLayer::attention_dtype_for(DType input, std::int64_t qk_dim, std::int64_t v_dim) const {
-  return attention_dtype(dtype_policy(), input, qk_dim == v_dim ? qk_dim : 0);
+  // The concat scores reach the attention as a bias, against queries and keys of one zero column.
+  return attention_dtype(dtype_policy(), input, !concat() && qk_dim == v_dim ? qk_dim : 0);
 }
 
 namespace {
@@ -644,6 +645,27 @@ namespace {
 // gives the scalar's gradient).
 Tensor times_scalar(const Tensor& x, const Tensor& scalar) {
   return ops::linear(x.reshape({x.numel(), 1}), scalar.reshape({1, 1})).reshape(x.shape());
+}
+// The gradients of times_scalar: dx, and the scalar's (shape []).
+ops::LinearGrads times_scalar_backward(const Tensor& x, const Tensor& scalar, const Tensor& dy) {
+  ops::LinearGrads g =
+      ops::linear_backward(x.reshape({x.numel(), 1}), scalar.reshape({1, 1}), dy.reshape({dy.numel(), 1}), false);
+  g.dx = g.dx.reshape(x.shape());
+  g.dweight = g.dweight.reshape({});
+  return g;
+}
+
+// a [...] repeated along a new last axis: [..., n]; and the sum over the last axis, its adjoint.
+Tensor repeat_last(const Tensor& a, std::int64_t n) {
+  Shape shape = a.shape();
+  shape.push_back(1);
+  return ops::linear(a.reshape(shape), Tensor::full({1, n}, 1.0, a.dtype(), a.device()));
+}
+Tensor sum_last(const Tensor& a) {
+  Shape shape = a.shape();
+  const std::int64_t n = shape.back();
+  shape.pop_back();
+  return ops::linear(a, Tensor::full({n, 1}, 1.0, a.dtype(), a.device())).reshape(shape);
 }
 
 // query_mask [B, Tq] (u8, on any device) as a factor of the output's rows: [B, Tq, width] of 0 and
@@ -658,26 +680,81 @@ Tensor row_factors(const Tensor& query_mask, std::int64_t width, DType dtype) {
       .to(query_mask.device());
 }
 
+// Keras's concat scores (Bahdanau's additive form): s[b, i, j] = w sum_d tanh(c (q[b, i, d] +
+// k[b, j, d])), c the learned scale or 1, over the [B, Tq, Tk, D] sums as Keras forms them, by
+// ops that run on every device.
+struct ConcatScores {
+  Tensor x;       // q_i + k_j [B, Tq, Tk, D]
+  Tensor t;       // tanh(c x)
+  Tensor sum;     // sum over d of t [B, Tq, Tk]
+  Tensor scores;  // w sum
+};
+ConcatScores concat_scores(const Tensor& q, const Tensor& k, const Tensor& c, const Tensor& w) {
+  const std::int64_t Tq = q.size(1), Tk = k.size(1);
+  ConcatScores s;
+  const Tensor queries = ops::transpose(repeat_last(q, Tk), 2, 3);                      // [B, Tq, Tk, D]
+  const Tensor keys = ops::transpose(ops::transpose(repeat_last(k, Tq), 2, 3), 1, 2);  // [B, Tq, Tk, D]
+  s.x = ops::add(queries, keys);
+  s.t = ops::activation(c.defined() ? times_scalar(s.x, c) : s.x, ops::Activation::tanh);
+  s.sum = sum_last(s.t);
+  s.scores = times_scalar(s.sum, w);
+  return s;
+}
+struct ConcatScoreGrads {
+  Tensor dq, dk, dc, dw;  // dc undefined without c
+};
+ConcatScoreGrads concat_scores_backward(const ConcatScores& s, const Tensor& c, const Tensor& w, const Tensor& ds) {
+  ConcatScoreGrads g;
+  const ops::LinearGrads weighted = times_scalar_backward(s.sum, w, ds);
+  g.dw = weighted.dweight;
+  Tensor dx = ops::activation_backward(s.t, repeat_last(weighted.dx, s.t.size(-1)), ops::Activation::tanh);
+  if (c.defined()) {
+    const ops::LinearGrads scaled = times_scalar_backward(s.x, c, dx);
+    dx = scaled.dx;
+    g.dc = scaled.dweight;
+  }
+  g.dq = sum_last(ops::transpose(dx, 2, 3));                       // [B, Tq, D, Tk] summed over the keys
+  g.dk = sum_last(ops::transpose(ops::transpose(dx, 1, 2), 2, 3));  // [B, Tk, D, Tq] over the queries
+  return g;
+}
+
 }  // namespace
 
-// The attention's operands as it read them (query times the scale), its results, and the query
-// mask's row factors (undefined without one).
+// What the backward needs: the attention's operands as it read them (dot: the query times the
+// scale; concat: columns of zeros, the scores coming in as its bias), its results, the concat
+// scores, and the query mask's row factors (undefined without one).
 struct LuongAttentionCache {
   Tensor q, k, v;
   ops::AttentionResult attention;
+  ConcatScores concat;
   Tensor rows;
 };
+
+ops::AttentionOptions LuongAttentionLayer::attention_options(const Tensor& concat_scores, bool weights) const {
+  ops::AttentionOptions options = sdpa_options(1, options_.use_causal_mask(), 1.0, weights);
+  if (concat_scores.defined()) {
+    const Tensor& s = concat_scores;
+    options.bias = s.reshape({s.size(0), 1, s.size(1), s.size(2)});
+  }
+  return options;
+}
 
 Tensors LuongAttentionLayer::forward(const Tensors& inputs, const CallContext&, std::any& cache) {
   const Call call = parse(inputs);
   const DType dtype = attention_dtype_for(call.query.dtype(), call.query.size(-1), call.value.size(-1));
+  const std::int64_t B = call.query.size(0), Tq = call.query.size(1), Tk = call.value.size(1);
   LuongAttentionCache c;
-  c.q = ops::cast(scale_ ? times_scalar(call.query, scale_->value) : call.query, dtype);
-  c.k = ops::cast(call.key, dtype);
+  if (concat()) {
+    c.concat = concat_scores(call.query, call.key, scale_ ? scale_->value : Tensor(), concat_score_weight_->value);
+    c.q = Tensor::zeros({B, Tq, 1}, dtype, call.query.device());
+    c.k = Tensor::zeros({B, Tk, 1}, dtype, call.query.device());
+  } else {
+    c.q = ops::cast(scale_ ? times_scalar(call.query, scale_->value) : call.query, dtype);
+    c.k = ops::cast(call.key, dtype);
+  }
   c.v = ops::cast(call.value, dtype);
   c.attention = ops::scaled_dot_product_attention(
-      c.q, c.k, c.v, call.value_mask,
-      sdpa_options(1, options_.use_causal_mask(), 1.0, options_.return_attention_scores()));
+      c.q, c.k, c.v, call.value_mask, attention_options(c.concat.scores, options_.return_attention_scores()));
   Tensor out = ops::cast(c.attention.out, call.query.dtype());
   if (call.query_mask.defined()) {
     c.rows = row_factors(call.query_mask, out.size(-1), out.dtype());
@@ -698,19 +775,30 @@ Tensors LuongAttentionLayer::backward(const Tensors& inputs, const std::any& cac
   const Call call = parse(inputs);
   const auto& c = std::any_cast<const LuongAttentionCache&>(cache);
   const Tensor dout = c.rows.defined() ? ops::multiply(output_grads[0], c.rows) : output_grads[0];
+  ops::AttentionOptions options = attention_options(c.concat.scores, false);
+  options.bias_grad = concat();
   const ops::AttentionGrads g = ops::scaled_dot_product_attention_backward(
-      c.q, c.k, c.v, call.value_mask, c.attention, ops::cast(dout, c.q.dtype()),
-      sdpa_options(1, options_.use_causal_mask(), 1.0, false));
+      c.q, c.k, c.v, call.value_mask, c.attention, ops::cast(dout, c.q.dtype()), options);
   const DType dtype = call.query.dtype();
-  Tensor dquery = ops::cast(g.dq, dtype);
-  if (scale_) {
-    const ops::LinearGrads scaled = ops::linear_backward(call.query.reshape({call.query.numel(), 1}),
-                                                         scale_->value.reshape({1, 1}),
-                                                         dquery.reshape({dquery.numel(), 1}), false);
-    if (scale_->trainable) accumulate(*scale_, scaled.dweight.reshape({}));
-    dquery = scaled.dx.reshape(call.query.shape());
+  Tensor dquery, dkey;
+  if (concat()) {
+    const Tensor ds = g.dbias.reshape(c.concat.scores.shape());
+    const ConcatScoreGrads s = concat_scores_backward(c.concat, scale_ ? scale_->value : Tensor(),
+                                                      concat_score_weight_->value, ds);
+    dquery = s.dq, dkey = s.dk;
+    if (concat_score_weight_->trainable) {
+      accumulate(*concat_score_weight_, s.dw);
+      if (scale_) accumulate(*scale_, s.dc);
+    }
+  } else {
+    dquery = ops::cast(g.dq, dtype), dkey = ops::cast(g.dk, dtype);
+    if (scale_) {
+      const ops::LinearGrads scaled = times_scalar_backward(call.query, scale_->value, dquery);
+      if (scale_->trainable) accumulate(*scale_, scaled.dweight);
+      dquery = scaled.dx;
+    }
   }
-  const Tensor dkey = ops::cast(g.dk, dtype), dvalue = ops::cast(g.dv, dtype);
+  const Tensor dvalue = ops::cast(g.dv, dtype);
   Tensors grads{needs_grad[0] ? dquery : Tensor(), Tensor()};
   if (needs_grad[1]) grads[1] = call.own_key ? dvalue : ops::add(dvalue, dkey);
   if (call.own_key) grads.push_back(needs_grad[2] ? dkey : Tensor());
@@ -721,12 +809,18 @@ Tensors LuongAttentionLayer::backward(const Tensors& inputs, const std::any& cac
 std::vector<ops::AttentionSupport> LuongAttentionLayer::attention_support(const std::vector<Shape>& input_shapes,
                                                                           const std::vector<DType>& input_dtypes,
                                                                           Device device) const {
-  const std::size_t key_at = input_shapes.size() > 2 && input_shapes[2].size() == 3 ? 2 : 1;
-  const DType dtype = attention_dtype_for(input_dtypes[0], input_shapes[0].back(), input_shapes[1].back());
-  const Tensor query = placeholder(input_shapes[0], dtype, device), value = placeholder(input_shapes[1], dtype, device);
-  const Tensor key = placeholder(input_shapes[key_at], dtype, device);
-  return {ops::scaled_dot_product_attention_supports(
-      query, key, value, Tensor(), sdpa_options(1, options_.use_causal_mask(), 1.0, options_.return_attention_scores()))};
+  const Shape& query = input_shapes[0];
+  const Shape& value = input_shapes[1];
+  const Shape& key = input_shapes.size() > 2 && input_shapes[2].size() == 3 ? input_shapes[2] : value;
+  const DType dtype = attention_dtype_for(input_dtypes[0], query.back(), value.back());
+  const Tensor v = placeholder(value, dtype, device);
+  if (!concat())
+    return {ops::scaled_dot_product_attention_supports(placeholder(query, dtype, device), placeholder(key, dtype, device),
+                                                       v, Tensor(), attention_options(Tensor(), options_.return_attention_scores()))};
+  const Tensor scores = placeholder({query[0], query[1], value[1]}, dtype, device);
+  return {ops::scaled_dot_product_attention_supports(placeholder({query[0], query[1], 1}, dtype, device),
+                                                     placeholder({value[0], value[1], 1}, dtype, device), v, Tensor(),
+                                                     attention_options(scores, options_.return_attention_scores()))};
 }
 
 Json LuongAttentionLayer::options_config() const {

@@ -362,10 +362,14 @@ class LuongAttentionLayer : public Layer {
     bool own_key;
   };
   static Call parse(const Tensors& inputs);
+  bool concat() const { return options_.score_mode() == "concat"; }
   DType attention_dtype_for(DType input, std::int64_t qk_dim, std::int64_t v_dim) const;
+  // The attention's options; with concat scores [B, Tq, Tk], they come in as its bias.
+  ops::AttentionOptions attention_options(const Tensor& concat_scores, bool weights) const;
 
   AttentionLayerOptions options_;
-  Parameter* scale_ = nullptr;
+  Parameter* scale_ = nullptr;                // use_scale
+  Parameter* concat_score_weight_ = nullptr;  // score_mode "concat"
 };
 
 #undef ATTNKIT_LAYER_METHODS

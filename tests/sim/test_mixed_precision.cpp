@@ -158,8 +158,8 @@ TEST_F(DeviceMixedPrecision, MultiHeadAttentionWithAnAttentionMaskRunsLikeTheCpu
   }
 }
 
-// Keras's Attention on the device with a query mask and a value mask, and a learned scale: the
-// cpu's outputs and input gradient, in float32 and under mixed_bfloat16.
+// Keras's Attention on the device, dot and concat scores, with a query mask and a value mask and a
+// learned scale: the cpu's outputs and input gradient, in float32 and under mixed_bfloat16.
 TEST_F(DeviceMixedPrecision, KerasAttentionWithMasksRunsLikeTheCpu) {
   Generator gen(44);
   const Tensor query = random_tensor({kBatch, 11, 32}, gen, -1, 1, DType::f32);
@@ -171,15 +171,19 @@ TEST_F(DeviceMixedPrecision, KerasAttentionWithMasksRunsLikeTheCpu) {
     for (const double v : values(t)) m = std::max(m, std::fabs(v));
     return m;
   };
-  for (const char* policy : {"float32", "mixed_bfloat16"}) {
-    const auto layer = [&] { return layers::Attention(layers::AttentionLayerOptions().use_scale(true)).dtype_policy(policy); };
-    const Tensors inputs{query, value, query_mask, value_mask};
-    const LayerRun on_device = run_layer(device, layer(), inputs, dy);
-    const LayerRun on_cpu = run_layer(Device::cpu(), layer(), inputs, dy);
-    const double tolerance = std::string(policy) == "float32" ? 1e-5 : 0x1p-6;
-    EXPECT_TRUE(all_close(on_device.outputs[0], on_cpu.outputs[0], tolerance * largest(on_cpu.outputs[0]))) << policy;
-    EXPECT_TRUE(all_close(on_device.dx, on_cpu.dx, tolerance * largest(on_cpu.dx))) << policy;
-  }
+  for (const std::string mode : {"dot", "concat"})
+    for (const char* policy : {"float32", "mixed_bfloat16"}) {
+      const auto layer = [&] {
+        return layers::Attention(layers::AttentionLayerOptions().use_scale(true).score_mode(mode)).dtype_policy(policy);
+      };
+      const Tensors inputs{query, value, query_mask, value_mask};
+      const LayerRun on_device = run_layer(device, layer(), inputs, dy);
+      const LayerRun on_cpu = run_layer(Device::cpu(), layer(), inputs, dy);
+      const double tolerance = std::string(policy) == "float32" ? 1e-5 : 0x1p-6;
+      EXPECT_TRUE(all_close(on_device.outputs[0], on_cpu.outputs[0], tolerance * largest(on_cpu.outputs[0])))
+          << mode << " " << policy;
+      EXPECT_TRUE(all_close(on_device.dx, on_cpu.dx, tolerance * largest(on_cpu.dx))) << mode << " " << policy;
+    }
 }
 
 TEST_F(DeviceMixedPrecision, HeadDimsTheBf16KernelsLackComputeInF32) {
