@@ -258,32 +258,68 @@ struct SdpaReference {
   std::vector<double> out, lse, weights;
 };
 
-// softmax(scale q k^T) v per head, with masks, written from the definition.
+// The attention's lse of every query against the reference's (-inf where it sees no key), its
+// output and weights.
+void expect_matches(const ops::AttentionResult& r, const SdpaReference& ref) {
+  EXPECT_TRUE(all_close(r.out, ref.out, 1e-13));
+  EXPECT_TRUE(all_close(r.weights, ref.weights, 1e-13));
+  const auto lse = values(r.lse);
+  for (std::size_t i = 0; i < lse.size(); ++i) {
+    if (std::isinf(ref.lse[i]))
+      EXPECT_TRUE(std::isinf(lse[i]) && lse[i] < 0) << "query " << i << " sees no key";
+    else
+      EXPECT_NEAR(lse[i], ref.lse[i], 1e-12) << "query " << i;
+  }
+}
+
+// softmax(s) v per head, written from the definition in double: s = scale q . k (1 / sqrt(dk)
+// unless given), softcap on it, plus bias, minus slope |i - j|; keys outside the window and the
+// masks hidden; key head h / (H / Hkv).
 SdpaReference reference_sdpa(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
-                             std::int64_t H, bool causal, double scale) {
-  const std::int64_t B = q.size(0), Tq = q.size(1), Tk = k.size(1), dk = q.size(2) / H, dv = v.size(2) / H;
+                             const ops::AttentionOptions& o) {
+  const std::int64_t B = q.size(0), Tq = q.size(1), Tk = k.size(1), H = o.num_heads;
+  const std::int64_t Hkv = o.num_kv_heads > 0 ? o.num_kv_heads : H;
+  const std::int64_t dk = q.size(2) / H, dv = v.size(2) / Hkv;
+  const double scale = o.scale.value_or(1 / std::sqrt(double(dk)));
   const auto vq = values(q), vk = values(k), vv = values(v);
+  const auto bias = o.bias.defined() ? values(o.bias) : std::vector<double>();
+  const auto slopes = o.alibi_slopes.defined() ? values(o.alibi_slopes) : std::vector<double>();
   SdpaReference r;
   r.out.assign(B * Tq * H * dv, 0.0);
   for (std::int64_t b = 0; b < B; ++b)
     for (std::int64_t h = 0; h < H; ++h)
       for (std::int64_t i = 0; i < Tq; ++i) {
-        std::vector<double> s(Tk);
-        double sum = 0;
+        const std::int64_t g = h / (H / Hkv);
+        std::vector<double> s(Tk, -std::numeric_limits<double>::infinity());
+        double max = -std::numeric_limits<double>::infinity();
         for (std::int64_t j = 0; j < Tk; ++j) {
-          const bool visible = (!mask.defined() || mask.item(b * Tk + j) != 0) && (!causal || j <= i);
+          const bool visible = (!mask.defined() || mask.item(b * Tk + j) != 0) && (!o.causal || j <= i) &&
+                               (o.window_left < 0 || j >= i - o.window_left) &&
+                               (o.window_right < 0 || j <= i + o.window_right) &&
+                               (!o.attention_mask.defined() ||
+                                o.attention_mask.item(((o.attention_mask.size(0) == 1 ? 0 : b) * Tq + i) * Tk + j) != 0);
+          if (!visible) continue;
           double dot = 0;
-          for (std::int64_t c = 0; c < dk; ++c)
-            dot += vq[(b * Tq + i) * H * dk + h * dk + c] * vk[(b * Tk + j) * H * dk + h * dk + c];
-          s[j] = visible ? std::exp(scale * dot) : 0.0;
-          sum += s[j];
+          for (std::int64_t c = 0; c < dk; ++c) dot += vq[(b * Tq + i) * H * dk + h * dk + c] * vk[(b * Tk + j) * Hkv * dk + g * dk + c];
+          double x = scale * dot;
+          if (o.softcap > 0) x = o.softcap * std::tanh(x / o.softcap);
+          if (!bias.empty()) {
+            const std::int64_t bb = o.bias.size(0) == 1 ? 0 : b, bh = o.bias.size(1) == 1 ? 0 : h;
+            x += bias[((bb * o.bias.size(1) + bh) * Tq + i) * Tk + j];
+          }
+          if (!slopes.empty()) x -= slopes[h] * double(std::abs(i - j));
+          s[j] = x;
+          max = std::max(max, x);
         }
-        r.lse.push_back(sum > 0 ? std::log(sum) : -std::numeric_limits<double>::infinity());
+        double sum = 0;
+        if (max > -std::numeric_limits<double>::infinity())
+          for (const double x : s) sum += std::exp(x - max);
+        r.lse.push_back(sum > 0 ? max + std::log(sum) : -std::numeric_limits<double>::infinity());
         for (std::int64_t j = 0; j < Tk; ++j) {
-          const double p = sum > 0 ? s[j] / sum : 0.0;
+          const double p = sum > 0 ? std::exp(s[j] - max) / sum : 0.0;
           r.weights.push_back(p);
           for (std::int64_t c = 0; c < dv; ++c)
-            r.out[(b * Tq + i) * H * dv + h * dv + c] += p * vv[(b * Tk + j) * H * dv + h * dv + c];
+            r.out[(b * Tq + i) * H * dv + h * dv + c] += p * vv[(b * Tk + j) * Hkv * dv + g * dv + c];
         }
       }
   return r;
@@ -311,18 +347,7 @@ TEST_P(Sdpa, ForwardMatchesDefinitionAndGradient) {
   options.causal = c.causal;
   options.scale = c.scale;
   options.return_weights = true;
-  ops::AttentionResult r = ops::scaled_dot_product_attention(q, k, v, mask, options);
-  const double scale = c.scale.value_or(1 / std::sqrt(double(c.dk)));
-  const SdpaReference ref = reference_sdpa(q, k, v, mask, c.heads, c.causal, scale);
-  EXPECT_TRUE(all_close(r.out, ref.out, 1e-13));
-  EXPECT_TRUE(all_close(r.weights, ref.weights, 1e-13));
-  const auto lse = values(r.lse);
-  for (std::size_t i = 0; i < lse.size(); ++i) {
-    if (std::isinf(ref.lse[i]))
-      EXPECT_TRUE(std::isinf(lse[i]) && lse[i] < 0) << "query " << i << " sees no key";
-    else
-      EXPECT_NEAR(lse[i], ref.lse[i], 1e-12);
-  }
+  expect_matches(ops::scaled_dot_product_attention(q, k, v, mask, options), reference_sdpa(q, k, v, mask, options));
 
   GradCheck check;
   check.inputs = {q, k, v, mask.defined() ? mask : Tensor::full({B, c.Tk}, 1, DType::u8)};
@@ -477,57 +502,6 @@ struct SdpaFeatures {
   std::int64_t mask_batch = 0;  // the attention mask's first extent (1 or B), 0: none
 };
 
-// The definition, in double: softcap on scale q.k, plus bias, minus slope |i - j|, keys outside
-// the window and the masks hidden, key head h / (H / Hkv).
-SdpaReference reference_modified(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
-                                 const ops::AttentionOptions& o) {
-  const std::int64_t B = q.size(0), Tq = q.size(1), Tk = k.size(1), H = o.num_heads, Hkv = o.num_kv_heads;
-  const std::int64_t dk = q.size(2) / H, dv = v.size(2) / Hkv;
-  const double scale = 1 / std::sqrt(double(dk));
-  const auto vq = values(q), vk = values(k), vv = values(v);
-  const auto bias = o.bias.defined() ? values(o.bias) : std::vector<double>();
-  const auto slopes = o.alibi_slopes.defined() ? values(o.alibi_slopes) : std::vector<double>();
-  SdpaReference r;
-  r.out.assign(B * Tq * H * dv, 0.0);
-  for (std::int64_t b = 0; b < B; ++b)
-    for (std::int64_t h = 0; h < H; ++h)
-      for (std::int64_t i = 0; i < Tq; ++i) {
-        const std::int64_t g = h / (H / Hkv);
-        std::vector<double> s(Tk, -std::numeric_limits<double>::infinity());
-        double max = -std::numeric_limits<double>::infinity();
-        for (std::int64_t j = 0; j < Tk; ++j) {
-          const bool visible = (!mask.defined() || mask.item(b * Tk + j) != 0) && (!o.causal || j <= i) &&
-                               (o.window_left < 0 || j >= i - o.window_left) &&
-                               (o.window_right < 0 || j <= i + o.window_right) &&
-                               (!o.attention_mask.defined() ||
-                                o.attention_mask.item(((o.attention_mask.size(0) == 1 ? 0 : b) * Tq + i) * Tk + j) != 0);
-          if (!visible) continue;
-          double dot = 0;
-          for (std::int64_t c = 0; c < dk; ++c) dot += vq[(b * Tq + i) * H * dk + h * dk + c] * vk[(b * Tk + j) * Hkv * dk + g * dk + c];
-          double x = scale * dot;
-          if (o.softcap > 0) x = o.softcap * std::tanh(x / o.softcap);
-          if (!bias.empty()) {
-            const std::int64_t bb = o.bias.size(0) == 1 ? 0 : b, bh = o.bias.size(1) == 1 ? 0 : h;
-            x += bias[((bb * o.bias.size(1) + bh) * Tq + i) * Tk + j];
-          }
-          if (!slopes.empty()) x -= slopes[h] * double(std::abs(i - j));
-          s[j] = x;
-          max = std::max(max, x);
-        }
-        double sum = 0;
-        if (max > -std::numeric_limits<double>::infinity())
-          for (const double x : s) sum += std::exp(x - max);
-        r.lse.push_back(sum > 0 ? max + std::log(sum) : -std::numeric_limits<double>::infinity());
-        for (std::int64_t j = 0; j < Tk; ++j) {
-          const double p = sum > 0 ? std::exp(s[j] - max) / sum : 0.0;
-          r.weights.push_back(p);
-          for (std::int64_t c = 0; c < dv; ++c)
-            r.out[(b * Tq + i) * H * dv + h * dv + c] += p * vv[(b * Tk + j) * Hkv * dv + g * dv + c];
-        }
-      }
-  return r;
-}
-
 class SdpaModified : public ::testing::TestWithParam<SdpaFeatures> {};
 
 // Forward against the definition, and every gradient (dq, dk, dv and dbias) against finite
@@ -558,17 +532,7 @@ TEST_P(SdpaModified, ForwardMatchesDefinitionAndGradient) {
   options.bias = bias;
   if (c.mask_batch > 0) options.attention_mask = random_mask(c.mask_batch * Tq, Tk, gen, 0.7).reshape({c.mask_batch, Tq, Tk});
   options.return_weights = true;
-  const ops::AttentionResult r = ops::scaled_dot_product_attention(q, k, v, mask, options);
-  const SdpaReference ref = reference_modified(q, k, v, mask, options);
-  EXPECT_TRUE(all_close(r.out, ref.out, 1e-13));
-  EXPECT_TRUE(all_close(r.weights, ref.weights, 1e-13));
-  const auto lse = values(r.lse);
-  for (std::size_t i = 0; i < lse.size(); ++i) {
-    if (std::isinf(ref.lse[i]))
-      EXPECT_TRUE(std::isinf(lse[i]) && lse[i] < 0) << "query " << i << " sees no key";
-    else
-      EXPECT_NEAR(lse[i], ref.lse[i], 1e-12) << "query " << i;
-  }
+  expect_matches(ops::scaled_dot_product_attention(q, k, v, mask, options), reference_sdpa(q, k, v, mask, options));
 
   GradCheck check;
   check.inputs = {q, k, v, mask};
