@@ -113,10 +113,9 @@ AdditiveAttentionResult additive_attention(const Tensor& x, const Tensor& w, con
                                            const AdditiveAttentionOptions& options) {
   const char* op = "additive_attention";
   const PoolDims d = check_forward(op, x, w, b, mask, options);
-  const Device device = x.device();
   const AttentionPath path = detail::path_or_throw(op, additive_support(op, x, options));
   if (path == AttentionPath::fused)
-    return ATTNKIT_DEVICE_OP(device, additive_attention(x, w, b, mask, options.return_sequences, options.epsilon));
+    return ATTNKIT_DEVICE_OP(x.device(), additive_attention(x, w, b, mask, options.return_sequences, options.epsilon));
   if (path == AttentionPath::unfused) return additive_attention_unfused(x, w, b, mask, options, d);
   AdditiveAttentionResult r;
   r.y = options.return_sequences ? Tensor::empty(x.shape(), x.dtype()) : Tensor::empty({d.B, d.D}, x.dtype());
@@ -153,11 +152,10 @@ AdditiveAttentionGrads additive_attention_backward(const Tensor& x, const Tensor
   const PoolDims d = check_additive(op, x, w, b);
   detail::check_like(op, "weights", weights, {d.B, d.T}, x);
   detail::check_like(op, "dy", dy, options.return_sequences ? x.shape() : Shape{d.B, d.D}, x);
-  const Device device =
-      detail::common_device(op, {{"x", &x}, {"w", &w}, {"b", &b}, {"weights", &weights}, {"dy", &dy}});
+  detail::common_device(op, {{"x", &x}, {"w", &w}, {"b", &b}, {"weights", &weights}, {"dy", &dy}});
   const AttentionPath path = detail::path_or_throw(op, additive_support(op, x, options));
   if (path == AttentionPath::fused)
-    return ATTNKIT_DEVICE_OP(device, additive_attention_backward(x, w, b, weights, dy, options.return_sequences));
+    return ATTNKIT_DEVICE_OP(x.device(), additive_attention_backward(x, w, b, weights, dy, options.return_sequences));
   if (path == AttentionPath::unfused) return additive_attention_backward_unfused(x, w, b, weights, dy, options, d);
   AdditiveAttentionGrads g{Tensor::empty_like(x), Tensor::empty_like(w),
                            b.defined() ? Tensor::empty_like(b) : Tensor()};

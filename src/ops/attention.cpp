@@ -583,7 +583,6 @@ AttentionSupport attention_support(const AttentionOperands& a, const AttentionOp
 
 // Forward on any device: the cpu loops (16-bit in f32), or a device's fused kernels or unfused path.
 AttentionResult attention_forward(const char* op, const AttentionOperands& a, const AttentionOptions& options) {
-  const Device device = a.q.tensor.device();
   const DType dtype = a.q.tensor.dtype();
   const AttentionPath path = detail::path_or_throw(op, attention_support(a, options));
   if (path == AttentionPath::cpu) {
@@ -594,11 +593,13 @@ AttentionResult attention_forward(const char* op, const AttentionOperands& a, co
     return r;
   }
   if (path == AttentionPath::unfused)
-    return ATTNKIT_DEVICE_OP(device, scaled_dot_product_attention(with_mask_for_lengths(a), options.return_weights));
-  AttentionResult r = ATTNKIT_DEVICE_OP(device, flash_attention(with_f32_bias(a)));
+    return ATTNKIT_DEVICE_OP(a.q.tensor.device(),
+                             scaled_dot_product_attention(with_mask_for_lengths(a), options.return_weights));
+  AttentionResult r = ATTNKIT_DEVICE_OP(a.q.tensor.device(), flash_attention(with_f32_bias(a)));
   // The fused kernels keep no probabilities; for inspection they come from the unfused steps.
   if (options.return_weights)
-    r.weights = ATTNKIT_DEVICE_OP(device, attention_weights(with_mask_for_lengths(is_16_bit(dtype) ? in_f32(a) : a)))
+    r.weights = ATTNKIT_DEVICE_OP(a.q.tensor.device(),
+                                  attention_weights(with_mask_for_lengths(is_16_bit(dtype) ? in_f32(a) : a)))
                     .to(dtype);
   return r;
 }
