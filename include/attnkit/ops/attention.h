@@ -51,9 +51,10 @@
 //    dtypes: f32 and f64 (cpu), f16 and bf16 (the cpu computes them in f32 and rounds the results;
 //    a device runs them on the tensor cores, head dims 32, 64 or 128 alike for q, k and v). The
 //    bias is f32 or q's dtype, and its gradient has its dtype. lse is f64 for f64 inputs and f32
-//    otherwise. On a device the fused kernels (kernels/flash_attention.cu) run unless
-//    options.kernel says unfused: products around a masked softmax, float32 only, without key
-//    head groups or score modifiers (nor can a device return the weights with modifiers).
+//    otherwise. On a device the path follows the rule of AttentionSupport below: the fused kernels
+//    (kernels/flash_attention.cu), or the unfused path of products around a masked softmax,
+//    float32 only, without key head groups or score modifiers (nor can a device return the
+//    weights with them).
 //    packed_self_attention takes q, k and v side by side in one tensor qkv [B, T, (H + 2 Hkv) dk],
 //    as one product with the three projections' kernels concatenated gives them; its backward
 //    gives dqkv in the same layout.
