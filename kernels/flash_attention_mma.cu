@@ -226,20 +226,27 @@ AK_DEVICE int fragment_row(int mt, int e) {
 }
 AK_DEVICE int fragment_col(int nt, int e) { return nt * 8 + static_cast<int>(ak::lane_id()) % 4 * 2 + (e & 1); }
 
-// Sets to -inf the elements whose column index exceeds the row index, columns counted from
-// `column_offset` rows past the warp's first row: keys after their query under causal masking
-// (rows are queries, columns keys), or, with kRowsAreKeys, queries before their key.
-template <bool kRowsAreKeys, int kM, int kN>
-AK_DEVICE void hide_causal(Accumulators<kM, kN>& s, int column_offset) {
+// f(element, row, column) for every accumulator element of a warp's tiles: rows from row0 (the
+// warp's), columns from col0.
+template <int kM, int kN, typename F>
+AK_DEVICE void for_each_element(Accumulators<kM, kN>& s, int row0, int col0, F&& f) {
   AK_UNROLL
   for (int mt = 0; mt < kM; ++mt)
     AK_UNROLL
     for (int nt = 0; nt < kN / 8; ++nt)
       AK_UNROLL
-      for (int e = 0; e < 4; ++e) {
-        const int ahead = column_offset + fragment_col(nt, e) - fragment_row(mt, e);  // column - row
-        if (kRowsAreKeys ? ahead < 0 : ahead > 0) s[mt][nt][e] = -INFINITY;
-      }
+      for (int e = 0; e < 4; ++e) f(s[mt][nt][e], row0 + fragment_row(mt, e), col0 + fragment_col(nt, e));
+}
+
+// Sets to -inf the elements whose column index exceeds the row index, columns counted from
+// `column_offset` rows past the warp's first row: keys after their query under causal masking
+// (rows are queries, columns keys), or, with kRowsAreKeys, queries before their key.
+template <bool kRowsAreKeys, int kM, int kN>
+AK_DEVICE void hide_causal(Accumulators<kM, kN>& s, int column_offset) {
+  for_each_element<kM, kN>(s, 0, column_offset, [](float& x, int row, int column) {
+    const int ahead = column - row;
+    if (kRowsAreKeys ? ahead < 0 : ahead > 0) x = -INFINITY;
+  });
 }
 
 // Sets to -inf the columns (keys j0 + column) hidden by the visibility limit or the byte mask.
@@ -301,16 +308,7 @@ AK_DEVICE float final_score(float raw, const ScoreModifiers& modifiers, int i, i
 template <int kM, int kN>
 AK_DEVICE void modify_scores(Accumulators<kM, kN>& s, const ScoreModifiers& modifiers, int row0, int j0, int queries,
                              int keys) {
-  const auto for_each = [&](auto&& f) {
-    AK_UNROLL
-    for (int mt = 0; mt < kM; ++mt)
-      AK_UNROLL
-      for (int nt = 0; nt < kN / 8; ++nt)
-        AK_UNROLL
-        for (int e = 0; e < 4; ++e) {
-          f(s[mt][nt][e], row0 + fragment_row(mt, e), j0 + fragment_col(nt, e));
-        }
-  };
+  const auto for_each = [&](auto&& f) { for_each_element<kM, kN>(s, row0, j0, f); };
   if (modifiers.softcap > 0.0f) {
     const float cap = modifiers.softcap, inside = modifiers.scale / modifiers.softcap;
     for_each([&](float& x, int, int) { x = x == -INFINITY ? x : cap * ScoreModifiers::fast_tanh(x * inside); });

@@ -41,6 +41,12 @@ DType attention_dtype(const mixed_precision::Policy& policy, DType input, std::i
   return policy.compute_dtype() == DType::f32 || !kernels_take_it ? input : policy.compute_dtype();
 }
 
+// The weights [B, 1, Tq, Tk] of a one-head attention as [B, Tq, Tk] in `dtype`.
+Tensor one_head_weights(const ops::AttentionResult& attention, DType dtype) {
+  const Tensor w = ops::cast(attention.weights, dtype);
+  return w.reshape({w.size(0), w.size(2), w.size(3)});
+}
+
 // An operand of the shape and dtype given, on `device`, for an op's *_supports (which reads no
 // element of it).
 Tensor placeholder(const Shape& shape, DType dtype, Device device) { return Tensor::empty(shape, dtype, device); }
@@ -360,8 +366,7 @@ Tensors DotAttentionLayer::forward(const Tensors& inputs, const CallContext&, st
                                                   sdpa_options(1, false, scale_, return_attention_));
   Tensors out{ops::cast(c.attention.out, inputs[0].dtype())};
   if (return_attention_) {
-    const Tensor w = ops::cast(c.attention.weights, inputs[0].dtype());  // [B, 1, Tq, Tk]
-    out.push_back(w.reshape({w.size(0), w.size(2), w.size(3)}));
+    out.push_back(one_head_weights(c.attention, inputs[0].dtype()));
   }
   cache = std::move(c);
   return out;
@@ -762,8 +767,7 @@ Tensors LuongAttentionLayer::forward(const Tensors& inputs, const CallContext&, 
   }
   Tensors outputs{out};
   if (options_.return_attention_scores()) {
-    const Tensor w = ops::cast(c.attention.weights, call.query.dtype());  // [B, 1, Tq, Tk]
-    outputs.push_back(w.reshape({w.size(0), w.size(2), w.size(3)}));
+    outputs.push_back(one_head_weights(c.attention, call.query.dtype()));
   }
   cache = std::move(c);
   return outputs;
