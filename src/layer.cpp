@@ -81,8 +81,10 @@ void Layer::build(const std::vector<Shape>& input_shapes, Generator& init) {
 std::vector<std::pair<std::string, Parameter*>> Layer::named_parameters() {
   std::vector<std::pair<std::string, Parameter*>> named;
   for (Parameter& p : parameters_) named.emplace_back(p.name, &p);
+  // A child without a name lends its parameters under their own names (AdditiveAttention's form).
   for (Layer* child : children())
-    for (auto& [name, p] : child->named_parameters()) named.emplace_back(child->name() + "/" + name, p);
+    for (auto& [name, p] : child->named_parameters())
+      named.emplace_back(child->name().empty() ? name : child->name() + "/" + name, p);
   return named;
 }
 

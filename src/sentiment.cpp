@@ -127,6 +127,18 @@ LayerPtr first_layer_of(const Model& model, const std::string& type) {
   return nullptr;
 }
 
+// The model's first tanh pooling: an AttentionPooling layer, or an AdditiveAttention called on one
+// input (the name of the pooling in models saved before Keras's AdditiveAttention came).
+LayerPtr first_pooling_layer(const Model& model) {
+  for (const LayerPtr& layer : model.layers()) {
+    if (layer->type() == "AttentionPooling") return layer;
+    if (layer->type() == "AdditiveAttention")
+      for (const auto& named : layer->named_parameters())
+        if (named.first == "W") return layer;
+  }
+  return nullptr;
+}
+
 Tensor parameter(const LayerPtr& layer, const std::string& name) {
   for (const auto& [n, p] : layer->named_parameters())
     if (n == name) return p->value.to(Device::cpu());  // the reading below runs on the cpu
@@ -154,10 +166,9 @@ std::unique_ptr<TokenAttention> token_attention(Model& model, const data::Tokeni
       a->tokens.push_back(tokenizer.words()[static_cast<std::size_t>(id[t] - 1)]);
     }
   std::vector<double> per_step;
-  if (const LayerPtr additive = first_layer_of(model, "AdditiveAttention")) {
-    const Tensor x = inputs_of(model, additive, ids)[0];
-    per_step =
-        ops::additive_attention(x, parameter(additive, "W"), parameter(additive, "b")).weights.to_vector<double>();
+  if (const LayerPtr pooling = first_pooling_layer(model)) {
+    const Tensor x = inputs_of(model, pooling, ids)[0];
+    per_step = ops::additive_attention(x, parameter(pooling, "W"), parameter(pooling, "b")).weights.to_vector<double>();
     a->kind = "steps";
   } else if (const LayerPtr layer = first_layer_of(model, "MultiHeadSelfAttention")) {
     const Tensors in = inputs_of(model, layer, ids);

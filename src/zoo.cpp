@@ -101,7 +101,7 @@ std::unique_ptr<Model> build(const std::string& name, const ZooOptions& o) {
     x = Bidirectional(LSTM(64, RecurrentOptions().return_sequences(true)))(x);
     x = Bidirectional(LSTM(64, RecurrentOptions().return_sequences(true)))(x);
     x = Dropout(0.2)(Dense(256, "relu")(x));
-    x = Dense(128, "relu")(AdditiveAttention()(x));
+    x = Dense(128, "relu")(AttentionPooling()(x));
     y = softmax(x);
   } else if (base == "bigru-attention") {
     x = Dense(64, "relu")(gate(x));

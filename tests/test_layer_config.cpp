@@ -16,8 +16,11 @@ using namespace layers;
 // One layer of every type, each with options away from their defaults, so that a from_config
 // that dropped one would give another config.
 std::vector<LayerPtr> one_layer_of_every_type() {
+  AttentionPoolingOptions pooling;
+  pooling.return_sequences(true).epsilon(0.0).use_bias(false).return_attention(true);
   AdditiveAttentionOptions additive;
-  additive.return_sequences(true).epsilon(0.0).use_bias(false).return_attention(true);
+  additive.use_scale(false).use_causal_mask(true).return_attention_scores(true).return_sequences(true).epsilon(0.5)
+      .use_bias(false).return_attention(true);
   RecurrentOptions sequences;
   sequences.return_sequences(true).go_backwards(true);
   RecurrentOptions states;
@@ -43,6 +46,7 @@ std::vector<LayerPtr> one_layer_of_every_type() {
       Bidirectional(GRU(6, sequences)),
       BatchNormalization(0.875, 1e-4),
       LayerNormalization(1e-5),
+      AttentionPooling(pooling),
       AdditiveAttention(additive),
       GatingAttention(true),
       TemporalGatingAttention(true, true),
@@ -84,6 +88,18 @@ TEST(LayerConfig, EveryTypeRoundTripsThroughFromConfig) {
     EXPECT_EQ(covered, std::set<std::string>(known.begin(), known.end()));
     EXPECT_EQ(covered.size(), all.size());  // one of each
   }
+}
+
+// A config saved when AdditiveAttention was the pooling's only name (its options alone) loads
+// as the pooling: called on one input, it has the pooling's shapes and parameters.
+TEST(LayerConfig, AdditiveAttentionSavedAsThePoolingLoadsAsThePooling) {
+  const Json saved{{"epsilon", 1e-7}, {"return_attention", true}, {"return_sequences", true}, {"use_bias", true}};
+  const LayerPtr loaded = make_layer("AdditiveAttention", saved);
+  EXPECT_EQ(loaded->output_shapes({{6, 4}}), (std::vector<Shape>{{6, 4}, {6}}));
+  Generator init(3);
+  loaded->build({{6, 4}}, init);
+  EXPECT_EQ(loaded->count_params(), 4 + 6);
+  EXPECT_EQ(loaded->config().at("return_sequences"), true);
 }
 
 TEST(LayerConfig, BadConfigsAreClearErrors) {

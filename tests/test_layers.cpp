@@ -62,9 +62,12 @@ std::vector<ShapeCase> shape_cases() {
       {"BatchNormalization", {{6, 3}}, {f}, [] { return BatchNormalization(); }, {{6, 3}}, 12, 6},
       {"LayerNormalization", {{6, 3}}, {f}, [] { return LayerNormalization(); }, {{6, 3}}, 6, 6},
       {"PaddingMask", {{7}}, {i}, [] { return PaddingMask(); }, {{7}}, 0, 0},
-      // Seed 000's Attention(step_dim): W [D] and b [T].
-      {"AdditiveAttention", {{6, 4}}, {f}, [] { return AdditiveAttention(); }, {{4}}, 10, 10},
-      {"AdditiveAttentionSequencesMasked", {{6, 4}, {6}}, {f, u},
+      // Seed 000's Attention(step_dim): W [D] and b [T]; under its old name, called on one input.
+      {"AttentionPooling", {{6, 4}}, {f}, [] { return AttentionPooling(); }, {{4}}, 10, 10},
+      {"AttentionPoolingSequencesMasked", {{6, 4}, {6}}, {f, u},
+       [] { return AttentionPooling(AttentionPoolingOptions().return_sequences(true).return_attention(true)); },
+       {{6, 4}, {6}}, 10, 10},
+      {"AdditiveAttentionOnOneInputPools", {{6, 4}, {6}}, {f, u},
        [] { return AdditiveAttention(AdditiveAttentionOptions().return_sequences(true).return_attention(true)); },
        {{6, 4}, {6}}, 10, 10},
       {"GatingAttention", {{6, 4}}, {f}, [] { return GatingAttention(); }, {{6, 4}}, 20, 20},
@@ -89,6 +92,11 @@ std::vector<ShapeCase> shape_cases() {
       {"KerasAttentionMasked", {{5, 4}, {7, 4}, {5}, {7}}, {f, f, u, u}, [] { return Attention(); }, {{5, 4}}, 0, 0},
       {"KerasAttentionConcat", {{5, 4}, {7, 3}, {7, 4}, {7}}, {f, f, f, u},
        [] { return Attention(AttentionLayerOptions().score_mode("concat").use_scale(true)); }, {{5, 3}}, 2, 2},
+      // Keras's AdditiveAttention: a scale per feature (use_scale, the default).
+      {"KerasAdditiveAttention", {{5, 4}, {7, 3}, {7, 4}, {5}, {7}}, {f, f, f, u, u},
+       [] { return AdditiveAttention(AdditiveAttentionOptions().return_attention_scores(true)); }, {{5, 3}, {5, 7}}, 4, 4},
+      {"KerasAdditiveAttentionUnscaled", {{5, 4}, {7, 4}}, {f, f},
+       [] { return AdditiveAttention(AdditiveAttentionOptions().use_scale(false)); }, {{5, 4}}, 0, 0},
       // Self-attention with the keys' padding mask, no biases: 3 (4 * 2 * 3) + 2 * 3 * 4.
       {"MultiHeadAttentionSelfMasked", {{5, 4}, {5, 4}, {5, 4}, {5}}, {f, f, f, u},
        [] { return MultiHeadAttention(2, 3, MultiHeadAttentionOptions().use_bias(false)); }, {{5, 4}}, 96, 96},
@@ -141,7 +149,7 @@ TEST(Layers, MisuseIsReportedWithTheLayer) {
   EXPECT_ATTNKIT_ERROR(Embedding(10, 4)(Input({5}, DType::f32)), "Embedding layer: token ids must be i32");
   EXPECT_ATTNKIT_ERROR(LSTM(4)(Input({5})), "needs inputs [steps, features]");
   EXPECT_ATTNKIT_ERROR(Concatenate()({Input({5, 3}), Input({4, 3})}), "does not match input 0");
-  EXPECT_ATTNKIT_ERROR(AdditiveAttention()(Input({-1, 8})), "both known");
+  EXPECT_ATTNKIT_ERROR(AttentionPooling()(Input({-1, 8})), "both known");
   EXPECT_ATTNKIT_ERROR(Bidirectional(Dense(3)), "Bidirectional wraps a SimpleRNN, LSTM or GRU");
   EXPECT_ATTNKIT_ERROR(LSTM(4, RecurrentOptions().return_state(true))(Input({5, 3})), "use call()");
 }
@@ -249,8 +257,8 @@ TEST(LayerGradient, AttentionLayers) {
         SymbolicTensor g = GatingAttention()(h);
         SymbolicTensor t = TemporalGatingAttention(true)(g);
         SymbolicTensor m = MultiHeadSelfAttention(2, 6, true)(t);
-        SymbolicTensor pooled = AdditiveAttention()(m);
-        SymbolicTensor sequences = AdditiveAttention(AdditiveAttentionOptions().return_sequences(true).epsilon(0))(t);
+        SymbolicTensor pooled = AttentionPooling()(m);
+        SymbolicTensor sequences = AttentionPooling(AttentionPoolingOptions().return_sequences(true).epsilon(0))(t);
         SymbolicTensor context = DotAttention(0.5)({sequences, m});
         return std::vector<SymbolicTensor>{pooled, context};
       },
@@ -427,6 +435,98 @@ TEST(KerasAttention, ConcatScoresMatchKerasDefinitionInDoubleAndGradient) {
   const SymbolicTensor query_in = Dense(D)(query), value_in = Dense(Dv)(value), key_in = Dense(D)(key);
   Model trained({query, value, key, value_mask}, {layer.call({query_in, value_in, key_in, value_mask})[0]});
   check_model_gradients(trained, {q, v, k, vm});
+}
+
+// Keras 3's AdditiveAttention (Bahdanau's) from its definition in double: scores = sum_d scale_d
+// tanh(q_d + k_d), the value mask and the causal mask hiding keys, rows times the query mask; then
+// the gradients, the scale vector's among them; and without use_scale (the plain sum of tanh).
+TEST(KerasAdditiveAttention, MatchesKerasDefinitionInDoubleAndGradient) {
+  using namespace layers;
+  const std::int64_t B = 2, Tq = 5, Tk = 6, D = 3, Dv = 2;
+  for (const bool use_scale : {true, false}) {
+    SCOPED_TRACE(use_scale ? "use_scale" : "no scale");
+    SymbolicTensor query = Input({Tq, D}, DType::f64), value = Input({Tk, Dv}, DType::f64),
+                   key = Input({Tk, D}, DType::f64);
+    SymbolicTensor query_mask = Input({Tq}, DType::u8), value_mask = Input({Tk}, DType::u8);
+    LayerRef layer = AdditiveAttention(
+        AdditiveAttentionOptions().use_scale(use_scale).use_causal_mask(true).return_attention_scores(true));
+    Model model({query, value, key, query_mask, value_mask}, layer.call({query, value, key, query_mask, value_mask}));
+    const std::vector<double> scale = use_scale ? std::vector<double>{0.6, -1.1, 1.4} : std::vector<double>{1, 1, 1};
+    ASSERT_EQ(layer->named_parameters().size(), use_scale ? 1u : 0u);
+    if (use_scale) {
+      EXPECT_EQ(layer->named_parameters()[0].first, "scale");
+      layer->parameters()[0]->value = Tensor::from_vector(scale, {D}).to(DType::f64);
+    }
+    Generator gen(47);
+    const Tensor q = random_tensor({B, Tq, D}, gen, -1, 1, DType::f64);
+    const Tensor v = random_tensor({B, Tk, Dv}, gen, -1, 1, DType::f64);
+    const Tensor k = random_tensor({B, Tk, D}, gen, -1, 1, DType::f64);
+    const Tensor qm = Tensor::from_vector<std::uint8_t>({1, 1, 0, 1, 1, 1, 0, 1, 1, 1}, {B, Tq});
+    const Tensor vm = Tensor::from_vector<std::uint8_t>({1, 0, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1}, {B, Tk});
+    const Tensors y = model.forward({q, v, k, qm, vm}, CallContext{});
+    const auto vq = values(q), vv = values(v), vk = values(k);
+    std::vector<double> expected(B * Tq * Dv, 0.0), weights(B * Tq * Tk, 0.0);
+    for (std::int64_t b = 0; b < B; ++b)
+      for (std::int64_t i = 0; i < Tq; ++i) {
+        std::vector<double> s(Tk, 0.0);
+        std::vector<bool> seen(Tk);
+        double max = -std::numeric_limits<double>::infinity(), sum = 0;
+        for (std::int64_t j = 0; j < Tk; ++j) {
+          seen[j] = vm.item(b * Tk + j) != 0 && j <= i;
+          for (std::int64_t e = 0; e < D; ++e)
+            s[j] += scale[e] * std::tanh(vq[(b * Tq + i) * D + e] + vk[(b * Tk + j) * D + e]);
+          if (seen[j]) max = std::max(max, s[j]);
+        }
+        for (std::int64_t j = 0; j < Tk; ++j) sum += seen[j] ? std::exp(s[j] - max) : 0.0;
+        for (std::int64_t j = 0; j < Tk; ++j) {
+          const double p = seen[j] ? std::exp(s[j] - max) / sum : 0.0;
+          weights[(b * Tq + i) * Tk + j] = p;
+          for (std::int64_t e = 0; e < Dv; ++e)
+            expected[(b * Tq + i) * Dv + e] += qm.item(b * Tq + i) * p * vv[(b * Tk + j) * Dv + e];
+        }
+      }
+    EXPECT_TRUE(all_close(y[0], expected, 1e-12));
+    EXPECT_TRUE(all_close(y[1], weights, 1e-12));
+    const SymbolicTensor query_in = Dense(D)(query), value_in = Dense(Dv)(value), key_in = Dense(D)(key);
+    Model trained({query, value, key, query_mask, value_mask},
+                  {layer.call({query_in, value_in, key_in, query_mask, value_mask})[0]});
+    check_model_gradients(trained, {q, v, k, qm, vm});
+  }
+}
+
+// The old name of the blog's pooling: AdditiveAttention called on one input pools as
+// AttentionPooling does, with the same parameters under the same names.
+TEST(KerasAdditiveAttention, OnOneInputIsTheOldPooling) {
+  using namespace layers;
+  const SymbolicTensor x = Input({6, 4});
+  LayerRef old_name = AdditiveAttention(AdditiveAttentionOptions().return_attention(true));
+  LayerRef new_name = AttentionPooling(AttentionPoolingOptions().return_attention(true));
+  Model both({x}, {old_name.call({x})[0], new_name.call({x})[0]});
+  std::vector<std::string> names;
+  for (const auto& [name, p] : old_name->named_parameters()) names.push_back(name);
+  EXPECT_EQ(names, (std::vector<std::string>{"W", "b"}));
+  old_name->parameters()[0]->value = new_name->parameters()[0]->value;
+  old_name->parameters()[1]->value = Tensor::from_vector<double>({0.1, -0.2, 0.3, 0.0, 0.5, -0.4}, {6}).to(DType::f32);
+  new_name->parameters()[1]->value = old_name->parameters()[1]->value;
+  Generator gen(49);
+  const Tensors y = both.forward({random_tensor({3, 6, 4}, gen, -1, 1, DType::f32)}, CallContext{});
+  EXPECT_TRUE(all_close(y[0], y[1], 0.0));
+}
+
+TEST(KerasAdditiveAttention, RefusesTheOtherFormsOptions) {
+  using namespace layers;
+  const SymbolicTensor x = Input({6, 4}), query = Input({5, 4}), value = Input({6, 4});
+  EXPECT_ATTNKIT_ERROR(AdditiveAttention(AdditiveAttentionOptions().return_sequences(true))({query, value}),
+                       "called on query and value, it is Keras's AdditiveAttention, which takes none of "
+                       "return_sequences, epsilon, use_bias and return_attention");
+  EXPECT_ATTNKIT_ERROR(AdditiveAttention(AdditiveAttentionOptions().use_causal_mask(true))(x),
+                       "called on one input, it is AttentionPooling, which takes none of use_scale");
+  EXPECT_ATTNKIT_ERROR(AdditiveAttention(AdditiveAttentionOptions().dropout(0.1))({query, value}),
+                       "AdditiveAttention: dropout 0.1 on the attention weights is not implemented");
+  LayerRef layer = AdditiveAttention();
+  layer({query, value});
+  EXPECT_ATTNKIT_ERROR(layer(x), "first called on query and value (Bahdanau's attention), it cannot be called on one "
+                                 "input too");
 }
 
 TEST(KerasAttention, RefusesWhatItCannotDo) {

@@ -171,7 +171,7 @@ class Layer : public std::enable_shared_from_this<Layer> {
   // Adds `grad` into the parameter's gradient (the parameter's value must not be frozen).
   static void accumulate(Parameter& parameter, const Tensor& grad);
   // Layers held by this one (Bidirectional's two directions); their parameters are listed too,
-  // prefixed by their names. Their build and trainability follow this layer's.
+  // prefixed by their names (an unnamed child's are not). Their build and trainability follow this layer's.
   virtual std::vector<Layer*> children() const { return {}; }
   // Checks the number of inputs of a call.
   void expect_inputs(const std::vector<Shape>& input_shapes, std::size_t min_count,

@@ -26,7 +26,7 @@
 //   BatchNormalization()          [..., C] -> [..., C]                   gamma, beta, moving mean/var
 //   LayerNormalization()          [..., C] -> [..., C]                   gamma, beta
 //   PaddingMask()                 ids [T] i32 -> mask [T] u8 (id != 0)
-//   AdditiveAttention()           [T, D] (+ mask [T]) -> [D] or [T, D]   W [D], b [T]
+//   AttentionPooling()            [T, D] (+ mask [T]) -> [D] or [T, D]   W [D], b [T]
 //                                 (+ weights [T] with return_attention)
 //   GatingAttention()             [..., D] -> [..., D]                   kernel [D, D], bias [D]
 //                                 (+ probs with return_attention)
@@ -41,6 +41,8 @@
 //                                 query, key, value and attention_output kernels and biases
 //   Attention()                   query [Tq, D], value [Tk, Dv] (+ key [Tk, D], + masks [Tq]     scale [] (use_scale),
 //                                 and [Tk]) -> [Tq, Dv] (+ scores [Tq, Tk])                concat_score_weight []
+//   AdditiveAttention()           as Attention (Bahdanau's scores)       scale [D] (use_scale)
+//                                 or, called on one input, AttentionPooling
 #pragma once
 
 #include <optional>
@@ -91,15 +93,16 @@ LayerRef LayerNormalization(double epsilon = 1e-3);
 
 LayerRef PaddingMask();
 
-struct AdditiveAttentionOptions {
+struct AttentionPoolingOptions {
   ATTNKIT_ARG(bool, return_sequences) = false;
   // Seed 000 divides by sum + K.epsilon(); 0 gives seed 001's softmax.
   ATTNKIT_ARG(double, epsilon) = 1e-7;
   ATTNKIT_ARG(bool, use_bias) = true;
   ATTNKIT_ARG(bool, return_attention) = false;
 };
-// Seed 000's Attention(step_dim) and seed 001's Attention: needs a known number of steps.
-LayerRef AdditiveAttention(const AdditiveAttentionOptions& options = {});
+// Seed 000's Attention(step_dim) and seed 001's Attention, the additive tanh-softmax pooling of
+// ops/attention.h (1.): needs a known number of steps.
+LayerRef AttentionPooling(const AttentionPoolingOptions& options = {});
 
 // Seed 000's Dense(D, softmax) followed by Multiply, fused.
 LayerRef GatingAttention(bool return_attention = false);
@@ -152,5 +155,24 @@ struct AttentionLayerOptions {
   ATTNKIT_ARG(bool, return_attention_scores) = false;
 };
 LayerRef Attention(const AttentionLayerOptions& options = {});
+
+// Keras 3's AdditiveAttention (Bahdanau's attention), called as Attention is: scores
+// sum_d scale_d tanh(query_d + key_d), scale [D] learned (glorot_uniform) with use_scale, else 1.
+// Called on one input ([T, D], with or without a mask [T]) it is AttentionPooling, the name this
+// layer had before Keras's took it: code and saved models of that time keep working. Each form
+// refuses the other's options when they are not their defaults.
+struct AdditiveAttentionOptions {
+  // Keras's, for the query-and-value form.
+  ATTNKIT_ARG(bool, use_scale) = true;
+  ATTNKIT_ARG(double, dropout) = 0.0;
+  ATTNKIT_ARG(bool, use_causal_mask) = false;
+  ATTNKIT_ARG(bool, return_attention_scores) = false;
+  // AttentionPoolingOptions', for the one-input form.
+  ATTNKIT_ARG(bool, return_sequences) = false;
+  ATTNKIT_ARG(double, epsilon) = 1e-7;
+  ATTNKIT_ARG(bool, use_bias) = true;
+  ATTNKIT_ARG(bool, return_attention) = false;
+};
+LayerRef AdditiveAttention(const AdditiveAttentionOptions& options = {});
 
 }  // namespace attnkit::layers

@@ -1,5 +1,6 @@
-// Attention layers: AdditiveAttention, GatingAttention (over features and over time),
-// MultiHeadSelfAttention, DotAttention, and Keras's MultiHeadAttention and Attention.
+// Attention layers: AttentionPooling, GatingAttention (over features and over time),
+// MultiHeadSelfAttention, DotAttention, and Keras's MultiHeadAttention, Attention and
+// AdditiveAttention.
 //
 // A layer created with return_attention has a second output, its attention weights, for
 // inspection: no gradient flows back through it.
@@ -53,12 +54,12 @@ Tensor placeholder(const Shape& shape, DType dtype, Device device) { return Tens
 
 }  // namespace
 
-// ------------------------------------------------------------------ AdditiveAttention
+// ------------------------------------------------------------------ AttentionPooling
 
-AdditiveAttentionLayer::AdditiveAttentionLayer(const AdditiveAttentionOptions& options)
-    : Layer("AdditiveAttention"), options_(options) {}
+AttentionPoolingLayer::AttentionPoolingLayer(const AttentionPoolingOptions& options, std::string type)
+    : Layer(std::move(type)), options_(options) {}
 
-std::vector<Shape> AdditiveAttentionLayer::output_shapes(const std::vector<Shape>& input_shapes) const {
+std::vector<Shape> AttentionPoolingLayer::output_shapes(const std::vector<Shape>& input_shapes) const {
   expect_inputs(input_shapes, 1, 2);
   const Shape& x = input_shapes[0];
   ATTNKIT_CHECK(x.size() == 2 && x[0] > 0 && x[1] > 0, label(),
@@ -69,14 +70,14 @@ std::vector<Shape> AdditiveAttentionLayer::output_shapes(const std::vector<Shape
   return out;
 }
 
-void AdditiveAttentionLayer::create_parameters(const std::vector<Shape>& input_shapes, Generator& init) {
+void AttentionPoolingLayer::create_parameters(const std::vector<Shape>& input_shapes, Generator& init) {
   const Shape& x = input_shapes[0];
   w_ = &add_parameter("W", glorot_uniform({x[1]}, init));
   if (options_.use_bias()) b_ = &add_parameter("b", Tensor::zeros({x[0]}));
 }
 
 namespace {
-ops::AdditiveAttentionOptions op_options(const AdditiveAttentionOptions& o) {
+ops::AdditiveAttentionOptions op_options(const AttentionPoolingOptions& o) {
   ops::AdditiveAttentionOptions options;
   options.return_sequences = o.return_sequences();
   options.epsilon = o.epsilon();
@@ -84,7 +85,7 @@ ops::AdditiveAttentionOptions op_options(const AdditiveAttentionOptions& o) {
 }
 }  // namespace
 
-Tensors AdditiveAttentionLayer::forward(const Tensors& inputs, const CallContext&, std::any& cache) {
+Tensors AttentionPoolingLayer::forward(const Tensors& inputs, const CallContext&, std::any& cache) {
   const Tensor mask = inputs.size() > 1 ? inputs[1] : Tensor();
   ops::AdditiveAttentionResult r = ops::additive_attention(inputs[0], w_->value, b_ ? b_->value : Tensor(), mask,
                                                            op_options(options_));
@@ -93,7 +94,7 @@ Tensors AdditiveAttentionLayer::forward(const Tensors& inputs, const CallContext
   return {r.y};
 }
 
-Tensors AdditiveAttentionLayer::backward(const Tensors& inputs, const std::any& cache, const Tensors& output_grads,
+Tensors AttentionPoolingLayer::backward(const Tensors& inputs, const std::any& cache, const Tensors& output_grads,
                                          const std::vector<bool>& needs_grad) {
   refuse_weight_gradient(label(), output_grads);
   ops::AdditiveAttentionGrads g = ops::additive_attention_backward(
@@ -108,7 +109,7 @@ Tensors AdditiveAttentionLayer::backward(const Tensors& inputs, const std::any& 
   return grads;
 }
 
-std::vector<ops::AttentionSupport> AdditiveAttentionLayer::attention_support(const std::vector<Shape>& input_shapes,
+std::vector<ops::AttentionSupport> AttentionPoolingLayer::attention_support(const std::vector<Shape>& input_shapes,
                                                                              const std::vector<DType>& input_dtypes,
                                                                              Device device) const {
   const DType dtype = input_dtypes[0];
@@ -118,19 +119,19 @@ std::vector<ops::AttentionSupport> AdditiveAttentionLayer::attention_support(con
                                            op_options(options_))};
 }
 
-Json AdditiveAttentionLayer::options_config() const {
+Json AttentionPoolingLayer::options_config() const {
   return {{"return_sequences", options_.return_sequences()},
           {"epsilon", options_.epsilon()},
           {"use_bias", options_.use_bias()},
           {"return_attention", options_.return_attention()}};
 }
 
-LayerPtr AdditiveAttentionLayer::from_config(const Json& config) {
-  return std::make_shared<AdditiveAttentionLayer>(AdditiveAttentionOptions()
-                                                      .return_sequences(config.at("return_sequences").get<bool>())
-                                                      .epsilon(config.at("epsilon").get<double>())
-                                                      .use_bias(config.at("use_bias").get<bool>())
-                                                      .return_attention(config.at("return_attention").get<bool>()));
+LayerPtr AttentionPoolingLayer::from_config(const Json& config) {
+  return std::make_shared<AttentionPoolingLayer>(AttentionPoolingOptions()
+                                                     .return_sequences(config.at("return_sequences").get<bool>())
+                                                     .epsilon(config.at("epsilon").get<double>())
+                                                     .use_bias(config.at("use_bias").get<bool>())
+                                                     .return_attention(config.at("return_attention").get<bool>()));
 }
 
 // ------------------------------------------------------------------ GatingAttention
@@ -592,17 +593,28 @@ LayerPtr MultiHeadAttentionLayer::from_config(const Json& config) {
           .return_attention_scores(config.at("return_attention_scores").get<bool>()));
 }
 
-// ------------------------------------------------------------------ Attention (Keras's, Luong's)
+// ------------------------------------------------------------------ Attention and AdditiveAttention (Keras's)
 
-LuongAttentionLayer::LuongAttentionLayer(const AttentionLayerOptions& options)
-    : Layer("Attention"), options_(options) {
-  ATTNKIT_CHECK(options.score_mode() == "dot" || options.score_mode() == "concat",
-                "Attention: score_mode must be \"dot\" or \"concat\", got \"", options.score_mode(), "\"");
-  ATTNKIT_CHECK(options.dropout() == 0, "Attention: dropout ", options.dropout(),
+KerasAttentionLayer::KerasAttentionLayer(std::string type, Scores scores, const AttentionLayerOptions& options)
+    : Layer(std::move(type)), scores_(scores), options_(options) {
+  ATTNKIT_CHECK(options.dropout() == 0, this->type(), ": dropout ", options.dropout(),
                 " on the attention weights is not implemented (the fused kernels do not drop them yet); it must be 0");
 }
 
-std::vector<Shape> LuongAttentionLayer::output_shapes(const std::vector<Shape>& input_shapes) const {
+KerasAttentionLayer::Scores KerasAttentionLayer::scores_of(const std::string& score_mode) {
+  ATTNKIT_CHECK(score_mode == "dot" || score_mode == "concat", "Attention: score_mode must be \"dot\" or \"concat\", got \"",
+                score_mode, "\"");
+  return score_mode == "dot" ? Scores::dot : Scores::concat;
+}
+
+KerasAttentionLayer::KerasAttentionLayer(const AttentionLayerOptions& options)
+    : KerasAttentionLayer("Attention", scores_of(options.score_mode()), options) {}
+
+std::shared_ptr<KerasAttentionLayer> KerasAttentionLayer::additive(const AttentionLayerOptions& options) {
+  return std::shared_ptr<KerasAttentionLayer>(new KerasAttentionLayer("AdditiveAttention", Scores::additive, options));
+}
+
+std::vector<Shape> KerasAttentionLayer::output_shapes(const std::vector<Shape>& input_shapes) const {
   expect_inputs(input_shapes, 2, 5);
   std::size_t tensors = 0;
   while (tensors < input_shapes.size() && input_shapes[tensors].size() == 2) ++tensors;
@@ -625,12 +637,14 @@ std::vector<Shape> LuongAttentionLayer::output_shapes(const std::vector<Shape>& 
   return out;
 }
 
-void LuongAttentionLayer::create_parameters(const std::vector<Shape>&, Generator&) {
-  if (options_.use_scale()) scale_ = &add_parameter("scale", Tensor::full({}, 1.0));
-  if (concat()) concat_score_weight_ = &add_parameter("concat_score_weight", Tensor::full({}, 1.0));
+void KerasAttentionLayer::create_parameters(const std::vector<Shape>& input_shapes, Generator& init) {
+  if (options_.use_scale())
+    scale_ = scores_ == Scores::additive ? &add_parameter("scale", glorot_uniform({input_shapes[0][1]}, init))
+                                         : &add_parameter("scale", Tensor::full({}, 1.0));
+  if (scores_ == Scores::concat) concat_score_weight_ = &add_parameter("concat_score_weight", Tensor::full({}, 1.0));
 }
 
-LuongAttentionLayer::Call LuongAttentionLayer::parse(const Tensors& inputs) {
+KerasAttentionLayer::Call KerasAttentionLayer::parse(const Tensors& inputs) {
   std::size_t tensors = 0;
   while (tensors < inputs.size() && inputs[tensors].dim() == 3) ++tensors;
   Call c{inputs[0], inputs[1], tensors == 3 ? inputs[2] : inputs[1], Tensor(), Tensor(), tensors == 3};
@@ -639,9 +653,9 @@ LuongAttentionLayer::Call LuongAttentionLayer::parse(const Tensors& inputs) {
   return c;
 }
 
-DType LuongAttentionLayer::attention_dtype_for(DType input, std::int64_t qk_dim, std::int64_t v_dim) const {
-  // The concat scores reach the attention as a bias, against queries and keys of one zero column.
-  return attention_dtype(dtype_policy(), input, !concat() && qk_dim == v_dim ? qk_dim : 0);
+DType KerasAttentionLayer::attention_dtype_for(DType input, std::int64_t qk_dim, std::int64_t v_dim) const {
+  // Summed scores reach the attention as a bias, against queries and keys of one zero column.
+  return attention_dtype(dtype_policy(), input, !summed() && qk_dim == v_dim ? qk_dim : 0);
 }
 
 namespace {
@@ -685,34 +699,52 @@ Tensor row_factors(const Tensor& query_mask, std::int64_t width, DType dtype) {
       .to(query_mask.device());
 }
 
-// Keras's concat scores (Bahdanau's additive form): s[b, i, j] = w sum_d tanh(c (q[b, i, d] +
-// k[b, j, d])), c the learned scale or 1, over the [B, Tq, Tk, D] sums as Keras forms them, by
-// ops that run on every device.
-struct ConcatScores {
+// Bahdanau's additive scores over the [B, Tq, Tk, D] sums q_i + k_j as Keras forms them, by ops
+// that run on every device: s[b, i, j] = sum_d w_d tanh(c (q[b, i, d] + k[b, j, d])), where c is a
+// scalar or 1 (undefined), and w a vector [D] (AdditiveAttention's scale), a scalar (Attention's
+// concat_score_weight), or 1 (undefined).
+struct SummedScores {
   Tensor x;       // q_i + k_j [B, Tq, Tk, D]
   Tensor t;       // tanh(c x)
-  Tensor sum;     // sum over d of t [B, Tq, Tk]
-  Tensor scores;  // w sum
+  Tensor sum;     // sum over d of t [B, Tq, Tk], where w is a scalar
+  Tensor scores;  // [B, Tq, Tk]
 };
-ConcatScores concat_scores(const Tensor& q, const Tensor& k, const Tensor& c, const Tensor& w) {
+SummedScores summed_scores(const Tensor& q, const Tensor& k, const Tensor& c, const Tensor& w) {
   const std::int64_t Tq = q.size(1), Tk = k.size(1);
-  ConcatScores s;
+  SummedScores s;
   const Tensor queries = ops::transpose(repeat_last(q, Tk), 2, 3);                      // [B, Tq, Tk, D]
   const Tensor keys = ops::transpose(ops::transpose(repeat_last(k, Tq), 2, 3), 1, 2);  // [B, Tq, Tk, D]
   s.x = ops::add(queries, keys);
   s.t = ops::activation(c.defined() ? times_scalar(s.x, c) : s.x, ops::Activation::tanh);
-  s.sum = sum_last(s.t);
-  s.scores = times_scalar(s.sum, w);
+  if (w.dim() == 1) {
+    s.scores = ops::linear(s.t, w.reshape({w.numel(), 1})).reshape({q.size(0), Tq, Tk});
+  } else {
+    s.sum = sum_last(s.t);
+    s.scores = w.defined() ? times_scalar(s.sum, w) : s.sum;
+  }
   return s;
 }
-struct ConcatScoreGrads {
-  Tensor dq, dk, dc, dw;  // dc undefined without c
+struct SummedScoreGrads {
+  Tensor dq, dk, dc, dw;  // dc, dw undefined without c, w
 };
-ConcatScoreGrads concat_scores_backward(const ConcatScores& s, const Tensor& c, const Tensor& w, const Tensor& ds) {
-  ConcatScoreGrads g;
-  const ops::LinearGrads weighted = times_scalar_backward(s.sum, w, ds);
-  g.dw = weighted.dweight;
-  Tensor dx = ops::activation_backward(s.t, repeat_last(weighted.dx, s.t.size(-1)), ops::Activation::tanh);
+SummedScoreGrads summed_scores_backward(const SummedScores& s, const Tensor& c, const Tensor& w, const Tensor& ds) {
+  SummedScoreGrads g;
+  const std::int64_t D = s.t.size(-1);
+  Tensor dt;
+  if (w.dim() == 1) {
+    Shape column = ds.shape();
+    column.push_back(1);
+    const ops::LinearGrads weighted = ops::linear_backward(s.t, w.reshape({D, 1}), ds.reshape(column), false);
+    dt = weighted.dx;
+    g.dw = weighted.dweight.reshape({D});
+  } else if (w.defined()) {
+    const ops::LinearGrads weighted = times_scalar_backward(s.sum, w, ds);
+    g.dw = weighted.dweight;
+    dt = repeat_last(weighted.dx, D);
+  } else {
+    dt = repeat_last(ds, D);
+  }
+  Tensor dx = ops::activation_backward(s.t, dt, ops::Activation::tanh);
   if (c.defined()) {
     const ops::LinearGrads scaled = times_scalar_backward(s.x, c, dx);
     dx = scaled.dx;
@@ -726,40 +758,45 @@ ConcatScoreGrads concat_scores_backward(const ConcatScores& s, const Tensor& c, 
 }  // namespace
 
 // What the backward needs: the attention's operands as it read them (dot: the query times the
-// scale; concat: columns of zeros, the scores coming in as its bias), its results, the concat
-// scores, and the query mask's row factors (undefined without one).
-struct LuongAttentionCache {
+// scale; summed scores: columns of zeros, the scores coming in as its bias), its results, the
+// summed scores, and the query mask's row factors (undefined without one).
+struct KerasAttentionCache {
   Tensor q, k, v;
   ops::AttentionResult attention;
-  ConcatScores concat;
+  SummedScores summed;
   Tensor rows;
 };
 
-ops::AttentionOptions LuongAttentionLayer::attention_options(const Tensor& concat_scores, bool weights) const {
+ops::AttentionOptions KerasAttentionLayer::attention_options(const Tensor& summed_scores, bool weights) const {
   ops::AttentionOptions options = sdpa_options(1, options_.use_causal_mask(), 1.0, weights);
-  if (concat_scores.defined()) {
-    const Tensor& s = concat_scores;
+  if (summed_scores.defined()) {
+    const Tensor& s = summed_scores;
     options.bias = s.reshape({s.size(0), 1, s.size(1), s.size(2)});
   }
   return options;
 }
 
-Tensors LuongAttentionLayer::forward(const Tensors& inputs, const CallContext&, std::any& cache) {
+Tensors KerasAttentionLayer::forward(const Tensors& inputs, const CallContext&, std::any& cache) {
   const Call call = parse(inputs);
   const DType dtype = attention_dtype_for(call.query.dtype(), call.query.size(-1), call.value.size(-1));
   const std::int64_t B = call.query.size(0), Tq = call.query.size(1), Tk = call.value.size(1);
-  LuongAttentionCache c;
-  if (concat()) {
-    c.concat = concat_scores(call.query, call.key, scale_ ? scale_->value : Tensor(), concat_score_weight_->value);
+  const Tensor scale = scale_ ? scale_->value : Tensor();
+  KerasAttentionCache c;
+  if (scores_ == Scores::concat) {
+    c.summed = summed_scores(call.query, call.key, scale, concat_score_weight_->value);
+  } else if (scores_ == Scores::additive) {
+    c.summed = summed_scores(call.query, call.key, Tensor(), scale);
+  } else {
+    c.q = ops::cast(scale_ ? times_scalar(call.query, scale) : call.query, dtype);
+    c.k = ops::cast(call.key, dtype);
+  }
+  if (summed()) {
     c.q = Tensor::zeros({B, Tq, 1}, dtype, call.query.device());
     c.k = Tensor::zeros({B, Tk, 1}, dtype, call.query.device());
-  } else {
-    c.q = ops::cast(scale_ ? times_scalar(call.query, scale_->value) : call.query, dtype);
-    c.k = ops::cast(call.key, dtype);
   }
   c.v = ops::cast(call.value, dtype);
   c.attention = ops::scaled_dot_product_attention(
-      c.q, c.k, c.v, call.value_mask, attention_options(c.concat.scores, options_.return_attention_scores()));
+      c.q, c.k, c.v, call.value_mask, attention_options(c.summed.scores, options_.return_attention_scores()));
   Tensor out = ops::cast(c.attention.out, call.query.dtype());
   if (call.query_mask.defined()) {
     c.rows = row_factors(call.query_mask, out.size(-1), out.dtype());
@@ -773,31 +810,31 @@ Tensors LuongAttentionLayer::forward(const Tensors& inputs, const CallContext&, 
   return outputs;
 }
 
-Tensors LuongAttentionLayer::backward(const Tensors& inputs, const std::any& cache, const Tensors& output_grads,
+Tensors KerasAttentionLayer::backward(const Tensors& inputs, const std::any& cache, const Tensors& output_grads,
                                       const std::vector<bool>& needs_grad) {
   refuse_weight_gradient(label(), output_grads);
   const Call call = parse(inputs);
-  const auto& c = std::any_cast<const LuongAttentionCache&>(cache);
+  const auto& c = std::any_cast<const KerasAttentionCache&>(cache);
   const Tensor dout = c.rows.defined() ? ops::multiply(output_grads[0], c.rows) : output_grads[0];
-  ops::AttentionOptions options = attention_options(c.concat.scores, false);
-  options.bias_grad = concat();
+  ops::AttentionOptions options = attention_options(c.summed.scores, false);
+  options.bias_grad = summed();
   const ops::AttentionGrads g = ops::scaled_dot_product_attention_backward(
       c.q, c.k, c.v, call.value_mask, c.attention, ops::cast(dout, c.q.dtype()), options);
   const DType dtype = call.query.dtype();
+  const Tensor scale = scale_ ? scale_->value : Tensor();
   Tensor dquery, dkey;
-  if (concat()) {
-    const Tensor ds = g.dbias.reshape(c.concat.scores.shape());
-    const ConcatScoreGrads s = concat_scores_backward(c.concat, scale_ ? scale_->value : Tensor(),
-                                                      concat_score_weight_->value, ds);
+  if (summed()) {
+    const Tensor ds = g.dbias.reshape(c.summed.scores.shape());
+    const bool concat = scores_ == Scores::concat;
+    const SummedScoreGrads s = concat ? summed_scores_backward(c.summed, scale, concat_score_weight_->value, ds)
+                                      : summed_scores_backward(c.summed, Tensor(), scale, ds);
     dquery = s.dq, dkey = s.dk;
-    if (concat_score_weight_->trainable) {
-      accumulate(*concat_score_weight_, s.dw);
-      if (scale_) accumulate(*scale_, s.dc);
-    }
+    if (concat && concat_score_weight_->trainable) accumulate(*concat_score_weight_, s.dw);
+    if (scale_ && scale_->trainable) accumulate(*scale_, concat ? s.dc : s.dw);
   } else {
     dquery = ops::cast(g.dq, dtype), dkey = ops::cast(g.dk, dtype);
     if (scale_) {
-      const ops::LinearGrads scaled = times_scalar_backward(call.query, scale_->value, dquery);
+      const ops::LinearGrads scaled = times_scalar_backward(call.query, scale, dquery);
       if (scale_->trainable) accumulate(*scale_, scaled.dweight);
       dquery = scaled.dx;
     }
@@ -810,7 +847,7 @@ Tensors LuongAttentionLayer::backward(const Tensors& inputs, const std::any& cac
   return grads;
 }
 
-std::vector<ops::AttentionSupport> LuongAttentionLayer::attention_support(const std::vector<Shape>& input_shapes,
+std::vector<ops::AttentionSupport> KerasAttentionLayer::attention_support(const std::vector<Shape>& input_shapes,
                                                                           const std::vector<DType>& input_dtypes,
                                                                           Device device) const {
   const Shape& query = input_shapes[0];
@@ -818,7 +855,7 @@ std::vector<ops::AttentionSupport> LuongAttentionLayer::attention_support(const 
   const Shape& key = input_shapes.size() > 2 && input_shapes[2].size() == 3 ? input_shapes[2] : value;
   const DType dtype = attention_dtype_for(input_dtypes[0], query.back(), value.back());
   const Tensor v = placeholder(value, dtype, device);
-  if (!concat())
+  if (!summed())
     return {ops::scaled_dot_product_attention_supports(placeholder(query, dtype, device), placeholder(key, dtype, device),
                                                        v, Tensor(), attention_options(Tensor(), options_.return_attention_scores()))};
   const Tensor scores = placeholder({query[0], query[1], value[1]}, dtype, device);
@@ -827,7 +864,7 @@ std::vector<ops::AttentionSupport> LuongAttentionLayer::attention_support(const 
                                                      attention_options(scores, options_.return_attention_scores()))};
 }
 
-Json LuongAttentionLayer::options_config() const {
+Json KerasAttentionLayer::options_config() const {
   return {{"use_scale", options_.use_scale()},
           {"score_mode", options_.score_mode()},
           {"dropout", options_.dropout()},
@@ -835,8 +872,8 @@ Json LuongAttentionLayer::options_config() const {
           {"return_attention_scores", options_.return_attention_scores()}};
 }
 
-LayerPtr LuongAttentionLayer::from_config(const Json& config) {
-  return std::make_shared<LuongAttentionLayer>(AttentionLayerOptions()
+LayerPtr KerasAttentionLayer::from_config(const Json& config) {
+  return std::make_shared<KerasAttentionLayer>(AttentionLayerOptions()
                                                    .use_scale(config.at("use_scale").get<bool>())
                                                    .score_mode(config.at("score_mode").get<std::string>())
                                                    .dropout(config.at("dropout").get<double>())
@@ -845,10 +882,113 @@ LayerPtr LuongAttentionLayer::from_config(const Json& config) {
                                                        config.at("return_attention_scores").get<bool>()));
 }
 
+// ------------------------------------------------------------------ AdditiveAttention's two forms
+
+AdditiveAttentionLayer::AdditiveAttentionLayer(const AdditiveAttentionOptions& options)
+    : Layer("AdditiveAttention"), options_(options) {}
+
+Layer& AdditiveAttentionLayer::form_for(const std::vector<Shape>& input_shapes) const {
+  // One input, or an input and its mask [T]: the pooling; else query, value (and key, masks).
+  const bool pooling = input_shapes.size() == 1 || (input_shapes.size() == 2 && input_shapes[1].size() == 1);
+  const AdditiveAttentionOptions& o = options_;
+  const AdditiveAttentionOptions defaults;
+  if (form_ == nullptr) {
+    if (pooling) {
+      ATTNKIT_CHECK(o.use_scale() == defaults.use_scale() && o.dropout() == defaults.dropout() &&
+                        o.use_causal_mask() == defaults.use_causal_mask() &&
+                        o.return_attention_scores() == defaults.return_attention_scores(),
+                    label(), ": called on one input, it is AttentionPooling, which takes none of use_scale, dropout, "
+                    "use_causal_mask and return_attention_scores (those are for a call on query and value)");
+      form_ = std::make_shared<AttentionPoolingLayer>(AttentionPoolingOptions()
+                                                          .return_sequences(o.return_sequences())
+                                                          .epsilon(o.epsilon())
+                                                          .use_bias(o.use_bias())
+                                                          .return_attention(o.return_attention()),
+                                                      "AdditiveAttention");
+    } else {
+      ATTNKIT_CHECK(o.return_sequences() == defaults.return_sequences() && o.epsilon() == defaults.epsilon() &&
+                        o.use_bias() == defaults.use_bias() && o.return_attention() == defaults.return_attention(),
+                    label(), ": called on query and value, it is Keras's AdditiveAttention, which takes none of "
+                    "return_sequences, epsilon, use_bias and return_attention (those are for a call on one input)");
+      form_ = KerasAttentionLayer::additive(AttentionLayerOptions()
+                                                .use_scale(o.use_scale())
+                                                .dropout(o.dropout())
+                                                .use_causal_mask(o.use_causal_mask())
+                                                .return_attention_scores(o.return_attention_scores()));
+    }
+    pooling_ = pooling;
+    form_->set_dtype_policy(dtype_policy());
+    form_->set_trainable(trainable());
+  }
+  ATTNKIT_CHECK(pooling == pooling_, label(), ": first called on ",
+                pooling_ ? "one input (pooling)" : "query and value (Bahdanau's attention)", ", it cannot be called on ",
+                pooling ? "one input" : "query and value", " too");
+  return *form_;
+}
+
+Layer& AdditiveAttentionLayer::built_form() const {
+  ATTNKIT_CHECK(form_ != nullptr, label(), " is not built: it takes its form from its first call");
+  return *form_;
+}
+
+std::vector<Shape> AdditiveAttentionLayer::output_shapes(const std::vector<Shape>& input_shapes) const {
+  return form_for(input_shapes).output_shapes(input_shapes);
+}
+
+void AdditiveAttentionLayer::create_parameters(const std::vector<Shape>& input_shapes, Generator& init) {
+  form_for(input_shapes).build(input_shapes, init);
+}
+
+std::vector<Layer*> AdditiveAttentionLayer::children() const {
+  if (form_ == nullptr) return {};
+  return {form_.get()};
+}
+
+Tensors AdditiveAttentionLayer::forward(const Tensors& inputs, const CallContext& context, std::any& cache) {
+  return built_form().forward(inputs, context, cache);
+}
+
+Tensors AdditiveAttentionLayer::backward(const Tensors& inputs, const std::any& cache, const Tensors& output_grads,
+                                         const std::vector<bool>& needs_grad) {
+  return built_form().backward(inputs, cache, output_grads, needs_grad);
+}
+
+std::vector<ops::AttentionSupport> AdditiveAttentionLayer::attention_support(const std::vector<Shape>& input_shapes,
+                                                                             const std::vector<DType>& input_dtypes,
+                                                                             Device device) const {
+  return built_form().attention_support(input_shapes, input_dtypes, device);
+}
+
+Json AdditiveAttentionLayer::options_config() const {
+  return {{"use_scale", options_.use_scale()},
+          {"dropout", options_.dropout()},
+          {"use_causal_mask", options_.use_causal_mask()},
+          {"return_attention_scores", options_.return_attention_scores()},
+          {"return_sequences", options_.return_sequences()},
+          {"epsilon", options_.epsilon()},
+          {"use_bias", options_.use_bias()},
+          {"return_attention", options_.return_attention()}};
+}
+
+LayerPtr AdditiveAttentionLayer::from_config(const Json& config) {
+  // Configs saved before the query-and-value form existed hold the pooling's options alone.
+  const AdditiveAttentionOptions defaults;
+  return std::make_shared<AdditiveAttentionLayer>(
+      AdditiveAttentionOptions()
+          .use_scale(config.value("use_scale", defaults.use_scale()))
+          .dropout(config.value("dropout", defaults.dropout()))
+          .use_causal_mask(config.value("use_causal_mask", defaults.use_causal_mask()))
+          .return_attention_scores(config.value("return_attention_scores", defaults.return_attention_scores()))
+          .return_sequences(config.at("return_sequences").get<bool>())
+          .epsilon(config.at("epsilon").get<double>())
+          .use_bias(config.at("use_bias").get<bool>())
+          .return_attention(config.at("return_attention").get<bool>()));
+}
+
 // ------------------------------------------------------------------ factories
 
-LayerRef AdditiveAttention(const AdditiveAttentionOptions& options) {
-  return LayerRef(std::make_shared<AdditiveAttentionLayer>(options));
+LayerRef AttentionPooling(const AttentionPoolingOptions& options) {
+  return LayerRef(std::make_shared<AttentionPoolingLayer>(options));
 }
 LayerRef GatingAttention(bool return_attention) {
   return LayerRef(std::make_shared<GatingAttentionLayer>(false, false, return_attention));
@@ -866,7 +1006,10 @@ LayerRef MultiHeadAttention(std::int64_t num_heads, std::int64_t key_dim, const 
   return LayerRef(std::make_shared<MultiHeadAttentionLayer>(num_heads, key_dim, options));
 }
 LayerRef Attention(const AttentionLayerOptions& options) {
-  return LayerRef(std::make_shared<LuongAttentionLayer>(options));
+  return LayerRef(std::make_shared<KerasAttentionLayer>(options));
+}
+LayerRef AdditiveAttention(const AdditiveAttentionOptions& options) {
+  return LayerRef(std::make_shared<AdditiveAttentionLayer>(options));
 }
 
 }  // namespace attnkit::layers

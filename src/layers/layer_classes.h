@@ -257,9 +257,11 @@ class LayerNormalizationLayer : public Layer {
                                                        const std::vector<DType>& input_dtypes, Device device) \
       const override
 
-class AdditiveAttentionLayer : public Layer {
+// The blog's tanh pooling; `type` is "AttentionPooling", or "AdditiveAttention" for that
+// layer's one-input form.
+class AttentionPoolingLayer : public Layer {
  public:
-  explicit AdditiveAttentionLayer(const AdditiveAttentionOptions& options);
+  explicit AttentionPoolingLayer(const AttentionPoolingOptions& options, std::string type = "AttentionPooling");
   static LayerPtr from_config(const Json& config);
   ATTNKIT_LAYER_METHODS;
   ATTNKIT_ATTENTION_SUPPORT;
@@ -268,7 +270,7 @@ class AdditiveAttentionLayer : public Layer {
   void create_parameters(const std::vector<Shape>& input_shapes, Generator& init) override;
 
  private:
-  AdditiveAttentionOptions options_;
+  AttentionPoolingOptions options_;
   Parameter *w_ = nullptr, *b_ = nullptr;
 };
 
@@ -344,10 +346,13 @@ class MultiHeadAttentionLayer : public Layer {
   Projection query_, key_, value_, output_;
 };
 
-// Keras 3's Attention (Luong's dot-product attention).
-class LuongAttentionLayer : public Layer {
+// Keras 3's Attention (Luong's dot-product scores, or Bahdanau's as "concat"), and the
+// query-and-value form of Keras's AdditiveAttention (Bahdanau's scores with a scale per feature).
+class KerasAttentionLayer : public Layer {
  public:
-  explicit LuongAttentionLayer(const AttentionLayerOptions& options);
+  explicit KerasAttentionLayer(const AttentionLayerOptions& options);  // Attention
+  // AdditiveAttention's form on query and value (its dropout and masks as Attention's options).
+  static std::shared_ptr<KerasAttentionLayer> additive(const AttentionLayerOptions& options);
   static LayerPtr from_config(const Json& config);
   ATTNKIT_LAYER_METHODS;
   ATTNKIT_ATTENTION_SUPPORT;
@@ -356,20 +361,52 @@ class LuongAttentionLayer : public Layer {
   void create_parameters(const std::vector<Shape>& input_shapes, Generator& init) override;
 
  private:
+  // dot: query key^T; concat: w sum_d tanh(c (q_d + k_d)) with scalars w and c; additive:
+  // sum_d w_d tanh(q_d + k_d) with w [D].
+  enum class Scores { dot, concat, additive };
+  KerasAttentionLayer(std::string type, Scores scores, const AttentionLayerOptions& options);
+  static Scores scores_of(const std::string& score_mode);  // Attention's "dot" or "concat"
   // The inputs of a call: query, value, key (value when not given), query_mask, value_mask.
   struct Call {
     Tensor query, value, key, query_mask, value_mask;
     bool own_key;
   };
   static Call parse(const Tensors& inputs);
-  bool concat() const { return options_.score_mode() == "concat"; }
+  bool summed() const { return scores_ != Scores::dot; }  // the scores come in as the attention's bias
   DType attention_dtype_for(DType input, std::int64_t qk_dim, std::int64_t v_dim) const;
-  // The attention's options; with concat scores [B, Tq, Tk], they come in as its bias.
-  ops::AttentionOptions attention_options(const Tensor& concat_scores, bool weights) const;
+  // The attention's options; with summed scores [B, Tq, Tk], they come in as its bias.
+  ops::AttentionOptions attention_options(const Tensor& summed_scores, bool weights) const;
 
+  Scores scores_;
   AttentionLayerOptions options_;
-  Parameter* scale_ = nullptr;                // use_scale
-  Parameter* concat_score_weight_ = nullptr;  // score_mode "concat"
+  Parameter* scale_ = nullptr;                // use_scale: [] (dot, concat: c) or [D] (additive: w)
+  Parameter* concat_score_weight_ = nullptr;  // concat: w
+};
+
+// Keras's AdditiveAttention on query and value, or AttentionPooling on one input: the form is
+// taken from the first call (AdditiveAttentionLayer's one child, whose parameters it lists as
+// its own).
+class AdditiveAttentionLayer : public Layer {
+ public:
+  explicit AdditiveAttentionLayer(const AdditiveAttentionOptions& options);
+  static LayerPtr from_config(const Json& config);
+  ATTNKIT_LAYER_METHODS;
+  ATTNKIT_ATTENTION_SUPPORT;
+
+ protected:
+  void create_parameters(const std::vector<Shape>& input_shapes, Generator& init) override;
+  std::vector<Layer*> children() const override;
+
+ private:
+  // The form for a call on inputs of these shapes, made at the first (an error when a later call
+  // has the other form); the one made, for the computations.
+  Layer& form_for(const std::vector<Shape>& input_shapes) const;
+  Layer& built_form() const;
+
+  AdditiveAttentionOptions options_;
+  // Made by the first output_shapes() or build(), unnamed.
+  mutable std::shared_ptr<Layer> form_;
+  mutable bool pooling_ = false;
 };
 
 #undef ATTNKIT_LAYER_METHODS

@@ -37,13 +37,14 @@ const std::map<std::string, FromConfig>& from_config_table() {
       {"Bidirectional", BidirectionalLayer::from_config},
       {"BatchNormalization", BatchNormalizationLayer::from_config},
       {"LayerNormalization", LayerNormalizationLayer::from_config},
+      {"AttentionPooling", AttentionPoolingLayer::from_config},
       {"AdditiveAttention", AdditiveAttentionLayer::from_config},
       {"GatingAttention", [](const Json& c) { return GatingAttentionLayer::from_config(c, false); }},
       {"TemporalGatingAttention", [](const Json& c) { return GatingAttentionLayer::from_config(c, true); }},
       {"MultiHeadSelfAttention", MultiHeadSelfAttentionLayer::from_config},
       {"DotAttention", DotAttentionLayer::from_config},
       {"MultiHeadAttention", MultiHeadAttentionLayer::from_config},
-      {"Attention", LuongAttentionLayer::from_config},
+      {"Attention", KerasAttentionLayer::from_config},
   };
   return table;
 }

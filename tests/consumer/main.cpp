@@ -23,7 +23,7 @@ int main() {
   SymbolicTensor tokens = Input({10}, DType::i32, "tokens");
   SymbolicTensor h = layers::Embedding(30, 16)(tokens);
   h = layers::Bidirectional(layers::LSTM(16, layers::RecurrentOptions().return_sequences(true)))(h);
-  SymbolicTensor probs = layers::Dense(2, "softmax")(layers::AdditiveAttention()(h));
+  SymbolicTensor probs = layers::Dense(2, "softmax")(layers::AttentionPooling()(h));
   Model model(tokens, probs);
   model.compile(CompileOptions().optimizer(Adam(0.01)).loss("categorical_crossentropy"));
   std::printf("%s", model.summary().c_str());

@@ -171,9 +171,10 @@ TEST_F(DeviceMixedPrecision, KerasAttentionWithMasksRunsLikeTheCpu) {
     for (const double v : values(t)) m = std::max(m, std::fabs(v));
     return m;
   };
-  for (const std::string mode : {"dot", "concat"})
+  for (const std::string mode : {"dot", "concat", "additive"})
     for (const char* policy : {"float32", "mixed_bfloat16"}) {
       const auto layer = [&] {
+        if (mode == "additive") return layers::AdditiveAttention().dtype_policy(policy);  // Keras's (Bahdanau's)
         return layers::Attention(layers::AttentionLayerOptions().use_scale(true).score_mode(mode)).dtype_policy(policy);
       };
       const Tensors inputs{query, value, query_mask, value_mask};
