@@ -48,11 +48,13 @@ __global__ void forward_kernel(FlashAttentionParams p) {
   float* ks = ak::dynamic_shared<float>() + layout.k;
   float* vs = ak::dynamic_shared<float>() + layout.v;
   float* ps = ak::dynamic_shared<float>() + layout.p;
-  const HeadView<float> head = head_view<float>(p, nullptr, b, h);
+  const Sequence seq = sequence_of<kModifiers>(p, b);
+  if (i0 >= seq.queries) return;  // past a short sequence of a variable-length batch
+  const HeadView<float> head = head_view<float>(p, nullptr, seq, h);
   const float *q = head.q, *k = head.k, *v = head.v;
-  const KeyVisibility visible = key_visibility(p, b);
+  const KeyVisibility visible = key_visibility(p, seq, b);
   const ScoreModifiers modifiers = score_modifiers(p, b, h);
-  load_rows(qs, dk, q, p.q_row, i0, kRows, p.queries, dk);
+  load_rows(qs, dk, q, p.q_row, i0, kRows, seq.queries, dk);
 
   float m[kRowsPerWarp], l[kRowsPerWarp], o[kRowsPerWarp][kCols];
   AK_UNROLL
@@ -65,8 +67,8 @@ __global__ void forward_kernel(FlashAttentionParams p) {
   const std::int64_t key_end = visible.key_end(i0, kRows);
   for (std::int64_t j0 = visible.key_begin(i0) / kTile * kTile; j0 < key_end; j0 += kTile) {
     __syncthreads();  // the previous tile's k and v are no longer read (first time: q is written)
-    load_rows(ks, Traits::padded(dk), k, p.k_row, j0, kTile, p.keys, dk);
-    load_rows(vs, dv, v, p.v_row, j0, kTile, p.keys, dv);
+    load_rows(ks, Traits::padded(dk), k, p.k_row, j0, kTile, seq.keys, dk);
+    load_rows(vs, dv, v, p.v_row, j0, kTile, seq.keys, dv);
     __syncthreads();
     const std::int64_t j = j0 + lane;
     AK_UNROLL
@@ -74,7 +76,7 @@ __global__ void forward_kernel(FlashAttentionParams p) {
       const int r = warp * kRowsPerWarp + rr;
       const std::int64_t i = i0 + r;
       float s = -INFINITY;
-      if (i < p.queries && visible(i, j) &&
+      if (i < seq.queries && visible(i, j) &&
           !(kModifiers && modifiers.hides(static_cast<int>(i), static_cast<int>(j)))) {
         float dot = 0.0f;
         for (int c = 0; c < dk; ++c) dot += qs[r * dk + c] * ks[lane * Traits::padded(dk) + c];
@@ -104,13 +106,13 @@ __global__ void forward_kernel(FlashAttentionParams p) {
   AK_UNROLL
   for (int rr = 0; rr < kRowsPerWarp; ++rr) {
     const std::int64_t i = i0 + warp * kRowsPerWarp + rr;
-    if (i >= p.queries) continue;
+    if (i >= seq.queries) continue;
     const float inverse = l[rr] > 0.0f ? 1.0f / l[rr] : 0.0f;
-    float* out = static_cast<float*>(p.out) + (b * p.queries + i) * p.out_row + h * dv;
+    float* out = static_cast<float*>(p.out) + (seq.first_query + i) * p.out_row + h * dv;
     AK_UNROLL
     for (int c = 0; c < kCols; ++c)
       if (lane + c * ak::kWarpSize < dv) out[lane + c * ak::kWarpSize] = o[rr][c] * inverse;
-    if (lane == 0) p.lse[bh * p.queries + i] = l[rr] > 0.0f ? m[rr] + logf(l[rr]) : -INFINITY;
+    if (lane == 0) p.lse[lse_offset<kModifiers>(p, seq, b, h) + i] = l[rr] > 0.0f ? m[rr] + logf(l[rr]) : -INFINITY;
   }
 }
 
@@ -131,13 +133,16 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
   float* ks = ak::dynamic_shared<float>() + layout.k;
   float* vs = ak::dynamic_shared<float>() + layout.v;
   float* dss = ak::dynamic_shared<float>() + layout.ds;
-  const HeadView<float> head = head_view<float>(p, g.dout, b, h);
+  const Sequence seq = sequence_of<kModifiers>(p, b);
+  if (i0 >= seq.queries) return;  // past a short sequence of a variable-length batch
+  const HeadView<float> head = head_view<float>(p, g.dout, seq, h);
   const float *q = head.q, *k = head.k, *v = head.v, *out = head.out, *dout = head.dout;
-  const KeyVisibility visible = key_visibility(p, b);
+  const KeyVisibility visible = key_visibility(p, seq, b);
   const ScoreModifiers modifiers = score_modifiers(p, b, h);
+  const std::int64_t lse_at = lse_offset<kModifiers>(p, seq, b, h);
   float* dbias = g.dbias != nullptr ? g.dbias + bh * p.queries * p.keys : nullptr;
-  load_rows(qs, dk, q, p.q_row, i0, kRows, p.queries, dk);
-  load_rows(dos, dv, dout, p.out_row, i0, kRows, p.queries, dv);
+  load_rows(qs, dk, q, p.q_row, i0, kRows, seq.queries, dk);
+  load_rows(dos, dv, dout, p.out_row, i0, kRows, seq.queries, dv);
   __syncthreads();
 
   // delta_i = dout_i . out_i, kept by the warp and written for the dk/dv pass; and lse_i.
@@ -147,19 +152,19 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
     const int r = warp * kRowsPerWarp + rr;
     const std::int64_t i = i0 + r;
     float dot = 0.0f;
-    if (i < p.queries)
+    if (i < seq.queries)
       for (int c = lane; c < dv; c += ak::kWarpSize) dot += dos[r * dv + c] * out[i * p.out_row + c];
     delta[rr] = ak::warp_reduce(dot, ak::SumOf());
-    lse[rr] = i < p.queries ? p.lse[bh * p.queries + i] : -INFINITY;
-    if (i < p.queries && lane == 0) g.delta[bh * p.queries + i] = delta[rr];
+    lse[rr] = i < seq.queries ? p.lse[lse_at + i] : -INFINITY;
+    if (i < seq.queries && lane == 0) g.delta[lse_at + i] = delta[rr];
     AK_UNROLL
     for (int c = 0; c < kCols; ++c) dq[rr][c] = 0.0f;
   }
   const std::int64_t key_end = visible.key_end(i0, kRows);
   for (std::int64_t j0 = visible.key_begin(i0) / kTile * kTile; j0 < key_end; j0 += kTile) {
     __syncthreads();
-    load_rows(ks, Traits::padded(dk), k, p.k_row, j0, kTile, p.keys, dk);
-    load_rows(vs, Traits::padded(dv), v, p.v_row, j0, kTile, p.keys, dv);
+    load_rows(ks, Traits::padded(dk), k, p.k_row, j0, kTile, seq.keys, dk);
+    load_rows(vs, Traits::padded(dv), v, p.v_row, j0, kTile, seq.keys, dv);
     __syncthreads();
     const std::int64_t j = j0 + lane;
     AK_UNROLL
@@ -167,7 +172,7 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
       const int r = warp * kRowsPerWarp + rr;
       const std::int64_t i = i0 + r;
       float ds = 0.0f;
-      if (i < p.queries && visible(i, j) &&
+      if (i < seq.queries && visible(i, j) &&
           !(kModifiers && modifiers.hides(static_cast<int>(i), static_cast<int>(j)))) {
         float s = 0.0f, dp = 0.0f;
         for (int c = 0; c < dk; ++c) s += qs[r * dk + c] * ks[lane * Traits::padded(dk) + c];
@@ -194,8 +199,8 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
   AK_UNROLL
   for (int rr = 0; rr < kRowsPerWarp; ++rr) {
     const std::int64_t i = i0 + warp * kRowsPerWarp + rr;
-    if (i >= p.queries) continue;
-    float* dq_row = static_cast<float*>(g.dq) + (b * p.queries + i) * p.q_row + h * dk;
+    if (i >= seq.queries) continue;
+    float* dq_row = static_cast<float*>(g.dq) + (seq.first_query + i) * p.q_row + h * dk;
     AK_UNROLL
     for (int c = 0; c < kCols; ++c)
       if (lane + c * ak::kWarpSize < dk) dq_row[lane + c * ak::kWarpSize] = dq[rr][c] * p.scale;
@@ -221,11 +226,13 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
   float* dst = ak::dynamic_shared<float>() + layout.dst;  // ds^T
   float* lse = ak::dynamic_shared<float>() + layout.lse;
   float* delta = ak::dynamic_shared<float>() + layout.delta;
-  const KeyVisibility visible = key_visibility(p, b);
+  const Sequence seq = sequence_of<kModifiers>(p, b);
+  if (j0 >= seq.keys) return;  // past a short sequence of a variable-length batch
+  const KeyVisibility visible = key_visibility(p, seq, b);
   {
-    const HeadView<float> head = head_view<float>(p, g.dout, b, kv_h * group);
-    load_rows(ks, dk, head.k, p.k_row, j0, kRows, p.keys, dk);
-    load_rows(vs, dv, head.v, p.v_row, j0, kRows, p.keys, dv);
+    const HeadView<float> head = head_view<float>(p, g.dout, seq, kv_h * group);
+    load_rows(ks, dk, head.k, p.k_row, j0, kRows, seq.keys, dk);
+    load_rows(vs, dv, head.v, p.v_row, j0, kRows, seq.keys, dv);
   }
 
   float dk_acc[kRowsPerWarp][kCols], dv_acc[kRowsPerWarp][kCols];
@@ -234,20 +241,20 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
     AK_UNROLL
     for (int c = 0; c < kCols; ++c) dk_acc[rr][c] = dv_acc[rr][c] = 0.0f;
   // Keys at or past the visibility limit are seen by no query: their gradients stay 0.
-  const std::int64_t query_begin = j0 < visible.limit ? visible.query_begin(j0) : p.queries;
-  const std::int64_t query_end = visible.query_end(j0, kRows, p.queries);
+  const std::int64_t query_begin = j0 < visible.limit ? visible.query_begin(j0) : seq.queries;
+  const std::int64_t query_end = visible.query_end(j0, kRows, seq.queries);
   for (std::int64_t h = kv_h * group; h < (kv_h + 1) * group; ++h) {
-    const std::int64_t bh = b * p.heads + h;
-    const HeadView<float> head = head_view<float>(p, g.dout, b, h);
+    const std::int64_t lse_at = lse_offset<kModifiers>(p, seq, b, h);
+    const HeadView<float> head = head_view<float>(p, g.dout, seq, h);
     const ScoreModifiers modifiers = score_modifiers(p, b, h);
     for (std::int64_t t0 = query_begin; t0 < query_end; t0 += kTile) {
       __syncthreads();
-      load_rows(qs, Traits::padded(dk), head.q, p.q_row, t0, kTile, p.queries, dk);
-      load_rows(dos, Traits::padded(dv), head.dout, p.out_row, t0, kTile, p.queries, dv);
+      load_rows(qs, Traits::padded(dk), head.q, p.q_row, t0, kTile, seq.queries, dk);
+      load_rows(dos, Traits::padded(dv), head.dout, p.out_row, t0, kTile, seq.queries, dv);
       if (threadIdx.x < kTile) {
         const std::int64_t i = t0 + threadIdx.x;
-        lse[threadIdx.x] = i < p.queries ? p.lse[bh * p.queries + i] : -INFINITY;
-        delta[threadIdx.x] = i < p.queries ? g.delta[bh * p.queries + i] : 0.0f;
+        lse[threadIdx.x] = i < seq.queries ? p.lse[lse_at + i] : -INFINITY;
+        delta[threadIdx.x] = i < seq.queries ? g.delta[lse_at + i] : 0.0f;
       }
       __syncthreads();
       const std::int64_t i = t0 + lane;
@@ -256,7 +263,7 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
         const int r = warp * kRowsPerWarp + rr;
         const std::int64_t j = j0 + r;
         float prob = 0.0f, ds = 0.0f;
-        if (i < p.queries && visible(i, j) &&
+        if (i < seq.queries && visible(i, j) &&
             !(kModifiers && modifiers.hides(static_cast<int>(i), static_cast<int>(j)))) {
           float s = 0.0f, dp = 0.0f;
           for (int c = 0; c < dk; ++c) s += qs[lane * Traits::padded(dk) + c] * ks[r * dk + c];
@@ -287,9 +294,9 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
   AK_UNROLL
   for (int rr = 0; rr < kRowsPerWarp; ++rr) {
     const std::int64_t j = j0 + warp * kRowsPerWarp + rr;
-    if (j >= p.keys) continue;
-    float* dk_row = static_cast<float*>(g.dk) + (b * p.keys + j) * p.k_row + kv_h * dk;
-    float* dv_row = static_cast<float*>(g.dv) + (b * p.keys + j) * p.v_row + kv_h * dv;
+    if (j >= seq.keys) continue;
+    float* dk_row = static_cast<float*>(g.dk) + (seq.first_key + j) * p.k_row + kv_h * dk;
+    float* dv_row = static_cast<float*>(g.dv) + (seq.first_key + j) * p.v_row + kv_h * dv;
     AK_UNROLL
     for (int c = 0; c < kCols; ++c) {
       const int col = lane + c * ak::kWarpSize;
@@ -305,7 +312,7 @@ void forward_f32(const FlashAttentionParams& p, void* stream) {
   const int dk = static_cast<int>(p.qk_dim), dv = static_cast<int>(p.v_dim);
   with_f32_traits(dv, [&](auto traits) {
     using Traits = decltype(traits);
-    with_modifiers(has_score_modifiers(p), [&](auto modifiers) {
+    with_modifiers(needs_modifier_instances(p), [&](auto modifiers) {
       AK_LAUNCH((forward_kernel<Traits, decltype(modifiers)::value>), grid_for<Traits>(p.queries, p), kThreads,
                 sizeof(float) * typename Traits::Forward(dk, dv).floats, ak::as_stream(stream), p);
     });
@@ -315,7 +322,7 @@ void forward_f32(const FlashAttentionParams& p, void* stream) {
 void backward_f32(const FlashAttentionGradParams& g, void* stream) {
   const FlashAttentionParams& p = g.forward;
   const int dk = static_cast<int>(p.qk_dim), dv = static_cast<int>(p.v_dim);
-  const bool modifiers_on = has_score_modifiers(p) || g.dbias != nullptr;
+  const bool modifiers_on = needs_modifier_instances(p) || g.dbias != nullptr;
   if (p.queries > 0)  // writes delta, which the dk/dv pass reads
     with_f32_traits(dk, [&](auto traits) {
       using Traits = decltype(traits);
@@ -354,6 +361,13 @@ std::string flash_attention_unsupported(const FlashAttentionParams& p) {
   if (p.kv_heads < 0 || (p.kv_heads != 0 && p.heads % p.kv_heads != 0))
     return concat(p.kv_heads, " key heads do not divide ", p.heads, " query heads");
   if (p.bias_batch_step < 0 || p.bias_head_step < 0) return "negative bias steps";
+  if ((p.cu_seqlens_q == nullptr) != (p.cu_seqlens_k == nullptr))
+    return "a variable-length batch needs the offsets of both queries and keys";
+  if (p.cu_seqlens_q != nullptr && (p.key_mask != nullptr || p.key_lengths != nullptr || p.bias != nullptr ||
+                                    p.attention_mask != nullptr))
+    return "a variable-length batch takes no key mask, key lengths, bias or attention mask";
+  if (p.cu_seqlens_q != nullptr && !(p.total_queries >= 0 && p.total_queries <= kMaxSteps))
+    return concat("a variable-length batch of ", p.total_queries, " queries: the kernels take 0 to ", kMaxSteps);
   if (!(p.softcap >= 0.0f && p.softcap <= 3.4e38f))
     return concat("softcap must be 0 (none) or positive and finite, got ", p.softcap);
   if (p.dtype == AttentionDType::f32) {
@@ -378,6 +392,8 @@ std::string flash_attention_unsupported(const FlashAttentionParams& p) {
 
 std::string flash_attention_unsupported(const FlashAttentionGradParams& g) {
   std::string why = flash_attention_unsupported(g.forward);
+  if (why.empty() && g.dbias != nullptr && g.forward.cu_seqlens_q != nullptr)
+    why = "a variable-length batch has no bias to take a gradient";
   if (!why.empty() || g.forward.dtype == AttentionDType::f32) return why;
   // dout is read by cp.async like q, k and v; dq, dk and dv are written two elements a store.
   if (!aligned(g.dout, 16)) return "f16 and bf16 need dout 16-byte aligned";

@@ -50,8 +50,27 @@ struct KeyVisibility {
   }
 };
 
-AK_DEVICE KeyVisibility key_visibility(const FlashAttentionParams& p, std::int64_t b) {
-  std::int64_t limit = p.keys;
+// The steps of one batch element: where its queries start among q's steps and how many there
+// are, and the same for its keys (a variable-length batch's, or `queries` and `keys` each).
+// kVarlen: whether the instance takes variable-length batches (those with modifiers); the plain
+// ones compute from the parameters alone.
+struct Sequence {
+  std::int64_t first_query, queries, first_key, keys;
+};
+template <bool kVarlen>
+AK_DEVICE Sequence sequence_of(const FlashAttentionParams& p, std::int64_t b) {
+  if (!kVarlen || p.cu_seqlens_q == nullptr) return {b * p.queries, p.queries, b * p.keys, p.keys};
+  const std::int64_t q0 = p.cu_seqlens_q[b], k0 = p.cu_seqlens_k[b];
+  return {q0, p.cu_seqlens_q[b + 1] - q0, k0, p.cu_seqlens_k[b + 1] - k0};
+}
+// Where the lse (and delta) of query 0 of (b, h) lies; the sequence's other queries follow it.
+template <bool kVarlen>
+AK_DEVICE std::int64_t lse_offset(const FlashAttentionParams& p, const Sequence& seq, std::int64_t b, std::int64_t h) {
+  return kVarlen && p.cu_seqlens_q != nullptr ? h * p.total_queries + seq.first_query : (b * p.heads + h) * p.queries;
+}
+
+AK_DEVICE KeyVisibility key_visibility(const FlashAttentionParams& p, const Sequence& seq, std::int64_t b) {
+  std::int64_t limit = seq.keys;
   if (p.key_lengths != nullptr) {
     const std::int64_t length = p.key_lengths[b];
     limit = length < 0 ? 0 : (length < limit ? length : limit);
@@ -118,12 +137,12 @@ struct HeadView {
 };
 // h is a query head; k and v are read at its key head.
 template <typename T>
-AK_DEVICE HeadView<T> head_view(const FlashAttentionParams& p, const void* dout, std::int64_t b, std::int64_t h) {
-  const std::int64_t out_at = b * p.queries * p.out_row + h * p.v_dim;
+AK_DEVICE HeadView<T> head_view(const FlashAttentionParams& p, const void* dout, const Sequence& seq, std::int64_t h) {
+  const std::int64_t out_at = seq.first_query * p.out_row + h * p.v_dim;
   const std::int64_t kv_h = h / (p.heads / kv_heads_of(p));
-  return {static_cast<const T*>(p.q) + b * p.queries * p.q_row + h * p.qk_dim,
-          static_cast<const T*>(p.k) + b * p.keys * p.k_row + kv_h * p.qk_dim,
-          static_cast<const T*>(p.v) + b * p.keys * p.v_row + kv_h * p.v_dim,
+  return {static_cast<const T*>(p.q) + seq.first_query * p.q_row + h * p.qk_dim,
+          static_cast<const T*>(p.k) + seq.first_key * p.k_row + kv_h * p.qk_dim,
+          static_cast<const T*>(p.v) + seq.first_key * p.v_row + kv_h * p.v_dim,
           static_cast<const T*>(p.out) + out_at, dout != nullptr ? static_cast<const T*>(dout) + out_at : nullptr};
 }
 

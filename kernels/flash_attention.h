@@ -5,6 +5,7 @@
 //
 // Layout: element c of head h at step t of batch b of q is
 //   q[(b * queries + t) * q_row + h * qk_dim + c]
+// (in a variable-length batch, (cu_seqlens_q[b] + t) in place of b * queries + t; below)
 // and likewise for k and v (keys steps, v_dim columns a head) and out; q_row is H * qk_dim for
 // a [B, Tq, H * dk] tensor, 3 * H * dk for q inside packed [B, T, 3 H dk] projections. The
 // gradients dq, dk, dv have the layouts of q, k, v; dout has out's.
@@ -71,12 +72,22 @@ struct FlashAttentionParams {
   // [batch or 1, queries, keys] bytes, 0 hiding key j from query i; batch step 0 broadcasts.
   const std::uint8_t* attention_mask = nullptr;
   std::int64_t attention_mask_batch_step = 0;
+  // Variable-length batches (both or neither), i32 [batch + 1], nondecreasing from 0: batch
+  // element b's queries are steps [cu_seqlens_q[b], cu_seqlens_q[b + 1]) of q and out, its keys
+  // steps [cu_seqlens_k[b], cu_seqlens_k[b + 1]) of k and v. queries and keys are then the
+  // longest sequences' (they size the grid), total_queries the steps of q, and lse and delta are
+  // [heads, total_queries]. Neither masks nor a bias go with them.
+  const std::int32_t* cu_seqlens_q = nullptr;
+  const std::int32_t* cu_seqlens_k = nullptr;
+  std::int64_t total_queries = 0;
 };
 
-// Whether any score modifier is on: the launch then takes the kernels' instances with them.
-inline bool has_score_modifiers(const FlashAttentionParams& p) {
+// Whether any score modifier is on, or the batch has variable lengths: the launch then takes the
+// kernels' instances with modifiers, which take both (the plain ones read a padded batch's sizes
+// from the parameters, so that they hold none of them in registers).
+inline bool needs_modifier_instances(const FlashAttentionParams& p) {
   return p.bias != nullptr || p.alibi_slopes != nullptr || p.softcap > 0.0f || p.window_left >= 0 ||
-         p.window_right >= 0 || p.attention_mask != nullptr;
+         p.window_right >= 0 || p.attention_mask != nullptr || p.cu_seqlens_q != nullptr;
 }
 
 struct FlashAttentionGradParams {

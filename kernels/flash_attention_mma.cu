@@ -49,11 +49,13 @@ AK_DEVICE float* shared_floats(Region region) {
 // key heads in the dk/dv pass, each of which stands for a group of `group` query heads (head then
 // views the group's first). Row and key indices are 32-bit (flash_attention_check keeps them below 2^31),
 // which leaves the accumulators more registers.
-template <typename T>
+template <typename T, bool kVarlen>
 struct BlockSetup {
   int bh, b, h;       // a launch covers at most 65535 (batch, head) pairs
   int first_row;      // of the rows the block owns (queries, or keys in the dk/dv pass)
   int warp;
+  Sequence seq;
+  int queries, keys;  // the batch element's (seq's)
   HeadView<T> head;
   KeyVisibility visible;
   int limit;                  // keys at or past it are hidden (visible.limit)
@@ -65,8 +67,11 @@ struct BlockSetup {
         h(bh % heads),
         first_row(static_cast<int>(blockIdx.x) * rows),
         warp(static_cast<int>(threadIdx.x) / ak::kWarpSize),
-        head(head_view<T>(p, dout, b, h * group)),
-        visible(key_visibility(p, b)),
+        seq(sequence_of<kVarlen>(p, b)),
+        queries(static_cast<int>(seq.queries)),
+        keys(static_cast<int>(seq.keys)),
+        head(head_view<T>(p, dout, seq, h * group)),
+        visible(key_visibility(p, seq, b)),
         limit(static_cast<int>(visible.limit)),
         mask(visible.mask) {}
 };
@@ -283,8 +288,8 @@ AK_DEVICE bool keys_need_mask(int limit, const std::uint8_t* mask, int j0) {
 // Sets to -inf the scores of a warp's queries (rows from row0) for the keys [j0, j0 + kN)
 // (columns) that they do not see, on the tiles that hide any: past the visibility limit,
 // masked, or, under causal masking, after the query.
-template <int kM, int kN, typename T>
-AK_DEVICE void hide_what_the_queries_do_not_see(Accumulators<kM, kN>& s, const BlockSetup<T>& block, bool causal,
+template <int kM, int kN, typename T, bool kVarlen>
+AK_DEVICE void hide_what_the_queries_do_not_see(Accumulators<kM, kN>& s, const BlockSetup<T, kVarlen>& block, bool causal,
                                                 int row0, int j0) {
   if (keys_need_mask<kN>(block.limit, block.mask, j0)) hide_keys<kM, kN>(s, block.limit, block.mask, j0);
   if (causal && j0 + kN - 1 > row0) hide_causal<false, kM, kN>(s, j0 - row0);
@@ -371,7 +376,8 @@ __global__ void forward_kernel(FlashAttentionParams p) {
   constexpr bool kModifiers = Traits::kModifiers;
   using T = typename Traits::Element;
   constexpr int D = Traits::kHeadDim, S = Traits::kStride, N = Traits::kTile, M = Traits::kWarpTiles;
-  const BlockSetup<T> block(p, nullptr, Traits::kRows, static_cast<int>(p.heads), 1);
+  const BlockSetup<T, kModifiers> block(p, nullptr, Traits::kRows, static_cast<int>(p.heads), 1);
+  if (kModifiers && block.first_row >= block.queries) return;  // past a short sequence of a variable-length batch
   T* qs = shared_tile<Traits>(Traits::q);
   T* ks = shared_tile<Traits>(Traits::k);  // [2][N][S]
   T* vs = shared_tile<Traits>(Traits::v);  // [2][N][S]
@@ -381,10 +387,9 @@ __global__ void forward_kernel(FlashAttentionParams p) {
   const int tiles = static_cast<int>((block.visible.key_end(block.first_row, Traits::kRows) + N - 1) / N);
   const ScoreModifiers modifiers = score_modifiers(p, block.b, block.h);
 
-  TileCopy<Traits, Traits::kRows, 1>({block.head.q}, {p.q_row}, block.first_row, static_cast<int>(p.queries))
+  TileCopy<Traits, Traits::kRows, 1>({block.head.q}, {p.q_row}, block.first_row, block.queries)
       .copy_checked({qs}, {p.q_row});
-  TileCopy<Traits, N, 2> kv_copy({block.head.k, block.head.v}, {p.k_row, p.v_row}, first_tile * N,
-                                 static_cast<int>(p.keys));
+  TileCopy<Traits, N, 2> kv_copy({block.head.k, block.head.v}, {p.k_row, p.v_row}, first_tile * N, block.keys);
   if (first_tile < tiles)
     kv_copy.copy_checked({ks + first_tile % 2 * N * S, vs + first_tile % 2 * N * S}, {p.k_row, p.v_row});
   ak::cp_async_commit();
@@ -441,7 +446,9 @@ __global__ void forward_kernel(FlashAttentionParams p) {
   }
   ak::cp_async_wait<0>();
 
-  T* out = static_cast<T*>(p.out) + block.b * p.queries * p.out_row + block.h * D;
+  const Sequence seq = sequence_of<kModifiers>(p, block.b);  // again, rather than held through the loop
+  T* out = static_cast<T*>(p.out) + seq.first_query * p.out_row + block.h * D;
+  float* lse = p.lse + lse_offset<kModifiers>(p, seq, block.b, block.h);
   float inverse[M][2];
   AK_UNROLL
   for (int mt = 0; mt < M; ++mt)
@@ -450,10 +457,10 @@ __global__ void forward_kernel(FlashAttentionParams p) {
       const float sum = quad_sum(l[2 * mt + r]);
       inverse[mt][r] = sum > 0.0f ? 1.0f / sum : 0.0f;
       const int i = row0 + fragment_row(mt, 2 * r);
-      if (ak::lane_id() % 4 == 0 && i < p.queries)
-        p.lse[block.bh * p.queries + i] = sum > 0.0f ? (m[2 * mt + r] * scale_log2 + log2f(sum)) * kLn2 : -INFINITY;
+      if (ak::lane_id() % 4 == 0 && i < seq.queries)
+        lse[i] = sum > 0.0f ? (m[2 * mt + r] * scale_log2 + log2f(sum)) * kLn2 : -INFINITY;
     }
-  store_rows<T, M, D>(out, p.out_row, row0, p.queries, o, inverse);
+  store_rows<T, M, D>(out, p.out_row, row0, static_cast<int>(seq.queries), o, inverse);
 }
 
 // lse in base 2 for the backward's p = 2^(s scale log2(e) - lse log2(e)): +inf for a query
@@ -466,7 +473,8 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
   using T = typename Traits::Element;
   constexpr int D = Traits::kHeadDim, S = Traits::kStride, N = Traits::kTile, M = Traits::kWarpTiles;
   const FlashAttentionParams& p = g.forward;
-  const BlockSetup<T> block(p, g.dout, Traits::kRows, static_cast<int>(p.heads), 1);
+  const BlockSetup<T, kModifiers> block(p, g.dout, Traits::kRows, static_cast<int>(p.heads), 1);
+  if (kModifiers && block.first_row >= block.queries) return;  // past a short sequence of a variable-length batch
   T* qs = shared_tile<Traits>(Traits::q);
   T* dos = shared_tile<Traits>(Traits::dout);
   T* ks = shared_tile<Traits>(Traits::k);  // [2][N][S]
@@ -477,9 +485,14 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
   const int row0 = block.first_row + warp_row;
   const int first_tile = static_cast<int>(block.visible.key_begin(block.first_row) / N);
   const int tiles = static_cast<int>((block.visible.key_end(block.first_row, Traits::kRows) + N - 1) / N);
-  const int queries = static_cast<int>(p.queries), keys = static_cast<int>(p.keys);
+  const int queries = block.queries, keys = block.keys;
+  // Inside the loop, the padded batch's sizes (parameters, in no register): the rows past a short
+  // sequence are never stored, and a variable-length batch has no bias or mask to read there.
+  const int padded_queries = static_cast<int>(p.queries), padded_keys = static_cast<int>(p.keys);
   const ScoreModifiers modifiers = score_modifiers(p, block.b, block.h);
-  float* dbias = g.dbias != nullptr ? g.dbias + static_cast<std::int64_t>(block.bh) * queries * keys : nullptr;
+  const std::int64_t lse_at = lse_offset<kModifiers>(p, block.seq, block.b, block.h);
+  float* dbias =
+      g.dbias != nullptr ? g.dbias + static_cast<std::int64_t>(block.bh) * padded_queries * padded_keys : nullptr;
 
   TileCopy<Traits, Traits::kRows, 2>({block.head.q, block.head.dout}, {p.q_row, p.out_row}, block.first_row, queries)
       .copy_checked({qs, dos}, {p.q_row, p.out_row});
@@ -491,7 +504,7 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
     const int r = static_cast<int>(threadIdx.x);
     const int i = block.first_row + r;
     float delta = 0.0f;
-    if (i < p.queries) {
+    if (i < queries) {
       const T* out_row = block.head.out + i * p.out_row;
       const T* dout_row = block.head.dout + i * p.out_row;
       AK_NO_UNROLL  // once per block: kept short
@@ -502,10 +515,10 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
         AK_UNROLL
         for (int e = 0; e < 8; ++e) delta = fmaf(x[e], y[e], delta);
       }
-      g.delta[block.bh * p.queries + i] = delta;
+      g.delta[lse_at + i] = delta;
     }
     delta_s[r] = delta;
-    lse_s[r] = i < p.queries ? lse_base2(p.lse[block.bh * p.queries + i]) : INFINITY;
+    lse_s[r] = i < queries ? lse_base2(p.lse[lse_at + i]) : INFINITY;
   }
   ak::cp_async_wait<0>();
   __syncthreads();
@@ -542,10 +555,11 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
           if constexpr (kModifiers) {
             const int i = row0 + fragment_row(mt, e), j = j0 + fragment_col(nt, e);
             const float raw = s[mt][nt][e];
-            const float score = final_score(raw, modifiers, i, j, queries, keys);
+            const float score = final_score(raw, modifiers, i, j, padded_queries, padded_keys);
             const float prob = ak::exp2_approx(fmaf(score, scale_log2, -lse[mt][e / 2]));
             const float ds = prob * (dp[mt][nt][e] - delta[mt][e / 2]);
-            if (dbias != nullptr && i < queries && j < keys) dbias[static_cast<std::int64_t>(i) * keys + j] = ds;
+            if (dbias != nullptr && i < padded_queries && j < padded_keys)
+              dbias[static_cast<std::int64_t>(i) * padded_keys + j] = ds;
             s[mt][nt][e] = ds * modifiers.slope_of_cap(raw);  // dS with respect to scale q_i . k_j
           } else {
             const float prob = ak::exp2_approx(fmaf(s[mt][nt][e], scale_log2, -lse[mt][e / 2]));
@@ -557,8 +571,9 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
     warp_mma<T, S, true, M, N, D>(dq, RegisterA<M, N>{dsf}, kt);
   }
   ak::cp_async_wait<0>();
-  store_rows<T, M, D>(static_cast<T*>(g.dq) + block.b * p.queries * p.q_row + block.h * D, p.q_row, row0, p.queries,
-                      dq, RowFactors<M>(p.scale).f);
+  const Sequence seq = sequence_of<kModifiers>(p, block.b);  // again, rather than held through the loop
+  store_rows<T, M, D>(static_cast<T*>(g.dq) + seq.first_query * p.q_row + block.h * D, p.q_row, row0,
+                      static_cast<int>(seq.queries), dq, RowFactors<M>(p.scale).f);
 }
 
 // A block owns kRows keys of one key head and sums over the query heads of its group.
@@ -569,7 +584,8 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
   constexpr int D = Traits::kHeadDim, S = Traits::kStride, N = Traits::kTile, M = Traits::kWarpTiles;
   const FlashAttentionParams& p = g.forward;
   const int group = static_cast<int>(p.heads / kv_heads_of(p));
-  const BlockSetup<T> block(p, g.dout, Traits::kRows, static_cast<int>(kv_heads_of(p)), group);
+  const BlockSetup<T, kModifiers> block(p, g.dout, Traits::kRows, static_cast<int>(kv_heads_of(p)), group);
+  if (kModifiers && block.first_row >= block.keys) return;  // past a short sequence of a variable-length batch
   T* ks = shared_tile<Traits>(Traits::k);
   T* vs = shared_tile<Traits>(Traits::v);
   T* qs = shared_tile<Traits>(Traits::q);      // [2][N][S]
@@ -578,7 +594,9 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
   float* delta_s = shared_floats(Traits::delta);  // [2][N]
   const int warp_row = block.warp * M * kMmaRows;
   const int row0 = block.first_row + warp_row;  // this warp's first key
-  const int queries = static_cast<int>(p.queries), keys = static_cast<int>(p.keys);
+  const int queries = block.queries, keys = block.keys;
+  // The padded batch's number of keys, inside the loop (as in the dq pass).
+  const int padded_keys = static_cast<int>(p.keys);
   // Keys at or past the visibility limit are seen by no query: their gradients stay 0.
   const int first_query =
       block.first_row < block.limit ? static_cast<int>(block.visible.query_begin(block.first_row)) : queries;
@@ -602,8 +620,8 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
   const float scale_log2 = kModifiers ? kLog2e : p.scale * kLog2e;  // as in the forward
   float dk[M][D / 8][4] = {}, dv[M][D / 8][4] = {};
   for (int h = block.h * group; h < (block.h + 1) * group; ++h) {
-    const int bh = block.b * static_cast<int>(p.heads) + h;
-    const HeadView<T> head = head_view<T>(p, g.dout, block.b, h);
+    const std::int64_t lse_at = lse_offset<kModifiers>(p, block.seq, block.b, h);
+    const HeadView<T> head = head_view<T>(p, g.dout, block.seq, h);
     const ScoreModifiers modifiers = score_modifiers(p, block.b, h);
     TileCopy<Traits, N, 2> query_copy({head.q, head.dout}, {p.q_row, p.out_row}, first_query, queries);
     // The queries of tile t: their rows of q and dout (cp.async) and their lse and delta (plain
@@ -612,8 +630,8 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
       query_copy.copy({qs + t % 2 * N * S, dos + t % 2 * N * S}, {p.q_row, p.out_row});
       if (threadIdx.x < N) {
         const int i = first_query + t * N + static_cast<int>(threadIdx.x);
-        lse_s[t % 2 * N + threadIdx.x] = i < queries ? lse_base2(p.lse[bh * p.queries + i]) : INFINITY;
-        delta_s[t % 2 * N + threadIdx.x] = i < queries ? g.delta[bh * p.queries + i] : 0.0f;
+        lse_s[t % 2 * N + threadIdx.x] = i < queries ? lse_base2(p.lse[lse_at + i]) : INFINITY;
+        delta_s[t % 2 * N + threadIdx.x] = i < queries ? g.delta[lse_at + i] : 0.0f;
       }
     };
     if (h > block.h * group) __syncthreads();  // the previous head's tiles are no longer read
@@ -651,7 +669,7 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
               if constexpr (kModifiers) {
                 const float raw = st[mt][nt][e];
                 const float score =
-                    final_score(raw, modifiers, i0 + column, row0 + fragment_row(mt, e), queries, keys);
+                    final_score(raw, modifiers, i0 + column, row0 + fragment_row(mt, e), queries, padded_keys);
                 const float prob = ak::exp2_approx(fmaf(score, scale_log2, -lse_i));
                 st[mt][nt][e] = prob;                                                               // P^T
                 dpt[mt][nt][e] = prob * (dpt[mt][nt][e] - delta_i) * modifiers.slope_of_cap(raw);  // dS^T
@@ -677,21 +695,22 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
     AK_UNROLL
     for (int half = 0; half < 2; ++half) {
       const int j = row0 + fragment_row(mt, 2 * half);
-      if (j < keys && (j >= block.limit || (block.mask != nullptr && block.mask[j] == 0)))
+      if (j < padded_keys && (j >= block.limit || (block.mask != nullptr && block.mask[j] == 0)))
         AK_UNROLL
         for (int nt = 0; nt < D / 8; ++nt)
           dk[mt][nt][2 * half] = dk[mt][nt][2 * half + 1] = dv[mt][nt][2 * half] = dv[mt][nt][2 * half + 1] = 0.0f;
     }
-  store_rows<T, M, D>(static_cast<T*>(g.dk) + block.b * p.keys * p.k_row + block.h * D, p.k_row, row0, p.keys, dk,
-                      RowFactors<M>(p.scale).f);
-  store_rows<T, M, D>(static_cast<T*>(g.dv) + block.b * p.keys * p.v_row + block.h * D, p.v_row, row0, p.keys, dv,
-                      RowFactors<M>(1.0f).f);
+  const Sequence seq = sequence_of<kModifiers>(p, block.b);  // again, rather than held through the loop
+  store_rows<T, M, D>(static_cast<T*>(g.dk) + seq.first_key * p.k_row + block.h * D, p.k_row, row0,
+                      static_cast<int>(seq.keys), dk, RowFactors<M>(p.scale).f);
+  store_rows<T, M, D>(static_cast<T*>(g.dv) + seq.first_key * p.v_row + block.h * D, p.v_row, row0,
+                      static_cast<int>(seq.keys), dv, RowFactors<M>(1.0f).f);
 }
 
 }  // namespace
 
 void forward_mma(const FlashAttentionParams& p, void* stream) {
-  with_modifiers(has_score_modifiers(p), [&](auto modifiers) {
+  with_modifiers(needs_modifier_instances(p), [&](auto modifiers) {
     with_mma_traits<ForwardTraits, decltype(modifiers)::value>(p, [&](auto traits) {
       using Traits = decltype(traits);
       AK_LAUNCH(forward_kernel<Traits>, grid_for<Traits>(p.queries, p), kThreads, Traits::kSharedBytes,
@@ -702,7 +721,7 @@ void forward_mma(const FlashAttentionParams& p, void* stream) {
 
 void backward_mma(const FlashAttentionGradParams& g, void* stream) {
   const FlashAttentionParams& p = g.forward;
-  with_modifiers(has_score_modifiers(p) || g.dbias != nullptr, [&](auto modifiers) {
+  with_modifiers(needs_modifier_instances(p) || g.dbias != nullptr, [&](auto modifiers) {
     constexpr bool kModified = decltype(modifiers)::value;
     if (p.queries > 0)  // writes delta, which the dk/dv pass reads
       with_mma_traits<DqTraits, kModified>(p, [&](auto traits) {

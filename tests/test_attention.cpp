@@ -640,5 +640,142 @@ TEST(SdpaModified, PackedGroupedProjectionsAreAttentionOverTheirColumns) {
   EXPECT_TRUE(all_close(dqkv, ops::concat({g.dq, g.dk, g.dv}), 1e-15));
 }
 
+// ------------------------------------------------------------------ variable-length batches
+
+struct VarlenFeatures {
+  const char* name;
+  std::int64_t heads, kv_heads;
+  bool causal, alibi;
+  double softcap;
+  std::int64_t left, right;  // the window
+};
+
+// Sequences of 5, 0, 9, 1 and 4 queries against 6, 3, 0, 8 and 4 keys: one without queries (its
+// keys get gradients 0), one without keys (its queries get 0 and lse -inf).
+const std::vector<std::int32_t> kVarlenQueryStarts{0, 5, 5, 14, 15, 19}, kVarlenKeyStarts{0, 6, 9, 9, 17, 21};
+
+// Sequence b of a variable-length operand [total, H, d] as a batch of one, [1, n, H d].
+Tensor sequence_of(const Tensor& x, const std::vector<std::int32_t>& starts, std::size_t b) {
+  return x.slice(starts[b], starts[b + 1]).reshape({1, starts[b + 1] - starts[b], x.size(1) * x.size(2)});
+}
+
+class Varlen : public ::testing::TestWithParam<VarlenFeatures> {};
+
+// Each sequence's output and lse against the definition in double as a batch of one, and dq, dk,
+// dv against finite differences.
+TEST_P(Varlen, EachSequenceMatchesTheDefinitionAndGradient) {
+  const VarlenFeatures c = GetParam();
+  Generator gen(140);
+  const std::int64_t dk = 3, dv = 2, total_q = kVarlenQueryStarts.back(), total_k = kVarlenKeyStarts.back();
+  const Tensor q = random_tensor({total_q, c.heads, dk}, gen, -1.5, 1.5);
+  const Tensor k = random_tensor({total_k, c.kv_heads, dk}, gen, -1.5, 1.5);
+  const Tensor v = random_tensor({total_k, c.kv_heads, dv}, gen);
+  const Tensor cu_q = Tensor::from_vector(kVarlenQueryStarts, {6}), cu_k = Tensor::from_vector(kVarlenKeyStarts, {6});
+  ops::AttentionOptions options;
+  options.causal = c.causal, options.softcap = c.softcap, options.window_left = c.left, options.window_right = c.right;
+  if (c.alibi) {
+    std::vector<float> slopes;
+    for (std::int64_t h = 0; h < c.heads; ++h) slopes.push_back(std::ldexp(1.0f, -1 - static_cast<int>(h)));
+    options.alibi_slopes = Tensor::from_vector(slopes, {c.heads});
+  }
+  const ops::AttentionResult r = ops::varlen_attention(q, k, v, cu_q, cu_k, options);
+  ASSERT_EQ(r.out.shape(), Shape({total_q, c.heads, dv}));
+  ASSERT_EQ(r.lse.shape(), Shape({c.heads, total_q}));
+  const std::vector<double> out = values(r.out), lse = values(r.lse);
+  ops::AttentionOptions one = options;
+  one.num_heads = c.heads, one.num_kv_heads = c.kv_heads;
+  for (std::size_t b = 0; b + 1 < kVarlenQueryStarts.size(); ++b) {
+    const std::int64_t first = kVarlenQueryStarts[b], n = kVarlenQueryStarts[b + 1] - first;
+    if (n == 0) continue;
+    const SdpaReference ref = reference_sdpa(sequence_of(q, kVarlenQueryStarts, b), sequence_of(k, kVarlenKeyStarts, b),
+                                             sequence_of(v, kVarlenKeyStarts, b), Tensor(), one);
+    EXPECT_TRUE(all_close(std::vector<double>(out.begin() + first * c.heads * dv, out.begin() + (first + n) * c.heads * dv),
+                          ref.out, 1e-13))
+        << "sequence " << b;
+    for (std::int64_t h = 0; h < c.heads; ++h)
+      for (std::int64_t i = 0; i < n; ++i) {
+        const double expected = ref.lse[h * n + i], got = lse[h * total_q + first + i];
+        if (std::isinf(expected))
+          EXPECT_TRUE(std::isinf(got) && got < 0) << "sequence " << b << " head " << h << " query " << i;
+        else
+          EXPECT_NEAR(got, expected, 1e-12) << "sequence " << b << " head " << h << " query " << i;
+      }
+  }
+
+  GradCheck check;
+  check.inputs = {q, k, v};
+  check.forward = [=](const Tensors& in) {
+    return Tensors{ops::varlen_attention(in[0], in[1], in[2], cu_q, cu_k, options).out};
+  };
+  check.backward = [=](const Tensors& in, const Tensors&, const Tensors& d) {
+    const ops::AttentionResult f = ops::varlen_attention(in[0], in[1], in[2], cu_q, cu_k, options);
+    const ops::AttentionGrads g = ops::varlen_attention_backward(in[0], in[1], in[2], cu_q, cu_k, f, d[0], options);
+    return Tensors{g.dq, g.dk, g.dv};
+  };
+  check_gradients(check);
+}
+
+std::string varlen_case_name(const ::testing::TestParamInfo<VarlenFeatures>& p) { return p.param.name; }
+void PrintTo(const VarlenFeatures& c, std::ostream* out) { *out << c.name; }
+
+INSTANTIATE_TEST_SUITE_P(Gradient, Varlen,
+                         ::testing::Values(VarlenFeatures{"Plain", 2, 2, false, false, 0, -1, -1},
+                                           VarlenFeatures{"GroupedQueryCausal", 4, 2, true, false, 0, -1, -1},
+                                           VarlenFeatures{"MultiQueryWindowAlibiSoftcap", 3, 1, false, true, 2.0, 2, 1}),
+                         varlen_case_name);
+
+// 16-bit operands compute in f32 (as the other attention ops on the cpu): the f32 results rounded.
+TEST(Varlen, SixteenBitFloatsComputeInFloat32) {
+  Generator gen(141);
+  const Tensor q = random_tensor({19, 2, 8}, gen, -1, 1, DType::f32), k = random_tensor({21, 2, 8}, gen, -1, 1, DType::f32);
+  const Tensor v = random_tensor({21, 2, 8}, gen, -1, 1, DType::f32), dout = random_tensor({19, 2, 8}, gen, -1, 1, DType::f32);
+  const Tensor cu_q = Tensor::from_vector(kVarlenQueryStarts, {6}), cu_k = Tensor::from_vector(kVarlenKeyStarts, {6});
+  for (const DType dtype : {DType::f16, DType::bf16}) {
+    const Tensor q16 = q.to(dtype), k16 = k.to(dtype), v16 = v.to(dtype), dout16 = dout.to(dtype);
+    const ops::AttentionResult r16 = ops::varlen_attention(q16, k16, v16, cu_q, cu_k);
+    const ops::AttentionResult r32 = ops::varlen_attention(q16.to(DType::f32), k16.to(DType::f32), v16.to(DType::f32), cu_q, cu_k);
+    EXPECT_TRUE(all_close(r16.out, r32.out.to(dtype), 0.0)) << dtype_name(dtype);
+    EXPECT_EQ(r16.lse.dtype(), DType::f32);
+    EXPECT_TRUE(all_close(r16.lse, r32.lse, 0.0)) << dtype_name(dtype);
+    // The backward reads the output as the forward returned it, rounded.
+    ops::AttentionResult rounded = r32;
+    rounded.out = r16.out.to(DType::f32);
+    const ops::AttentionGrads g16 = ops::varlen_attention_backward(q16, k16, v16, cu_q, cu_k, r16, dout16);
+    const ops::AttentionGrads g32 = ops::varlen_attention_backward(q16.to(DType::f32), k16.to(DType::f32), v16.to(DType::f32),
+                                                                   cu_q, cu_k, rounded, dout16.to(DType::f32));
+    EXPECT_TRUE(all_close(g16.dq, g32.dq.to(dtype), 0.0)) << dtype_name(dtype);
+    EXPECT_TRUE(all_close(g16.dk, g32.dk.to(dtype), 0.0)) << dtype_name(dtype);
+    EXPECT_TRUE(all_close(g16.dv, g32.dv.to(dtype), 0.0)) << dtype_name(dtype);
+  }
+}
+
+TEST(Varlen, RefusesBadOffsetsAndWhatSequencesCannotShare) {
+  const Tensor q = Tensor::zeros({7, 2, 4}), k = Tensor::zeros({5, 1, 4});
+  const auto offsets = [](std::vector<std::int32_t> v) {
+    const auto n = static_cast<std::int64_t>(v.size());
+    return Tensor::from_vector(v, {n});
+  };
+  EXPECT_ATTNKIT_ERROR(ops::varlen_attention(q, k, k, offsets({0, 4, 3, 7}), offsets({0, 2, 3, 5})),
+                       "cu_seqlens_q must not decrease, but cu_seqlens_q[2] = 3 < cu_seqlens_q[1] = 4");
+  EXPECT_ATTNKIT_ERROR(ops::varlen_attention(q, k, k, offsets({0, 3, 7}), offsets({0, 2, 4})),
+                       "cu_seqlens_k[2] = 4 must be the number of steps, 5");
+  EXPECT_ATTNKIT_ERROR(ops::varlen_attention(q, k, k, offsets({1, 3, 7}), offsets({0, 2, 5})), "cu_seqlens_q[0] must be 0, got 1");
+  EXPECT_ATTNKIT_ERROR(ops::varlen_attention(q, k, k, offsets({0, 3, 7}), offsets({0, 1, 2, 5})),
+                       "must count the same sequences");
+  EXPECT_ATTNKIT_ERROR(ops::varlen_attention(q, k, k, Tensor::from_vector<float>({0, 3, 7}, {3}), offsets({0, 2, 5})),
+                       "cu_seqlens_q must be i32 [B + 1], got f32[3]");
+  ops::AttentionOptions options;
+  options.num_heads = 4;
+  EXPECT_ATTNKIT_ERROR(ops::varlen_attention(q, k, k, offsets({0, 3, 7}), offsets({0, 2, 5}), options),
+                       "num_heads 4 and num_kv_heads 0 disagree with the heads of q");
+  options.num_heads = 1;
+  options.bias = Tensor::zeros({1, 2, 7, 5});
+  EXPECT_ATTNKIT_ERROR(ops::varlen_attention(q, k, k, offsets({0, 3, 7}), offsets({0, 2, 5}), options),
+                       "a variable-length batch takes no bias, attention mask or returned weights");
+  EXPECT_ATTNKIT_ERROR(ops::varlen_attention(q, Tensor::zeros({5, 3, 4}), Tensor::zeros({5, 3, 4}), offsets({0, 3, 7}),
+                                             offsets({0, 2, 5})),
+                       "the key heads 3 of k must divide the heads 2 of q");
+}
+
 }  // namespace
 }  // namespace attnkit

@@ -554,6 +554,48 @@ TEST_F(DeviceOps, ScaledDotProductAttentionWithGroupedHeadsAndScoreModifiers) {
                        "the unfused path: it takes neither key head groups nor score modifiers");
 }
 
+// Variable-length batches on the device (the fused kernels) against the cpu, in every dtype:
+// sequences of 21, 0, 45 and 7 queries against 30, 12, 0 and 64 keys, grouped heads, causal,
+// ALiBi and a window.
+TEST_F(DeviceOps, VariableLengthAttentionRunsLikeTheCpu) {
+  Generator gen(326);
+  const std::int64_t H = 4, Hkv = 2, d = 32;
+  const Tensor cu_q = Tensor::from_vector<std::int32_t>({0, 21, 21, 66, 73}, {5});
+  const Tensor cu_k = Tensor::from_vector<std::int32_t>({0, 30, 42, 42, 106}, {5});
+  for (const DType dtype : {DType::f32, DType::f16, DType::bf16}) {
+    const Tensor q = random_tensor({73, H, d}, gen, -1, 1, dtype), dout = random_tensor({73, H, d}, gen, -1, 1, dtype);
+    const Tensor k = random_tensor({106, Hkv, d}, gen, -1, 1, dtype), v = random_tensor({106, Hkv, d}, gen, -1, 1, dtype);
+    ops::AttentionOptions options;
+    options.causal = true, options.window_left = 12;
+    options.alibi_slopes = Tensor::from_vector<float>({0.5f, 0.25f, 0.125f, 0.0625f}, {H});
+    ops::AttentionOptions on_device_options = options;
+    on_device_options.alibi_slopes = options.alibi_slopes.to(device);
+    const std::string label = dtype_name(dtype);
+    EXPECT_EQ(ops::varlen_attention_supports(q.to(device), k.to(device), v.to(device), cu_q.to(device), cu_k.to(device),
+                                             on_device_options)
+                  .path,
+              ops::AttentionPath::fused)
+        << label;
+    const ops::AttentionResult expected = ops::varlen_attention(q, k, v, cu_q, cu_k, options);
+    const ops::AttentionResult result =
+        ops::varlen_attention(q.to(device), k.to(device), v.to(device), cu_q.to(device), cu_k.to(device), on_device_options);
+    const double tolerance = dtype == DType::f32 ? 1e-4 : dtype == DType::f16 ? 4e-3 : 3e-2;
+    EXPECT_TRUE(matches(result.out, expected.out, tolerance)) << label;
+    EXPECT_TRUE(matches(result.lse, expected.lse, 1e-4)) << label;
+    const ops::AttentionGrads expected_grads = ops::varlen_attention_backward(q, k, v, cu_q, cu_k, expected, dout, options);
+    const ops::AttentionGrads grads = ops::varlen_attention_backward(q.to(device), k.to(device), v.to(device),
+                                                                     cu_q.to(device), cu_k.to(device), result,
+                                                                     dout.to(device), on_device_options);
+    EXPECT_TRUE(matches(grads.dq, expected_grads.dq, tolerance)) << label;
+    EXPECT_TRUE(matches(grads.dk, expected_grads.dk, tolerance)) << label;
+    EXPECT_TRUE(matches(grads.dv, expected_grads.dv, tolerance)) << label;
+  }
+  const Tensor x = f32({8, 1, 300}, gen).to(device);
+  const Tensor offsets = Tensor::from_vector<std::int32_t>({0, 8}, {2}).to(device);
+  EXPECT_ATTNKIT_ERROR(ops::varlen_attention(x, x, x, offsets, offsets),
+                       "the unfused path: it takes no variable-length batches");
+}
+
 // The one rule of attention.h, as each op's *_supports tells it and as the op then runs: the
 // fused kernel where it takes the operands, the unfused path where it does not (with the reason),
 // an error naming both where neither does.

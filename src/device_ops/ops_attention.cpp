@@ -88,7 +88,16 @@ kern::FlashAttentionParams flash_params(const AttentionOperands& a) {
     p.attention_mask = bytes(a.attention_mask);
     p.attention_mask_batch_step = a.attention_mask_batch_step();
   }
+  if (a.varlen()) {
+    p.cu_seqlens_q = int32s(a.cu_seqlens_q), p.cu_seqlens_k = int32s(a.cu_seqlens_k);
+    p.total_queries = a.total_queries;
+  }
   return p;
+}
+
+// lse's (and delta's) shape: [B, H, Tq], or [H, total queries] for a variable-length batch.
+Shape lse_shape(const AttentionOperands& a) {
+  return a.varlen() ? Shape{a.heads, a.total_queries} : Shape{a.batch, a.heads, a.queries};
 }
 
 }  // namespace
@@ -143,8 +152,9 @@ ops::AttentionResult flash_attention(const AttentionOperands& a) {
   kern::FlashAttentionParams p = flash_params(a);
   kern::flash_attention_check(p);
   ops::AttentionResult r;
-  r.out = empty_on({a.batch, a.queries, a.heads * a.v_dim}, device, a.q.tensor.dtype());
-  r.lse = empty_on({a.batch, a.heads, a.queries}, device);
+  r.out = a.varlen() ? empty_on({a.total_queries, a.heads, a.v_dim}, device, a.q.tensor.dtype())
+                     : empty_on({a.batch, a.queries, a.heads * a.v_dim}, device, a.q.tensor.dtype());
+  r.lse = empty_on(lse_shape(a), device);
   p.out = r.out.raw_data();
   p.lse = floats(r.lse);
   kern::flash_attention_forward(p, stream(device));
@@ -162,7 +172,7 @@ void flash_attention_backward(const AttentionOperands& a, const ops::AttentionRe
   g.dq = address_of(dq), g.dk = address_of(dk), g.dv = address_of(dv);
   g.dbias = ds.defined() ? floats(ds) : nullptr;
   kern::flash_attention_check(g);
-  const Tensor delta = empty_on({a.batch, a.heads, a.queries}, device);
+  const Tensor delta = empty_on(lse_shape(a), device);
   g.delta = floats(delta);
   kern::flash_attention_backward(g, stream(device));
 }

@@ -150,6 +150,84 @@ AttentionOperands packed_operands(const char* op, const Tensor& qkv, const Tenso
   return a;
 }
 
+// The offsets cu_seqlens (i32 [B + 1]) of a variable-length batch's sequences among `total` steps,
+// on the host, checked: from 0, nondecreasing, to total.
+std::vector<std::int64_t> sequence_starts(const char* op, const char* name, const Tensor& cu_seqlens,
+                                          std::int64_t total) {
+  ATTNKIT_CHECK(cu_seqlens.defined() && cu_seqlens.dtype() == DType::i32 && cu_seqlens.dim() == 1 &&
+                    cu_seqlens.size(0) >= 1,
+                op, ": ", name, " must be i32 [B + 1], got ", cu_seqlens.defined() ? cu_seqlens.describe() : "undefined");
+  const std::vector<std::int32_t> values = cu_seqlens.to_vector<std::int32_t>();
+  const std::vector<std::int64_t> starts(values.begin(), values.end());
+  ATTNKIT_CHECK(starts.front() == 0, op, ": ", name, "[0] must be 0, got ", starts.front());
+  for (std::size_t b = 1; b < starts.size(); ++b)
+    ATTNKIT_CHECK(starts[b] >= starts[b - 1], op, ": ", name, " must not decrease, but ", name, "[", b, "] = ",
+                  starts[b], " < ", name, "[", b - 1, "] = ", starts[b - 1]);
+  ATTNKIT_CHECK(starts.back() == total, op, ": ", name, "[", starts.size() - 1, "] = ", starts.back(),
+                " must be the number of steps, ", total);
+  return starts;
+}
+
+std::int64_t longest(const std::vector<std::int64_t>& starts) {
+  std::int64_t n = 0;
+  for (std::size_t b = 1; b < starts.size(); ++b) n = std::max(n, starts[b] - starts[b - 1]);
+  return n;
+}
+
+AttentionOperands varlen_operands(const char* op, const Tensor& q, const Tensor& k, const Tensor& v,
+                                  const Tensor& cu_seqlens_q, const Tensor& cu_seqlens_k,
+                                  const AttentionOptions& options) {
+  check_attention_dtype(op, q);
+  detail::check_rank(op, "q", q, 3, "[total_q, H, dk]");
+  detail::check_rank(op, "k", k, 3, "[total_k, Hkv, dk]");
+  detail::check_rank(op, "v", v, 3, "[total_k, Hkv, dv]");
+  const std::int64_t H = q.size(1), Hkv = k.size(1);
+  ATTNKIT_CHECK(H >= 1 && Hkv >= 1 && H % Hkv == 0, op, ": the key heads ", Hkv, " of k must divide the heads ", H,
+                " of q");
+  ATTNKIT_CHECK((options.num_heads == 1 || options.num_heads == H) &&
+                    (options.num_kv_heads == 0 || options.num_kv_heads == Hkv),
+                op, ": num_heads ", options.num_heads, " and num_kv_heads ", options.num_kv_heads,
+                " disagree with the heads of q ", q.describe(), " and k ", k.describe(),
+                " (leave them unset: the shapes give them)");
+  detail::check_like(op, "k", k, {k.size(0), Hkv, q.size(2)}, q);
+  detail::check_like(op, "v", v, {k.size(0), Hkv, v.size(2)}, q);
+  ATTNKIT_CHECK(!options.bias.defined() && !options.attention_mask.defined() && !options.bias_grad &&
+                    !options.return_weights,
+                op, ": a variable-length batch takes no bias, attention mask or returned weights (its sequences "
+                "differ in length)");
+  detail::common_device(op, {{"q", &q}, {"cu_seqlens_q", &cu_seqlens_q}, {"cu_seqlens_k", &cu_seqlens_k}});
+  AttentionOperands a;
+  a.query_starts = sequence_starts(op, "cu_seqlens_q", cu_seqlens_q, q.size(0));
+  a.key_starts = sequence_starts(op, "cu_seqlens_k", cu_seqlens_k, k.size(0));
+  ATTNKIT_CHECK(a.query_starts.size() == a.key_starts.size(), op, ": cu_seqlens_q ", cu_seqlens_q.describe(),
+                " and cu_seqlens_k ", cu_seqlens_k.describe(), " must count the same sequences");
+  a.cu_seqlens_q = cu_seqlens_q, a.cu_seqlens_k = cu_seqlens_k;
+  a.total_queries = q.size(0);
+  a.q = {q, 0, H * q.size(2)};
+  a.k = {k, 0, Hkv * k.size(2)};
+  a.v = {v, 0, Hkv * v.size(2)};
+  a.batch = static_cast<std::int64_t>(a.query_starts.size()) - 1, a.heads = H, a.kv_heads = Hkv;
+  a.queries = longest(a.query_starts), a.keys = longest(a.key_starts);
+  a.qk_dim = q.size(2), a.v_dim = v.size(2);
+  finish_operands(op, a, Tensor(), options);
+  return a;
+}
+
+// Sequence b of a variable-length batch as a batch of one (heads that start at its first step).
+AttentionOperands sequence_operands(const AttentionOperands& a, std::int64_t b) {
+  AttentionOperands s = a;
+  const auto at = static_cast<std::size_t>(b);
+  s.cu_seqlens_q = s.cu_seqlens_k = Tensor();
+  s.query_starts.clear(), s.key_starts.clear();
+  s.batch = 1;
+  s.queries = a.query_starts[at + 1] - a.query_starts[at];
+  s.keys = a.key_starts[at + 1] - a.key_starts[at];
+  s.q.offset += a.query_starts[at] * a.q.row;
+  s.k.offset += a.key_starts[at] * a.k.row;
+  s.v.offset += a.key_starts[at] * a.v.row;
+  return s;
+}
+
 // The keys each batch element shows its queries, from key_mask or key_lengths: [B * Tk] bytes on
 // the host (empty when every key is visible).
 std::vector<std::uint8_t> visible_keys(const AttentionOperands& a) {
@@ -571,6 +649,8 @@ AttentionSupport attention_support(const AttentionOperands& a, const AttentionOp
   else if (!plain)
     unfused_lacks = "it takes neither key head groups nor score modifiers (bias, ALiBi, softcap, window, "
                     "attention mask)";
+  else if (a.varlen())
+    unfused_lacks = "it takes no variable-length batches";
   std::string fused_lacks;
   if (options.kernel == AttentionKernel::fused) {
     fused_lacks = ATTNKIT_DEVICE_OP(device, flash_attention_unfit(with_f32_bias(a)));
@@ -666,6 +746,83 @@ void check_backward_inputs(const char* op, const AttentionOperands& a, const Att
   detail::common_device(op, {{"q", &q}, {"out", &forward.out}, {"lse", &forward.lse}, {"dout", &dout}});
 }
 
+// ---- variable-length batches: the fused kernels, or on the cpu each sequence as a batch of one
+
+// lse [1, H, n] of one sequence into (copy_in false: from) its columns [first, first + n) of the
+// batch's lse [H, total]; both in the cpu's dtype.
+void move_sequence_lse(const Tensor& sequence_lse, const Tensor& lse, std::int64_t first, bool copy_in) {
+  const std::int64_t H = lse.size(0), total = lse.size(1), n = sequence_lse.size(2);
+  detail::dispatch_float(lse.dtype(), [&](auto tag) {
+    using T = decltype(tag);
+    T* one = Tensor(sequence_lse).data<T>();
+    T* all = Tensor(lse).data<T>() + first;
+    for (std::int64_t h = 0; h < H; ++h)
+      if (copy_in)
+        std::copy(one + h * n, one + (h + 1) * n, all + h * total);
+      else
+        std::copy(all + h * total, all + h * total + n, one + h * n);
+  });
+}
+
+AttentionResult varlen_forward(const char* op, const AttentionOperands& a, const AttentionOptions& options) {
+  const DType dtype = a.q.tensor.dtype();
+  const AttentionPath path = detail::path_or_throw(op, attention_support(a, options));
+  if (path == AttentionPath::fused) return ATTNKIT_DEVICE_OP(a.q.tensor.device(), flash_attention(a));
+  const AttentionOperands c = is_16_bit(dtype) ? in_f32(a) : a;
+  AttentionResult r;
+  r.out = Tensor::zeros({a.total_queries, a.heads, a.v_dim}, c.q.tensor.dtype());
+  r.lse = Tensor::empty({a.heads, a.total_queries}, c.q.tensor.dtype());
+  for (std::int64_t b = 0; b < a.batch; ++b) {
+    const AttentionOperands sequence = sequence_operands(c, b);
+    if (sequence.queries == 0) continue;
+    const AttentionResult one = cpu_attention(sequence, false);
+    const std::int64_t first = a.query_starts[static_cast<std::size_t>(b)];
+    r.out.slice(first, first + sequence.queries).copy_from(one.out.reshape({sequence.queries, a.heads, a.v_dim}));
+    move_sequence_lse(one.lse, r.lse, first, true);
+  }
+  r.out = r.out.to(dtype);
+  return r;
+}
+
+AttentionGrads varlen_backward(const char* op, const AttentionOperands& a, const AttentionResult& forward,
+                               const Tensor& dout, const AttentionOptions& options) {
+  const Tensor& q = a.q.tensor;
+  const Shape out_shape{a.total_queries, a.heads, a.v_dim};
+  detail::check_like(op, "out", forward.out, out_shape, q);
+  detail::check_like(op, "dout", dout, out_shape, q);
+  detail::check_shape(op, "lse", forward.lse, {a.heads, a.total_queries});
+  const DType lse_dtype = q.dtype() == DType::f64 ? DType::f64 : DType::f32;
+  ATTNKIT_CHECK(forward.lse.dtype() == lse_dtype, op, ": lse must be ", lse_dtype, ", got ", forward.lse.describe());
+  detail::common_device(op, {{"q", &q}, {"out", &forward.out}, {"lse", &forward.lse}, {"dout", &dout}});
+  const AttentionPath path = detail::path_or_throw(op, attention_support(a, options));
+  AttentionGrads g;
+  if (path == AttentionPath::fused) {
+    g.dq = Tensor::empty_like(q), g.dk = Tensor::empty_like(a.k.tensor), g.dv = Tensor::empty_like(a.v.tensor);
+    ATTNKIT_DEVICE_OP(q.device(), flash_attention_backward(a, forward, dout, {g.dq, 0, a.q.row}, {g.dk, 0, a.k.row},
+                                                           {g.dv, 0, a.v.row}, Tensor()));
+    return g;
+  }
+  const AttentionOperands c = is_16_bit(q.dtype()) ? in_f32(a) : a;
+  const DType compute = c.q.tensor.dtype();
+  const Tensor out = forward.out.to(compute), dout_c = dout.to(compute);
+  const Tensor dq = Tensor::zeros(q.shape(), compute), dk = Tensor::zeros(a.k.tensor.shape(), compute),
+               dv = Tensor::zeros(a.v.tensor.shape(), compute);
+  for (std::int64_t b = 0; b < a.batch; ++b) {
+    const AttentionOperands sequence = sequence_operands(c, b);
+    if (sequence.queries == 0) continue;  // its keys' gradients stay 0
+    const std::int64_t first = a.query_starts[static_cast<std::size_t>(b)], n = sequence.queries;
+    const Shape rows{1, n, a.heads * a.v_dim};
+    AttentionResult one;
+    one.out = out.slice(first, first + n).reshape(rows);
+    one.lse = Tensor::empty({1, a.heads, n}, compute);
+    move_sequence_lse(one.lse, forward.lse, first, false);
+    cpu_attention_backward(sequence, one, dout_c.slice(first, first + n).reshape(rows), {dq, sequence.q.offset, a.q.row},
+                           {dk, sequence.k.offset, a.k.row}, {dv, sequence.v.offset, a.v.row}, Tensor());
+  }
+  g.dq = dq.to(q.dtype()), g.dk = dk.to(q.dtype()), g.dv = dv.to(q.dtype());
+  return g;
+}
+
 }  // namespace
 
 AttentionResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
@@ -715,6 +872,27 @@ AttentionSupport scaled_dot_product_attention_supports(const Tensor& q, const Te
 AttentionSupport packed_self_attention_supports(const Tensor& qkv, const Tensor& key_mask,
                                                 const AttentionOptions& options) {
   return attention_support(packed_operands("packed_self_attention", qkv, key_mask, options), options);
+}
+
+AttentionResult varlen_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& cu_seqlens_q,
+                                 const Tensor& cu_seqlens_k, const AttentionOptions& options) {
+  const char* op = "varlen_attention";
+  return varlen_forward(op, varlen_operands(op, q, k, v, cu_seqlens_q, cu_seqlens_k, options), options);
+}
+
+AttentionGrads varlen_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& cu_seqlens_q,
+                                         const Tensor& cu_seqlens_k, const AttentionResult& forward,
+                                         const Tensor& dout, const AttentionOptions& options) {
+  const char* op = "varlen_attention_backward";
+  return varlen_backward(op, varlen_operands(op, q, k, v, cu_seqlens_q, cu_seqlens_k, options), forward, dout,
+                         options);
+}
+
+AttentionSupport varlen_attention_supports(const Tensor& q, const Tensor& k, const Tensor& v,
+                                           const Tensor& cu_seqlens_q, const Tensor& cu_seqlens_k,
+                                           const AttentionOptions& options) {
+  return attention_support(varlen_operands("varlen_attention", q, k, v, cu_seqlens_q, cu_seqlens_k, options),
+                           options);
 }
 
 const char* attention_path_name(AttentionPath path) {

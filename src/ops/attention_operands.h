@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "attnkit/tensor.h"
 
@@ -30,11 +31,19 @@ struct AttentionOperands {
   double softcap = 0;
   std::int64_t window_left = -1, window_right = -1;
   Tensor attention_mask;  // u8 [batch or 1, queries, keys], or undefined
+  // A variable-length batch (varlen_attention): i32 [batch + 1] offsets of each batch element's
+  // first query and key among the steps of q and of k and v (then one batch element of
+  // total_queries steps each: offsets count steps from the tensors' start), with their values on
+  // the host; queries and keys are the longest sequences'. Undefined otherwise.
+  Tensor cu_seqlens_q, cu_seqlens_k;
+  std::vector<std::int64_t> query_starts, key_starts;
+  std::int64_t total_queries = 0;
 
   // Element (b, h, i, j) of the bias lies at b * bias_batch_step() + h * bias_head_step() + i * keys + j.
   std::int64_t bias_batch_step() const { return bias.size(0) == 1 ? 0 : bias.size(1) * queries * keys; }
   std::int64_t bias_head_step() const { return bias.size(1) == 1 ? 0 : queries * keys; }
   std::int64_t attention_mask_batch_step() const { return attention_mask.size(0) == 1 ? 0 : queries * keys; }
+  bool varlen() const { return cu_seqlens_q.defined(); }
   bool has_score_modifiers() const {
     return bias.defined() || alibi_slopes.defined() || softcap > 0 || window_left >= 0 || window_right >= 0 ||
            attention_mask.defined();

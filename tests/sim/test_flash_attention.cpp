@@ -71,6 +71,9 @@ struct Case {
   bool packed = false;  // q, k, v side by side in one [B, T, 3 H d] array (self-attention)
   double scale = 0;     // 0: 1 / sqrt(dk)
   Features features = {};
+  // A variable-length batch: batch element b's queries and keys (Tq and Tk the longest), packed one
+  // after another; empty: a padded batch.
+  std::vector<std::int32_t> varlen_queries = {}, varlen_keys = {};
 
   std::string name() const {
     const char* type = dtype == AttentionDType::f32 ? "f32" : dtype == AttentionDType::f16 ? "f16" : "bf16";
@@ -78,8 +81,9 @@ struct Case {
            " Tk" + std::to_string(Tk) + " dk" + std::to_string(dk) + " dv" + std::to_string(dv) +
            (causal ? " causal" : "") + (masking == Masking::bytes ? " mask" : "") + (masking == Masking::sparse ? " sparse mask" : "") +
            (masking == Masking::lengths ? " lengths" : "") + (packed ? " packed" : "") +
-           (scale != 0 ? " scale" + std::to_string(scale) : "") + features.name();
+           (scale != 0 ? " scale" + std::to_string(scale) : "") + features.name() + (varlen() ? " varlen" : "");
   }
+  bool varlen() const { return !varlen_queries.empty(); }
   double softmax_scale() const { return scale != 0 ? scale : 1.0 / std::sqrt(double(dk)); }
   std::int64_t kv_heads() const { return features.kv_heads != 0 ? features.kv_heads : H; }
   // The bias's batch and head steps, in elements (0: broadcast).
@@ -147,6 +151,14 @@ Problem make_problem(const Case& c, Generator& gen) {
   } else if (c.masking == Masking::sparse) {
     for (std::int64_t b = 0; b < c.B; ++b)
       for (std::int64_t j = c.Tk / 2; j < std::min(c.Tk, c.Tk / 2 + 5); ++j) p.keep[static_cast<std::size_t>(b * c.Tk + j)] = 0;
+  } else if (c.varlen()) {
+    // As a padded batch: the keys past a sequence's hidden, and its padding queries given no
+    // gradient (dout 0), so that they add nothing to dk and dv.
+    for (std::int64_t b = 0; b < c.B; ++b) {
+      for (std::int64_t j = 0; j < c.Tk; ++j) p.keep[static_cast<std::size_t>(b * c.Tk + j)] = j < c.varlen_keys[b];
+      for (std::int64_t i = c.varlen_queries[b]; i < c.Tq; ++i)
+        std::fill_n(p.dout.begin() + (b * c.Tq + i) * c.H * c.dv, c.H * c.dv, 0.0);
+    }
   } else if (c.masking == Masking::lengths) {
     for (std::int64_t b = 0; b < c.B; ++b) {
       const std::int64_t length = b == 1 ? 0 : c.Tk - (b * 17) % c.Tk;  // 1: sees none; others: a part or all
@@ -364,7 +376,101 @@ Outputs run_kernels(const Problem& p) {
   return o;
 }
 
+// Runs the kernels on a variable-length problem: each sequence's rows packed one after another,
+// results read back into the padded layouts (zeros at the padding).
+template <typename T>
+Outputs run_varlen_kernels(const Problem& p) {
+  const Case& c = p.c;
+  const std::int64_t qk = c.H * c.dk, kw = c.kv_heads() * c.dk, vw = c.kv_heads() * c.dv, ow = c.H * c.dv;
+  std::vector<std::int32_t> cu_q{0}, cu_k{0};
+  for (std::int64_t b = 0; b < c.B; ++b) {
+    cu_q.push_back(cu_q.back() + c.varlen_queries[b]);
+    cu_k.push_back(cu_k.back() + c.varlen_keys[b]);
+  }
+  const std::int64_t total_q = cu_q.back(), total_k = cu_k.back();
+  const auto at = [](std::int64_t x) { return static_cast<std::size_t>(x); };
+  // Rows of a padded [B, steps, width] operand into a packed [total, width] buffer, and back.
+  const auto pack = [&](const std::vector<double>& from, const std::vector<std::int32_t>& cu, std::int64_t steps,
+                        std::int64_t width) {
+    std::vector<T> packed(at(cu.back() * width));
+    for (std::int64_t b = 0; b < c.B; ++b)
+      for (std::int64_t t = 0; t < cu[b + 1] - cu[b]; ++t)
+        for (std::int64_t e = 0; e < width; ++e)
+          packed[at((cu[b] + t) * width + e)] = element_of<T>(from[at((b * steps + t) * width + e)]);
+    return packed;
+  };
+  const auto unpack = [&](const Buffer<T>& from, const std::vector<std::int32_t>& cu, std::int64_t steps,
+                          std::int64_t width) {
+    std::vector<double> padded(at(c.B * steps * width), 0.0);
+    for (std::int64_t b = 0; b < c.B; ++b)
+      for (std::int64_t t = 0; t < cu[b + 1] - cu[b]; ++t)
+        for (std::int64_t e = 0; e < width; ++e)
+          padded[at((b * steps + t) * width + e)] = static_cast<float>(from.data()[(cu[b] + t) * width + e]);
+    return padded;
+  };
+  Buffer<T> q(pack(p.q, cu_q, c.Tq, qk)), k(pack(p.k, cu_k, c.Tk, kw)), v(pack(p.v, cu_k, c.Tk, vw));
+  Buffer<T> dout(pack(p.dout, cu_q, c.Tq, ow));
+  Buffer<T> out(at(total_q * ow)), dq(at(total_q * qk)), dk(at(total_k * kw)), dv(at(total_k * vw));
+  Buffer<float> lse(at(c.H * total_q)), delta(lse.size());
+  Buffer<std::int32_t> cu_q_buffer(cu_q), cu_k_buffer(cu_k);
+  std::vector<float> slopes;
+  for (std::int64_t h = 0; h < c.H; ++h) slopes.push_back(static_cast<float>(c.alibi_slope(h)));
+  Buffer<float> slopes_buffer(slopes);
+
+  const Features& f = c.features;
+  kern::FlashAttentionParams params;
+  params.dtype = c.dtype;
+  params.batch = c.B, params.heads = c.H, params.queries = c.Tq, params.keys = c.Tk;
+  params.qk_dim = c.dk, params.v_dim = c.dv;
+  params.q = q.data(), params.k = k.data(), params.v = v.data();
+  params.q_row = qk, params.k_row = kw, params.v_row = vw;
+  params.out = out.data(), params.out_row = ow, params.lse = lse.data();
+  params.causal = c.causal;
+  params.scale = static_cast<float>(c.softmax_scale());
+  params.kv_heads = f.kv_heads;
+  params.alibi_slopes = f.alibi ? slopes_buffer.data() : nullptr;
+  params.softcap = static_cast<float>(f.softcap);
+  params.window_left = f.left, params.window_right = f.right;
+  params.cu_seqlens_q = cu_q_buffer.data(), params.cu_seqlens_k = cu_k_buffer.data();
+  params.total_queries = total_q;
+  kern::flash_attention_forward(params, nullptr);
+  kern::FlashAttentionGradParams grads;
+  grads.forward = params;
+  grads.dout = dout.data(), grads.delta = delta.data();
+  grads.dq = dq.data(), grads.dk = dk.data(), grads.dv = dv.data();
+  kern::flash_attention_backward(grads, nullptr);
+
+  Outputs o;
+  o.out = unpack(out, cu_q, c.Tq, ow);
+  o.dq = unpack(dq, cu_q, c.Tq, qk);
+  o.dk = unpack(dk, cu_k, c.Tk, kw);
+  o.dv = unpack(dv, cu_k, c.Tk, vw);
+  o.lse.assign(at(c.B * c.H * c.Tq), 0.0);
+  for (std::int64_t b = 0; b < c.B; ++b)
+    for (std::int64_t h = 0; h < c.H; ++h)
+      for (std::int64_t i = 0; i < c.varlen_queries[b]; ++i)
+        o.lse[at((b * c.H + h) * c.Tq + i)] = lse.data()[h * total_q + cu_q[b] + i];
+  return o;
+}
+
+// The padding queries of a variable-length case have no place in the kernels' results: their
+// outputs and lse become 0 (their dq already is: dout 0).
+void clear_padding(const Case& c, Outputs& o) {
+  for (std::int64_t b = 0; b < c.B; ++b)
+    for (std::int64_t i = c.varlen_queries[b]; i < c.Tq; ++i) {
+      std::fill_n(o.out.begin() + (b * c.Tq + i) * c.H * c.dv, c.H * c.dv, 0.0);
+      for (std::int64_t h = 0; h < c.H; ++h) o.lse[static_cast<std::size_t>((b * c.H + h) * c.Tq + i)] = 0.0;
+    }
+}
+
 Outputs run_kernels(const Problem& p) {
+  if (p.c.varlen()) {
+    switch (p.c.dtype) {
+      case AttentionDType::f16: return run_varlen_kernels<Half>(p);
+      case AttentionDType::bf16: return run_varlen_kernels<BFloat16>(p);
+      default: return run_varlen_kernels<float>(p);
+    }
+  }
   switch (p.c.dtype) {
     case AttentionDType::f16: return run_kernels<Half>(p);
     case AttentionDType::bf16: return run_kernels<BFloat16>(p);
@@ -389,8 +495,9 @@ double max_abs(const std::vector<double>& x) {
 void check(const Case& c, std::uint64_t seed) {
   Generator gen(seed);
   const Problem p = make_problem(c, gen);
-  const Outputs exact = reference(p, false);
+  Outputs exact = reference(p, false);
   const Outputs fused = run_kernels(p);
+  if (c.varlen()) clear_padding(c, exact);
   const std::string label = c.name();
   EXPECT_TRUE(all_close(fused.lse, exact.lse, 1e-4, 1e-4)) << label << ": lse";
   std::vector<std::pair<const char*, std::pair<const std::vector<double>*, const std::vector<double>*>>> pairs{
@@ -402,7 +509,8 @@ void check(const Case& c, std::uint64_t seed) {
       EXPECT_TRUE(all_close(*values.first, *values.second, 2e-5, 2e-4)) << label << ": " << name;
     return;
   }
-  const Outputs plain = reference(p, true);
+  Outputs plain = reference(p, true);
+  if (c.varlen()) clear_padding(c, plain);
   const std::vector<const std::vector<double>*> plain_values{&plain.out, &plain.dq, &plain.dk, &plain.dv,
                                                              &plain.dbias};
   // Half a unit in the last place of the largest value: the rounding of the output itself.
@@ -507,6 +615,26 @@ TEST(SimFlashAttention, TensorCoresTakeGroupedHeadsBiasesAlibiSoftcapAndWindows)
     check(c, seed++);
 }
 
+// Variable-length batches: sequences of different lengths packed without padding, among them one
+// without queries and one without keys, in every kernel, with causal masking, grouped heads and
+// the score modifiers that go with them.
+TEST(SimFlashAttention, VariableLengthBatchesInEveryKernel) {
+  const AttentionDType f32 = AttentionDType::f32, f16 = AttentionDType::f16, bf16 = AttentionDType::bf16;
+  const Masking none = Masking::none;
+  const std::vector<std::int32_t> queries{37, 0, 70, 5}, keys{53, 20, 0, 66};
+  std::uint64_t seed = 1020;
+  for (const Case& c : std::vector<Case>{
+           {f32, 4, 2, 70, 66, 24, 16, false, none, false, 0, {}, queries, keys},
+           {f32, 4, 4, 70, 66, 32, 32, true, none, false, 0, with(2, BiasShape::none, true, 0, 9, -1, false), queries,
+            keys},
+           {f16, 4, 2, 70, 66, 64, 64, true, none, false, 0, {}, queries, keys},
+           {bf16, 4, 3, 70, 66, 32, 32, false, none, false, 0, with(1, BiasShape::none, false, 3.0, -1, -1, false),
+            queries, keys},
+           {bf16, 3, 2, 130, 100, 128, 128, true, none, false, 0, {}, {130, 17, 64}, {100, 9, 64}},
+       })
+    check(c, seed++);
+}
+
 TEST(SimFlashAttention, RefusesWhatTheKernelsCannotTake) {
   kern::FlashAttentionParams p;
   p.batch = 1, p.heads = 1, p.queries = 4, p.keys = 4, p.qk_dim = 300, p.v_dim = 16;
@@ -530,6 +658,17 @@ TEST(SimFlashAttention, RefusesWhatTheKernelsCannotTake) {
   EXPECT_ATTNKIT_ERROR(kern::flash_attention_check(g), "need dq, dk and dv 4-byte aligned");
   g.dk = storage;
   kern::flash_attention_check(g);  // and now it takes them
+  static std::int32_t offsets[2] = {0, 4};
+  g.forward.cu_seqlens_q = offsets;
+  EXPECT_ATTNKIT_ERROR(kern::flash_attention_check(g), "needs the offsets of both queries and keys");
+  g.forward.cu_seqlens_k = offsets, g.forward.total_queries = 4;
+  static std::int32_t lengths[1] = {4};
+  g.forward.key_lengths = lengths;
+  EXPECT_ATTNKIT_ERROR(kern::flash_attention_check(g), "takes no key mask, key lengths, bias or attention mask");
+  g.forward.key_lengths = nullptr;
+  static float dbias[16];
+  g.dbias = dbias;
+  EXPECT_ATTNKIT_ERROR(kern::flash_attention_check(g), "has no bias to take a gradient");
 }
 
 }  // namespace

@@ -191,4 +191,25 @@ Tensor packed_self_attention_backward(const Tensor& qkv, const Tensor& key_mask,
 AttentionSupport packed_self_attention_supports(const Tensor& qkv, const Tensor& key_mask = Tensor(),
                                                 const AttentionOptions& options = {});
 
+// Variable-length packed batches (FlashAttention's varlen): the sequences of a batch one after
+// another, with no padding stored or computed.
+//   q [total_q, H, dk], k [total_k, Hkv, dk], v [total_k, Hkv, dv]; cu_seqlens_q and cu_seqlens_k
+//   i32 [B + 1] on their device, each from 0, nondecreasing, to total_q (total_k): sequence b's
+//   queries are steps [cu_seqlens_q[b], cu_seqlens_q[b + 1]) of q, its keys steps
+//   [cu_seqlens_k[b], cu_seqlens_k[b + 1]) of k and v.
+// Each sequence attends as scaled_dot_product_attention does a batch of one, with the options'
+// causal flag (top-left within the sequence), scale, ALiBi, softcap and window; the heads come
+// from the shapes (num_heads and num_kv_heads may be left unset). No key mask, bias, attention
+// mask or returned weights: the sequences differ in length. out [total_q, H, dv], lse
+// [H, total_q] (f32, or f64). The offsets are read on the host, to check them: a call waits for
+// them. On a device: the fused kernels only.
+AttentionResult varlen_attention(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& cu_seqlens_q,
+                                 const Tensor& cu_seqlens_k, const AttentionOptions& options = {});
+AttentionGrads varlen_attention_backward(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& cu_seqlens_q,
+                                         const Tensor& cu_seqlens_k, const AttentionResult& forward,
+                                         const Tensor& dout, const AttentionOptions& options = {});
+AttentionSupport varlen_attention_supports(const Tensor& q, const Tensor& k, const Tensor& v,
+                                           const Tensor& cu_seqlens_q, const Tensor& cu_seqlens_k,
+                                           const AttentionOptions& options = {});
+
 }  // namespace attnkit::ops
