@@ -9,6 +9,12 @@
 //                                    the long regime's forward plus backward with an additive bias
 //                                    [1, 16, T, T] in the dtype (bias), or 4 key heads for the 16
 //                                    query heads (gqa4); f16 and bf16, on a GPU
+//   sdpa_varlen/fused/DTYPE/dD/tT/packed|padded
+//                                    forward plus backward of sequences of varied lengths (from T / 8
+//                                    to T, 16 heads of dim D, batch 16384 / T): packed without
+//                                    padding (varlen_attention), or padded to T with key lengths;
+//                                    TFLOP counts the sequences' own work in both, so padding shows
+//                                    as a lower rate
 //   additive/ENGINE/small|large, gating_features/..., gating_time/...: forward plus backward
 //
 // ENGINE is fused or unfused (ops::AttentionKernel; on the cpu, "cpu": its one op). Counters,
@@ -136,6 +142,46 @@ void sdpa_variant(benchmark::State& state, DType dtype, std::int64_t dim, std::i
   set_flops(state, 3.5 * 4.0 * B * H * T * T * dim, dtype);
 }
 
+// The lengths of sdpa_varlen's sequences: spread over [T / 8, T], the same on every run.
+std::vector<std::int32_t> varlen_lengths(std::int64_t B, std::int64_t T) {
+  std::vector<std::int32_t> lengths;
+  for (std::int64_t b = 0; b < B; ++b) lengths.push_back(static_cast<std::int32_t>(T - (b * 7919) % (T - T / 8)));
+  return lengths;
+}
+
+void sdpa_varlen(benchmark::State& state, DType dtype, std::int64_t dim, std::int64_t T, bool packed) {
+  const std::int64_t H = 16, B = std::min<std::int64_t>(16, std::max<std::int64_t>(1, 16384 / T));
+  const std::vector<std::int32_t> lengths = varlen_lengths(B, T);
+  std::vector<std::int32_t> starts{0};
+  double flops = 0;
+  for (const std::int32_t n : lengths) {
+    starts.push_back(starts.back() + n);
+    flops += 3.5 * 4.0 * H * double(n) * double(n) * dim;
+  }
+  Generator gen(6);
+  ops::AttentionOptions options;
+  if (packed) {
+    const std::int64_t total = starts.back();
+    const Tensor q = random_on_device({total, H, dim}, dtype, gen), k = random_on_device({total, H, dim}, dtype, gen);
+    const Tensor v = random_on_device({total, H, dim}, dtype, gen), dout = random_on_device({total, H, dim}, dtype, gen);
+    const Tensor cu = Tensor::from_vector(starts, {B + 1}).to(device);
+    time_calls(state, 3, [&] {
+      const ops::AttentionResult r = ops::varlen_attention(q, k, v, cu, cu, options);
+      benchmark::DoNotOptimize(ops::varlen_attention_backward(q, k, v, cu, cu, r, dout, options).dq);
+    });
+  } else {
+    options.num_heads = H;
+    const Tensor q = random_on_device({B, T, H * dim}, dtype, gen), k = random_on_device({B, T, H * dim}, dtype, gen);
+    const Tensor v = random_on_device({B, T, H * dim}, dtype, gen), dout = random_on_device({B, T, H * dim}, dtype, gen);
+    const Tensor key_lengths = Tensor::from_vector(lengths, {B}).to(device);
+    time_calls(state, 3, [&] {
+      const ops::AttentionResult r = ops::scaled_dot_product_attention(q, k, v, key_lengths, options);
+      benchmark::DoNotOptimize(ops::scaled_dot_product_attention_backward(q, k, v, key_lengths, r, dout, options).dq);
+    });
+  }
+  set_flops(state, flops, dtype);
+}
+
 void additive(benchmark::State& state, AttentionKernel kernel, std::int64_t B, std::int64_t T, std::int64_t D) {
   Generator gen(3);
   const Tensor x = random_on_device({B, T, D}, DType::f32, gen), w = random_on_device({D}, DType::f32, gen);
@@ -211,6 +257,13 @@ void register_all() {
           add(std::string("sdpa_variant/fused/") + dtype_name(dtype) + "/d" + std::to_string(dim) + "/t" +
                   std::to_string(T) + (bias ? "/bias" : "/gqa4"),
               [=](benchmark::State& s) { sdpa_variant(s, dtype, dim, T, bias); });
+  for (const DType dtype : {DType::f16, DType::bf16})
+    for (const std::int64_t dim : {64, 128})
+      for (const std::int64_t T : {1024, 4096})
+        for (const bool packed : {true, false})
+          add(std::string("sdpa_varlen/fused/") + dtype_name(dtype) + "/d" + std::to_string(dim) + "/t" +
+                  std::to_string(T) + (packed ? "/packed" : "/padded"),
+              [=](benchmark::State& s) { sdpa_varlen(s, dtype, dim, T, packed); });
 }
 
 }  // namespace

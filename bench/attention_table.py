@@ -67,17 +67,18 @@ def main():
             print(f"| {parts[0][5:]} | {parts[1]} | {parts[2]} | {parts[3][1:]} | {parts[4][1:]} | "
                   f"{'yes' if len(parts) > 5 else 'no'} | {b['TFLOP']:.1f} | {ceiling} | " + " | ".join(cells) + " |")
 
-    variant_rows = [n for n in runs if n.startswith("sdpa_variant/")]
+    variant_rows = [n for n in runs if n.startswith(("sdpa_variant/", "sdpa_varlen/"))]
     if variant_rows:
         print()
-        print("Variants of the long regime (forward plus backward; bias [1, 16, T, T], or 4 key heads), TFLOP/s:")
+        print("Variants of the long regime (forward plus backward; bias [1, 16, T, T], or 4 key heads; sequences"
+              " of lengths T / 8 to T packed or padded, beside PyTorch's padded), TFLOP/s:")
         print()
         print("| dtype | head dim | length | variant | attnkit | PyTorch | attnkit / PyTorch |")
         print("|---|---|---|---|---|---|---|")
         for name in variant_rows:
             _, _, dtype, dim, length, variant = name.split("/")
             b = runs[name]
-            entry = peer.get(name.replace("/fused/", "/torch/"))
+            entry = peer.get(name.replace("/fused/", "/torch/").replace("/packed", "/padded"))
             cells = [f"{entry['TFLOP']:.1f}", f"{b['TFLOP'] / entry['TFLOP']:.2f}"] if entry else ["-", "-"]
             print(f"| {dtype} | {dim[1:]} | {length[1:]} | {variant} | {b['TFLOP']:.1f} | " + " | ".join(cells) + " |")
 

@@ -95,6 +95,22 @@ def sdpa_variant(device, dtype, dim, T, variant):
     return {"seconds": s, "TFLOP": 3.5 * 4.0 * B * H * T * T * dim / s / 1e12}
 
 
+def sdpa_varlen_padded(device, dtype, dim, T):
+    """bench/attention.cpp's sdpa_varlen as a PyTorch user runs it: the sequences (the same
+    lengths) padded to T, the padding hidden by attn_mask; TFLOP counts the sequences' own work."""
+    H, B = 16, min(16, max(1, 16384 // T))
+    lengths = [T - (b * 7919) % (T - T // 8) for b in range(B)]
+    q, k, v = (torch.rand(B, H, T, dim, device=device, dtype=dtype, requires_grad=True) for _ in range(3))
+    dout = torch.rand(B, H, T, dim, device=device, dtype=dtype)
+    mask = (torch.arange(T, device=device)[None, :] < torch.tensor(lengths, device=device)[:, None])[:, None, None, :]
+
+    def call():
+        F.scaled_dot_product_attention(q, k, v, attn_mask=mask).backward(dout)
+
+    s = seconds_per_call(call, device, 3)
+    return {"seconds": s, "TFLOP": sum(3.5 * 4.0 * H * n * n * dim for n in lengths) / s / 1e12}
+
+
 def additive(device, B, T, D):
     x = torch.rand(B, T, D, device=device, requires_grad=True)
     w = torch.rand(D, device=device, requires_grad=True)
@@ -167,6 +183,7 @@ def main():
                         entry = sdpa_variant(device, dtype, dim, T, variant)
                         if entry is not None:
                             results[f"sdpa_variant/torch/{name}/d{dim}/t{T}/{variant}"] = entry
+                    results[f"sdpa_varlen/torch/{name}/d{dim}/t{T}/padded"] = sdpa_varlen_padded(device, dtype, dim, T)
     with open(args.json, "w") as out:
         json.dump({"device": device, "torch": torch.__version__,
                    "gpu": torch.cuda.get_device_name() if device == "cuda" else None, "results": results}, out, indent=1)
