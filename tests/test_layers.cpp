@@ -344,6 +344,35 @@ TEST(MultiHeadAttention, MatchesKerasDefinitionInDoubleAndGradient) {
   check_model_gradients(value_as_key, {q, v});
 }
 
+// Keras's Attention and AdditiveAttention after their scores, in double: a softmax of score(b, i,
+// j) over the keys that seen(b, i, j) leaves, the weights times value [B, Tk, Dv], each row times
+// query_mask[b, i] (a mask [B, Tq], or undefined). A query that sees no key gets 0.
+struct KerasReference {
+  std::vector<double> out, weights;  // [B, Tq, Dv], [B, Tq, Tk]
+};
+KerasReference keras_attention_reference(std::int64_t Tq, const Tensor& value, const Tensor& query_mask,
+                                         const std::function<double(std::int64_t, std::int64_t, std::int64_t)>& score,
+                                         const std::function<bool(std::int64_t, std::int64_t, std::int64_t)>& seen) {
+  const std::int64_t B = value.size(0), Tk = value.size(1), Dv = value.size(2);
+  const auto vv = values(value);
+  KerasReference r{std::vector<double>(B * Tq * Dv, 0.0), std::vector<double>(B * Tq * Tk, 0.0)};
+  for (std::int64_t b = 0; b < B; ++b)
+    for (std::int64_t i = 0; i < Tq; ++i) {
+      std::vector<double> s(Tk, -std::numeric_limits<double>::infinity());
+      double max = -std::numeric_limits<double>::infinity(), sum = 0;
+      for (std::int64_t j = 0; j < Tk; ++j)
+        if (seen(b, i, j)) max = std::max(max, s[j] = score(b, i, j));
+      for (std::int64_t j = 0; j < Tk; ++j) sum += std::isinf(s[j]) ? 0.0 : std::exp(s[j] - max);
+      const double row = query_mask.defined() ? query_mask.item(b * Tq + i) : 1.0;
+      for (std::int64_t j = 0; j < Tk; ++j) {
+        const double p = sum > 0 && !std::isinf(s[j]) ? std::exp(s[j] - max) / sum : 0.0;
+        r.weights[(b * Tq + i) * Tk + j] = p;
+        for (std::int64_t e = 0; e < Dv; ++e) r.out[(b * Tq + i) * Dv + e] += row * p * vv[(b * Tk + j) * Dv + e];
+      }
+    }
+  return r;
+}
+
 // Keras 3's Attention from its definition in double: scores = scale query key^T, the value mask
 // and the causal mask by -inf (Keras: a large negative bias), softmax, weights value, rows times
 // the query mask; then the gradients (the scale's among them) by finite differences.
@@ -361,29 +390,17 @@ TEST(KerasAttention, MatchesKerasDefinitionInDoubleAndGradient) {
   const Tensor qm = Tensor::from_vector<std::uint8_t>({1, 0, 1, 1, 1, 1, 1, 1, 0, 1}, {B, Tq});
   const Tensor vm = Tensor::from_vector<std::uint8_t>({0, 1, 1, 0, 1, 1, 1, 1, 1, 1, 0, 1}, {B, Tk});
   const Tensors y = model.forward({q, v, k, qm, vm}, CallContext{});
-  const auto vq = values(q), vv = values(v), vk = values(k);
-  std::vector<double> expected(B * Tq * Dv, 0.0), weights(B * Tq * Tk, 0.0);
-  for (std::int64_t b = 0; b < B; ++b)
-    for (std::int64_t i = 0; i < Tq; ++i) {
-      std::vector<double> s(Tk, -std::numeric_limits<double>::infinity());
-      double max = -std::numeric_limits<double>::infinity(), sum = 0;
-      for (std::int64_t j = 0; j < Tk; ++j) {
-        if (vm.item(b * Tk + j) == 0 || j > i) continue;
+  const auto vq = values(q), vk = values(k);
+  const KerasReference ref = keras_attention_reference(
+      Tq, v, qm,
+      [&](std::int64_t b, std::int64_t i, std::int64_t j) {
         double dot = 0;
         for (std::int64_t e = 0; e < D; ++e) dot += vq[(b * Tq + i) * D + e] * vk[(b * Tk + j) * D + e];
-        s[j] = 0.7 * dot;
-        max = std::max(max, s[j]);
-      }
-      for (std::int64_t j = 0; j < Tk; ++j) sum += std::isinf(s[j]) ? 0.0 : std::exp(s[j] - max);
-      for (std::int64_t j = 0; j < Tk; ++j) {
-        const double p = sum > 0 && !std::isinf(s[j]) ? std::exp(s[j] - max) / sum : 0.0;
-        weights[(b * Tq + i) * Tk + j] = p;
-        for (std::int64_t e = 0; e < Dv; ++e)
-          expected[(b * Tq + i) * Dv + e] += qm.item(b * Tq + i) * p * vv[(b * Tk + j) * Dv + e];
-      }
-    }
-  EXPECT_TRUE(all_close(y[0], expected, 1e-12));
-  EXPECT_TRUE(all_close(y[1], weights, 1e-12));
+        return 0.7 * dot;
+      },
+      [&](std::int64_t b, std::int64_t i, std::int64_t j) { return vm.item(b * Tk + j) != 0 && j <= i; });
+  EXPECT_TRUE(all_close(y[0], ref.out, 1e-12));
+  EXPECT_TRUE(all_close(y[1], ref.weights, 1e-12));
 
   const SymbolicTensor query_in = Dense(D)(query), value_in = Dense(Dv)(value), key_in = Dense(D)(key);
   Model trained({query, value, key, query_mask, value_mask},
@@ -411,27 +428,17 @@ TEST(KerasAttention, ConcatScoresMatchKerasDefinitionInDoubleAndGradient) {
   const Tensor k = random_tensor({B, Tk, D}, gen, -1, 1, DType::f64);
   const Tensor vm = Tensor::from_vector<std::uint8_t>({1, 1, 0, 1, 1, 0, 0, 1, 1, 1, 1, 1}, {B, Tk});
   const Tensors y = model.forward({q, v, k, vm}, CallContext{});
-  const auto vq = values(q), vv = values(v), vk = values(k);
-  std::vector<double> expected(B * Tq * Dv, 0.0), weights(B * Tq * Tk, 0.0);
-  for (std::int64_t b = 0; b < B; ++b)
-    for (std::int64_t i = 0; i < Tq; ++i) {
-      std::vector<double> s(Tk);
-      double max = -std::numeric_limits<double>::infinity(), sum = 0;
-      for (std::int64_t j = 0; j < Tk; ++j) {
-        s[j] = 0;
-        for (std::int64_t e = 0; e < D; ++e) s[j] += std::tanh(0.6 * (vq[(b * Tq + i) * D + e] + vk[(b * Tk + j) * D + e]));
-        s[j] *= 1.3;
-        if (vm.item(b * Tk + j) != 0) max = std::max(max, s[j]);
-      }
-      for (std::int64_t j = 0; j < Tk; ++j) sum += vm.item(b * Tk + j) != 0 ? std::exp(s[j] - max) : 0.0;
-      for (std::int64_t j = 0; j < Tk; ++j) {
-        const double p = vm.item(b * Tk + j) != 0 ? std::exp(s[j] - max) / sum : 0.0;
-        weights[(b * Tq + i) * Tk + j] = p;
-        for (std::int64_t e = 0; e < Dv; ++e) expected[(b * Tq + i) * Dv + e] += p * vv[(b * Tk + j) * Dv + e];
-      }
-    }
-  EXPECT_TRUE(all_close(y[0], expected, 1e-12));
-  EXPECT_TRUE(all_close(y[1], weights, 1e-12));
+  const auto vq = values(q), vk = values(k);
+  const KerasReference ref = keras_attention_reference(
+      Tq, v, Tensor(),
+      [&](std::int64_t b, std::int64_t i, std::int64_t j) {
+        double sum = 0;
+        for (std::int64_t e = 0; e < D; ++e) sum += std::tanh(0.6 * (vq[(b * Tq + i) * D + e] + vk[(b * Tk + j) * D + e]));
+        return 1.3 * sum;
+      },
+      [&](std::int64_t b, std::int64_t, std::int64_t j) { return vm.item(b * Tk + j) != 0; });
+  EXPECT_TRUE(all_close(y[0], ref.out, 1e-12));
+  EXPECT_TRUE(all_close(y[1], ref.weights, 1e-12));
   const SymbolicTensor query_in = Dense(D)(query), value_in = Dense(Dv)(value), key_in = Dense(D)(key);
   Model trained({query, value, key, value_mask}, {layer.call({query_in, value_in, key_in, value_mask})[0]});
   check_model_gradients(trained, {q, v, k, vm});
@@ -464,29 +471,18 @@ TEST(KerasAdditiveAttention, MatchesKerasDefinitionInDoubleAndGradient) {
     const Tensor qm = Tensor::from_vector<std::uint8_t>({1, 1, 0, 1, 1, 1, 0, 1, 1, 1}, {B, Tq});
     const Tensor vm = Tensor::from_vector<std::uint8_t>({1, 0, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1}, {B, Tk});
     const Tensors y = model.forward({q, v, k, qm, vm}, CallContext{});
-    const auto vq = values(q), vv = values(v), vk = values(k);
-    std::vector<double> expected(B * Tq * Dv, 0.0), weights(B * Tq * Tk, 0.0);
-    for (std::int64_t b = 0; b < B; ++b)
-      for (std::int64_t i = 0; i < Tq; ++i) {
-        std::vector<double> s(Tk, 0.0);
-        std::vector<bool> seen(Tk);
-        double max = -std::numeric_limits<double>::infinity(), sum = 0;
-        for (std::int64_t j = 0; j < Tk; ++j) {
-          seen[j] = vm.item(b * Tk + j) != 0 && j <= i;
+    const auto vq = values(q), vk = values(k);
+    const KerasReference ref = keras_attention_reference(
+        Tq, v, qm,
+        [&](std::int64_t b, std::int64_t i, std::int64_t j) {
+          double sum = 0;
           for (std::int64_t e = 0; e < D; ++e)
-            s[j] += scale[e] * std::tanh(vq[(b * Tq + i) * D + e] + vk[(b * Tk + j) * D + e]);
-          if (seen[j]) max = std::max(max, s[j]);
-        }
-        for (std::int64_t j = 0; j < Tk; ++j) sum += seen[j] ? std::exp(s[j] - max) : 0.0;
-        for (std::int64_t j = 0; j < Tk; ++j) {
-          const double p = seen[j] ? std::exp(s[j] - max) / sum : 0.0;
-          weights[(b * Tq + i) * Tk + j] = p;
-          for (std::int64_t e = 0; e < Dv; ++e)
-            expected[(b * Tq + i) * Dv + e] += qm.item(b * Tq + i) * p * vv[(b * Tk + j) * Dv + e];
-        }
-      }
-    EXPECT_TRUE(all_close(y[0], expected, 1e-12));
-    EXPECT_TRUE(all_close(y[1], weights, 1e-12));
+            sum += scale[e] * std::tanh(vq[(b * Tq + i) * D + e] + vk[(b * Tk + j) * D + e]);
+          return sum;
+        },
+        [&](std::int64_t b, std::int64_t i, std::int64_t j) { return vm.item(b * Tk + j) != 0 && j <= i; });
+    EXPECT_TRUE(all_close(y[0], ref.out, 1e-12));
+    EXPECT_TRUE(all_close(y[1], ref.weights, 1e-12));
     const SymbolicTensor query_in = Dense(D)(query), value_in = Dense(Dv)(value), key_in = Dense(D)(key);
     Model trained({query, value, key, query_mask, value_mask},
                   {layer.call({query_in, value_in, key_in, query_mask, value_mask})[0]});
