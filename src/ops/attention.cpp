@@ -735,12 +735,15 @@ Tensor attention_backward(const char* op, const AttentionOperands& a, const Atte
   return ds.defined() ? bias_gradient(a, ds) : Tensor();
 }
 
+// out and dout [B, Tq, H dv] and lse [B, H, Tq]; for a variable-length batch [total_q, H, dv] and
+// [H, total_q].
 void check_backward_inputs(const char* op, const AttentionOperands& a, const AttentionResult& forward,
                            const Tensor& dout) {
   const Tensor& q = a.q.tensor;
-  detail::check_like(op, "out", forward.out, {a.batch, a.queries, a.heads * a.v_dim}, q);
-  detail::check_like(op, "dout", dout, {a.batch, a.queries, a.heads * a.v_dim}, q);
-  detail::check_shape(op, "lse", forward.lse, {a.batch, a.heads, a.queries});
+  const Shape out_shape = a.varlen() ? Shape{a.total_queries, a.heads, a.v_dim} : Shape{a.batch, a.queries, a.heads * a.v_dim};
+  detail::check_like(op, "out", forward.out, out_shape, q);
+  detail::check_like(op, "dout", dout, out_shape, q);
+  detail::check_shape(op, "lse", forward.lse, a.varlen() ? Shape{a.heads, a.total_queries} : Shape{a.batch, a.heads, a.queries});
   const DType lse_dtype = q.dtype() == DType::f64 ? DType::f64 : DType::f32;
   ATTNKIT_CHECK(forward.lse.dtype() == lse_dtype, op, ": lse must be ", lse_dtype, ", got ", forward.lse.describe());
   detail::common_device(op, {{"q", &q}, {"out", &forward.out}, {"lse", &forward.lse}, {"dout", &dout}});
@@ -770,7 +773,7 @@ AttentionResult varlen_forward(const char* op, const AttentionOperands& a, const
   if (path == AttentionPath::fused) return ATTNKIT_DEVICE_OP(a.q.tensor.device(), flash_attention(a));
   const AttentionOperands c = is_16_bit(dtype) ? in_f32(a) : a;
   AttentionResult r;
-  r.out = Tensor::zeros({a.total_queries, a.heads, a.v_dim}, c.q.tensor.dtype());
+  r.out = Tensor::empty({a.total_queries, a.heads, a.v_dim}, c.q.tensor.dtype());
   r.lse = Tensor::empty({a.heads, a.total_queries}, c.q.tensor.dtype());
   for (std::int64_t b = 0; b < a.batch; ++b) {
     const AttentionOperands sequence = sequence_operands(c, b);
@@ -787,13 +790,7 @@ AttentionResult varlen_forward(const char* op, const AttentionOperands& a, const
 AttentionGrads varlen_backward(const char* op, const AttentionOperands& a, const AttentionResult& forward,
                                const Tensor& dout, const AttentionOptions& options) {
   const Tensor& q = a.q.tensor;
-  const Shape out_shape{a.total_queries, a.heads, a.v_dim};
-  detail::check_like(op, "out", forward.out, out_shape, q);
-  detail::check_like(op, "dout", dout, out_shape, q);
-  detail::check_shape(op, "lse", forward.lse, {a.heads, a.total_queries});
-  const DType lse_dtype = q.dtype() == DType::f64 ? DType::f64 : DType::f32;
-  ATTNKIT_CHECK(forward.lse.dtype() == lse_dtype, op, ": lse must be ", lse_dtype, ", got ", forward.lse.describe());
-  detail::common_device(op, {{"q", &q}, {"out", &forward.out}, {"lse", &forward.lse}, {"dout", &dout}});
+  check_backward_inputs(op, a, forward, dout);
   const AttentionPath path = detail::path_or_throw(op, attention_support(a, options));
   AttentionGrads g;
   if (path == AttentionPath::fused) {
