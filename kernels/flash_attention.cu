@@ -35,6 +35,20 @@ AK_DEVICE void load_rows(float* tile, int stride, const float* head, std::int64_
   }
 }
 
+// Bit r set where dropout keeps the probability of query i + r di for key j + r dj (r < kRows;
+// every bit set without dropout): a warp's rows of queries against a lane's key (di 1), or of
+// keys against a lane's query (dj 1). A rolled loop: one block's rounds at a time, beside the
+// accumulators.
+template <int kRows>
+AK_DEVICE std::uint32_t dropout_kept(const DropoutMask& dropout, std::int64_t i, std::int64_t j, int di, int dj) {
+  if (!dropout.on()) return ~0u;
+  std::uint32_t kept = 0;
+  AK_NO_UNROLL
+  for (int r = 0; r < kRows; ++r)
+    kept |= (dropout.keeps(static_cast<int>(i) + r * di, static_cast<int>(j) + r * dj) ? 1u : 0u) << r;
+  return kept;
+}
+
 // kModifiers: the instance with the score modifiers of flash_attention.h.
 template <class Traits, bool kModifiers>  // F32Traits<columns of a head each lane owns: ceil(dim / 32)>
 __global__ void forward_kernel(FlashAttentionParams p) {
@@ -54,6 +68,7 @@ __global__ void forward_kernel(FlashAttentionParams p) {
   const float *q = head.q, *k = head.k, *v = head.v;
   const KeyVisibility visible = key_visibility(p, seq, b);
   const ScoreModifiers modifiers = score_modifiers(p, b, h);
+  const DropoutMask dropout = dropout_mask(p, b, h);
   load_rows(qs, dk, q, p.q_row, i0, kRows, seq.queries, dk);
 
   float m[kRowsPerWarp], l[kRowsPerWarp], o[kRowsPerWarp][kCols];
@@ -71,6 +86,7 @@ __global__ void forward_kernel(FlashAttentionParams p) {
     load_rows(vs, dv, v, p.v_row, j0, kTile, seq.keys, dv);
     __syncthreads();
     const std::int64_t j = j0 + lane;
+    const std::uint32_t kept = kModifiers ? dropout_kept<kRowsPerWarp>(dropout, i0 + warp * kRowsPerWarp, j, 1, 0) : 0;
     AK_UNROLL
     for (int rr = 0; rr < kRowsPerWarp; ++rr) {
       const int r = warp * kRowsPerWarp + rr;
@@ -89,7 +105,8 @@ __global__ void forward_kernel(FlashAttentionParams p) {
       m[rr] = m_new;
       AK_UNROLL
       for (int c = 0; c < kCols; ++c) o[rr][c] *= rescale;
-      ps[r * kTile + lane] = e;
+      // Dropped probabilities count in the sum l, not in the product with V.
+      ps[r * kTile + lane] = kModifiers && (kept >> rr & 1u) == 0 ? 0.0f : e;
     }
     __syncwarp();  // the warp's probabilities are written before its lanes read them
     AK_UNROLL
@@ -107,7 +124,7 @@ __global__ void forward_kernel(FlashAttentionParams p) {
   for (int rr = 0; rr < kRowsPerWarp; ++rr) {
     const std::int64_t i = i0 + warp * kRowsPerWarp + rr;
     if (i >= seq.queries) continue;
-    const float inverse = l[rr] > 0.0f ? 1.0f / l[rr] : 0.0f;
+    const float inverse = l[rr] > 0.0f ? (kModifiers ? p.dropout_scale : 1.0f) / l[rr] : 0.0f;
     float* out = static_cast<float*>(p.out) + (seq.first_query + i) * p.out_row + h * dv;
     AK_UNROLL
     for (int c = 0; c < kCols; ++c)
@@ -139,6 +156,7 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
   const float *q = head.q, *k = head.k, *v = head.v, *out = head.out, *dout = head.dout;
   const KeyVisibility visible = key_visibility(p, seq, b);
   const ScoreModifiers modifiers = score_modifiers(p, b, h);
+  const DropoutMask dropout = dropout_mask(p, b, h);
   const std::int64_t lse_at = lse_offset<kModifiers>(p, seq, b, h);
   float* dbias = g.dbias != nullptr ? g.dbias + bh * p.queries * p.keys : nullptr;
   load_rows(qs, dk, q, p.q_row, i0, kRows, seq.queries, dk);
@@ -167,6 +185,7 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
     load_rows(vs, Traits::padded(dv), v, p.v_row, j0, kTile, seq.keys, dv);
     __syncthreads();
     const std::int64_t j = j0 + lane;
+    const std::uint32_t kept = kModifiers ? dropout_kept<kRowsPerWarp>(dropout, i0 + warp * kRowsPerWarp, j, 1, 0) : 0;
     AK_UNROLL
     for (int rr = 0; rr < kRowsPerWarp; ++rr) {
       const int r = warp * kRowsPerWarp + rr;
@@ -178,6 +197,7 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
         for (int c = 0; c < dk; ++c) s += qs[r * dk + c] * ks[lane * Traits::padded(dk) + c];
         for (int c = 0; c < dv; ++c) dp += dos[r * dv + c] * vs[lane * Traits::padded(dv) + c];
         const float prob = probability(kModifiers ? modifiers.score(s, static_cast<int>(i), static_cast<int>(j)) : s * p.scale, lse[rr]);
+        if (kModifiers) dp = kept >> rr & 1u ? dp * p.dropout_scale : 0.0f;  // dP of the probabilities after dropout
         ds = prob == 0.0f ? 0.0f : prob * (dp - delta[rr]);
         if (kModifiers && dbias != nullptr) dbias[i * p.keys + j] = ds;
         if (kModifiers) ds *= modifiers.slope_of_cap(s);
@@ -247,6 +267,7 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
     const std::int64_t lse_at = lse_offset<kModifiers>(p, seq, b, h);
     const HeadView<float> head = head_view<float>(p, g.dout, seq, h);
     const ScoreModifiers modifiers = score_modifiers(p, b, h);
+    const DropoutMask dropout = dropout_mask(p, b, h);
     for (std::int64_t t0 = query_begin; t0 < query_end; t0 += kTile) {
       __syncthreads();
       load_rows(qs, Traits::padded(dk), head.q, p.q_row, t0, kTile, seq.queries, dk);
@@ -258,6 +279,7 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
       }
       __syncthreads();
       const std::int64_t i = t0 + lane;
+      const std::uint32_t kept = kModifiers ? dropout_kept<kRowsPerWarp>(dropout, i, j0 + warp * kRowsPerWarp, 0, 1) : 0;
       AK_UNROLL
       for (int rr = 0; rr < kRowsPerWarp; ++rr) {
         const int r = warp * kRowsPerWarp + rr;
@@ -269,8 +291,10 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
           for (int c = 0; c < dk; ++c) s += qs[lane * Traits::padded(dk) + c] * ks[r * dk + c];
           for (int c = 0; c < dv; ++c) dp += dos[lane * Traits::padded(dv) + c] * vs[r * dv + c];
           prob = probability(kModifiers ? modifiers.score(s, static_cast<int>(i), static_cast<int>(j)) : s * p.scale, lse[lane]);
-          ds = prob == 0.0f ? 0.0f : prob * (dp - delta[lane]);
+          const float factor = !kModifiers ? 1.0f : kept >> rr & 1u ? p.dropout_scale : 0.0f;
+          ds = prob == 0.0f ? 0.0f : prob * (dp * factor - delta[lane]);
           if (kModifiers) ds *= modifiers.slope_of_cap(s);
+          prob *= factor;  // P after dropout, for dV
         }
         pt[r * kTile + lane] = prob;
         dst[r * kTile + lane] = ds;
@@ -370,6 +394,9 @@ std::string flash_attention_unsupported(const FlashAttentionParams& p) {
     return concat("a variable-length batch of ", p.total_queries, " queries: the kernels take 0 to ", kMaxSteps);
   if (!(p.softcap >= 0.0f && p.softcap <= 3.4e38f))
     return concat("softcap must be 0 (none) or positive and finite, got ", p.softcap);
+  if (!(p.dropout_threshold < 65536 && p.dropout_scale >= 1.0f && p.dropout_scale <= 65536.0f))
+    return concat("dropout's threshold ", p.dropout_threshold, " and scale ", p.dropout_scale,
+                  " are not a rate's (below 65536, and 1 to 65536)");
   if (p.dtype == AttentionDType::f32) {
     if (p.qk_dim < 1 || p.qk_dim > flash::kF32MaxDim || p.v_dim < 1 || p.v_dim > flash::kF32MaxDim)
       return concat("float32 takes head dims 1 to ", flash::kF32MaxDim, ", got ", p.qk_dim, " for q and k and ",

@@ -4,6 +4,7 @@
 
 #include <type_traits>
 
+#include "attnkit/random.h"
 #include "kernels/dialect.h"
 #include "kernels/flash_attention.h"
 #include "kernels/flash_attention_traits.h"
@@ -127,6 +128,26 @@ AK_DEVICE ScoreModifiers score_modifiers(const FlashAttentionParams& p, std::int
           p.softcap,
           static_cast<int>(p.window_left < 0 ? -1 : p.window_left),
           static_cast<int>(p.window_right < 0 ? -1 : p.window_right)};
+}
+
+// The dropout of one (batch element, head) (attnkit/random.h), for the instances with modifiers.
+struct DropoutMask {
+  std::uint64_t seed, row0;  // row0: the stream's first block of the head's query 0
+  std::uint32_t row_blocks, threshold;  // threshold 0: no dropout
+
+  AK_DEVICE bool on() const { return threshold != 0; }
+  // The block that holds the bits of query i's key j: those of the keys of j's 32 whose j % 8 / 2
+  // is the same (attention_dropout_keeps then reads only key % 32).
+  AK_DEVICE Philox4x32 block(int i, int j) const {
+    return philox_block(seed, attention_dropout_block(row0 + static_cast<std::uint64_t>(i) * row_blocks, j));
+  }
+  AK_DEVICE bool keeps(int i, int j) const { return attention_dropout_keeps(block(i, j), j, threshold); }
+};
+
+AK_DEVICE DropoutMask dropout_mask(const FlashAttentionParams& p, std::int64_t b, std::int64_t h) {
+  const std::uint64_t row_blocks = attention_dropout_row_blocks(p.keys);
+  return {p.dropout_seed, p.dropout_offset + static_cast<std::uint64_t>((b * p.heads + h) * p.queries) * row_blocks,
+          static_cast<std::uint32_t>(row_blocks), p.dropout_threshold};
 }
 
 // Where one (batch element, head) of each operand starts; step t lies t rows further (q_row,

@@ -20,7 +20,8 @@
 // key head sum over the query heads of its group.
 //
 // Scores: s_ij = scale q_i . k_j; with softcap > 0, softcap tanh(s_ij / softcap); then plus
-// bias[b, h, i, j] and minus alibi_slopes[h] |i - j|. Softcap, bias, ALiBi and the window are the
+// bias[b, h, i, j] and minus alibi_slopes[h] |i - j|. Dropout zeroes the probabilities it drops
+// in the products with V (and dP's that the backward forms), and scales the kept ones. Softcap, bias, ALiBi and the window are the
 // score modifiers: the kernels take them in instances of their own, so that the plain path
 // carries none of their instructions. The attention mask counts among them. The backward writes dbias = dS (the gradient of the loss
 // with respect to each final score, 0 where hidden) for every (b, h, i, j) when asked.
@@ -80,14 +81,20 @@ struct FlashAttentionParams {
   const std::int32_t* cu_seqlens_q = nullptr;
   const std::int32_t* cu_seqlens_k = nullptr;
   std::int64_t total_queries = 0;
+  // Dropout of the probabilities (attnkit/random.h), for rows laid out by batch, heads, queries
+  // and keys as above (a variable-length batch's: its padded batch's): threshold 0 for none; the
+  // stream's block of row 0 of (batch element 0, head 0); kept probabilities times scale.
+  std::uint32_t dropout_threshold = 0;
+  std::uint64_t dropout_seed = 0, dropout_offset = 0;
+  float dropout_scale = 1.0f;
 };
 
-// Whether any score modifier is on, or the batch has variable lengths: the launch then takes the
-// kernels' instances with modifiers, which take both (the plain ones read a padded batch's sizes
-// from the parameters, so that they hold none of them in registers).
+// Whether any score modifier or dropout is on, or the batch has variable lengths: the launch then
+// takes the kernels' instances with modifiers, which take all three (the plain ones read a padded
+// batch's sizes from the parameters, so that they hold none of them in registers).
 inline bool needs_modifier_instances(const FlashAttentionParams& p) {
   return p.bias != nullptr || p.alibi_slopes != nullptr || p.softcap > 0.0f || p.window_left >= 0 ||
-         p.window_right >= 0 || p.attention_mask != nullptr || p.cu_seqlens_q != nullptr;
+         p.window_right >= 0 || p.attention_mask != nullptr || p.cu_seqlens_q != nullptr || p.dropout_threshold != 0;
 }
 
 struct FlashAttentionGradParams {

@@ -330,6 +330,63 @@ AK_DEVICE void modify_scores(Accumulators<kM, kN>& s, const ScoreModifiers& modi
     for_each([&](float& x, int i, int j) { x = i < queries && j < keys && modifiers.hides(i, j) ? -INFINITY : x; });
 }
 
+// The elements of a warp's tile of probabilities that dropout keeps: bit 4 nt + e of kept[mt] for
+// element e of n tile nt of m tile mt. Rows are queries from row0 and columns keys from j0 (a
+// multiple of 32): for each row and 32 keys, one block holds a lane's 8 elements
+// (attnkit/random.h lays the stream out so).
+template <int kM, int kN>
+AK_DEVICE void dropout_kept(std::uint32_t (&kept)[kM], const DropoutMask& dropout, int row0, int j0) {
+  static_assert(kN % 32 == 0 && kN / 2 <= 32, "whole blocks, and a bit per element of a row pair");
+  AK_UNROLL
+  for (int mt = 0; mt < kM; ++mt) {
+    kept[mt] = 0;
+    AK_UNROLL
+    for (int r = 0; r < 2; ++r)
+      AK_UNROLL
+      for (int g = 0; g < kN / 32; ++g) {
+        const Philox4x32 block = dropout.block(row0 + fragment_row(mt, 2 * r), j0 + g * 32 + fragment_col(0, 0));
+        AK_UNROLL
+        for (int w = 0; w < 4; ++w)
+          AK_UNROLL
+          for (int c = 0; c < 2; ++c)  // key g * 32 + w * 8 + lane % 4 * 2 + c: word w, half c
+            if (attention_dropout_keeps(block, w * 8 + c, dropout.threshold))
+              kept[mt] |= 1u << ((4 * g + w) * 4 + 2 * r + c);
+      }
+  }
+}
+
+// The same for the dk/dv pass's tiles of P^T: rows are keys from row0 (a multiple of 16), columns
+// queries from i0. Keys j and j + 8 of a lane share a block.
+template <int kM, int kN>
+AK_DEVICE void dropout_kept_transposed(std::uint32_t (&kept)[kM], const DropoutMask& dropout, int row0, int i0) {
+  static_assert(kN / 2 <= 32, "a bit per element of a row pair");
+  AK_UNROLL
+  for (int mt = 0; mt < kM; ++mt) {
+    kept[mt] = 0;
+    const int j = row0 + fragment_row(mt, 0);
+    AK_UNROLL
+    for (int nt = 0; nt < kN / 8; ++nt)
+      AK_UNROLL
+      for (int c = 0; c < 2; ++c) {
+        const Philox4x32 block = dropout.block(i0 + fragment_col(nt, c), j);
+        AK_UNROLL
+        for (int half = 0; half < 2; ++half)
+          if (attention_dropout_keeps(block, j + 8 * half, dropout.threshold)) kept[mt] |= 1u << (nt * 4 + 2 * half + c);
+      }
+  }
+}
+
+// acc times factor where dropout keeps the element, 0 where it drops it.
+template <int kM, int kN>
+AK_DEVICE void apply_dropout(Accumulators<kM, kN>& acc, const std::uint32_t (&kept)[kM], float factor) {
+  AK_UNROLL
+  for (int mt = 0; mt < kM; ++mt)
+    AK_UNROLL
+    for (int nt = 0; nt < kN / 8; ++nt)
+      AK_UNROLL
+      for (int e = 0; e < 4; ++e) acc[mt][nt][e] = kept[mt] >> (nt * 4 + e) & 1u ? acc[mt][nt][e] * factor : 0.0f;
+}
+
 // Max and sum of a row's values across the 4 lanes of a quad.
 AK_DEVICE float quad_max(float x) {
   x = fmaxf(x, ak::shfl_xor(x, 1));
@@ -386,6 +443,7 @@ __global__ void forward_kernel(FlashAttentionParams p) {
   const int first_tile = static_cast<int>(block.visible.key_begin(block.first_row) / N);
   const int tiles = static_cast<int>((block.visible.key_end(block.first_row, Traits::kRows) + N - 1) / N);
   const ScoreModifiers modifiers = score_modifiers(p, block.b, block.h);
+  const DropoutMask dropout = dropout_mask(p, block.b, block.h);
 
   TileCopy<Traits, Traits::kRows, 1>({block.head.q}, {p.q_row}, block.first_row, block.queries)
       .copy_checked({qs}, {p.q_row});
@@ -440,6 +498,12 @@ __global__ void forward_kernel(FlashAttentionParams p) {
         AK_UNROLL
         for (int nt = 0; nt < D / 8; ++nt) o[mt][nt][2 * r] *= rescale, o[mt][nt][2 * r + 1] *= rescale;
       }
+    if constexpr (kModifiers)
+      if (dropout.on()) {  // dropped probabilities count in l, not in O (the scale comes at the end)
+        std::uint32_t kept[M];
+        dropout_kept<M, N>(kept, dropout, row0, j0);
+        apply_dropout<M, N>(s, kept, 1.0f);
+      }
     std::uint32_t pf[M][N / 16][4];
     to_a_fragments<T, M, N>(pf, s);
     warp_mma<T, S, true, M, N, D>(o, RegisterA<M, N>{pf}, vt);
@@ -455,7 +519,7 @@ __global__ void forward_kernel(FlashAttentionParams p) {
     AK_UNROLL
     for (int r = 0; r < 2; ++r) {
       const float sum = quad_sum(l[2 * mt + r]);
-      inverse[mt][r] = sum > 0.0f ? 1.0f / sum : 0.0f;
+      inverse[mt][r] = sum > 0.0f ? (kModifiers ? p.dropout_scale : 1.0f) / sum : 0.0f;
       const int i = row0 + fragment_row(mt, 2 * r);
       if (ak::lane_id() % 4 == 0 && i < seq.queries)
         lse[i] = sum > 0.0f ? (m[2 * mt + r] * scale_log2 + log2f(sum)) * kLn2 : -INFINITY;
@@ -490,6 +554,7 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
   // sequence are never stored, and a variable-length batch has no bias or mask to read there.
   const int padded_queries = static_cast<int>(p.queries), padded_keys = static_cast<int>(p.keys);
   const ScoreModifiers modifiers = score_modifiers(p, block.b, block.h);
+  const DropoutMask dropout = dropout_mask(p, block.b, block.h);
   const std::int64_t lse_at = lse_offset<kModifiers>(p, block.seq, block.b, block.h);
   float* dbias =
       g.dbias != nullptr ? g.dbias + static_cast<std::int64_t>(block.bh) * padded_queries * padded_keys : nullptr;
@@ -546,6 +611,12 @@ __global__ void dq_kernel(FlashAttentionGradParams g) {
     warp_mma<T, S, false, M, D, N>(s, SharedA<S, T>{qs, warp_row}, kt);
     warp_mma<T, S, false, M, D, N>(dp, SharedA<S, T>{dos, warp_row}, vt);
     hide_what_the_queries_do_not_see<M, N>(s, block, p.causal, row0, j0);
+    if constexpr (kModifiers)
+      if (dropout.on()) {  // dP of the probabilities after dropout
+        std::uint32_t kept[M];
+        dropout_kept<M, N>(kept, dropout, row0, j0);
+        apply_dropout<M, N>(dp, kept, p.dropout_scale);
+      }
     AK_UNROLL
     for (int mt = 0; mt < M; ++mt)
       AK_UNROLL
@@ -646,6 +717,13 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
       const T* dot = dos + t % 2 * N * S;
       const float* lse = lse_s + t % 2 * N;
       const float* delta = delta_s + t % 2 * N;
+      const int i0 = first_query + t * N;
+      // What dropout keeps of the tile, before its products take the registers (its mask made
+      // here, from the parameters, rather than held through the loop).
+      std::uint32_t kept[M] = {};
+      const bool dropout_on = kModifiers && p.dropout_threshold != 0;
+      if constexpr (kModifiers)
+        if (dropout_on) dropout_kept_transposed<M, N>(kept, dropout_mask(p, block.b, h), row0, i0);
       float st[M][N / 8][4] = {}, dpt[M][N / 8][4] = {};
       if constexpr (Traits::kHoldKeys) {
         warp_mma<T, S, false, M, D, N>(st, RegisterA<M, D>{kf}, qt);
@@ -654,8 +732,9 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
         warp_mma<T, S, false, M, D, N>(st, SharedA<S, T>{ks, warp_row}, qt);
         warp_mma<T, S, false, M, D, N>(dpt, SharedA<S, T>{vs, warp_row}, dot);
       }
-      const int i0 = first_query + t * N;
       if (p.causal && row0 + M * kMmaRows - 1 > i0) hide_causal<true, M, N>(st, i0 - row0);
+      if constexpr (kModifiers)  // dP^T of the probabilities after dropout (P^T after they are formed)
+        if (dropout_on) apply_dropout<M, N>(dpt, kept, p.dropout_scale);
       AK_UNROLL
       for (int nt = 0; nt < N / 8; ++nt)
         AK_UNROLL
@@ -680,6 +759,8 @@ __global__ void dkdv_kernel(FlashAttentionGradParams g) {
               }
             }
         }
+      if constexpr (kModifiers)
+        if (dropout_on) apply_dropout<M, N>(st, kept, p.dropout_scale);
       std::uint32_t pf[M][N / 16][4], dsf[M][N / 16][4];
       to_a_fragments<T, M, N>(pf, st);
       to_a_fragments<T, M, N>(dsf, dpt);

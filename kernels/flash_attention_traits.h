@@ -97,13 +97,14 @@ struct DqTraits : MmaShape<T, kDim, kModified> {
 
 // dk/dv pass: 64 keys a block (one m16 tile a warp: dK and dV take the registers), tiles of
 // queries; K's and V's fragments held in registers for the whole loop where they fit (head dims
-// up to 64), else read from shared memory every tile.
+// up to 64, in the plain instances: the modifiers' and dropout's registers leave them no room),
+// else read from shared memory every tile.
 template <typename T, int kDim, bool kModified = false>
 struct DkdvTraits : MmaShape<T, kDim, kModified> {
   static constexpr int kWarpTiles = 1;
   static constexpr int kRows = kWarps * kWarpTiles * kMmaRows;
   static constexpr int kTile = kDim == 128 ? 32 : 64;
-  static constexpr bool kHoldKeys = kDim <= 64;
+  static constexpr bool kHoldKeys = kDim <= 64 && !kModified;
   static constexpr Region k = first_region(tile_bytes<T, kDim>(kRows));
   static constexpr Region v = after(k, tile_bytes<T, kDim>(kRows));
   static constexpr Region q = after(v, 2 * tile_bytes<T, kDim>(kTile));

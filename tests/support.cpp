@@ -4,6 +4,8 @@
 #include <cmath>
 #include <sstream>
 
+#include "attnkit/random.h"
+
 namespace attnkit::testing {
 
 Tensor random_mask(std::int64_t rows, std::int64_t cols, Generator& gen, double keep) {
@@ -20,6 +22,18 @@ Tensor random_mask(std::int64_t rows, std::int64_t cols, Generator& gen, double 
   }
   return Tensor::from_vector(mask, {rows, cols});
 }
+
+bool reference_dropout_keeps(std::uint64_t seed, std::uint64_t offset, double rate, std::int64_t row,
+                             std::int64_t keys, std::int64_t j) {
+  const std::uint64_t blocks_per_row = static_cast<std::uint64_t>((keys + 31) / 32 * 4);
+  const std::uint64_t block =
+      offset + static_cast<std::uint64_t>(row) * blocks_per_row + static_cast<std::uint64_t>(j / 32 * 4 + j % 8 / 2);
+  const std::uint32_t word = philox_block(seed, block).word[j % 32 / 8];
+  const std::uint32_t half = j % 2 == 0 ? word & 0xFFFFu : word >> 16;
+  return half >= static_cast<std::uint32_t>(std::lround(rate * 65536));
+}
+
+double reference_dropout_scale(double rate) { return 1 / (1 - static_cast<double>(std::lround(rate * 65536)) / 65536); }
 
 Tensor random_ids(const Shape& shape, std::int64_t vocab, Generator& gen) {
   std::vector<std::int32_t> ids(static_cast<std::size_t>(shape_numel(shape)));

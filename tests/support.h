@@ -25,6 +25,15 @@ Tensor random_ids(const Shape& shape, std::int64_t vocab, Generator& gen);
 
 inline std::vector<double> values(const Tensor& t) { return t.to_vector<double>(); }
 
+// Attention dropout's mask as attnkit/random.h describes it, written out here: probability j of
+// row `row` (rows of `keys` probabilities) lies in the low (j even) or high half of word
+// (j % 32) / 8 of block offset + row * 4 ceil(keys / 32) + 4 (j / 32) + (j % 8) / 2 of the stream
+// of `seed`, and is kept when that half is at least round(rate 65536); the kept ones are scaled by
+// reference_dropout_scale, 1 / (1 - rate') with rate' that threshold / 65536.
+bool reference_dropout_keeps(std::uint64_t seed, std::uint64_t offset, double rate, std::int64_t row,
+                             std::int64_t keys, std::int64_t j);
+double reference_dropout_scale(double rate);
+
 // Checks |actual - expected| <= atol + rtol * |expected| element by element; on failure reports
 // the count and the first few mismatches with their flat indices.
 ::testing::AssertionResult all_close(const std::vector<double>& actual,

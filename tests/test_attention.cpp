@@ -272,11 +272,22 @@ void expect_matches(const ops::AttentionResult& r, const SdpaReference& ref) {
   }
 }
 
+// Attention dropout's reference mask (support.h) for the options.
+bool reference_keeps(const ops::AttentionOptions& o, std::int64_t row, std::int64_t keys, std::int64_t j) {
+  return reference_dropout_keeps(o.dropout_seed, o.dropout_offset, o.dropout, row, keys, j);
+}
+
+// How the dropout's rows are laid out for a reference of one batch element of a larger batch (a
+// sequence of a variable-length batch): its index and the batch's queries and keys.
+struct DropoutRows {
+  std::int64_t batch_index = 0, queries = 0, keys = 0;  // 0: the reference's own
+};
+
 // softmax(s) v per head, written from the definition in double: s = scale q . k (1 / sqrt(dk)
 // unless given), softcap on it, plus bias, minus slope |i - j|; keys outside the window and the
-// masks hidden; key head h / (H / Hkv).
+// masks hidden; key head h / (H / Hkv); under dropout, v weighted by P Z / (1 - rate').
 SdpaReference reference_sdpa(const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& mask,
-                             const ops::AttentionOptions& o) {
+                             const ops::AttentionOptions& o, DropoutRows rows = {}) {
   const std::int64_t B = q.size(0), Tq = q.size(1), Tk = k.size(1), H = o.num_heads;
   const std::int64_t Hkv = o.num_kv_heads > 0 ? o.num_kv_heads : H;
   const std::int64_t dk = q.size(2) / H, dv = v.size(2) / Hkv;
@@ -315,11 +326,14 @@ SdpaReference reference_sdpa(const Tensor& q, const Tensor& k, const Tensor& v, 
         if (max > -std::numeric_limits<double>::infinity())
           for (const double x : s) sum += std::exp(x - max);
         r.lse.push_back(sum > 0 ? max + std::log(sum) : -std::numeric_limits<double>::infinity());
+        const std::int64_t row_queries = rows.queries > 0 ? rows.queries : Tq, row_keys = rows.keys > 0 ? rows.keys : Tk;
+        const std::int64_t row = ((rows.batch_index + b) * H + h) * row_queries + i;
         for (std::int64_t j = 0; j < Tk; ++j) {
           const double p = sum > 0 ? std::exp(s[j] - max) / sum : 0.0;
           r.weights.push_back(p);
+          const double kept = o.dropout == 0 ? p : reference_keeps(o, row, row_keys, j) ? p * reference_dropout_scale(o.dropout) : 0.0;
           for (std::int64_t c = 0; c < dv; ++c)
-            r.out[(b * Tq + i) * H * dv + h * dv + c] += p * vv[(b * Tk + j) * Hkv * dv + g * dv + c];
+            r.out[(b * Tq + i) * H * dv + h * dv + c] += kept * vv[(b * Tk + j) * Hkv * dv + g * dv + c];
         }
       }
   return r;
@@ -500,6 +514,7 @@ struct SdpaFeatures {
   double softcap;
   std::int64_t left, right;  // the window
   std::int64_t mask_batch = 0;  // the attention mask's first extent (1 or B), 0: none
+  double dropout = 0;
 };
 
 class SdpaModified : public ::testing::TestWithParam<SdpaFeatures> {};
@@ -517,6 +532,7 @@ TEST_P(SdpaModified, ForwardMatchesDefinitionAndGradient) {
   ops::AttentionOptions options;
   options.num_heads = c.heads, options.num_kv_heads = c.kv_heads, options.causal = c.causal;
   options.softcap = c.softcap, options.window_left = c.left, options.window_right = c.right;
+  options.dropout = c.dropout, options.dropout_seed = 0x5EED, options.dropout_offset = 77;
   if (c.alibi) {
     std::vector<float> slopes;
     for (std::int64_t h = 0; h < c.heads; ++h) slopes.push_back(std::ldexp(1.0f, -1 - static_cast<int>(h)));
@@ -570,7 +586,9 @@ INSTANTIATE_TEST_SUITE_P(
                       SdpaFeatures{"BiasSharedByHeadsSoftcap", 3, 3, false, true, {2, 1, 6, 7}, false, 1.5, -1, -1},
                       SdpaFeatures{"SlidingWindowAlibiSoftcap", 2, 1, false, false, {}, true, 2.0, 2, 1},
                       SdpaFeatures{"AttentionMaskPerBatchElement", 2, 2, false, false, {}, false, 0, -1, -1, 2},
-                      SdpaFeatures{"EverythingAtOnce", 4, 2, true, true, {1, 1, 6, 7}, true, 3.0, 3, -1, 1}),
+                      SdpaFeatures{"EverythingAtOnce", 4, 2, true, true, {1, 1, 6, 7}, true, 3.0, 3, -1, 1},
+                      SdpaFeatures{"DropoutMaskedCausal", 2, 2, true, true, {}, false, 0, -1, -1, 0, 0.3},
+                      SdpaFeatures{"DropoutWithEverything", 4, 2, true, false, {2, 1, 6, 7}, true, 2.0, 4, 2, 2, 0.25}),
     modified_case_name);
 
 // A query that sees no key through the window or the bias alone gets out 0, lse -inf and no
@@ -621,6 +639,68 @@ TEST(SdpaModified, RefusesWhatItCannotTake) {
   options.softcap = 0;
   options.alibi_slopes = Tensor::zeros({3});
   EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(q, k, k, Tensor(), options), "alibi_slopes must be f32 [H] = [4]");
+  options.alibi_slopes = Tensor();
+  for (const double rate : {-0.1, 1.0, std::nan("")}) {
+    options.dropout = rate;
+    EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(q, k, k, Tensor(), options), "dropout must be in [0, 1)");
+  }
+  options.dropout = 1 - std::ldexp(1.0, -18);
+  EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(q, k, k, Tensor(), options),
+                       "would drop every probability (the rate is taken to a multiple of 2^-16)");
+}
+
+// ------------------------------------------------------------------ attention dropout
+
+// Over keys that span three blocks' worth of 32 and rows of every batch element and head: with v
+// the identity, out_ij = P_ij Z_ij / (1 - rate'), so the output shows the mask. It is the mask
+// of attnkit/random.h (written out again in reference_keeps), in f32 and f64 alike, and
+// attention_dropout_mask gives it; about `rate` of the entries are dropped, and a draw at another
+// offset drops others.
+TEST(SdpaDropout, DropsTheDocumentedEntriesAndScalesTheRest) {
+  Generator gen(141);
+  const std::int64_t B = 2, H = 3, Tq = 5, Tk = 70;
+  ops::AttentionOptions options;
+  options.num_heads = H, options.num_kv_heads = 1;
+  options.dropout = 0.3, options.dropout_seed = 2024, options.dropout_offset = 1000;
+  std::vector<double> identity(static_cast<std::size_t>(B * Tk * Tk), 0.0);
+  for (std::int64_t b = 0; b < B; ++b)
+    for (std::int64_t j = 0; j < Tk; ++j) identity[static_cast<std::size_t>((b * Tk + j) * Tk + j)] = 1.0;
+  const Tensor q = random_tensor({B, Tq, H * 4}, gen), k = random_tensor({B, Tk, 4}, gen);
+  const Tensor v = Tensor::from_vector(identity, {B, Tk, Tk});
+  const Tensor mask = ops::attention_dropout_mask(B, H, Tq, Tk, options);
+  ASSERT_EQ(mask.shape(), Shape({B, H, Tq, Tk}));
+  const double scale = reference_dropout_scale(0.3);
+  std::int64_t dropped = 0;
+  for (const DType dtype : {DType::f64, DType::f32}) {
+    options.return_weights = true;
+    const ops::AttentionResult r = ops::scaled_dot_product_attention(q.to(dtype), k.to(dtype), v.to(dtype), Tensor(), options);
+    const std::vector<double> out = values(r.out), weights = values(r.weights);
+    dropped = 0;
+    for (std::int64_t b = 0; b < B; ++b)
+      for (std::int64_t h = 0; h < H; ++h)
+        for (std::int64_t i = 0; i < Tq; ++i)
+          for (std::int64_t j = 0; j < Tk; ++j) {
+            const std::int64_t row = (b * H + h) * Tq + i;
+            const bool kept = reference_keeps(options, row, Tk, j);
+            const double p = weights[static_cast<std::size_t>(row * Tk + j)];  // before dropout
+            ASSERT_GT(p, 0.0);
+            EXPECT_NEAR(out[static_cast<std::size_t>(((b * Tq + i) * H + h) * Tk + j)], kept ? p * scale : 0.0, 1e-6 * p)
+                << dtype_name(dtype) << " b " << b << " h " << h << " i " << i << " j " << j;
+            EXPECT_EQ(mask.data<std::uint8_t>()[row * Tk + j], kept ? 1 : 0) << "row " << row << " j " << j;
+            dropped += kept ? 0 : 1;
+          }
+  }
+  EXPECT_NEAR(double(dropped) / double(B * H * Tq * Tk), 0.3, 0.05);
+  ops::AttentionOptions later = options;
+  later.dropout_offset += ops::attention_dropout_numbers(B, H, Tq, Tk) / 4;
+  EXPECT_EQ(ops::attention_dropout_numbers(B, H, Tq, Tk), std::uint64_t(B * H * Tq) * 12 * 4);
+  const std::vector<std::uint8_t> first = mask.to_vector<std::uint8_t>();
+  const std::vector<std::uint8_t> second = ops::attention_dropout_mask(B, H, Tq, Tk, later).to_vector<std::uint8_t>();
+  std::int64_t differ = 0;
+  for (std::size_t e = 0; e < first.size(); ++e) differ += first[e] != second[e];
+  EXPECT_GT(differ, static_cast<std::int64_t>(first.size() / 5));
+  options.dropout = 0;
+  EXPECT_EQ(values(ops::attention_dropout_mask(B, H, Tq, Tk, options)), std::vector<double>(first.size(), 1.0));
 }
 
 // Packed projections with grouped key heads: [B, T, (H + 2 Hkv) d] gives what the columns apart give.
@@ -648,6 +728,7 @@ struct VarlenFeatures {
   bool causal, alibi;
   double softcap;
   std::int64_t left, right;  // the window
+  double dropout = 0;
 };
 
 // Sequences of 5, 0, 9, 1 and 4 queries against 6, 3, 0, 8 and 4 keys: one without queries (its
@@ -673,6 +754,7 @@ TEST_P(Varlen, EachSequenceMatchesTheDefinitionAndGradient) {
   const Tensor cu_q = Tensor::from_vector(kVarlenQueryStarts, {6}), cu_k = Tensor::from_vector(kVarlenKeyStarts, {6});
   ops::AttentionOptions options;
   options.causal = c.causal, options.softcap = c.softcap, options.window_left = c.left, options.window_right = c.right;
+  options.dropout = c.dropout, options.dropout_seed = 99, options.dropout_offset = 5;
   if (c.alibi) {
     std::vector<float> slopes;
     for (std::int64_t h = 0; h < c.heads; ++h) slopes.push_back(std::ldexp(1.0f, -1 - static_cast<int>(h)));
@@ -687,8 +769,10 @@ TEST_P(Varlen, EachSequenceMatchesTheDefinitionAndGradient) {
   for (std::size_t b = 0; b + 1 < kVarlenQueryStarts.size(); ++b) {
     const std::int64_t first = kVarlenQueryStarts[b], n = kVarlenQueryStarts[b + 1] - first;
     if (n == 0) continue;
+    // Its dropout is that of the padded batch [B, H, 9, 8].
     const SdpaReference ref = reference_sdpa(sequence_of(q, kVarlenQueryStarts, b), sequence_of(k, kVarlenKeyStarts, b),
-                                             sequence_of(v, kVarlenKeyStarts, b), Tensor(), one);
+                                             sequence_of(v, kVarlenKeyStarts, b), Tensor(), one,
+                                             {static_cast<std::int64_t>(b), 9, 8});
     EXPECT_TRUE(all_close(std::vector<double>(out.begin() + first * c.heads * dv, out.begin() + (first + n) * c.heads * dv),
                           ref.out, 1e-13))
         << "sequence " << b;
@@ -721,7 +805,8 @@ void PrintTo(const VarlenFeatures& c, std::ostream* out) { *out << c.name; }
 INSTANTIATE_TEST_SUITE_P(Gradient, Varlen,
                          ::testing::Values(VarlenFeatures{"Plain", 2, 2, false, false, 0, -1, -1},
                                            VarlenFeatures{"GroupedQueryCausal", 4, 2, true, false, 0, -1, -1},
-                                           VarlenFeatures{"MultiQueryWindowAlibiSoftcap", 3, 1, false, true, 2.0, 2, 1}),
+                                           VarlenFeatures{"MultiQueryWindowAlibiSoftcap", 3, 1, false, true, 2.0, 2, 1},
+                                           VarlenFeatures{"DropoutGroupedCausal", 4, 2, true, false, 0, -1, -1, 0.4}),
                          varlen_case_name);
 
 // 16-bit operands compute in f32 (as the other attention ops on the cpu): the f32 results rounded.

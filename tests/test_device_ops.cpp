@@ -596,6 +596,45 @@ TEST_F(DeviceOps, VariableLengthAttentionRunsLikeTheCpu) {
                        "the unfused path: it takes no variable-length batches");
 }
 
+// Attention dropout on the device drops what the cpu drops (the same mask from the same stream):
+// forward and backward in every dtype, with causal masking, key lengths and grouped heads; the
+// unfused path does not take it.
+TEST_F(DeviceOps, AttentionDropoutRunsLikeTheCpu) {
+  Generator gen(327);
+  const std::int64_t B = 2, Tq = 45, Tk = 70, H = 4, Hkv = 2, d = 32;
+  const Tensor lengths = Tensor::from_vector<std::int32_t>({70, 51}, {B});
+  for (const DType dtype : {DType::f32, DType::f16, DType::bf16}) {
+    const Tensor q = random_tensor({B, Tq, H * d}, gen, -1, 1, dtype), dout = random_tensor({B, Tq, H * d}, gen, -1, 1, dtype);
+    const Tensor k = random_tensor({B, Tk, Hkv * d}, gen, -1, 1, dtype), v = random_tensor({B, Tk, Hkv * d}, gen, -1, 1, dtype);
+    ops::AttentionOptions options;
+    options.num_heads = H, options.num_kv_heads = Hkv, options.causal = true;
+    options.dropout = 0.35, options.dropout_seed = 11, options.dropout_offset = 3;
+    const std::string label = dtype_name(dtype);
+    EXPECT_EQ(ops::scaled_dot_product_attention_supports(q.to(device), k.to(device), v.to(device), lengths.to(device),
+                                                         options)
+                  .path,
+              ops::AttentionPath::fused)
+        << label;
+    const ops::AttentionResult expected = ops::scaled_dot_product_attention(q, k, v, lengths, options);
+    const ops::AttentionResult result =
+        ops::scaled_dot_product_attention(q.to(device), k.to(device), v.to(device), lengths.to(device), options);
+    const double tolerance = dtype == DType::f32 ? 1e-4 : dtype == DType::f16 ? 4e-3 : 3e-2;
+    EXPECT_TRUE(matches(result.out, expected.out, tolerance)) << label;
+    EXPECT_TRUE(matches(result.lse, expected.lse, 1e-4)) << label;
+    const ops::AttentionGrads expected_grads =
+        ops::scaled_dot_product_attention_backward(q, k, v, lengths, expected, dout, options);
+    const ops::AttentionGrads grads = ops::scaled_dot_product_attention_backward(
+        q.to(device), k.to(device), v.to(device), lengths.to(device), result, dout.to(device), options);
+    EXPECT_TRUE(matches(grads.dq, expected_grads.dq, tolerance)) << label;
+    EXPECT_TRUE(matches(grads.dk, expected_grads.dk, tolerance)) << label;
+    EXPECT_TRUE(matches(grads.dv, expected_grads.dv, tolerance)) << label;
+  }
+  const Tensor x = f32({1, 5, 300}, gen).to(device);
+  ops::AttentionOptions options;
+  options.dropout = 0.1;
+  EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(x, x, x, Tensor(), options), "the unfused path: it takes no dropout");
+}
+
 // The one rule of attention.h, as each op's *_supports tells it and as the op then runs: the
 // fused kernel where it takes the operands, the unfused path where it does not (with the reason),
 // an error naming both where neither does.

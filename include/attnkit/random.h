@@ -79,6 +79,29 @@ ATTNKIT_HOST_DEVICE inline float uniform_from_word(std::uint32_t word) {
   return static_cast<float>(word >> 8) * (1.0f / 16777216.0f);
 }
 
+// Attention dropout (ops/attention.h, AttentionOptions::dropout) keeps or drops each probability
+// of an attention by one 16-bit piece of the stream, laid out so that a tensor-core thread's
+// elements of a score tile come whole from few blocks: the probabilities of row r (r = (b H + h)
+// Tq + i for query i of head h of batch element b) take attention_dropout_row_blocks(Tk) blocks
+// from block first + r * that, and key j lies in block attention_dropout_block(row's first, j),
+// word (j % 32) / 8, its low 16 bits for even j and high for odd. The probability is kept when
+// those bits are at least the threshold, round(rate * 65536): the rate is taken to a multiple of
+// 2^-16, and the kept probabilities are scaled by 65536 / (65536 - threshold).
+ATTNKIT_HOST_DEVICE inline std::uint64_t attention_dropout_row_blocks(std::int64_t keys) {
+  return static_cast<std::uint64_t>((keys + 31) / 32) * 4;
+}
+ATTNKIT_HOST_DEVICE inline std::uint64_t attention_dropout_block(std::uint64_t row_first_block, std::int64_t key) {
+  return row_first_block + static_cast<std::uint64_t>(key / 32 * 4 + key % 8 / 2);
+}
+// Whether key j's probability is kept, given its block (the word picked without indexing, so that
+// a device keeps the block in registers).
+ATTNKIT_HOST_DEVICE inline bool attention_dropout_keeps(const Philox4x32& block, std::int64_t key,
+                                                        std::uint32_t threshold) {
+  const int w = static_cast<int>(key % 32 / 8);
+  const std::uint32_t word = w == 0 ? block.word[0] : w == 1 ? block.word[1] : w == 2 ? block.word[2] : block.word[3];
+  return (word >> (key % 2 * 16) & 0xFFFFu) >= threshold;
+}
+
 // Standard normal number `index` of the stream at `offset`: Box-Muller on the two words of its
 // pair (cosine for even indices, sine for odd), computed in double so that host and device
 // agree after rounding to float.

@@ -92,6 +92,9 @@ kern::FlashAttentionParams flash_params(const AttentionOperands& a) {
     p.cu_seqlens_q = int32s(a.cu_seqlens_q), p.cu_seqlens_k = int32s(a.cu_seqlens_k);
     p.total_queries = a.total_queries;
   }
+  p.dropout_threshold = a.dropout_threshold;
+  p.dropout_seed = a.dropout_seed, p.dropout_offset = a.dropout_first_block;
+  p.dropout_scale = static_cast<float>(a.dropout_scale());
   return p;
 }
 

@@ -16,6 +16,7 @@
 
 #include "cpu/fast_math.h"
 #include "cpu/parallel.h"
+#include "cpu/philox.h"
 #include "device_ops/dispatch.h"
 #include "ops/attention_common.h"
 #include "ops/attention_operands.h"
@@ -92,6 +93,13 @@ void finish_operands(const char* op, AttentionOperands& a, const Tensor& key_mas
                   a.batch, " or 1, ", a.queries, ", ", a.keys, "], got ", mask.describe());
     a.attention_mask = mask;
   }
+  ATTNKIT_CHECK(options.dropout >= 0 && options.dropout < 1, op, ": dropout must be in [0, 1), got ", options.dropout);
+  const auto threshold = static_cast<std::uint32_t>(std::lround(options.dropout * 65536));
+  ATTNKIT_CHECK(threshold < 65536, op, ": dropout ", options.dropout, " would drop every probability (the rate is taken ",
+                "to a multiple of 2^-16); it must be below 1 - 2^-17");
+  a.dropout_threshold = threshold;
+  a.dropout_seed = options.dropout_seed, a.dropout_first_block = options.dropout_offset;
+  a.dropout_queries = a.queries, a.dropout_keys = a.keys;
   const Device device = detail::common_device(op, {{"q", &a.q.tensor},
                                                    {"k", &a.k.tensor},
                                                    {"v", &a.v.tensor},
@@ -220,6 +228,7 @@ AttentionOperands sequence_operands(const AttentionOperands& a, std::int64_t b) 
   s.cu_seqlens_q = s.cu_seqlens_k = Tensor();
   s.query_starts.clear(), s.key_starts.clear();
   s.batch = 1;
+  s.dropout_first_block = a.dropout_row_block(b, 0, 0);
   s.queries = a.query_starts[at + 1] - a.query_starts[at];
   s.keys = a.key_starts[at + 1] - a.key_starts[at];
   s.q.offset += a.query_starts[at] * a.q.row;
@@ -390,6 +399,27 @@ struct Modifiers {
         slopes(a.alibi_slopes.defined() ? a.alibi_slopes.to_vector<float>() : std::vector<float>()) {}
 };
 
+namespace attention {
+// factor[j] for the keys j < n of the dropout's row that starts at block `row` (attnkit/random.h):
+// 0 where the dropout drops the probability, 1 / (1 - rate') where it keeps it; a chunk of the
+// row's blocks drawn at a time.
+template <typename T>
+void dropout_factors(const AttentionOperands& a, std::uint64_t row, std::int64_t n, T* __restrict factor) {
+  constexpr std::int64_t kChunk = 1024;  // keys: 128 blocks
+  std::uint32_t words[kChunk / 8 * 4];
+  const T kept = static_cast<T>(a.dropout_scale());
+  for (std::int64_t j0 = 0; j0 < n; j0 += kChunk) {
+    const std::int64_t count = std::min(kChunk, n - j0);
+    const std::uint64_t first = attention_dropout_block(row, j0);
+    cpu::philox_blocks(a.dropout_seed, first, static_cast<std::int64_t>(attention_dropout_row_blocks(count)), words);
+    for (std::int64_t j = j0; j < j0 + count; ++j) {
+      const std::uint32_t* w = words + 4 * (attention_dropout_block(row, j) - first);
+      factor[j] = attention_dropout_keeps({{w[0], w[1], w[2], w[3]}}, j, a.dropout_threshold) ? kept : T(0);
+    }
+  }
+}
+}  // namespace attention
+
 // One (batch, head): where it starts in each operand, and its keys in the buffers.
 template <typename T>
 struct HeadTask {
@@ -399,6 +429,7 @@ struct HeadTask {
   const std::uint8_t* attention_mask;  // the batch element's [Tq, Tk] attention mask, or null
   T slope;             // its ALiBi slope, or 0
   bool modified;       // whether any score modifier is on
+  std::uint64_t dropout_row0;  // the dropout's first block of the head's query 0
   std::int64_t ld;     // the keys padded to a multiple of kLanes
   T* visible;          // [ld]: 1 where the batch element shows the key, 0 where not and past Tk
   T* kt;               // [qk_dim, ld]: the head's keys transposed
@@ -418,6 +449,7 @@ struct HeadTask {
                            : nullptr),
         slope(modifiers.slopes.empty() ? T(0) : static_cast<T>(modifiers.slopes[static_cast<std::size_t>(h)])),
         modified(a.has_score_modifiers()),
+        dropout_row0(a.dropout_row_block(b, h, 0)),
         ld(padded(a.keys)),
         visible(work),
         kt(work + ld) {
@@ -470,6 +502,12 @@ struct HeadTask {
     }
   }
 
+  // The dropout's factors of query i's keys j < n (dropout_factors).
+  void dropout_factors(std::int64_t i, std::int64_t n, T* __restrict factor) const {
+    attention::dropout_factors(a, dropout_row0 + static_cast<std::uint64_t>(i) * attention_dropout_row_blocks(a.dropout_keys),
+                               n, factor);
+  }
+
   // p[j] = exp(s[j] - shift) for the j < np of query i's scores s (in place), exactly 0 where
   // hidden (fast_exp would give its floor for -inf), and 0 for j in [np, ld).
   void exponentials(std::int64_t i, T* __restrict p, T shift) const {
@@ -490,6 +528,7 @@ void forward_head(const HeadTask<T>& t, T* out, T* weights, T* lse) {
   const AttentionOperands& a = t.a;
   const T hidden = static_cast<T>(kHidden);
   T* p = t.rest();
+  T* kept_p = p + t.ld;  // [ld]: the probabilities after dropout
   for (std::int64_t i = 0; i < a.queries; ++i) {
     const T max = t.scores(i, p);
     T* o_i = out + i * a.heads * a.v_dim;
@@ -510,7 +549,13 @@ void forward_head(const HeadTask<T>& t, T* out, T* weights, T* lse) {
     const T inverse = T(1) / sum;
     for (std::int64_t j = 0; j < n; ++j) p[j] *= inverse;
     if (w_i) std::copy(p, p + n, w_i);
-    add_weighted_rows(n, p, p, 1, t.v, a.v.row, a.v_dim, o_i);
+    if (a.has_dropout()) {
+      t.dropout_factors(i, n, kept_p);
+      for (std::int64_t j = 0; j < n; ++j) kept_p[j] *= p[j];
+      add_weighted_rows(n, kept_p, p, 1, t.v, a.v.row, a.v_dim, o_i);
+    } else {
+      add_weighted_rows(n, p, p, 1, t.v, a.v.row, a.v_dim, o_i);
+    }
     lse[i] = max + std::log(sum);
   }
 }
@@ -519,7 +564,8 @@ void forward_head(const HeadTask<T>& t, T* out, T* weights, T* lse) {
 // ... apart); out and dout: first rows, heads * v_dim apart; lse: [Tq]; dbias: the head's
 // [Tq, Tk] (zeros beforehand), or null. By tiles of queries: p and ds = p (dout_i . v_j - D_i)
 // (dbias) times the cap's slope and scale, of the tile's queries, dq_i = sum_j ds_ij k_j for
-// each of them, then dk_j += sum_i ds_ij q_i and dv_j += sum_i p_ij dout_i over the tile.
+// each of them, then dk_j += sum_i ds_ij q_i and dv_j += sum_i p_ij dout_i over the tile. Under
+// dropout, dout_i . v_j and the p of dv are those times the dropout's factors.
 template <typename T>
 void backward_head(const HeadTask<T>& t, const T* out, const T* dout, const T* lse, T* dq, std::int64_t dq_row,
                    T* dk, std::int64_t dk_row, T* dv, std::int64_t dv_row, T* dbias) {
@@ -530,6 +576,7 @@ void backward_head(const HeadTask<T>& t, const T* out, const T* dout, const T* l
   T* p = vt + a.v_dim * ld;
   T* ds = p + kQueryTile * ld;
   T* cap_slope = a.softcap > 0 ? ds + kQueryTile * ld : nullptr;  // [ld]: one query's
+  T* kept_p = a.has_dropout() ? ds + (kQueryTile + 1) * ld : p;    // p after dropout, as p
   transpose_head(t.v, a.v.row, a.keys, a.v_dim, ld, vt);
   for (std::int64_t i0 = 0; i0 < a.queries; i0 += kQueryTile) {
     const std::int64_t rows = std::min(kQueryTile, a.queries - i0);
@@ -548,6 +595,12 @@ void backward_head(const HeadTask<T>& t, const T* out, const T* dout, const T* l
       t.exponentials(i, p_i, lse[i]);
       const T D_i = dot(do_i, out + i * out_row, a.v_dim);
       row_times(do_i, a.v_dim, vt, ld, np, ds_i);
+      if (a.has_dropout()) {
+        T* __restrict kept_p_i = kept_p + r * ld;
+        t.dropout_factors(i, n, kept_p_i);
+        for (std::int64_t j = 0; j < n; ++j) ds_i[j] *= kept_p_i[j];
+        for (std::int64_t j = 0; j < n; ++j) kept_p_i[j] *= p_i[j];
+      }
       if (t.modified) {
         for (std::int64_t j = 0; j < np; ++j) ds_i[j] = p_i[j] * (ds_i[j] - D_i);
         if (dbias != nullptr) std::copy(ds_i, ds_i + n, dbias + i * a.keys);
@@ -562,7 +615,7 @@ void backward_head(const HeadTask<T>& t, const T* out, const T* dout, const T* l
     // Keys past the last query's span have p = 0 in every row of the tile.
     for (std::int64_t j = 0; j < key_span(a, i0 + rows - 1); ++j) {
       add_weighted_rows(rows, ds + j, p + j, ld, t.q + i0 * a.q.row, a.q.row, a.qk_dim, dk + j * dk_row);
-      add_weighted_rows(rows, p + j, p + j, ld, dout + i0 * out_row, out_row, a.v_dim, dv + j * dv_row);
+      add_weighted_rows(rows, kept_p + j, p + j, ld, dout + i0 * out_row, out_row, a.v_dim, dv + j * dv_row);
     }
   }
 }
@@ -575,7 +628,7 @@ AttentionResult cpu_attention(const AttentionOperands& a, bool return_weights) {
   r.lse = Tensor::empty({a.batch, a.heads, a.queries}, dtype);
   if (return_weights) r.weights = Tensor::empty({a.batch, a.heads, a.queries, a.keys}, dtype);
   const std::vector<std::uint8_t> keep = visible_keys(a);
-  const auto work_size = static_cast<std::size_t>(padded(a.keys) * (a.qk_dim + 2));
+  const auto work_size = static_cast<std::size_t>(padded(a.keys) * (a.qk_dim + 3));
   detail::dispatch_float(dtype, [&](auto tag) {
     using T = decltype(tag);
     const Modifiers<T> modifiers(a);
@@ -597,7 +650,7 @@ AttentionResult cpu_attention(const AttentionOperands& a, bool return_weights) {
 void cpu_attention_backward(const AttentionOperands& a, const AttentionResult& forward, const Tensor& dout, Heads dq,
                             Heads dk, Heads dv, const Tensor& dbias) {
   const std::vector<std::uint8_t> keep = visible_keys(a);
-  const auto work_size = static_cast<std::size_t>(padded(a.keys) * (2 + a.qk_dim + a.v_dim + 2 * kQueryTile));
+  const auto work_size = static_cast<std::size_t>(padded(a.keys) * (2 + a.qk_dim + a.v_dim + 3 * kQueryTile));
   detail::dispatch_float(a.q.tensor.dtype(), [&](auto tag) {
     using T = decltype(tag);
     const Modifiers<T> modifiers(a);
@@ -649,6 +702,8 @@ AttentionSupport attention_support(const AttentionOperands& a, const AttentionOp
   else if (!plain)
     unfused_lacks = "it takes neither key head groups nor score modifiers (bias, ALiBi, softcap, window, "
                     "attention mask)";
+  else if (a.has_dropout())
+    unfused_lacks = "it takes no dropout";
   else if (a.varlen())
     unfused_lacks = "it takes no variable-length batches";
   std::string fused_lacks;
@@ -890,6 +945,42 @@ AttentionSupport varlen_attention_supports(const Tensor& q, const Tensor& k, con
                                            const AttentionOptions& options) {
   return attention_support(varlen_operands("varlen_attention", q, k, v, cu_seqlens_q, cu_seqlens_k, options),
                            options);
+}
+
+std::uint64_t attention_dropout_numbers(std::int64_t batch, std::int64_t heads, std::int64_t queries,
+                                        std::int64_t keys) {
+  ATTNKIT_CHECK(batch >= 0 && heads >= 0 && queries >= 0 && keys >= 0, "attention_dropout_numbers: sizes ", batch, ", ",
+                heads, ", ", queries, ", ", keys, " must not be negative");
+  return static_cast<std::uint64_t>(batch * heads * queries) * attention_dropout_row_blocks(keys) * 4;
+}
+
+Tensor attention_dropout_mask(std::int64_t batch, std::int64_t heads, std::int64_t queries, std::int64_t keys,
+                              const AttentionOptions& options) {
+  const char* op = "attention_dropout_mask";
+  ATTNKIT_CHECK(batch >= 0 && heads >= 1 && queries >= 0 && keys >= 0, op, ": sizes ", batch, ", ", heads, ", ",
+                queries, ", ", keys, " are not valid");
+  // The operands of such an attention, to read the dropout as the op does.
+  AttentionOperands a;
+  a.batch = batch, a.heads = a.kv_heads = heads, a.queries = queries, a.keys = keys, a.qk_dim = a.v_dim = 1;
+  const Tensor q = Tensor::empty({batch, queries, heads}), k = Tensor::empty({batch, keys, heads});
+  a.q = {q, 0, heads}, a.k = {k, 0, heads}, a.v = {k, 0, heads};
+  AttentionOptions dropout_only;
+  dropout_only.num_heads = heads;
+  dropout_only.dropout = options.dropout;
+  dropout_only.dropout_seed = options.dropout_seed, dropout_only.dropout_offset = options.dropout_offset;
+  finish_operands(op, a, Tensor(), dropout_only);
+  Tensor mask = Tensor::full({batch, heads, queries, keys}, 1.0, DType::u8);
+  if (!a.has_dropout()) return mask;
+  std::uint8_t* m = mask.data<std::uint8_t>();
+  cpu::parallel_for(batch * heads, queries * keys * 4, [&](std::int64_t bh) {
+    std::vector<float> factor(static_cast<std::size_t>(keys));
+    for (std::int64_t i = 0; i < queries; ++i) {
+      attention::dropout_factors(a, a.dropout_row_block(bh / heads, bh % heads, i), keys, factor.data());
+      std::uint8_t* row = m + (bh * queries + i) * keys;
+      for (std::int64_t j = 0; j < keys; ++j) row[j] = factor[static_cast<std::size_t>(j)] != 0;
+    }
+  });
+  return mask;
 }
 
 const char* attention_path_name(AttentionPath path) {

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "attnkit/random.h"
 #include "attnkit/tensor.h"
 
 namespace attnkit::ops::detail {
@@ -39,6 +40,20 @@ struct AttentionOperands {
   std::vector<std::int64_t> query_starts, key_starts;
   std::int64_t total_queries = 0;
 
+  // Attention dropout: its threshold (attnkit/random.h; 0: no dropout), seed, the stream's block
+  // of row 0 of (batch element 0, head 0), and the queries and keys that lay its rows out (the
+  // batch's, which a sequence of a variable-length batch keeps: its mask is the padded batch's).
+  std::uint32_t dropout_threshold = 0;
+  std::uint64_t dropout_seed = 0, dropout_first_block = 0;
+  std::int64_t dropout_queries = 0, dropout_keys = 0;
+
+  // The factor of a kept probability, 1 / (1 - the rate taken to a multiple of 2^-16).
+  double dropout_scale() const { return 65536.0 / (65536.0 - dropout_threshold); }
+  // The stream's first block of the dropout's row of query i of (b, h).
+  std::uint64_t dropout_row_block(std::int64_t b, std::int64_t h, std::int64_t i) const {
+    return dropout_first_block + static_cast<std::uint64_t>((b * heads + h) * dropout_queries + i) *
+                                     attention_dropout_row_blocks(dropout_keys);
+  }
   // Element (b, h, i, j) of the bias lies at b * bias_batch_step() + h * bias_head_step() + i * keys + j.
   std::int64_t bias_batch_step() const { return bias.size(0) == 1 ? 0 : bias.size(1) * queries * keys; }
   std::int64_t bias_head_step() const { return bias.size(1) == 1 ? 0 : queries * keys; }
@@ -48,6 +63,7 @@ struct AttentionOperands {
     return bias.defined() || alibi_slopes.defined() || softcap > 0 || window_left >= 0 || window_right >= 0 ||
            attention_mask.defined();
   }
+  bool has_dropout() const { return dropout_threshold != 0; }
 };
 
 }  // namespace attnkit::ops::detail

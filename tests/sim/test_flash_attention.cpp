@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "attnkit/ops/attention.h"
 #include "kernels/flash_attention.h"
 #include "sim_support.h"
 #include "support.h"
@@ -29,6 +30,8 @@ using sim::Buffer;
 using namespace testing;
 namespace kern = sim_kernels;
 using kern::AttentionDType;
+
+constexpr std::uint64_t kDropoutSeed = 0xD20, kDropoutOffset = 12345;
 
 // bytes: random, about 30% hidden; sparse: keys [Tk / 2, Tk / 2 + 5) hidden, the other tiles whole.
 enum class Masking { none, bytes, sparse, lengths };
@@ -47,6 +50,7 @@ struct Features {
   std::int64_t left = -1, right = -1;  // the window
   bool dbias = false;
   std::int64_t mask_batch = 0;  // the attention mask's first extent (1 or B; about 20% hidden), 0: none
+  double dropout = 0;           // the rate, from kDropoutSeed's stream at kDropoutOffset
 
   std::string name() const {
     std::string n;
@@ -59,6 +63,7 @@ struct Features {
     if (left >= 0 || right >= 0) n += " window(" + std::to_string(left) + "," + std::to_string(right) + ")";
     if (dbias) n += " dbias";
     if (mask_batch > 0) n += " attention_mask[" + std::to_string(mask_batch) + "]";
+    if (dropout > 0) n += " dropout" + std::to_string(dropout);
     return n;
   }
 };
@@ -226,10 +231,21 @@ Outputs reference(const Problem& p, bool rounded) {
         o.lse[at((b * c.H + h) * c.Tq + i)] = max + std::log(sum);
         for (std::int64_t j = 0; j < c.Tk; ++j) P[at(i * c.Tk + j)] = r(std::exp(s[at(j)] - max) / sum);
       }
+      // Dropout's factor of each probability (1 without dropout); PZ, the probabilities after it.
+      std::vector<double> Z(P.size(), 1.0), PZ(P.size());
+      for (std::int64_t i = 0; i < c.Tq; ++i)
+        for (std::int64_t j = 0; j < c.Tk; ++j) {
+          if (f.dropout > 0)
+            Z[at(i * c.Tk + j)] = reference_dropout_keeps(kDropoutSeed, kDropoutOffset, f.dropout, (b * c.H + h) * c.Tq + i,
+                                                          c.Tk, j)
+                                      ? reference_dropout_scale(f.dropout)
+                                      : 0.0;
+          PZ[at(i * c.Tk + j)] = P[at(i * c.Tk + j)] * Z[at(i * c.Tk + j)];
+        }
       for (std::int64_t i = 0; i < c.Tq; ++i)
         for (std::int64_t e = 0; e < c.dv; ++e) {
           double acc = 0;
-          for (std::int64_t j = 0; j < c.Tk; ++j) acc += P[at(i * c.Tk + j)] * p.v[v_at(j, e)];
+          for (std::int64_t j = 0; j < c.Tk; ++j) acc += PZ[at(i * c.Tk + j)] * p.v[v_at(j, e)];
           o.out[o_at(i, e)] = r(acc);
         }
       for (std::int64_t i = 0; i < c.Tq; ++i) {
@@ -238,7 +254,7 @@ Outputs reference(const Problem& p, bool rounded) {
         for (std::int64_t j = 0; j < c.Tk; ++j) {
           double dp = 0;
           for (std::int64_t e = 0; e < c.dv; ++e) dp += p.dout[o_at(i, e)] * p.v[v_at(j, e)];
-          const double ds = r(P[at(i * c.Tk + j)] * (r(dp) - delta));
+          const double ds = r(P[at(i * c.Tk + j)] * (r(dp) * Z[at(i * c.Tk + j)] - delta));
           o.dbias[at(((b * c.H + h) * c.Tq + i) * c.Tk + j)] = ds;
           dS[at(i * c.Tk + j)] = ds * cap_slope[at(i * c.Tk + j)];
         }
@@ -258,7 +274,7 @@ Outputs reference(const Problem& p, bool rounded) {
         }
         for (std::int64_t e = 0; e < c.dv; ++e) {
           double acc = 0;
-          for (std::int64_t i = 0; i < c.Tq; ++i) acc += P[at(i * c.Tk + j)] * p.dout[o_at(i, e)];
+          for (std::int64_t i = 0; i < c.Tq; ++i) acc += PZ[at(i * c.Tk + j)] * p.dout[o_at(i, e)];
           o.dv[v_at(j, e)] += acc;
         }
       }
@@ -283,6 +299,14 @@ struct Placed {
   T* data;
   std::int64_t row;
 };
+
+// The case's dropout into the kernels' parameters.
+void set_dropout(kern::FlashAttentionParams& params, const Features& f) {
+  if (f.dropout == 0) return;
+  params.dropout_threshold = static_cast<std::uint32_t>(std::lround(f.dropout * 65536));
+  params.dropout_seed = kDropoutSeed, params.dropout_offset = kDropoutOffset;
+  params.dropout_scale = static_cast<float>(reference_dropout_scale(f.dropout));
+}
 
 // Runs the kernels on the problem, in element type T; results in the logical layouts.
 template <typename T>
@@ -356,6 +380,7 @@ Outputs run_kernels(const Problem& p) {
     params.attention_mask = attention_mask.data();
     params.attention_mask_batch_step = f.mask_batch == 1 ? 0 : c.Tq * c.Tk;
   }
+  set_dropout(params, f);
   kern::flash_attention_forward(params, nullptr);
   kern::FlashAttentionGradParams grads;
   grads.forward = params;
@@ -433,6 +458,7 @@ Outputs run_varlen_kernels(const Problem& p) {
   params.window_left = f.left, params.window_right = f.right;
   params.cu_seqlens_q = cu_q_buffer.data(), params.cu_seqlens_k = cu_k_buffer.data();
   params.total_queries = total_q;
+  set_dropout(params, f);
   kern::flash_attention_forward(params, nullptr);
   kern::FlashAttentionGradParams grads;
   grads.forward = params;
@@ -578,9 +604,10 @@ TEST(SimFlashAttention, TensorCoresMatchPlainAttentionOverManyTiles) {
 // Grouped key heads, biases of every shape (with -inf entries: float masks), ALiBi, soft-capping
 // and windows, alone and together, and the bias gradient: the kernels' instances with modifiers.
 Features with(std::int64_t kv_heads, BiasShape bias, bool alibi, double softcap, std::int64_t left, std::int64_t right,
-              bool dbias, std::int64_t mask_batch = 0) {
-  return {kv_heads, bias, alibi, softcap, left, right, dbias, mask_batch};
+              bool dbias, std::int64_t mask_batch = 0, double dropout = 0) {
+  return {kv_heads, bias, alibi, softcap, left, right, dbias, mask_batch, dropout};
 }
+Features dropout(double rate) { return with(0, BiasShape::none, false, 0, -1, -1, false, 0, rate); }
 
 TEST(SimFlashAttention, Float32TakesGroupedHeadsBiasesAlibiSoftcapAndWindows) {
   const AttentionDType f32 = AttentionDType::f32;
@@ -594,6 +621,8 @@ TEST(SimFlashAttention, Float32TakesGroupedHeadsBiasesAlibiSoftcapAndWindows) {
            {f32, 1, 2, 40, 90, 64, 40, false, none, false, 0, with(0, BiasShape::per_batch, false, 3.0, -1, 0, true)},
            {f32, 2, 2, 29, 29, 16, 16, true, none, true, 0, with(0, BiasShape::none, true, 0, 7, -1, false)},
            {f32, 3, 2, 33, 41, 16, 24, false, none, false, 0, with(0, BiasShape::none, false, 0, -1, -1, false, 3)},
+           {f32, 2, 3, 45, 70, 24, 40, true, Masking::bytes, false, 0, dropout(0.3)},
+           {f32, 2, 4, 37, 53, 16, 8, false, none, false, 0, with(2, BiasShape::full_f32, true, 2.0, 20, -1, true, 0, 0.15)},
        })
     check(c, seed++);
 }
@@ -611,6 +640,10 @@ TEST(SimFlashAttention, TensorCoresTakeGroupedHeadsBiasesAlibiSoftcapAndWindows)
             with(0, BiasShape::per_batch, false, 2.5, -1, -1, true, 1)},
            {f16, 2, 2, 70, 75, 32, 32, true, Masking::none, false, 0,
             with(0, BiasShape::none, false, 0, -1, -1, false, 2)},
+           {bf16, 2, 2, 81, 130, 64, 64, true, Masking::lengths, false, 0, dropout(0.3)},
+           {f16, 1, 4, 70, 90, 128, 128, false, Masking::bytes, false, 0,
+            with(2, BiasShape::per_head, true, 3.0, -1, -1, true, 0, 0.2)},
+           {f16, 2, 2, 45, 100, 32, 32, false, Masking::none, false, 0, dropout(0.5)},
        })
     check(c, seed++);
 }
@@ -631,8 +664,49 @@ TEST(SimFlashAttention, VariableLengthBatchesInEveryKernel) {
            {bf16, 4, 3, 70, 66, 32, 32, false, none, false, 0, with(1, BiasShape::none, false, 3.0, -1, -1, false),
             queries, keys},
            {bf16, 3, 2, 130, 100, 128, 128, true, none, false, 0, {}, {130, 17, 64}, {100, 9, 64}},
+           {f32, 4, 2, 70, 66, 24, 16, true, none, false, 0, dropout(0.25), queries, keys},
+           {f16, 4, 4, 70, 66, 64, 64, false, none, false, 0, with(2, BiasShape::none, false, 0, -1, -1, false, 0, 0.3),
+            queries, keys},
        })
     check(c, seed++);
+}
+
+// Dropout drops the same entries in every kernel as the cpu op: with V the identity, out_ij =
+// P_ij Z_ij / (1 - rate') shows the forward's mask, and with dout_i the i-th unit row, dV_ji =
+// P_ij Z_ij / (1 - rate') shows the dk/dv pass's; both against attention_dropout_mask, bit for
+// bit, in f32, f16 and bf16, over keys that span several blocks of 32 and a ragged tile.
+TEST(SimFlashAttention, DropoutDropsTheEntriesTheCpuDrops) {
+  std::uint64_t seed = 1040;
+  for (const AttentionDType dtype : {AttentionDType::f32, AttentionDType::f16, AttentionDType::bf16}) {
+    const Case c{dtype, 2, 2, 37, 100, 128, 128, false, Masking::none, false, 0, dropout(0.3)};
+    Generator gen(seed++);
+    Problem p = make_problem(c, gen);
+    const std::int64_t w = c.H * c.dv;
+    std::fill(p.v.begin(), p.v.end(), 0.0);
+    std::fill(p.dout.begin(), p.dout.end(), 0.0);
+    for (std::int64_t b = 0; b < c.B; ++b)
+      for (std::int64_t h = 0; h < c.H; ++h) {
+        for (std::int64_t j = 0; j < c.Tk; ++j) p.v[static_cast<std::size_t>((b * c.Tk + j) * w + h * c.dv + j)] = 1.0;
+        for (std::int64_t i = 0; i < c.Tq; ++i) p.dout[static_cast<std::size_t>((b * c.Tq + i) * w + h * c.dv + i)] = 1.0;
+      }
+    const Outputs o = run_kernels(p);
+    ops::AttentionOptions options;
+    options.dropout = c.features.dropout, options.dropout_seed = kDropoutSeed, options.dropout_offset = kDropoutOffset;
+    const std::vector<std::uint8_t> mask = ops::attention_dropout_mask(c.B, c.H, c.Tq, c.Tk, options).to_vector<std::uint8_t>();
+    std::int64_t forward_differ = 0, backward_differ = 0, dropped = 0;
+    for (std::int64_t b = 0; b < c.B; ++b)
+      for (std::int64_t h = 0; h < c.H; ++h)
+        for (std::int64_t i = 0; i < c.Tq; ++i)
+          for (std::int64_t j = 0; j < c.Tk; ++j) {
+            const bool kept = mask[static_cast<std::size_t>(((b * c.H + h) * c.Tq + i) * c.Tk + j)] != 0;
+            forward_differ += (o.out[static_cast<std::size_t>((b * c.Tq + i) * w + h * c.dv + j)] != 0) != kept;
+            backward_differ += (o.dv[static_cast<std::size_t>((b * c.Tk + j) * w + h * c.dv + i)] != 0) != kept;
+            dropped += !kept;
+          }
+    EXPECT_EQ(forward_differ, 0) << c.name();
+    EXPECT_EQ(backward_differ, 0) << c.name();
+    EXPECT_GT(dropped, c.B * c.H * c.Tq * c.Tk / 5) << c.name();
+  }
 }
 
 TEST(SimFlashAttention, RefusesWhatTheKernelsCannotTake) {
@@ -666,6 +740,9 @@ TEST(SimFlashAttention, RefusesWhatTheKernelsCannotTake) {
   g.forward.key_lengths = lengths;
   EXPECT_ATTNKIT_ERROR(kern::flash_attention_check(g), "takes no key mask, key lengths, bias or attention mask");
   g.forward.key_lengths = nullptr;
+  g.forward.dropout_threshold = 65536;
+  EXPECT_ATTNKIT_ERROR(kern::flash_attention_check(g), "dropout's threshold 65536 and scale 1 are not a rate's");
+  g.forward.dropout_threshold = 0;
   static float dbias[16];
   g.dbias = dbias;
   EXPECT_ATTNKIT_ERROR(kern::flash_attention_check(g), "has no bias to take a gradient");

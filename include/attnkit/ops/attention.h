@@ -43,7 +43,14 @@
 //      and where the bias is -inf (a float mask).
 //      P = softmax over visible keys; out_i = sum_j P_ij v_j; lse_i = log sum_j exp(s_ij) [B, H, Tq]
 //      A query that sees no key gets out 0 and lse -inf. With return_weights, P [B, H, Tq, Tk].
-//    Gradient (the flash-attention form; P recomputed from lse): dP_ij = dout_i . v_j,
+//      With dropout (training): out_i = sum_j P_ij Z_ij v_j / (1 - rate'), where Z_ij is 0 or 1 by
+//      the Philox stream of dropout_seed from block dropout_offset, for element (b, h, i, j) as
+//      attnkit/random.h lays it out (the cpu, the sim and a GPU drop the same entries, and the
+//      backward draws them again rather than storing them), and rate' is the rate taken to a
+//      multiple of 2^-16. lse and the returned weights are those before dropout (Keras's
+//      MultiHeadAttention returns those too).
+//    Gradient (the flash-attention form; P recomputed from lse): dP_ij = dout_i . v_j (times
+//    Z_ij / (1 - rate') under dropout, and dv from P Z / (1 - rate')),
 //    D_i = dout_i . out_i, dS_ij = P_ij (dP_ij - D_i) (the gradient of each final score: dbias,
 //    summed over the axes the bias broadcasts); under the cap dS_ij times 1 - tanh^2; then
 //    dq_i = scale sum_j dS_ij k_j, dk_j = scale sum_i dS_ij q_i, dv_j = sum_i P_ij dout_i, dk and
@@ -53,8 +60,8 @@
 //    bias is f32 or q's dtype, and its gradient has its dtype. lse is f64 for f64 inputs and f32
 //    otherwise. On a device the path follows the rule of AttentionSupport below: the fused kernels
 //    (kernels/flash_attention.cu), or the unfused path of products around a masked softmax,
-//    float32 only, without key head groups or score modifiers (nor can a device return the
-//    weights with them).
+//    float32 only, without key head groups, score modifiers or dropout (nor can a device return
+//    the weights with them).
 //    packed_self_attention takes q, k and v side by side in one tensor qkv [B, T, (H + 2 Hkv) dk],
 //    as one product with the three projections' kernels concatenated gives them; its backward
 //    gives dqkv in the same layout.
@@ -154,6 +161,11 @@ struct AttentionOptions {
   double softcap = 0;           // 0: none
   std::int64_t window_left = -1, window_right = -1;  // negative: no bound
   Tensor attention_mask;        // u8 [B or 1, Tq, Tk], 0 hides key j from query i; undefined: none
+  // Attention dropout: the rate, in [0, 1 - 2^-17) (0: none), and where in the Philox stream its
+  // mask lies (reserve attention_dropout_numbers(...) of a Generator for each draw). The backward
+  // must be given the same three.
+  double dropout = 0;
+  std::uint64_t dropout_seed = 0, dropout_offset = 0;
   bool return_weights = false;
   AttentionKernel kernel = AttentionKernel::fused;
 };
@@ -180,6 +192,14 @@ AttentionSupport scaled_dot_product_attention_supports(const Tensor& q, const Te
                                                       const Tensor& key_mask = Tensor(),
                                                       const AttentionOptions& options = {});
 
+// The random numbers that the dropout of an attention of B, H, Tq and Tk takes from a stream
+// (Generator::reserve), and its mask: u8 [B, H, Tq, Tk] on the cpu, 1 where options.dropout keeps
+// a probability (all ones without dropout).
+std::uint64_t attention_dropout_numbers(std::int64_t batch, std::int64_t heads, std::int64_t queries,
+                                        std::int64_t keys);
+Tensor attention_dropout_mask(std::int64_t batch, std::int64_t heads, std::int64_t queries, std::int64_t keys,
+                              const AttentionOptions& options);
+
 // Self-attention over packed projections: qkv [B, T, (H + 2 Hkv) dk] holds q, k and v in its
 // columns [0, H dk), [H dk, (H + Hkv) dk) and [(H + Hkv) dk, (H + 2 Hkv) dk); out [B, T, H dk].
 AttentionResult packed_self_attention(const Tensor& qkv, const Tensor& key_mask = Tensor(),
@@ -198,7 +218,8 @@ AttentionSupport packed_self_attention_supports(const Tensor& qkv, const Tensor&
 //   queries are steps [cu_seqlens_q[b], cu_seqlens_q[b + 1]) of q, its keys steps
 //   [cu_seqlens_k[b], cu_seqlens_k[b + 1]) of k and v.
 // Each sequence attends as scaled_dot_product_attention does a batch of one, with the options'
-// causal flag (top-left within the sequence), scale, ALiBi, softcap and window; the heads come
+// causal flag (top-left within the sequence), scale, ALiBi, softcap, window and dropout (its mask
+// that of the padded batch [B, H, longest Tq, longest Tk]); the heads come
 // from the shapes (num_heads and num_kv_heads may be left unset). No key mask, bias, attention
 // mask or returned weights: the sequences differ in length. out [total_q, H, dv], lse
 // [H, total_q] (f32, or f64). The offsets are read on the host, to check them: a call waits for
