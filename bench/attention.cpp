@@ -5,10 +5,11 @@
 //   sdpa_FWD|BWD/ENGINE/DTYPE/dD/tT[/causal]
 //                                    the long regime: 16 heads of dim D, length T, batch 16384 / T
 //                                    (at most 16); f16 and bf16 (fused), f32 (both engines, T <= 2048)
-//   sdpa_variant/fused/DTYPE/dD/tT/bias|gqa4
+//   sdpa_variant/fused/DTYPE/dD/tT/bias|gqa4|dropout
 //                                    the long regime's forward plus backward with an additive bias
-//                                    [1, 16, T, T] in the dtype (bias), or 4 key heads for the 16
-//                                    query heads (gqa4); f16 and bf16, on a GPU
+//                                    [1, 16, T, T] in the dtype (bias), 4 key heads for the 16
+//                                    query heads (gqa4), or dropout 0.1 of the probabilities
+//                                    (dropout); f16 and bf16, on a GPU
 //   sdpa_varlen/fused/DTYPE/dD/tT/packed|padded
 //                                    forward plus backward of sequences of varied lengths (from T / 8
 //                                    to T, 16 heads of dim D, batch 16384 / T): packed without
@@ -125,16 +126,18 @@ void sdpa_long(benchmark::State& state, AttentionKernel kernel, DType dtype, std
   set_flops(state, flops, dtype);
 }
 
-// The long regime's forward plus backward with a bias (score modifiers' kernels) or grouped heads.
-void sdpa_variant(benchmark::State& state, DType dtype, std::int64_t dim, std::int64_t T, bool bias) {
-  const std::int64_t H = 16, Hkv = bias ? H : 4, B = std::min<std::int64_t>(16, std::max<std::int64_t>(1, 16384 / T));
+// The long regime's forward plus backward with a bias or dropout (the kernels' instances with
+// modifiers), or grouped heads: variant "bias", "dropout" or "gqa4".
+void sdpa_variant(benchmark::State& state, DType dtype, std::int64_t dim, std::int64_t T, const std::string& variant) {
+  const std::int64_t H = 16, Hkv = variant == "gqa4" ? 4 : H, B = std::min<std::int64_t>(16, std::max<std::int64_t>(1, 16384 / T));
   Generator gen(5);
   const Tensor q = random_on_device({B, T, H * dim}, dtype, gen), k = random_on_device({B, T, Hkv * dim}, dtype, gen);
   const Tensor v = random_on_device({B, T, Hkv * dim}, dtype, gen), dout = random_on_device({B, T, H * dim}, dtype, gen);
   ops::AttentionOptions options;
   options.num_heads = H;
   options.num_kv_heads = Hkv;
-  if (bias) options.bias = random_on_device({1, H, T, T}, dtype, gen);
+  if (variant == "bias") options.bias = random_on_device({1, H, T, T}, dtype, gen);
+  if (variant == "dropout") options.dropout = 0.1, options.dropout_seed = 5;
   time_calls(state, 3, [&] {
     const ops::AttentionResult r = ops::scaled_dot_product_attention(q, k, v, Tensor(), options);
     benchmark::DoNotOptimize(ops::scaled_dot_product_attention_backward(q, k, v, Tensor(), r, dout, options).dq);
@@ -253,10 +256,10 @@ void register_all() {
   for (const DType dtype : {DType::f16, DType::bf16})
     for (const std::int64_t dim : {64, 128})
       for (const std::int64_t T : {1024, 4096})
-        for (const bool bias : {true, false})
+        for (const std::string variant : {"bias", "gqa4", "dropout"})
           add(std::string("sdpa_variant/fused/") + dtype_name(dtype) + "/d" + std::to_string(dim) + "/t" +
-                  std::to_string(T) + (bias ? "/bias" : "/gqa4"),
-              [=](benchmark::State& s) { sdpa_variant(s, dtype, dim, T, bias); });
+                  std::to_string(T) + "/" + variant,
+              [=](benchmark::State& s) { sdpa_variant(s, dtype, dim, T, variant); });
   for (const DType dtype : {DType::f16, DType::bf16})
     for (const std::int64_t dim : {64, 128})
       for (const std::int64_t T : {1024, 4096})

@@ -70,8 +70,8 @@ def main():
     variant_rows = [n for n in runs if n.startswith(("sdpa_variant/", "sdpa_varlen/"))]
     if variant_rows:
         print()
-        print("Variants of the long regime (forward plus backward; bias [1, 16, T, T], or 4 key heads; sequences"
-              " of lengths T / 8 to T packed or padded, beside PyTorch's padded), TFLOP/s:")
+        print("Variants of the long regime (forward plus backward; bias [1, 16, T, T], 4 key heads, or dropout"
+              " 0.1; sequences of lengths T / 8 to T packed or padded, beside PyTorch's padded), TFLOP/s:")
         print()
         print("| dtype | head dim | length | variant | attnkit | PyTorch | attnkit / PyTorch |")
         print("|---|---|---|---|---|---|---|")

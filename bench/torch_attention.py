@@ -74,15 +74,16 @@ def sdpa_long(device, dtype, dim, T, causal, backward, backend=None):
 
 
 def sdpa_variant(device, dtype, dim, T, variant):
-    """Forward plus backward with an additive bias [1, H, T, T] ("bias") or 4 key heads ("gqa4"),
-    as bench/attention.cpp's sdpa_variant; None where this PyTorch has no enable_gqa."""
+    """Forward plus backward with an additive bias [1, H, T, T] ("bias"), 4 key heads ("gqa4") or
+    dropout 0.1 ("dropout"), as bench/attention.cpp's sdpa_variant; None where this PyTorch has no
+    enable_gqa."""
     H, B = 16, min(16, max(1, 16384 // T))
     kv_heads = 4 if variant == "gqa4" else H
     q = torch.rand(B, H, T, dim, device=device, dtype=dtype, requires_grad=True)
     k, v = (torch.rand(B, kv_heads, T, dim, device=device, dtype=dtype, requires_grad=True) for _ in range(2))
     dout = torch.rand(B, H, T, dim, device=device, dtype=dtype)
     bias = torch.rand(1, H, T, T, device=device, dtype=dtype) if variant == "bias" else None
-    extra = {"enable_gqa": True} if variant == "gqa4" else {}
+    extra = {"enable_gqa": True} if variant == "gqa4" else {"dropout_p": 0.1} if variant == "dropout" else {}
     try:
         F.scaled_dot_product_attention(q[:, :, :1], k[:, :, :1], v[:, :, :1], **extra)
     except TypeError:
@@ -179,7 +180,7 @@ def main():
         for dtype, name in ((torch.float16, "f16"), (torch.bfloat16, "bf16")):
             for dim in (64, 128):
                 for T in (1024, 4096):
-                    for variant in ("bias", "gqa4"):
+                    for variant in ("bias", "gqa4", "dropout"):
                         entry = sdpa_variant(device, dtype, dim, T, variant)
                         if entry is not None:
                             results[f"sdpa_variant/torch/{name}/d{dim}/t{T}/{variant}"] = entry

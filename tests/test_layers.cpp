@@ -350,9 +350,11 @@ TEST(MultiHeadAttention, MatchesKerasDefinitionInDoubleAndGradient) {
 struct KerasReference {
   std::vector<double> out, weights;  // [B, Tq, Dv], [B, Tq, Tk]
 };
+// With `dropout`, each weight times dropout(b, i, j) (Keras's Attention returns them so).
 KerasReference keras_attention_reference(std::int64_t Tq, const Tensor& value, const Tensor& query_mask,
                                          const std::function<double(std::int64_t, std::int64_t, std::int64_t)>& score,
-                                         const std::function<bool(std::int64_t, std::int64_t, std::int64_t)>& seen) {
+                                         const std::function<bool(std::int64_t, std::int64_t, std::int64_t)>& seen,
+                                         const std::function<double(std::int64_t, std::int64_t, std::int64_t)>& dropout = {}) {
   const std::int64_t B = value.size(0), Tk = value.size(1), Dv = value.size(2);
   const auto vv = values(value);
   KerasReference r{std::vector<double>(B * Tq * Dv, 0.0), std::vector<double>(B * Tq * Tk, 0.0)};
@@ -365,7 +367,7 @@ KerasReference keras_attention_reference(std::int64_t Tq, const Tensor& value, c
       for (std::int64_t j = 0; j < Tk; ++j) sum += std::isinf(s[j]) ? 0.0 : std::exp(s[j] - max);
       const double row = query_mask.defined() ? query_mask.item(b * Tq + i) : 1.0;
       for (std::int64_t j = 0; j < Tk; ++j) {
-        const double p = sum > 0 && !std::isinf(s[j]) ? std::exp(s[j] - max) / sum : 0.0;
+        const double p = (sum > 0 && !std::isinf(s[j]) ? std::exp(s[j] - max) / sum : 0.0) * (dropout ? dropout(b, i, j) : 1.0);
         r.weights[(b * Tq + i) * Tk + j] = p;
         for (std::int64_t e = 0; e < Dv; ++e) r.out[(b * Tq + i) * Dv + e] += row * p * vv[(b * Tk + j) * Dv + e];
       }
@@ -517,25 +519,99 @@ TEST(KerasAdditiveAttention, RefusesTheOtherFormsOptions) {
                        "return_sequences, epsilon, use_bias and return_attention");
   EXPECT_ATTNKIT_ERROR(AdditiveAttention(AdditiveAttentionOptions().use_causal_mask(true))(x),
                        "called on one input, it is AttentionPooling, which takes none of use_scale");
-  EXPECT_ATTNKIT_ERROR(AdditiveAttention(AdditiveAttentionOptions().dropout(0.1))({query, value}),
-                       "AdditiveAttention: dropout 0.1 on the attention weights is not implemented");
+  EXPECT_ATTNKIT_ERROR(AdditiveAttention(AdditiveAttentionOptions().dropout(1.5))({query, value}),
+                       "AdditiveAttention: dropout must be in [0, 1), got 1.5");
   LayerRef layer = AdditiveAttention();
   layer({query, value});
   EXPECT_ATTNKIT_ERROR(layer(x), "first called on query and value (Bahdanau's attention), it cannot be called on one "
                                  "input too");
 }
 
+// Attention's dropout in training: the weights of Keras's definition in double dropped by the
+// mask of the batch's draw (the stream of the call's generator from its offset, support.h's
+// reference), and the output from them; the weights returned after dropout, as Keras returns
+// them; none at inference. Then the gradients in training (the mask drawn again for each
+// evaluation from a generator of the same seed), for Attention and for AdditiveAttention.
+TEST(KerasAttention, DropoutInTrainingDropsTheWeightsByTheDrawnMask) {
+  using namespace layers;
+  const std::int64_t B = 2, Tq = 5, Tk = 40, D = 4, Dv = 3;
+  const double rate = 0.4;
+  SymbolicTensor query = Input({Tq, D}, DType::f64), value = Input({Tk, Dv}, DType::f64), key = Input({Tk, D}, DType::f64);
+  SymbolicTensor value_mask = Input({Tk}, DType::u8);
+  LayerRef layer = Attention(AttentionLayerOptions().dropout(rate).use_causal_mask(true).return_attention_scores(true));
+  Model model({query, value, key, value_mask}, layer.call({query, value, key, value_mask}));
+  Generator gen(51);
+  const Tensor q = random_tensor({B, Tq, D}, gen, -1, 1, DType::f64), v = random_tensor({B, Tk, Dv}, gen, -1, 1, DType::f64);
+  const Tensor k = random_tensor({B, Tk, D}, gen, -1, 1, DType::f64);
+  const Tensor vm = random_mask(B, Tk, gen, 0.8);
+  const auto vq = values(q), vk = values(k);
+  const auto score = [&](std::int64_t b, std::int64_t i, std::int64_t j) {
+    double dot = 0;
+    for (std::int64_t e = 0; e < D; ++e) dot += vq[(b * Tq + i) * D + e] * vk[(b * Tk + j) * D + e];
+    return dot;
+  };
+  const auto seen = [&](std::int64_t b, std::int64_t i, std::int64_t j) { return vm.item(b * Tk + j) != 0 && j <= i; };
+  Generator draws(77);
+  draws.set_offset(1000);
+  CallContext training;
+  training.training = true, training.generator = &draws;
+  const Tensors y = model.forward({q, v, k, vm}, training);
+  const KerasReference dropped =
+      keras_attention_reference(Tq, v, Tensor(), score, seen, [&](std::int64_t b, std::int64_t i, std::int64_t j) {
+        return reference_dropout_keeps(77, 1000, rate, b * Tq + i, Tk, j) ? reference_dropout_scale(rate) : 0.0;
+      });
+  EXPECT_TRUE(all_close(y[0], dropped.out, 1e-12));
+  EXPECT_TRUE(all_close(y[1], dropped.weights, 1e-12));
+  EXPECT_EQ(draws.offset(), 1000 + ops::attention_dropout_numbers(B, 1, Tq, Tk) / 4);
+  const Tensors inference = model.forward({q, v, k, vm}, CallContext{});
+  const KerasReference plain = keras_attention_reference(Tq, v, Tensor(), score, seen);
+  EXPECT_TRUE(all_close(inference[0], plain.out, 1e-12));
+  EXPECT_TRUE(all_close(inference[1], plain.weights, 1e-12));
+
+  for (LayerRef attention :
+       {Attention(AttentionLayerOptions().dropout(rate)), AdditiveAttention(AdditiveAttentionOptions().dropout(rate))}) {
+    const SymbolicTensor query_in = Dense(D)(query), value_in = Dense(Dv)(value), key_in = Dense(D)(key);
+    Model trained({query, value, key, value_mask}, {attention.call({query_in, value_in, key_in, value_mask})[0]});
+    check_model_gradients(trained, {q, v, k, vm}, true);
+  }
+}
+
+// MultiHeadAttention's dropout in training: the output differs from inference's, the returned
+// scores do not (Keras returns them before dropout), and every gradient in training matches finite
+// differences (the same mask drawn again for each evaluation).
+TEST(MultiHeadAttention, DropoutInTrainingDropsTheProbabilities) {
+  using namespace layers;
+  const std::int64_t B = 2, Tq = 5, Tk = 7, D = 4, H = 2, kd = 3;
+  SymbolicTensor query = Input({Tq, D}, DType::f64), value = Input({Tk, D}, DType::f64);
+  LayerRef layer = MultiHeadAttention(H, kd, MultiHeadAttentionOptions().dropout(0.3).return_attention_scores(true));
+  Model model({query, value}, layer.call({query, value}));
+  for (Parameter* p : layer->parameters()) p->value = p->value.to(DType::f64);
+  Generator gen(52);
+  const Tensor q = random_tensor({B, Tq, D}, gen, -1, 1, DType::f64), v = random_tensor({B, Tk, D}, gen, -1, 1, DType::f64);
+  Generator draws(78);
+  CallContext training;
+  training.training = true, training.generator = &draws;
+  const Tensors y = model.forward({q, v}, training);
+  const Tensors inference = model.forward({q, v}, CallContext{});
+  EXPECT_FALSE(all_close(y[0], inference[0], 1e-3));
+  EXPECT_TRUE(all_close(y[1], inference[1], 1e-15));
+  EXPECT_EQ(draws.offset(), ops::attention_dropout_numbers(B, H, Tq, Tk) / 4);
+  const SymbolicTensor query_in = Dense(D)(query), value_in = Dense(D)(value);
+  Model trained({query, value}, {MultiHeadAttention(H, kd, MultiHeadAttentionOptions().dropout(0.3))({query_in, value_in})});
+  check_model_gradients(trained, {q, v}, true);
+}
+
 TEST(KerasAttention, RefusesWhatItCannotDo) {
   using namespace layers;
   EXPECT_ATTNKIT_ERROR(Attention(AttentionLayerOptions().score_mode("general")), "score_mode must be \"dot\" or \"concat\"");
-  EXPECT_ATTNKIT_ERROR(Attention(AttentionLayerOptions().dropout(0.2)), "dropout 0.2 on the attention weights");
+  EXPECT_ATTNKIT_ERROR(Attention(AttentionLayerOptions().dropout(-0.2)), "Attention: dropout must be in [0, 1), got -0.2");
   EXPECT_ATTNKIT_ERROR(Attention()({Input({5, 4}), Input({7, 3})}), "query [5, 4] and key [7, 3] must share");
 }
 
 TEST(MultiHeadAttention, RefusesWhatItCannotDo) {
   using namespace layers;
-  EXPECT_ATTNKIT_ERROR(MultiHeadAttention(2, 4, MultiHeadAttentionOptions().dropout(0.1)),
-                       "dropout 0.1 on the attention weights is not implemented");
+  EXPECT_ATTNKIT_ERROR(MultiHeadAttention(2, 4, MultiHeadAttentionOptions().dropout(1)),
+                       "MultiHeadAttention: dropout must be in [0, 1), got 1");
   EXPECT_ATTNKIT_ERROR(MultiHeadAttention(0, 4), "num_heads and key_dim must be positive, got 0 and 4");
   SymbolicTensor query = Input({5, 4}), value = Input({7, 3}), key = Input({6, 3});
   EXPECT_ATTNKIT_ERROR(MultiHeadAttention(2, 4)({query, value, key}), "must have the same steps");

@@ -125,8 +125,9 @@ LayerRef DotAttention(double scale = 1.0, bool return_attention = false);
 // projections' kernels have Keras's shapes: query/kernel [Dq, H, key_dim], query/bias
 // [H, key_dim], key/..., value/kernel [Dv, H, value_dim], attention_output/kernel
 // [H, value_dim, out], attention_output/bias [out]. The scores are scaled by 1 / sqrt(key_dim).
-// A query that sees no key gets 0 (Keras gives it the mean of the values). dropout must be 0:
-// the fused kernels do not drop attention weights yet.
+// A query that sees no key gets 0 (Keras gives it the mean of the values). dropout: in training,
+// the attention's probabilities dropped at that rate inside the fused kernels (ops/attention.h);
+// the returned scores are those before dropout, as Keras returns them.
 struct MultiHeadAttentionOptions {
   ATTNKIT_ARG(std::int64_t, value_dim) = 0;     // 0: key_dim
   ATTNKIT_ARG(double, dropout) = 0.0;
@@ -145,8 +146,9 @@ LayerRef MultiHeadAttention(std::int64_t num_heads, std::int64_t key_dim, const 
 // learned (scale only with use_scale). Softmax over the keys that the value mask (and
 // use_causal_mask) leave; output [Tq, Dv] = weights value, times query_mask along its rows; with
 // return_attention_scores also the weights [Tq, Tk]. A query that sees no key gets 0 (Keras's
-// large negative bias would give it the mean of the values). dropout is not implemented yet: it
-// is refused.
+// large negative bias would give it the mean of the values). dropout: in training, the weights
+// dropped at that rate inside the fused kernels (ops/attention.h); the returned weights are those
+// after dropout, as Keras returns them.
 struct AttentionLayerOptions {
   ATTNKIT_ARG(bool, use_scale) = false;
   ATTNKIT_ARG(std::string, score_mode) = "dot";

@@ -87,6 +87,10 @@ ATTNKIT_HOST_DEVICE inline float uniform_from_word(std::uint32_t word) {
 // word (j % 32) / 8, its low 16 bits for even j and high for odd. The probability is kept when
 // those bits are at least the threshold, round(rate * 65536): the rate is taken to a multiple of
 // 2^-16, and the kept probabilities are scaled by 65536 / (65536 - threshold).
+inline std::uint32_t attention_dropout_threshold(double rate) {
+  return static_cast<std::uint32_t>(std::llround(rate * 65536));
+}
+inline double attention_dropout_scale(std::uint32_t threshold) { return 65536.0 / (65536.0 - threshold); }
 ATTNKIT_HOST_DEVICE inline std::uint64_t attention_dropout_row_blocks(std::int64_t keys) {
   return static_cast<std::uint64_t>((keys + 31) / 32) * 4;
 }

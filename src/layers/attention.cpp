@@ -48,6 +48,21 @@ Tensor one_head_weights(const ops::AttentionResult& attention, DType dtype) {
   return w.reshape({w.size(0), w.size(2), w.size(3)});
 }
 
+// Attention dropout at `rate` for a training call of an attention of H heads, Tq queries and Tk
+// keys over `rows` rows of a batch: the options take the rate and the call's rows' part of the
+// batch's draw (CallContext), so that a batch split into shards drops what it would whole.
+void add_attention_dropout(ops::AttentionOptions& options, double rate, const CallContext& context, std::int64_t rows,
+                           std::int64_t H, std::int64_t Tq, std::int64_t Tk, const std::string& label) {
+  if (!context.training || rate == 0) return;
+  ATTNKIT_CHECK(context.generator != nullptr, label, ": training with dropout needs a random generator");
+  const std::uint64_t per_row = ops::attention_dropout_numbers(1, H, Tq, Tk);
+  const std::int64_t batch_rows = context.batch_rows > 0 ? context.batch_rows : rows;
+  options.dropout = rate;
+  options.dropout_seed = context.generator->seed();
+  options.dropout_offset = context.reserve(static_cast<std::uint64_t>(batch_rows) * per_row) +
+                           static_cast<std::uint64_t>(context.shard_begin) * per_row / 4;
+}
+
 // An operand of the shape and dtype given, on `device`, for an op's *_supports (which reads no
 // element of it).
 Tensor placeholder(const Shape& shape, DType dtype, Device device) { return Tensor::empty(shape, dtype, device); }
@@ -414,8 +429,8 @@ MultiHeadAttentionLayer::MultiHeadAttentionLayer(std::int64_t num_heads, std::in
   ATTNKIT_CHECK(options.value_dim() >= 0 && options.output_shape() >= 0,
                 "MultiHeadAttention: value_dim and output_shape must not be negative, got ", options.value_dim(),
                 " and ", options.output_shape());
-  ATTNKIT_CHECK(options.dropout() == 0, "MultiHeadAttention: dropout ", options.dropout(),
-                " on the attention weights is not implemented (the fused kernels do not drop them yet); it must be 0");
+  ATTNKIT_CHECK(options.dropout() >= 0 && options.dropout() < 1, "MultiHeadAttention: dropout must be in [0, 1), got ",
+                options.dropout());
 }
 
 std::vector<Shape> MultiHeadAttentionLayer::output_shapes(const std::vector<Shape>& input_shapes) const {
@@ -488,11 +503,12 @@ void place_mask(const Tensor& mask, ops::AttentionOptions& options, Tensor& key_
 // inputs' dtype (the output projection's input).
 struct MultiHeadAttentionCache {
   Tensor q, k, v;
+  ops::AttentionOptions options;  // the attention's, its dropout among them
   ops::AttentionResult attention;
   Tensor attended;
 };
 
-Tensors MultiHeadAttentionLayer::forward(const Tensors& inputs, const CallContext&, std::any& cache) {
+Tensors MultiHeadAttentionLayer::forward(const Tensors& inputs, const CallContext& context, std::any& cache) {
   const Tensor& query = inputs[0];
   const Tensor& value = inputs[1];
   const Tensor& key = inputs.size() > 2 ? inputs[2] : value;
@@ -505,7 +521,10 @@ Tensors MultiHeadAttentionLayer::forward(const Tensors& inputs, const CallContex
   ops::AttentionOptions options = attention_options(options_.return_attention_scores());
   Tensor key_mask;
   place_mask(inputs.size() > 3 ? inputs[3] : Tensor(), options, key_mask);
+  add_attention_dropout(options, options_.dropout(), context, query.size(0), num_heads_, query.size(1), value.size(1),
+                        label());
   c.attention = ops::scaled_dot_product_attention(c.q, c.k, c.v, key_mask, options);
+  c.options = options;
   c.attended = ops::cast(c.attention.out, query.dtype());
   Tensors out{project(c.attended, output_.kernel, output_.bias, output_.kernel->value.size(2))};
   if (options_.return_attention_scores()) out.push_back(ops::cast(c.attention.weights, query.dtype()));
@@ -525,7 +544,8 @@ Tensors MultiHeadAttentionLayer::backward(const Tensors& inputs, const std::any&
   const std::int64_t out_width = output_.kernel->value.size(2);
   const ops::LinearGrads out = ops::linear_backward(c.attended, output_.kernel->value.reshape({v_width, out_width}),
                                                     output_grads[0], output_.bias != nullptr);
-  ops::AttentionOptions options = attention_options(false);
+  ops::AttentionOptions options = c.options;
+  options.return_weights = false;
   Tensor key_mask;
   place_mask(inputs.size() > 3 ? inputs[3] : Tensor(), options, key_mask);
   const ops::AttentionGrads g = ops::scaled_dot_product_attention_backward(
@@ -597,8 +617,8 @@ LayerPtr MultiHeadAttentionLayer::from_config(const Json& config) {
 
 KerasAttentionLayer::KerasAttentionLayer(std::string type, Scores scores, const AttentionLayerOptions& options)
     : Layer(std::move(type)), scores_(scores), options_(options) {
-  ATTNKIT_CHECK(options.dropout() == 0, this->type(), ": dropout ", options.dropout(),
-                " on the attention weights is not implemented (the fused kernels do not drop them yet); it must be 0");
+  ATTNKIT_CHECK(options.dropout() >= 0 && options.dropout() < 1, this->type(), ": dropout must be in [0, 1), got ",
+                options.dropout());
 }
 
 KerasAttentionLayer::Scores KerasAttentionLayer::scores_of(const std::string& score_mode) {
@@ -699,6 +719,17 @@ Tensor row_factors(const Tensor& query_mask, std::int64_t width, DType dtype) {
       .to(query_mask.device());
 }
 
+// The factors of a one-head attention's dropout [B, Tq, Tk]: 0 where it drops a weight, 1 / (1 -
+// rate') where it keeps one, made on the host (as row_factors).
+Tensor dropout_factors(const ops::AttentionOptions& options, std::int64_t B, std::int64_t Tq, std::int64_t Tk,
+                       DType dtype, Device device) {
+  const double kept = attention_dropout_scale(attention_dropout_threshold(options.dropout));
+  const std::vector<std::uint8_t> keep = ops::attention_dropout_mask(B, 1, Tq, Tk, options).to_vector<std::uint8_t>();
+  std::vector<double> factors(keep.size());
+  for (std::size_t e = 0; e < keep.size(); ++e) factors[e] = keep[e] != 0 ? kept : 0.0;
+  return Tensor::from_vector(factors, {B, Tq, Tk}).to(dtype).to(device);
+}
+
 // Bahdanau's additive scores over the [B, Tq, Tk, D] sums q_i + k_j as Keras forms them, by ops
 // that run on every device: s[b, i, j] = sum_d w_d tanh(c (q[b, i, d] + k[b, j, d])), where c is a
 // scalar or 1 (undefined), and w a vector [D] (AdditiveAttention's scale), a scalar (Attention's
@@ -762,6 +793,7 @@ SummedScoreGrads summed_scores_backward(const SummedScores& s, const Tensor& c, 
 // summed scores, and the query mask's row factors (undefined without one).
 struct KerasAttentionCache {
   Tensor q, k, v;
+  ops::AttentionOptions options;  // the attention's, its dropout among them
   ops::AttentionResult attention;
   SummedScores summed;
   Tensor rows;
@@ -776,7 +808,7 @@ ops::AttentionOptions KerasAttentionLayer::attention_options(const Tensor& summe
   return options;
 }
 
-Tensors KerasAttentionLayer::forward(const Tensors& inputs, const CallContext&, std::any& cache) {
+Tensors KerasAttentionLayer::forward(const Tensors& inputs, const CallContext& context, std::any& cache) {
   const Call call = parse(inputs);
   const DType dtype = attention_dtype_for(call.query.dtype(), call.query.size(-1), call.value.size(-1));
   const std::int64_t B = call.query.size(0), Tq = call.query.size(1), Tk = call.value.size(1);
@@ -795,8 +827,9 @@ Tensors KerasAttentionLayer::forward(const Tensors& inputs, const CallContext&, 
     c.k = Tensor::zeros({B, Tk, 1}, dtype, call.query.device());
   }
   c.v = ops::cast(call.value, dtype);
-  c.attention = ops::scaled_dot_product_attention(
-      c.q, c.k, c.v, call.value_mask, attention_options(c.summed.scores, options_.return_attention_scores()));
+  c.options = attention_options(c.summed.scores, options_.return_attention_scores());
+  add_attention_dropout(c.options, options_.dropout(), context, B, 1, Tq, Tk, label());
+  c.attention = ops::scaled_dot_product_attention(c.q, c.k, c.v, call.value_mask, c.options);
   Tensor out = ops::cast(c.attention.out, call.query.dtype());
   if (call.query_mask.defined()) {
     c.rows = row_factors(call.query_mask, out.size(-1), out.dtype());
@@ -804,7 +837,9 @@ Tensors KerasAttentionLayer::forward(const Tensors& inputs, const CallContext&, 
   }
   Tensors outputs{out};
   if (options_.return_attention_scores()) {
-    outputs.push_back(one_head_weights(c.attention, call.query.dtype()));
+    Tensor weights = one_head_weights(c.attention, call.query.dtype());
+    if (c.options.dropout > 0) weights = ops::multiply(weights, dropout_factors(c.options, B, Tq, Tk, weights.dtype(), weights.device()));
+    outputs.push_back(weights);
   }
   cache = std::move(c);
   return outputs;
@@ -816,7 +851,8 @@ Tensors KerasAttentionLayer::backward(const Tensors& inputs, const std::any& cac
   const Call call = parse(inputs);
   const auto& c = std::any_cast<const KerasAttentionCache&>(cache);
   const Tensor dout = c.rows.defined() ? ops::multiply(output_grads[0], c.rows) : output_grads[0];
-  ops::AttentionOptions options = attention_options(c.summed.scores, false);
+  ops::AttentionOptions options = c.options;
+  options.return_weights = false;
   options.bias_grad = summed();
   const ops::AttentionGrads g = ops::scaled_dot_product_attention_backward(
       c.q, c.k, c.v, call.value_mask, c.attention, ops::cast(dout, c.q.dtype()), options);

@@ -94,7 +94,7 @@ void finish_operands(const char* op, AttentionOperands& a, const Tensor& key_mas
     a.attention_mask = mask;
   }
   ATTNKIT_CHECK(options.dropout >= 0 && options.dropout < 1, op, ": dropout must be in [0, 1), got ", options.dropout);
-  const auto threshold = static_cast<std::uint32_t>(std::lround(options.dropout * 65536));
+  const std::uint32_t threshold = attention_dropout_threshold(options.dropout);
   ATTNKIT_CHECK(threshold < 65536, op, ": dropout ", options.dropout, " would drop every probability (the rate is taken ",
                 "to a multiple of 2^-16); it must be below 1 - 2^-17");
   a.dropout_threshold = threshold;

@@ -48,7 +48,7 @@ struct AttentionOperands {
   std::int64_t dropout_queries = 0, dropout_keys = 0;
 
   // The factor of a kept probability, 1 / (1 - the rate taken to a multiple of 2^-16).
-  double dropout_scale() const { return 65536.0 / (65536.0 - dropout_threshold); }
+  double dropout_scale() const { return attention_dropout_scale(dropout_threshold); }
   // The stream's first block of the dropout's row of query i of (b, h).
   std::uint64_t dropout_row_block(std::int64_t b, std::int64_t h, std::int64_t i) const {
     return dropout_first_block + static_cast<std::uint64_t>((b * heads + h) * dropout_queries + i) *
