@@ -82,34 +82,40 @@ TEST(BatchShards, AStepIsTheWholeBatchGradient) {
   }
 }
 
+// Dropout, and the attention dropout of MultiHeadAttention (self-attention), in shards of a batch
+// give what the whole batch gives.
 TEST(BatchShards, DropoutShardsDrawTheWholeBatchMask) {
-  auto layer = layers::Dropout(0.4);
   Generator gen(3);
   const Tensor x = Tensor::uniform({20, 3, 5}, -1.0, 1.0, gen);
-  layer->build({{3, 5}}, gen);
+  for (const bool attention : {false, true}) {
+    LayerRef layer = attention ? layers::MultiHeadAttention(2, 3, layers::MultiHeadAttentionOptions().dropout(0.4))
+                               : layers::Dropout(0.4);
+    const auto inputs = [&](const Tensor& rows) { return attention ? Tensors{rows, rows} : Tensors{rows}; };
+    layer->build(attention ? std::vector<Shape>{{3, 5}, {3, 5}} : std::vector<Shape>{{3, 5}}, gen);
 
-  Generator whole_generator(11), shard_generator(11);
-  CallContext whole;
-  whole.training = true;
-  whole.generator = &whole_generator;
-  std::any cache;
-  const Tensor expected = layer->forward({x}, whole, cache)[0];
+    Generator whole_generator(11), shard_generator(11);
+    CallContext whole;
+    whole.training = true;
+    whole.generator = &whole_generator;
+    std::any cache;
+    const Tensor expected = layer->forward(inputs(x), whole, cache)[0];
 
-  // Rows [0, 8) and [8, 20), the second shard first: the order the threads reach a draw in
-  // must not matter.
-  ShardDraws draws(shard_generator);
-  Tensors parts(2);
-  for (const int shard : {1, 0}) {
-    CallContext context;
-    context.training = true;
-    context.generator = &shard_generator;
-    context.shard_begin = shard == 0 ? 0 : 8;
-    context.batch_rows = 20;
-    context.draws = &draws;
-    parts[shard] = layer->forward({x.slice(context.shard_begin, shard == 0 ? 8 : 20)}, context, cache)[0];
+    // Rows [0, 8) and [8, 20), the second shard first: the order the threads reach a draw in
+    // must not matter.
+    ShardDraws draws(shard_generator);
+    Tensors parts(2);
+    for (const int shard : {1, 0}) {
+      CallContext context;
+      context.training = true;
+      context.generator = &shard_generator;
+      context.shard_begin = shard == 0 ? 0 : 8;
+      context.batch_rows = 20;
+      context.draws = &draws;
+      parts[shard] = layer->forward(inputs(x.slice(context.shard_begin, shard == 0 ? 8 : 20)), context, cache)[0];
+    }
+    EXPECT_TRUE(all_close(ops::concat(parts, 0), expected, attention ? 1e-6 : 0)) << layer->type();
+    EXPECT_EQ(shard_generator.offset(), whole_generator.offset()) << layer->type();
   }
-  EXPECT_TRUE(all_close(ops::concat(parts, 0), expected, 0));
-  EXPECT_EQ(shard_generator.offset(), whole_generator.offset());
 }
 
 TEST(BatchShards, TrainingGivesTheSameWeightsWithAnyNumberOfThreads) {
