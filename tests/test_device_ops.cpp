@@ -496,10 +496,11 @@ TEST_F(DeviceOps, ScaledDotProductAttentionInSixteenBitFloats) {
                        "the unfused path: it computes in f32 only");
 }
 
-// Grouped key heads and every score modifier through the fused kernels, in each dtype, against
-// the cpu: the operands, the bias in each shape it broadcasts from (f32 or the operands' dtype,
-// with -inf entries), the slopes, and dbias summed back to the bias's shape.
-TEST_F(DeviceOps, ScaledDotProductAttentionWithGroupedHeadsAndScoreModifiers) {
+// Grouped key heads, every score modifier and dropout through the fused kernels, in each dtype,
+// against the cpu: the operands, the bias in each shape it broadcasts from (f32 or the operands'
+// dtype, with -inf entries), the slopes, dbias summed back to the bias's shape, and dropout's
+// mask drawn from the same stream (but with the bias [1, H, Tq, Tk]).
+TEST_F(DeviceOps, ScaledDotProductAttentionWithGroupedHeadsScoreModifiersAndDropout) {
   Generator gen(324);
   const std::int64_t B = 2, Tq = 21, Tk = 45, H = 4, Hkv = 2, d = 32;
   const std::vector<Shape> bias_shapes{{B, H, Tq, Tk}, {1, H, Tq, Tk}, {B, 1, Tq, Tk}, {1, 1, Tq, Tk}};
@@ -518,6 +519,7 @@ TEST_F(DeviceOps, ScaledDotProductAttentionWithGroupedHeadsAndScoreModifiers) {
       options.softcap = n == 3 ? 0.0 : 2.5;
       options.window_left = n == 1 ? -1 : 9, options.window_right = n == 2 ? -1 : 4;
       options.causal = n == 3;
+      options.dropout = n == 1 ? 0.0 : 0.35, options.dropout_seed = 11, options.dropout_offset = n;
       if (n >= 2) options.attention_mask = random_mask(n == 2 ? B * Tq : Tq, Tk, gen, 0.8).reshape({n == 2 ? B : 1, Tq, Tk});
       const std::string label = std::string(dtype_name(dtype)) + " bias " + shape_str(bias_shapes[n]);
       const Tensor mask = random_mask(B, Tk, gen, 0.8);
@@ -552,6 +554,8 @@ TEST_F(DeviceOps, ScaledDotProductAttentionWithGroupedHeadsAndScoreModifiers) {
   options.kernel = ops::AttentionKernel::unfused;
   EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(x, x, x, Tensor(), options),
                        "the unfused path: it takes neither key head groups nor score modifiers");
+  options.softcap = 0, options.dropout = 0.1;
+  EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(x, x, x, Tensor(), options), "the unfused path: it takes no dropout");
 }
 
 // Variable-length batches on the device (the fused kernels) against the cpu, in every dtype:
@@ -594,45 +598,6 @@ TEST_F(DeviceOps, VariableLengthAttentionRunsLikeTheCpu) {
   const Tensor offsets = Tensor::from_vector<std::int32_t>({0, 8}, {2}).to(device);
   EXPECT_ATTNKIT_ERROR(ops::varlen_attention(x, x, x, offsets, offsets),
                        "the unfused path: it takes no variable-length batches");
-}
-
-// Attention dropout on the device drops what the cpu drops (the same mask from the same stream):
-// forward and backward in every dtype, with causal masking, key lengths and grouped heads; the
-// unfused path does not take it.
-TEST_F(DeviceOps, AttentionDropoutRunsLikeTheCpu) {
-  Generator gen(327);
-  const std::int64_t B = 2, Tq = 45, Tk = 70, H = 4, Hkv = 2, d = 32;
-  const Tensor lengths = Tensor::from_vector<std::int32_t>({70, 51}, {B});
-  for (const DType dtype : {DType::f32, DType::f16, DType::bf16}) {
-    const Tensor q = random_tensor({B, Tq, H * d}, gen, -1, 1, dtype), dout = random_tensor({B, Tq, H * d}, gen, -1, 1, dtype);
-    const Tensor k = random_tensor({B, Tk, Hkv * d}, gen, -1, 1, dtype), v = random_tensor({B, Tk, Hkv * d}, gen, -1, 1, dtype);
-    ops::AttentionOptions options;
-    options.num_heads = H, options.num_kv_heads = Hkv, options.causal = true;
-    options.dropout = 0.35, options.dropout_seed = 11, options.dropout_offset = 3;
-    const std::string label = dtype_name(dtype);
-    EXPECT_EQ(ops::scaled_dot_product_attention_supports(q.to(device), k.to(device), v.to(device), lengths.to(device),
-                                                         options)
-                  .path,
-              ops::AttentionPath::fused)
-        << label;
-    const ops::AttentionResult expected = ops::scaled_dot_product_attention(q, k, v, lengths, options);
-    const ops::AttentionResult result =
-        ops::scaled_dot_product_attention(q.to(device), k.to(device), v.to(device), lengths.to(device), options);
-    const double tolerance = dtype == DType::f32 ? 1e-4 : dtype == DType::f16 ? 4e-3 : 3e-2;
-    EXPECT_TRUE(matches(result.out, expected.out, tolerance)) << label;
-    EXPECT_TRUE(matches(result.lse, expected.lse, 1e-4)) << label;
-    const ops::AttentionGrads expected_grads =
-        ops::scaled_dot_product_attention_backward(q, k, v, lengths, expected, dout, options);
-    const ops::AttentionGrads grads = ops::scaled_dot_product_attention_backward(
-        q.to(device), k.to(device), v.to(device), lengths.to(device), result, dout.to(device), options);
-    EXPECT_TRUE(matches(grads.dq, expected_grads.dq, tolerance)) << label;
-    EXPECT_TRUE(matches(grads.dk, expected_grads.dk, tolerance)) << label;
-    EXPECT_TRUE(matches(grads.dv, expected_grads.dv, tolerance)) << label;
-  }
-  const Tensor x = f32({1, 5, 300}, gen).to(device);
-  ops::AttentionOptions options;
-  options.dropout = 0.1;
-  EXPECT_ATTNKIT_ERROR(ops::scaled_dot_product_attention(x, x, x, Tensor(), options), "the unfused path: it takes no dropout");
 }
 
 // The one rule of attention.h, as each op's *_supports tells it and as the op then runs: the
