@@ -129,7 +129,8 @@ void sdpa_long(benchmark::State& state, AttentionKernel kernel, DType dtype, std
 // The long regime's forward plus backward with a bias or dropout (the kernels' instances with
 // modifiers), or grouped heads: variant "bias", "dropout" or "gqa4".
 void sdpa_variant(benchmark::State& state, DType dtype, std::int64_t dim, std::int64_t T, const std::string& variant) {
-  const std::int64_t H = 16, Hkv = variant == "gqa4" ? 4 : H, B = std::min<std::int64_t>(16, std::max<std::int64_t>(1, 16384 / T));
+  const std::int64_t H = 16, Hkv = variant == "gqa4" ? 4 : H;
+  const std::int64_t B = std::min<std::int64_t>(16, std::max<std::int64_t>(1, 16384 / T));
   Generator gen(5);
   const Tensor q = random_on_device({B, T, H * dim}, dtype, gen), k = random_on_device({B, T, Hkv * dim}, dtype, gen);
   const Tensor v = random_on_device({B, T, Hkv * dim}, dtype, gen), dout = random_on_device({B, T, H * dim}, dtype, gen);

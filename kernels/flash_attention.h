@@ -20,11 +20,12 @@
 // key head sum over the query heads of its group.
 //
 // Scores: s_ij = scale q_i . k_j; with softcap > 0, softcap tanh(s_ij / softcap); then plus
-// bias[b, h, i, j] and minus alibi_slopes[h] |i - j|. Dropout zeroes the probabilities it drops
-// in the products with V (and dP's that the backward forms), and scales the kept ones. Softcap, bias, ALiBi and the window are the
+// bias[b, h, i, j] and minus alibi_slopes[h] |i - j|. Softcap, bias, ALiBi and the window are the
 // score modifiers: the kernels take them in instances of their own, so that the plain path
-// carries none of their instructions. The attention mask counts among them. The backward writes dbias = dS (the gradient of the loss
-// with respect to each final score, 0 where hidden) for every (b, h, i, j) when asked.
+// carries none of their instructions. The attention mask counts among them, and so does dropout,
+// which zeroes the probabilities it drops in the products with V (and the dP that the backward
+// forms) and scales the kept ones. The backward writes dbias = dS (the gradient of the loss with
+// respect to each final score, 0 where hidden) for every (b, h, i, j) when asked.
 //
 // Forward: out, and lse [batch, heads, queries] = log sum_j exp(s_ij) over the visible keys.
 // Backward (P recomputed from lse): delta [batch, heads, queries] (scratch the launcher fills:

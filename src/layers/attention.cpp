@@ -838,7 +838,8 @@ Tensors KerasAttentionLayer::forward(const Tensors& inputs, const CallContext& c
   Tensors outputs{out};
   if (options_.return_attention_scores()) {
     Tensor weights = one_head_weights(c.attention, call.query.dtype());
-    if (c.options.dropout > 0) weights = ops::multiply(weights, dropout_factors(c.options, B, Tq, Tk, weights.dtype(), weights.device()));
+    if (c.options.dropout > 0)  // Keras's Attention returns them after dropout
+      weights = ops::multiply(weights, dropout_factors(c.options, B, Tq, Tk, weights.dtype(), weights.device()));
     outputs.push_back(weights);
   }
   cache = std::move(c);

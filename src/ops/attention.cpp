@@ -95,8 +95,8 @@ void finish_operands(const char* op, AttentionOperands& a, const Tensor& key_mas
   }
   ATTNKIT_CHECK(options.dropout >= 0 && options.dropout < 1, op, ": dropout must be in [0, 1), got ", options.dropout);
   const std::uint32_t threshold = attention_dropout_threshold(options.dropout);
-  ATTNKIT_CHECK(threshold < 65536, op, ": dropout ", options.dropout, " would drop every probability (the rate is taken ",
-                "to a multiple of 2^-16); it must be below 1 - 2^-17");
+  ATTNKIT_CHECK(threshold < 65536, op, ": dropout ", options.dropout,
+                " would drop every probability (the rate is taken to a multiple of 2^-16); it must be below 1 - 2^-17");
   a.dropout_threshold = threshold;
   a.dropout_seed = options.dropout_seed, a.dropout_first_block = options.dropout_offset;
   a.dropout_queries = a.queries, a.dropout_keys = a.keys;
@@ -504,8 +504,8 @@ struct HeadTask {
 
   // The dropout's factors of query i's keys j < n (dropout_factors).
   void dropout_factors(std::int64_t i, std::int64_t n, T* __restrict factor) const {
-    attention::dropout_factors(a, dropout_row0 + static_cast<std::uint64_t>(i) * attention_dropout_row_blocks(a.dropout_keys),
-                               n, factor);
+    const std::uint64_t row = dropout_row0 + static_cast<std::uint64_t>(i) * attention_dropout_row_blocks(a.dropout_keys);
+    attention::dropout_factors(a, row, n, factor);
   }
 
   // p[j] = exp(s[j] - shift) for the j < np of query i's scores s (in place), exactly 0 where
@@ -677,13 +677,13 @@ void cpu_attention_backward(const AttentionOperands& a, const AttentionResult& f
   });
 }
 
-// The operands' tensors in f32 (the cpu computes 16-bit floats in f32).
 // The same operands with the bias in f32, as the fused kernels read it.
 AttentionOperands with_f32_bias(AttentionOperands a) {
   if (a.bias.defined()) a.bias = a.bias.to(DType::f32);
   return a;
 }
 
+// The operands' tensors in f32 (the cpu computes 16-bit floats in f32).
 AttentionOperands in_f32(AttentionOperands a) {
   for (Heads* x : {&a.q, &a.k, &a.v}) x->tensor = x->tensor.to(DType::f32);
   return with_f32_bias(a);
