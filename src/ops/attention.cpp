@@ -41,6 +41,17 @@ void check_attention_dtype(const char* op, const Tensor& q) {
   ATTNKIT_CHECK(is_floating(q.dtype()), op, ": q must be f32, f64, f16 or bf16, got ", q.describe());
 }
 
+// The options' dropout into `a`, whose sizes are set: its rows laid out by a's queries and keys.
+void set_dropout(const char* op, AttentionOperands& a, const AttentionOptions& options) {
+  ATTNKIT_CHECK(options.dropout >= 0 && options.dropout < 1, op, ": dropout must be in [0, 1), got ", options.dropout);
+  const std::uint32_t threshold = attention_dropout_threshold(options.dropout);
+  ATTNKIT_CHECK(threshold < 65536, op, ": dropout ", options.dropout,
+                " would drop every probability (the rate is taken to a multiple of 2^-16); it must be below 1 - 2^-17");
+  a.dropout_threshold = threshold;
+  a.dropout_seed = options.dropout_seed, a.dropout_first_block = options.dropout_offset;
+  a.dropout_queries = a.queries, a.dropout_keys = a.keys;
+}
+
 // The options' heads, scale, causal flag and score modifiers, and key_mask (u8 [B, Tk], or i32 key
 // lengths [B] each in [0, Tk]) into `a`, whose tensors and sizes are set; checks where it all lives.
 void finish_operands(const char* op, AttentionOperands& a, const Tensor& key_mask, const AttentionOptions& options) {
@@ -93,13 +104,7 @@ void finish_operands(const char* op, AttentionOperands& a, const Tensor& key_mas
                   a.batch, " or 1, ", a.queries, ", ", a.keys, "], got ", mask.describe());
     a.attention_mask = mask;
   }
-  ATTNKIT_CHECK(options.dropout >= 0 && options.dropout < 1, op, ": dropout must be in [0, 1), got ", options.dropout);
-  const std::uint32_t threshold = attention_dropout_threshold(options.dropout);
-  ATTNKIT_CHECK(threshold < 65536, op, ": dropout ", options.dropout,
-                " would drop every probability (the rate is taken to a multiple of 2^-16); it must be below 1 - 2^-17");
-  a.dropout_threshold = threshold;
-  a.dropout_seed = options.dropout_seed, a.dropout_first_block = options.dropout_offset;
-  a.dropout_queries = a.queries, a.dropout_keys = a.keys;
+  set_dropout(op, a, options);
   const Device device = detail::common_device(op, {{"q", &a.q.tensor},
                                                    {"k", &a.k.tensor},
                                                    {"v", &a.v.tensor},
@@ -959,16 +964,10 @@ Tensor attention_dropout_mask(std::int64_t batch, std::int64_t heads, std::int64
   const char* op = "attention_dropout_mask";
   ATTNKIT_CHECK(batch >= 0 && heads >= 1 && queries >= 0 && keys >= 0, op, ": sizes ", batch, ", ", heads, ", ",
                 queries, ", ", keys, " are not valid");
-  // The operands of such an attention, to read the dropout as the op does.
+  // The sizes of such an attention, and its dropout as the op reads it.
   AttentionOperands a;
-  a.batch = batch, a.heads = a.kv_heads = heads, a.queries = queries, a.keys = keys, a.qk_dim = a.v_dim = 1;
-  const Tensor q = Tensor::empty({batch, queries, heads}), k = Tensor::empty({batch, keys, heads});
-  a.q = {q, 0, heads}, a.k = {k, 0, heads}, a.v = {k, 0, heads};
-  AttentionOptions dropout_only;
-  dropout_only.num_heads = heads;
-  dropout_only.dropout = options.dropout;
-  dropout_only.dropout_seed = options.dropout_seed, dropout_only.dropout_offset = options.dropout_offset;
-  finish_operands(op, a, Tensor(), dropout_only);
+  a.batch = batch, a.heads = heads, a.queries = queries, a.keys = keys;
+  set_dropout(op, a, options);
   Tensor mask = Tensor::full({batch, heads, queries, keys}, 1.0, DType::u8);
   if (!a.has_dropout()) return mask;
   std::uint8_t* m = mask.data<std::uint8_t>();
