@@ -862,5 +862,108 @@ TEST(Varlen, RefusesBadOffsetsAndWhatSequencesCannotShare) {
                        "the key heads 3 of k must divide the heads 2 of q");
 }
 
+// ------------------------------------------------------------------ decoding against a cache
+
+struct DecodeFeatures {
+  const char* name;
+  bool causal, alibi;
+  double softcap;
+  std::int64_t left, right;  // the window
+};
+
+class Decode : public ::testing::TestWithParam<DecodeFeatures> {};
+
+// The new steps land in the caches in place (the rest untouched), and each query attends to its
+// batch element's steps as the definition in double has it, written here with the queries as the
+// last Tq steps: query t at position L - Tq + t, the causal bound, the window and ALiBi from there.
+// One batch element starts empty; in another the first queries come before any step (out 0, lse
+// -inf under causal).
+TEST_P(Decode, AppendsInPlaceAndAttendsAsTheLastSteps) {
+  const DecodeFeatures c = GetParam();
+  Generator gen(142);
+  const std::int64_t B = 3, capacity = 20, H = 4, Hkv = 2, dk = 3, dv = 2, Tq = 3, Tn = 2;
+  const std::vector<std::int32_t> before{5, 0, 14};
+  const Tensor q = random_tensor({B, Tq, H * dk}, gen, -1.5, 1.5);
+  Tensor k_cache = random_tensor({B, capacity, Hkv * dk}, gen, -1.5, 1.5), v_cache = random_tensor({B, capacity, Hkv * dv}, gen);
+  const Tensor k_new = random_tensor({B, Tn, Hkv * dk}, gen, -1.5, 1.5), v_new = random_tensor({B, Tn, Hkv * dv}, gen);
+  const std::vector<double> k_before = values(k_cache), v_before = values(v_cache);
+  ops::AttentionOptions options;
+  options.num_heads = H, options.num_kv_heads = Hkv, options.causal = c.causal, options.softcap = c.softcap;
+  options.window_left = c.left, options.window_right = c.right;
+  std::vector<float> slopes;
+  for (std::int64_t h = 0; h < H; ++h) slopes.push_back(c.alibi ? std::ldexp(1.0f, -1 - static_cast<int>(h)) : 0.0f);
+  if (c.alibi) options.alibi_slopes = Tensor::from_vector(slopes, {H});
+  const ops::AttentionResult r = ops::decode_attention(q, k_cache, v_cache, Tensor::from_vector(before, {B}), k_new, v_new, options);
+
+  const std::vector<double> kc = values(k_cache), vc = values(v_cache), kn = values(k_new), vn = values(v_new);
+  for (std::int64_t b = 0; b < B; ++b)
+    for (std::int64_t t = 0; t < capacity; ++t) {
+      const bool fresh = t >= before[b] && t < before[b] + Tn;
+      for (std::int64_t e = 0; e < Hkv * dk; ++e)
+        EXPECT_EQ(kc[(b * capacity + t) * Hkv * dk + e], fresh ? kn[(b * Tn + t - before[b]) * Hkv * dk + e]
+                                                              : k_before[(b * capacity + t) * Hkv * dk + e])
+            << "k_cache b " << b << " step " << t;
+      for (std::int64_t e = 0; e < Hkv * dv; ++e)
+        EXPECT_EQ(vc[(b * capacity + t) * Hkv * dv + e], fresh ? vn[(b * Tn + t - before[b]) * Hkv * dv + e]
+                                                              : v_before[(b * capacity + t) * Hkv * dv + e])
+            << "v_cache b " << b << " step " << t;
+    }
+
+  const std::vector<double> vq = values(q), out = values(r.out), lse = values(r.lse);
+  const double scale = 1 / std::sqrt(double(dk)), hidden = -std::numeric_limits<double>::infinity();
+  for (std::int64_t b = 0; b < B; ++b)
+    for (std::int64_t h = 0; h < H; ++h)
+      for (std::int64_t t = 0; t < Tq; ++t) {
+        const std::int64_t L = before[b] + Tn, at = L - Tq + t, g = h / (H / Hkv);
+        std::vector<double> s(L, hidden);
+        double max = hidden;
+        for (std::int64_t j = 0; j < L; ++j) {
+          if ((c.causal && j > at) || (c.left >= 0 && j < at - c.left) || (c.right >= 0 && j > at + c.right)) continue;
+          double dot = 0;
+          for (std::int64_t e = 0; e < dk; ++e) dot += vq[(b * Tq + t) * H * dk + h * dk + e] * kc[(b * capacity + j) * Hkv * dk + g * dk + e];
+          double x = scale * dot;
+          if (c.softcap > 0) x = c.softcap * std::tanh(x / c.softcap);
+          s[j] = x - slopes[h] * double(std::abs(at - j));
+          max = std::max(max, s[j]);
+        }
+        double sum = 0;
+        for (const double x : s) sum += x == hidden ? 0.0 : std::exp(x - max);
+        const double got_lse = lse[(b * H + h) * Tq + t];
+        if (sum == 0)
+          EXPECT_TRUE(std::isinf(got_lse) && got_lse < 0) << "b " << b << " h " << h << " t " << t;
+        else
+          EXPECT_NEAR(got_lse, max + std::log(sum), 1e-12) << "b " << b << " h " << h << " t " << t;
+        for (std::int64_t e = 0; e < dv; ++e) {
+          double expected = 0;
+          for (std::int64_t j = 0; j < L; ++j)
+            if (s[j] != hidden) expected += std::exp(s[j] - max) / sum * vc[(b * capacity + j) * Hkv * dv + g * dv + e];
+          EXPECT_NEAR(out[(b * Tq + t) * H * dv + h * dv + e], expected, 1e-13) << "b " << b << " h " << h << " t " << t;
+        }
+      }
+}
+
+std::string decode_case_name(const ::testing::TestParamInfo<DecodeFeatures>& p) { return p.param.name; }
+void PrintTo(const DecodeFeatures& c, std::ostream* out) { *out << c.name; }
+
+INSTANTIATE_TEST_SUITE_P(Attention, Decode,
+                         ::testing::Values(DecodeFeatures{"Plain", false, false, 0, -1, -1},
+                                           DecodeFeatures{"Causal", true, false, 0, -1, -1},
+                                           DecodeFeatures{"CausalWindowAlibiSoftcap", true, true, 2.0, 4, -1}),
+                         decode_case_name);
+
+TEST(Decode, RefusesWhatDoesNotFit) {
+  const Tensor q = Tensor::zeros({2, 1, 8}), cache = Tensor::zeros({2, 6, 8}), one = Tensor::zeros({2, 2, 8});
+  const Tensor lengths = Tensor::from_vector<std::int32_t>({3, 5}, {2});
+  EXPECT_ATTNKIT_ERROR(ops::decode_attention(q, cache, cache, lengths, one, one),
+                       "batch element 1 holds 5 steps; with 2 new ones they must fit the capacity 6");
+  EXPECT_ATTNKIT_ERROR(ops::decode_attention(q, cache, cache, lengths, one, Tensor()), "k_new and v_new come together");
+  EXPECT_ATTNKIT_ERROR(ops::decode_attention(q, cache, cache, Tensor::from_vector<float>({3, 5}, {2})),
+                       "cache_lengths must be i32 [B] = [2]");
+  ops::AttentionOptions options;
+  options.dropout = 0.1;
+  EXPECT_ATTNKIT_ERROR(ops::decode_attention(q, cache, cache, lengths, Tensor(), Tensor(), options),
+                       "takes no bias, attention mask, dropout or returned weights");
+}
+
 }  // namespace
 }  // namespace attnkit

@@ -880,6 +880,47 @@ AttentionGrads varlen_backward(const char* op, const AttentionOperands& a, const
   return g;
 }
 
+// ---- decoding against a key/value cache
+
+// Steps [first, first + n) of batch element b of a [B, capacity, W] cache (or of new steps [B, Tn, W]), as [n, W].
+Tensor cache_steps(const Tensor& cache, std::int64_t b, std::int64_t first, std::int64_t n) {
+  const std::int64_t capacity = cache.size(1), width = cache.size(2);
+  return cache.reshape({cache.size(0) * capacity, width}).slice(b * capacity + first, b * capacity + first + n);
+}
+
+// The options of batch element b's attention over its L steps with the queries last: the
+// bottom-right causal bound and the window as an attention mask [1, Tq, L], ALiBi as a bias
+// [1, H, Tq, L] from each query's position L - Tq + t.
+AttentionOptions decode_step_options(const AttentionOptions& options, std::int64_t heads, std::int64_t Tq,
+                                     std::int64_t L) {
+  AttentionOptions o = options;
+  o.causal = false, o.window_left = o.window_right = -1, o.alibi_slopes = Tensor();
+  const std::int64_t shift = L - Tq;
+  const bool masked = options.causal || options.window_left >= 0 || options.window_right >= 0;
+  if (masked) {
+    std::vector<std::uint8_t> mask(static_cast<std::size_t>(Tq * L));
+    for (std::int64_t t = 0; t < Tq; ++t)
+      for (std::int64_t j = 0; j < L; ++j) {
+        const std::int64_t at = t + shift;  // the query's position among the steps
+        mask[static_cast<std::size_t>(t * L + j)] = !(options.causal && j > at) &&
+                                                    !(options.window_left >= 0 && j < at - options.window_left) &&
+                                                    !(options.window_right >= 0 && j > at + options.window_right);
+      }
+    o.attention_mask = Tensor::from_vector(mask, {1, Tq, L});
+  }
+  if (options.alibi_slopes.defined()) {
+    const std::vector<float> slopes = options.alibi_slopes.to_vector<float>();
+    std::vector<float> bias(static_cast<std::size_t>(heads * Tq * L));
+    for (std::int64_t h = 0; h < heads; ++h)
+      for (std::int64_t t = 0; t < Tq; ++t)
+        for (std::int64_t j = 0; j < L; ++j)
+          bias[static_cast<std::size_t>((h * Tq + t) * L + j)] =
+              -slopes[static_cast<std::size_t>(h)] * static_cast<float>(std::abs(t + shift - j));
+    o.bias = Tensor::from_vector(bias, {1, heads, Tq, L});
+  }
+  return o;
+}
+
 }  // namespace
 
 AttentionResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
@@ -950,6 +991,54 @@ AttentionSupport varlen_attention_supports(const Tensor& q, const Tensor& k, con
                                            const AttentionOptions& options) {
   return attention_support(varlen_operands("varlen_attention", q, k, v, cu_seqlens_q, cu_seqlens_k, options),
                            options);
+}
+
+AttentionResult decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& cache_lengths,
+                                 const Tensor& k_new, const Tensor& v_new, const AttentionOptions& options,
+                                 std::int64_t num_splits) {
+  const char* op = "decode_attention";
+  ATTNKIT_CHECK(!options.bias.defined() && !options.attention_mask.defined() && !options.bias_grad &&
+                    options.dropout == 0 && !options.return_weights,
+                op, ": takes no bias, attention mask, dropout or returned weights");
+  ATTNKIT_CHECK(num_splits >= 0, op, ": num_splits must not be negative, got ", num_splits);
+  // The caches' shapes and dtypes, checked as an attention's keys and values.
+  AttentionOptions plain = options;
+  plain.causal = false, plain.window_left = plain.window_right = -1;
+  const AttentionOperands a = separate_operands(op, q, k_cache, v_cache, Tensor(), plain);
+  const std::int64_t B = a.batch, capacity = a.keys;
+  ATTNKIT_CHECK(cache_lengths.defined() && cache_lengths.dtype() == DType::i32 && cache_lengths.shape() == Shape({B}), op,
+                ": cache_lengths must be i32 [B] = ", shape_str({B}), ", got ",
+                cache_lengths.defined() ? cache_lengths.describe() : "undefined");
+  ATTNKIT_CHECK(k_new.defined() == v_new.defined(), op, ": k_new and v_new come together");
+  std::int64_t appended = 0;
+  if (k_new.defined()) {
+    detail::check_like(op, "k_new", k_new, {B, k_new.dim() == 3 ? k_new.size(1) : -1, k_cache.size(2)}, k_cache);
+    appended = k_new.size(1);
+    detail::check_like(op, "v_new", v_new, {B, appended, v_cache.size(2)}, v_cache);
+  }
+  const std::vector<std::int32_t> lengths = cache_lengths.to_vector<std::int32_t>();
+  for (std::int64_t b = 0; b < B; ++b)
+    ATTNKIT_CHECK(lengths[b] >= 0 && lengths[b] + appended <= capacity, op, ": batch element ", b, " holds ", lengths[b],
+                  " steps; with ", appended, " new ones they must fit the capacity ", capacity);
+  AttentionResult r;
+  r.out = Tensor::empty({B, a.queries, a.heads * a.v_dim}, q.dtype(), q.device());
+  r.lse = Tensor::empty({B, a.heads, a.queries}, q.dtype() == DType::f64 ? DType::f64 : DType::f32, q.device());
+  for (std::int64_t b = 0; b < B; ++b) {
+    if (appended > 0) {
+      cache_steps(k_cache, b, lengths[b], appended).copy_from(cache_steps(k_new, b, 0, appended));
+      cache_steps(v_cache, b, lengths[b], appended).copy_from(cache_steps(v_new, b, 0, appended));
+    }
+    const std::int64_t L = lengths[b] + appended, Tq = a.queries;
+    AttentionOptions step_options = decode_step_options(options, a.heads, Tq, L);
+    for (Tensor* t : {&step_options.attention_mask, &step_options.bias})
+      if (t->defined()) *t = t->to(q.device());
+    const AttentionResult one = scaled_dot_product_attention(
+        q.slice(b, b + 1), cache_steps(k_cache, b, 0, L).reshape({1, L, k_cache.size(2)}),
+        cache_steps(v_cache, b, 0, L).reshape({1, L, v_cache.size(2)}), Tensor(), step_options);
+    r.out.slice(b, b + 1).copy_from(one.out);
+    r.lse.slice(b, b + 1).copy_from(one.lse);
+  }
+  return r;
 }
 
 std::uint64_t attention_dropout_numbers(std::int64_t batch, std::int64_t heads, std::int64_t queries,

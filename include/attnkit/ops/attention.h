@@ -233,4 +233,22 @@ AttentionSupport varlen_attention_supports(const Tensor& q, const Tensor& k, con
                                            const Tensor& cu_seqlens_q, const Tensor& cu_seqlens_k,
                                            const AttentionOptions& options = {});
 
+// Decoding against a key/value cache (FlashAttention's flash_attn_with_kvcache):
+//   k_cache [B, capacity, Hkv dk] and v_cache [B, capacity, Hkv dv] hold batch element b's keys
+//   and values at steps [0, cache_lengths[b]) (i32 [B], read on the host); k_new and v_new
+//   [B, Tn, ...] (both or neither) are written into them at steps [cache_lengths[b],
+//   cache_lengths[b] + Tn), in place, and must fit the capacity (cache_lengths itself is left as
+//   it is: the caller adds Tn). q [B, Tq, H dk] then attends to the L_b = cache_lengths[b] + Tn
+//   steps, the queries being the last Tq of them (bottom-right): under causal, query t sees steps
+//   up to L_b - Tq + t, and the window and ALiBi count from that position too. Scale and softcap
+//   as in scaled_dot_product_attention; no key mask, bias, attention mask, dropout or returned
+//   weights. out [B, Tq, H dv], lse [B, H, Tq]; a query that sees no step gets 0 and -inf.
+//   num_splits: on a device, the steps of each (batch element, head) split into that many ranges
+//   attended side by side and combined by their lse (split-KV), for the parallel work that
+//   B H Tq alone does not give; 0 lets the op choose. The cpu ignores it.
+AttentionResult decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                                 const Tensor& cache_lengths, const Tensor& k_new = Tensor(),
+                                 const Tensor& v_new = Tensor(), const AttentionOptions& options = {},
+                                 std::int64_t num_splits = 0);
+
 }  // namespace attnkit::ops
