@@ -21,6 +21,7 @@
 #include "attnkit/ops/softmax.h"
 #include "attnkit/optimizers.h"
 #include "attnkit/zoo.h"
+#include "kernels/decode_attention.h"
 #include "support.h"
 
 namespace attnkit {
@@ -598,6 +599,80 @@ TEST_F(DeviceOps, VariableLengthAttentionRunsLikeTheCpu) {
   const Tensor offsets = Tensor::from_vector<std::int32_t>({0, 8}, {2}).to(device);
   EXPECT_ATTNKIT_ERROR(ops::varlen_attention(x, x, x, offsets, offsets),
                        "the unfused path: it takes no variable-length batches");
+}
+
+// Decoding against a cache on the device (the split-KV kernels) against the cpu, in every dtype:
+// the new steps land in the device's caches as in the cpu's, and out and lse agree. Cases: one
+// split, several, the op's choice, and more splits than a short cache has tiles (empty ranges);
+// a batch element with an empty cache, one whose first queries precede every step (causal), one
+// that attends to nothing at all; more query rows a key head than a block holds (multi-query);
+// grouped heads; causal with a window, ALiBi and softcap; head dims that differ, and 256.
+TEST_F(DeviceOps, DecodeAttentionSplitOverTheCacheRunsLikeTheCpu) {
+  Generator gen(327);
+  struct DecodeCase {
+    std::int64_t H, Hkv, Tq, Tn, dk, dv, capacity, splits;
+    std::vector<std::int32_t> lengths;
+    bool causal, modifiers;
+  };
+  // Queries that give one key head of 8 query heads more rows than a block holds.
+  const std::int64_t past_a_block = ATTNKIT_KERNEL_NAMESPACE::kDecodeRows / 8 + 1;
+  const std::vector<DecodeCase> cases{
+      {4, 2, 1, 1, 40, 40, 150, 1, {37, 0, 140}, false, false},
+      {4, 2, 1, 1, 40, 40, 150, 3, {37, 0, 140}, true, false},
+      {4, 4, 2, 0, 24, 72, 90, 0, {1, 70, 0}, true, false},
+      {8, 1, past_a_block, 3, 32, 32, 120, 5, {0, 100, 61}, true, true},
+      {2, 1, 1, 2, 256, 256, 70, 2, {66, 9}, false, true},
+  };
+  for (const DType dtype : {DType::f32, DType::f16, DType::bf16})
+    for (const DecodeCase& c : cases) {
+      const std::int64_t B = static_cast<std::int64_t>(c.lengths.size());
+      const std::string label = std::string(dtype_name(dtype)) + " H " + std::to_string(c.H) + " Hkv " +
+                                std::to_string(c.Hkv) + " Tq " + std::to_string(c.Tq) + " splits " +
+                                std::to_string(c.splits);
+      const Tensor q = random_tensor({B, c.Tq, c.H * c.dk}, gen, -1.5, 1.5, dtype);
+      Tensor k_cache = random_tensor({B, c.capacity, c.Hkv * c.dk}, gen, -1.5, 1.5, dtype);
+      Tensor v_cache = random_tensor({B, c.capacity, c.Hkv * c.dv}, gen, -1, 1, dtype);
+      Tensor k_new, v_new;
+      if (c.Tn > 0)
+        k_new = random_tensor({B, c.Tn, c.Hkv * c.dk}, gen, -1.5, 1.5, dtype),
+        v_new = random_tensor({B, c.Tn, c.Hkv * c.dv}, gen, -1, 1, dtype);
+      const Tensor lengths = Tensor::from_vector(c.lengths, {B});
+      ops::AttentionOptions options;
+      options.num_heads = c.H, options.num_kv_heads = c.Hkv, options.causal = c.causal;
+      if (c.modifiers) {
+        options.window_left = 20, options.softcap = 3.0;
+        std::vector<float> slopes;
+        for (std::int64_t h = 0; h < c.H; ++h) slopes.push_back(std::ldexp(1.0f, -1 - static_cast<int>(h)));
+        options.alibi_slopes = Tensor::from_vector(slopes, {c.H});
+      }
+      ops::AttentionOptions on_device_options = options;
+      if (c.modifiers) on_device_options.alibi_slopes = options.alibi_slopes.to(device);
+      Tensor k_cache_on_device = k_cache.to(device), v_cache_on_device = v_cache.to(device);
+      const Tensor k_new_on_device = c.Tn > 0 ? k_new.to(device) : Tensor();
+      const Tensor v_new_on_device = c.Tn > 0 ? v_new.to(device) : Tensor();
+      EXPECT_EQ(ops::decode_attention_supports(q.to(device), k_cache_on_device, v_cache_on_device, lengths.to(device),
+                                               k_new_on_device, v_new_on_device, on_device_options, c.splits)
+                    .path,
+                ops::AttentionPath::fused)
+          << label;
+      const ops::AttentionResult expected = ops::decode_attention(q, k_cache, v_cache, lengths, k_new, v_new, options);
+      const ops::AttentionResult result =
+          ops::decode_attention(q.to(device), k_cache_on_device, v_cache_on_device, lengths.to(device),
+                                k_new_on_device, v_new_on_device, on_device_options, c.splits);
+      EXPECT_TRUE(matches(k_cache_on_device, k_cache, 0)) << label;
+      EXPECT_TRUE(matches(v_cache_on_device, v_cache, 0)) << label;
+      const double tolerance = dtype == DType::f32 ? 1e-5 : dtype == DType::f16 ? 2e-3 : 1.6e-2;
+      EXPECT_TRUE(matches(result.out, expected.out, tolerance)) << label;
+      EXPECT_TRUE(matches(result.lse, expected.lse, 1e-5)) << label;
+    }
+  const Tensor x = f32({1, 1, 8}, gen).to(device), cache = f32({1, 4, 8}, gen).to(device);
+  const Tensor lengths = Tensor::from_vector<std::int32_t>({2}, {1}).to(device);
+  EXPECT_ATTNKIT_ERROR(ops::decode_attention(x, cache, cache, lengths, Tensor(), Tensor(), {}, 129),
+                       "the kernels take 1 to 128 splits, got 129");
+  ops::AttentionOptions unfused;
+  unfused.kernel = ops::AttentionKernel::unfused;
+  EXPECT_ATTNKIT_ERROR(ops::decode_attention(x, cache, cache, lengths, Tensor(), Tensor(), unfused),
+                       "the options ask for the unfused path; the unfused path: decoding has none");
 }
 
 // The one rule of attention.h, as each op's *_supports tells it and as the op then runs: the

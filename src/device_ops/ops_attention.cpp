@@ -6,7 +6,9 @@
 //   softmax kernel of kernels/masked_softmax.cu, and the output by a second product; the backward
 //   recomputes the probabilities and runs the products of the gradient around the softmax's
 //   backward kernel. The [B, H, Tq, Tk] scores live in device memory.
+// And decoding against a key/value cache: kernels/decode_attention.cu, split over the cached steps.
 #include "device_ops/common.h"
+#include "kernels/decode_attention.h"
 #include "kernels/flash_attention.h"
 #include "kernels/masked_softmax.h"
 
@@ -98,6 +100,24 @@ kern::FlashAttentionParams flash_params(const AttentionOperands& a) {
   return p;
 }
 
+// The decode kernels' view of the operands (out and lse left for the caller): a's keys are the
+// caches' capacity.
+kern::DecodeAttentionParams decode_params(const AttentionOperands& a, const ops::detail::DecodeSteps& steps) {
+  kern::DecodeAttentionParams p;
+  p.dtype = attention_dtype(a.q.tensor.dtype());
+  p.batch = a.batch, p.heads = a.heads, p.kv_heads = a.kv_heads, p.queries = a.queries;
+  p.qk_dim = a.qk_dim, p.v_dim = a.v_dim, p.capacity = a.keys;
+  p.q = address_of(a.q), p.k_cache = address_of(a.k), p.v_cache = address_of(a.v);
+  p.q_row = a.q.row, p.k_row = a.k.row, p.v_row = a.v.row;
+  p.out_row = a.heads * a.v_dim;
+  p.cache_lengths = int32s(steps.cache_lengths), p.appended = steps.appended;
+  p.causal = steps.causal, p.window_left = steps.window_left, p.window_right = steps.window_right;
+  p.scale = static_cast<float>(a.scale), p.softcap = static_cast<float>(a.softcap);
+  p.alibi_slopes = a.alibi_slopes.defined() ? floats(a.alibi_slopes) : nullptr;
+  p.splits = steps.splits > 0 ? steps.splits : kern::decode_attention_splits(p, steps.longest);
+  return p;
+}
+
 // lse's (and delta's) shape: [B, H, Tq], or [H, total queries] for a variable-length batch.
 Shape lse_shape(const AttentionOperands& a) {
   return a.varlen() ? Shape{a.heads, a.total_queries} : Shape{a.batch, a.heads, a.queries};
@@ -161,6 +181,27 @@ ops::AttentionResult flash_attention(const AttentionOperands& a) {
   p.out = r.out.raw_data();
   p.lse = floats(r.lse);
   kern::flash_attention_forward(p, stream(device));
+  return r;
+}
+
+std::string decode_attention_unfit(const AttentionOperands& a, const ops::detail::DecodeSteps& steps) {
+  return kern::decode_attention_unsupported(decode_params(a, steps));
+}
+
+ops::AttentionResult decode_attention(const AttentionOperands& a, const ops::detail::DecodeSteps& steps) {
+  const Device device = a.q.tensor.device();
+  kern::DecodeAttentionParams p = decode_params(a, steps);
+  ops::AttentionResult r;
+  r.out = empty_on({a.batch, a.queries, a.heads * a.v_dim}, device, a.q.tensor.dtype());
+  r.lse = empty_on({a.batch, a.heads, a.queries}, device);
+  p.out = r.out.raw_data(), p.lse = floats(r.lse);
+  Tensor partial_out, partial_lse;
+  if (p.splits > 1) {
+    partial_out = empty_on({p.splits, a.batch, a.heads, a.queries, a.v_dim}, device);
+    partial_lse = empty_on({p.splits, a.batch, a.heads, a.queries}, device);
+    p.partial_out = floats(partial_out), p.partial_lse = floats(partial_lse);
+  }
+  kern::decode_attention_forward(p, stream(device));
   return r;
 }
 

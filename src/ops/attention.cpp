@@ -31,6 +31,7 @@ using detail::kLanes;
 namespace {
 
 using detail::AttentionOperands;
+using detail::DecodeSteps;
 using detail::Heads;
 
 bool is_16_bit(DType dtype) { return dtype == DType::f16 || dtype == DType::bf16; }
@@ -921,6 +922,52 @@ AttentionOptions decode_step_options(const AttentionOptions& options, std::int64
   return o;
 }
 
+// The checked operands of a decoding step, the caches as keys and values of `capacity` steps (no
+// causal bound or window: those count from the queries' positions, in `steps`); and each batch
+// element's cached steps on the host.
+AttentionOperands decode_operands(const char* op, const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                                  const Tensor& cache_lengths, const Tensor& k_new, const Tensor& v_new,
+                                  const AttentionOptions& options, std::int64_t num_splits, DecodeSteps& steps,
+                                  std::vector<std::int32_t>& lengths) {
+  ATTNKIT_CHECK(!options.bias.defined() && !options.attention_mask.defined() && !options.bias_grad &&
+                    options.dropout == 0 && !options.return_weights,
+                op, ": takes no bias, attention mask, dropout or returned weights");
+  ATTNKIT_CHECK(num_splits >= 0, op, ": num_splits must not be negative, got ", num_splits);
+  AttentionOptions unbounded = options;
+  unbounded.causal = false, unbounded.window_left = unbounded.window_right = -1;
+  AttentionOperands a = separate_operands(op, q, k_cache, v_cache, Tensor(), unbounded);
+  const std::int64_t B = a.batch, capacity = a.keys;
+  ATTNKIT_CHECK(cache_lengths.defined() && cache_lengths.dtype() == DType::i32 && cache_lengths.shape() == Shape({B}), op,
+                ": cache_lengths must be i32 [B] = ", shape_str({B}), ", got ",
+                cache_lengths.defined() ? cache_lengths.describe() : "undefined");
+  ATTNKIT_CHECK(k_new.defined() == v_new.defined(), op, ": k_new and v_new come together");
+  if (k_new.defined()) {
+    detail::check_like(op, "k_new", k_new, {B, k_new.dim() == 3 ? k_new.size(1) : -1, k_cache.size(2)}, k_cache);
+    steps.appended = k_new.size(1);
+    detail::check_like(op, "v_new", v_new, {B, steps.appended, v_cache.size(2)}, v_cache);
+  }
+  lengths = cache_lengths.to_vector<std::int32_t>();
+  for (std::int64_t b = 0; b < B; ++b) {
+    ATTNKIT_CHECK(lengths[b] >= 0 && lengths[b] + steps.appended <= capacity, op, ": batch element ", b, " holds ",
+                  lengths[b], " steps; with ", steps.appended, " new ones they must fit the capacity ", capacity);
+    steps.longest = std::max(steps.longest, lengths[b] + steps.appended);
+  }
+  steps.cache_lengths = cache_lengths.to(q.device());
+  steps.splits = num_splits;
+  steps.causal = options.causal, steps.window_left = options.window_left, steps.window_right = options.window_right;
+  return a;
+}
+
+// attention.h's rule for decoding: the cpu on the cpu; on a device the split-KV kernels, which
+// have no unfused path beside them.
+AttentionSupport decode_support(const AttentionOperands& a, const DecodeSteps& steps, const AttentionOptions& options) {
+  const Device device = a.q.tensor.device();
+  if (device.is_cpu()) return {AttentionPath::cpu, ""};
+  const std::string fused_lacks =
+      options.kernel == AttentionKernel::fused ? ATTNKIT_DEVICE_OP(device, decode_attention_unfit(a, steps)) : "";
+  return detail::choose_path(device, options.kernel, fused_lacks, "decoding has none");
+}
+
 }  // namespace
 
 AttentionResult scaled_dot_product_attention(const Tensor& q, const Tensor& k, const Tensor& v,
@@ -997,48 +1044,41 @@ AttentionResult decode_attention(const Tensor& q, const Tensor& k_cache, const T
                                  const Tensor& k_new, const Tensor& v_new, const AttentionOptions& options,
                                  std::int64_t num_splits) {
   const char* op = "decode_attention";
-  ATTNKIT_CHECK(!options.bias.defined() && !options.attention_mask.defined() && !options.bias_grad &&
-                    options.dropout == 0 && !options.return_weights,
-                op, ": takes no bias, attention mask, dropout or returned weights");
-  ATTNKIT_CHECK(num_splits >= 0, op, ": num_splits must not be negative, got ", num_splits);
-  // The caches' shapes and dtypes, checked as an attention's keys and values.
-  AttentionOptions plain = options;
-  plain.causal = false, plain.window_left = plain.window_right = -1;
-  const AttentionOperands a = separate_operands(op, q, k_cache, v_cache, Tensor(), plain);
-  const std::int64_t B = a.batch, capacity = a.keys;
-  ATTNKIT_CHECK(cache_lengths.defined() && cache_lengths.dtype() == DType::i32 && cache_lengths.shape() == Shape({B}), op,
-                ": cache_lengths must be i32 [B] = ", shape_str({B}), ", got ",
-                cache_lengths.defined() ? cache_lengths.describe() : "undefined");
-  ATTNKIT_CHECK(k_new.defined() == v_new.defined(), op, ": k_new and v_new come together");
-  std::int64_t appended = 0;
-  if (k_new.defined()) {
-    detail::check_like(op, "k_new", k_new, {B, k_new.dim() == 3 ? k_new.size(1) : -1, k_cache.size(2)}, k_cache);
-    appended = k_new.size(1);
-    detail::check_like(op, "v_new", v_new, {B, appended, v_cache.size(2)}, v_cache);
+  DecodeSteps steps;
+  std::vector<std::int32_t> lengths;
+  const AttentionOperands a =
+      decode_operands(op, q, k_cache, v_cache, cache_lengths, k_new, v_new, options, num_splits, steps, lengths);
+  const AttentionPath path = detail::path_or_throw(op, decode_support(a, steps, options));
+  const std::int64_t B = a.batch, Tn = steps.appended;
+  for (std::int64_t b = 0; b < B && Tn > 0; ++b) {
+    cache_steps(k_cache, b, lengths[b], Tn).copy_from(cache_steps(k_new, b, 0, Tn));
+    cache_steps(v_cache, b, lengths[b], Tn).copy_from(cache_steps(v_new, b, 0, Tn));
   }
-  const std::vector<std::int32_t> lengths = cache_lengths.to_vector<std::int32_t>();
-  for (std::int64_t b = 0; b < B; ++b)
-    ATTNKIT_CHECK(lengths[b] >= 0 && lengths[b] + appended <= capacity, op, ": batch element ", b, " holds ", lengths[b],
-                  " steps; with ", appended, " new ones they must fit the capacity ", capacity);
+  if (path == AttentionPath::fused) return ATTNKIT_DEVICE_OP(q.device(), decode_attention(a, steps));
+  // The cpu: each batch element's steps as the keys of an attention with the queries last.
   AttentionResult r;
-  r.out = Tensor::empty({B, a.queries, a.heads * a.v_dim}, q.dtype(), q.device());
-  r.lse = Tensor::empty({B, a.heads, a.queries}, q.dtype() == DType::f64 ? DType::f64 : DType::f32, q.device());
+  r.out = Tensor::empty({B, a.queries, a.heads * a.v_dim}, q.dtype());
+  r.lse = Tensor::empty({B, a.heads, a.queries}, q.dtype() == DType::f64 ? DType::f64 : DType::f32);
   for (std::int64_t b = 0; b < B; ++b) {
-    if (appended > 0) {
-      cache_steps(k_cache, b, lengths[b], appended).copy_from(cache_steps(k_new, b, 0, appended));
-      cache_steps(v_cache, b, lengths[b], appended).copy_from(cache_steps(v_new, b, 0, appended));
-    }
-    const std::int64_t L = lengths[b] + appended, Tq = a.queries;
-    AttentionOptions step_options = decode_step_options(options, a.heads, Tq, L);
-    for (Tensor* t : {&step_options.attention_mask, &step_options.bias})
-      if (t->defined()) *t = t->to(q.device());
+    const std::int64_t L = lengths[b] + Tn;
     const AttentionResult one = scaled_dot_product_attention(
         q.slice(b, b + 1), cache_steps(k_cache, b, 0, L).reshape({1, L, k_cache.size(2)}),
-        cache_steps(v_cache, b, 0, L).reshape({1, L, v_cache.size(2)}), Tensor(), step_options);
+        cache_steps(v_cache, b, 0, L).reshape({1, L, v_cache.size(2)}), Tensor(),
+        decode_step_options(options, a.heads, a.queries, L));
     r.out.slice(b, b + 1).copy_from(one.out);
     r.lse.slice(b, b + 1).copy_from(one.lse);
   }
   return r;
+}
+
+AttentionSupport decode_attention_supports(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                                           const Tensor& cache_lengths, const Tensor& k_new, const Tensor& v_new,
+                                           const AttentionOptions& options, std::int64_t num_splits) {
+  DecodeSteps steps;
+  std::vector<std::int32_t> lengths;
+  return decode_support(decode_operands("decode_attention", q, k_cache, v_cache, cache_lengths, k_new, v_new, options,
+                                        num_splits, steps, lengths),
+                        steps, options);
 }
 
 std::uint64_t attention_dropout_numbers(std::int64_t batch, std::int64_t heads, std::int64_t queries,

@@ -66,4 +66,15 @@ struct AttentionOperands {
   bool has_dropout() const { return dropout_threshold != 0; }
 };
 
+// What decoding against a cache adds to the operands (ops::decode_attention), whose keys are the
+// caches' capacity: batch element b attends to its first cache_lengths[b] + appended steps, the
+// queries last; the causal bound and the window count from each query's position among them.
+struct DecodeSteps {
+  Tensor cache_lengths;  // i32 [batch], on the operands' device
+  std::int64_t appended = 0, longest = 0;  // longest: the most steps a batch element attends to
+  std::int64_t splits = 0;                 // 0: the kernels choose
+  bool causal = false;
+  std::int64_t window_left = -1, window_right = -1;
+};
+
 }  // namespace attnkit::ops::detail

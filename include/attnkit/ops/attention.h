@@ -243,12 +243,19 @@ AttentionSupport varlen_attention_supports(const Tensor& q, const Tensor& k, con
 //   up to L_b - Tq + t, and the window and ALiBi count from that position too. Scale and softcap
 //   as in scaled_dot_product_attention; no key mask, bias, attention mask, dropout or returned
 //   weights. out [B, Tq, H dv], lse [B, H, Tq]; a query that sees no step gets 0 and -inf.
-//   num_splits: on a device, the steps of each (batch element, head) split into that many ranges
-//   attended side by side and combined by their lse (split-KV), for the parallel work that
-//   B H Tq alone does not give; 0 lets the op choose. The cpu ignores it.
+//   num_splits: on a device, the steps of each (batch element, key head) split into that many
+//   ranges attended side by side and combined by their lse (split-KV), for the parallel work that
+//   B H Tq alone does not give; 0 lets the op choose (kernels/decode_attention.h). The cpu
+//   ignores it. A device runs the kernels of kernels/decode_attention.cu (f32, f16, bf16, head
+//   dims up to 256, at most 128 splits), or refuses: decoding has no unfused path.
+//   Forward only: decoding is inference, and the cache changes in place.
 AttentionResult decode_attention(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
                                  const Tensor& cache_lengths, const Tensor& k_new = Tensor(),
                                  const Tensor& v_new = Tensor(), const AttentionOptions& options = {},
                                  std::int64_t num_splits = 0);
+AttentionSupport decode_attention_supports(const Tensor& q, const Tensor& k_cache, const Tensor& v_cache,
+                                           const Tensor& cache_lengths, const Tensor& k_new = Tensor(),
+                                           const Tensor& v_new = Tensor(), const AttentionOptions& options = {},
+                                           std::int64_t num_splits = 0);
 
 }  // namespace attnkit::ops
