@@ -150,6 +150,18 @@ __global__ void split_kernel(DecodeAttentionParams p) {
   }
 }
 
+// One new step (b, t) a block: its keys and values into the caches, after the cached steps.
+template <typename T>
+__global__ void append_kernel(DecodeAttentionParams p) {
+  const std::int64_t b = blockIdx.x / p.appended, t = blockIdx.x % p.appended;
+  const std::int64_t step = b * p.capacity + p.cache_lengths[b] + t;
+  const std::int64_t k_width = p.kv_heads * p.qk_dim, v_width = p.kv_heads * p.v_dim;
+  for (std::int64_t c = threadIdx.x; c < k_width; c += kThreads)
+    static_cast<T*>(p.k_cache)[step * p.k_row + c] = static_cast<const T*>(p.k_new)[blockIdx.x * k_width + c];
+  for (std::int64_t c = threadIdx.x; c < v_width; c += kThreads)
+    static_cast<T*>(p.v_cache)[step * p.v_row + c] = static_cast<const T*>(p.v_new)[blockIdx.x * v_width + c];
+}
+
 // One row (b, h, t) a block: its splits' results weighted by exp(lse_s - lse).
 template <typename T>
 __global__ void combine_kernel(DecodeAttentionParams p) {
@@ -182,6 +194,8 @@ void launch(const DecodeAttentionParams& p, void* stream) {
   const dim3 grid(static_cast<unsigned>(p.splits), static_cast<unsigned>(p.kv_heads * chunks),
                   static_cast<unsigned>(p.batch));
   const auto s = static_cast<ak::stream_t>(stream);
+  if (p.appended > 0) AK_LAUNCH(append_kernel<T>, static_cast<unsigned>(p.batch * p.appended), kThreads, 0, s, p);
+  if (p.queries == 0) return;
   AK_LAUNCH(split_kernel<T>, grid, kThreads, bytes, s, p);
   if (p.splits > 1)
     AK_LAUNCH(combine_kernel<T>, static_cast<unsigned>(p.batch * p.heads * p.queries), kThreads, 0, s, p);
@@ -217,6 +231,8 @@ std::string decode_attention_unsupported(const DecodeAttentionParams& p) {
   if (p.batch > 65535 || p.kv_heads * chunks > 65535)
     return concat("batch ", p.batch, " and key heads times row blocks ", p.kv_heads * chunks,
                   ": a launch covers at most 65535 of each");
+  if (p.batch * p.appended > (std::int64_t{1} << 31) - 1)
+    return concat(p.batch * p.appended, " new steps: the kernels take fewer than 2^31");
   if (p.batch * p.heads * p.queries > (std::int64_t{1} << 31) - 1)
     return concat(p.batch * p.heads * p.queries, " query rows: the kernels take fewer than 2^31");
   if (!(p.softcap >= 0.0f && p.softcap <= 3.4e38f))
@@ -233,7 +249,9 @@ void decode_attention_forward(const DecodeAttentionParams& p, void* stream) {
   decode_attention_check(p);
   ATTNKIT_CHECK(p.splits == 1 || (p.partial_out != nullptr && p.partial_lse != nullptr), "decode attention: ",
                 p.splits, " splits need the partial results' scratch");
-  if (p.batch == 0 || p.queries == 0) return;
+  ATTNKIT_CHECK(p.appended == 0 || (p.k_new != nullptr && p.v_new != nullptr), "decode attention: ", p.appended,
+                " new steps need k_new and v_new");
+  if (p.batch == 0 || (p.queries == 0 && p.appended == 0)) return;
   switch (p.dtype) {
     case AttentionDType::f32: launch<float>(p, stream); break;
     case AttentionDType::f16: launch<ak::half>(p, stream); break;

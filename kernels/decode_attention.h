@@ -15,7 +15,7 @@
 // k_cache[(b * capacity + j) * k_row + g * qk_dim + c], and in v_cache (v_row, v_dim). lse is
 // [batch, heads, queries].
 //
-// Batch element b attends to its L_b = cache_lengths[b] + appended steps, the queries being the
+// The new steps first go into the caches (one launch), then batch element b attends to its L_b = cache_lengths[b] + appended steps, the queries being the
 // last: query t at position L_b - queries + t. Step j is hidden from it when causal and j past
 // that position, or outside the window around it (j < position - window_left, j > position +
 // window_right; a negative bound is none). Scores: scale q . k; with softcap > 0, softcap
@@ -42,10 +42,15 @@ struct DecodeAttentionParams {
   AttentionDType dtype = AttentionDType::f32;
   std::int64_t batch = 0, heads = 0, kv_heads = 0, queries = 0, qk_dim = 0, v_dim = 0, capacity = 0;
   const void* q = nullptr;
-  const void* k_cache = nullptr;
-  const void* v_cache = nullptr;
+  void* k_cache = nullptr;
+  void* v_cache = nullptr;
   std::int64_t q_row = 0, k_row = 0, v_row = 0;
   const std::int32_t* cache_lengths = nullptr;  // [batch], on the device
+  // The new steps [batch, appended, kv_heads qk_dim] and [batch, appended, kv_heads v_dim], written
+  // into the caches at steps [cache_lengths[b], cache_lengths[b] + appended) before the attention
+  // (null when appended is 0). The caller has checked that they fit the capacity.
+  const void* k_new = nullptr;
+  const void* v_new = nullptr;
   std::int64_t appended = 0;
   bool causal = false;
   float scale = 1.0f, softcap = 0.0f;

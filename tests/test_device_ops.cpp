@@ -665,10 +665,14 @@ TEST_F(DeviceOps, DecodeAttentionSplitOverTheCacheRunsLikeTheCpu) {
       EXPECT_TRUE(matches(result.out, expected.out, tolerance)) << label;
       EXPECT_TRUE(matches(result.lse, expected.lse, 1e-5)) << label;
     }
-  const Tensor x = f32({1, 1, 8}, gen).to(device), cache = f32({1, 4, 8}, gen).to(device);
+  // A refused call leaves the caches as they were.
+  const Tensor x = f32({1, 1, 8}, gen).to(device), step = f32({1, 1, 8}, gen).to(device);
+  const Tensor cache_before = f32({1, 4, 8}, gen);
+  Tensor cache = cache_before.to(device);
   const Tensor lengths = Tensor::from_vector<std::int32_t>({2}, {1}).to(device);
-  EXPECT_ATTNKIT_ERROR(ops::decode_attention(x, cache, cache, lengths, Tensor(), Tensor(), {}, 129),
+  EXPECT_ATTNKIT_ERROR(ops::decode_attention(x, cache, cache, lengths, step, step, {}, 129),
                        "the kernels take 1 to 128 splits, got 129");
+  EXPECT_TRUE(matches(cache, cache_before, 0));
   ops::AttentionOptions unfused;
   unfused.kernel = ops::AttentionKernel::unfused;
   EXPECT_ATTNKIT_ERROR(ops::decode_attention(x, cache, cache, lengths, Tensor(), Tensor(), unfused),

@@ -114,8 +114,8 @@ ops::AttentionResult flash_attention(const ops::detail::AttentionOperands& a);
 void flash_attention_backward(const ops::detail::AttentionOperands& a, const ops::AttentionResult& forward,
                               const Tensor& dout, const ops::detail::Heads& dq, const ops::detail::Heads& dk,
                               const ops::detail::Heads& dv, const Tensor& ds);
-// Decoding against a key/value cache (kernels/decode_attention.h), the new steps already in the
-// caches: out in q's dtype, lse f32. _unfit: why the kernels do not take the operands, or "".
+// Decoding against a key/value cache (kernels/decode_attention.h), the new steps written into the
+// caches first: out in q's dtype, lse f32. _unfit: why the kernels do not take the operands, or "".
 std::string decode_attention_unfit(const ops::detail::AttentionOperands& a, const ops::detail::DecodeSteps& steps);
 ops::AttentionResult decode_attention(const ops::detail::AttentionOperands& a, const ops::detail::DecodeSteps& steps);
 // Additive pooling fused (kernels/additive_attention.h), for x [B, T, D] that fits the kernels;

@@ -111,6 +111,7 @@ kern::DecodeAttentionParams decode_params(const AttentionOperands& a, const ops:
   p.q_row = a.q.row, p.k_row = a.k.row, p.v_row = a.v.row;
   p.out_row = a.heads * a.v_dim;
   p.cache_lengths = int32s(steps.cache_lengths), p.appended = steps.appended;
+  if (steps.appended > 0) p.k_new = steps.k_new.raw_data(), p.v_new = steps.v_new.raw_data();
   p.causal = steps.causal, p.window_left = steps.window_left, p.window_right = steps.window_right;
   p.scale = static_cast<float>(a.scale), p.softcap = static_cast<float>(a.softcap);
   p.alibi_slopes = a.alibi_slopes.defined() ? floats(a.alibi_slopes) : nullptr;

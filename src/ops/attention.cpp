@@ -945,6 +945,7 @@ AttentionOperands decode_operands(const char* op, const Tensor& q, const Tensor&
     detail::check_like(op, "k_new", k_new, {B, k_new.dim() == 3 ? k_new.size(1) : -1, k_cache.size(2)}, k_cache);
     steps.appended = k_new.size(1);
     detail::check_like(op, "v_new", v_new, {B, steps.appended, v_cache.size(2)}, v_cache);
+    steps.k_new = k_new, steps.v_new = v_new;
   }
   lengths = cache_lengths.to_vector<std::int32_t>();
   for (std::int64_t b = 0; b < B; ++b) {
@@ -1048,14 +1049,15 @@ AttentionResult decode_attention(const Tensor& q, const Tensor& k_cache, const T
   std::vector<std::int32_t> lengths;
   const AttentionOperands a =
       decode_operands(op, q, k_cache, v_cache, cache_lengths, k_new, v_new, options, num_splits, steps, lengths);
-  const AttentionPath path = detail::path_or_throw(op, decode_support(a, steps, options));
+  if (detail::path_or_throw(op, decode_support(a, steps, options)) == AttentionPath::fused)
+    return ATTNKIT_DEVICE_OP(q.device(), decode_attention(a, steps));
+  // The cpu: the new steps copied in, then each batch element's steps as the keys of an attention
+  // with the queries last.
   const std::int64_t B = a.batch, Tn = steps.appended;
   for (std::int64_t b = 0; b < B && Tn > 0; ++b) {
     cache_steps(k_cache, b, lengths[b], Tn).copy_from(cache_steps(k_new, b, 0, Tn));
     cache_steps(v_cache, b, lengths[b], Tn).copy_from(cache_steps(v_new, b, 0, Tn));
   }
-  if (path == AttentionPath::fused) return ATTNKIT_DEVICE_OP(q.device(), decode_attention(a, steps));
-  // The cpu: each batch element's steps as the keys of an attention with the queries last.
   AttentionResult r;
   r.out = Tensor::empty({B, a.queries, a.heads * a.v_dim}, q.dtype());
   r.lse = Tensor::empty({B, a.heads, a.queries}, q.dtype() == DType::f64 ? DType::f64 : DType::f32);

@@ -71,6 +71,7 @@ struct AttentionOperands {
 // queries last; the causal bound and the window count from each query's position among them.
 struct DecodeSteps {
   Tensor cache_lengths;  // i32 [batch], on the operands' device
+  Tensor k_new, v_new;   // [batch, appended, ...], written into the caches first
   std::int64_t appended = 0, longest = 0;  // longest: the most steps a batch element attends to
   std::int64_t splits = 0;                 // 0: the kernels choose
   bool causal = false;
