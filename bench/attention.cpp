@@ -16,6 +16,12 @@
 //                                    padding (varlen_attention), or padded to T with key lengths;
 //                                    TFLOP counts the sequences' own work in both, so padding shows
 //                                    as a lower rate
+//   sdpa_decode/fused/DTYPE/d128/cC/kvK/splits0|splits1
+//                                    one decoding step (decode_attention): batch 8, 32 query heads,
+//                                    K key heads, one query each, against caches of C steps (the
+//                                    last one appended in place by the call); split over the steps
+//                                    as the op chooses (splits0) or not at all (splits1); GB counts
+//                                    the caches read once, which bounds the step from below
 //   additive/ENGINE/small|large, gating_features/..., gating_time/...: forward plus backward
 //
 // ENGINE is fused or unfused (ops::AttentionKernel; on the cpu, "cpu": its one op). Counters,
@@ -186,6 +192,25 @@ void sdpa_varlen(benchmark::State& state, DType dtype, std::int64_t dim, std::in
   set_flops(state, flops, dtype);
 }
 
+void sdpa_decode(benchmark::State& state, DType dtype, std::int64_t dim, std::int64_t steps, std::int64_t kv_heads,
+                 std::int64_t splits) {
+  const std::int64_t B = 8, H = 32;
+  Generator gen(7);
+  const Tensor q = random_on_device({B, 1, H * dim}, dtype, gen);
+  Tensor k_cache = random_on_device({B, steps, kv_heads * dim}, dtype, gen);
+  Tensor v_cache = random_on_device({B, steps, kv_heads * dim}, dtype, gen);
+  const Tensor k_new = random_on_device({B, 1, kv_heads * dim}, dtype, gen);
+  const Tensor v_new = random_on_device({B, 1, kv_heads * dim}, dtype, gen);
+  const Tensor lengths = Tensor::full({B}, static_cast<double>(steps - 1), DType::i32, device);
+  ops::AttentionOptions options;
+  options.num_heads = H, options.num_kv_heads = kv_heads, options.causal = true;
+  time_calls(state, 20, [&] {
+    benchmark::DoNotOptimize(ops::decode_attention(q, k_cache, v_cache, lengths, k_new, v_new, options, splits).out);
+  });
+  const double element = static_cast<double>(dtype_size(dtype));
+  set_bytes(state, element * (2.0 * B * steps * kv_heads * dim + 2.0 * B * H * dim));
+}
+
 void additive(benchmark::State& state, AttentionKernel kernel, std::int64_t B, std::int64_t T, std::int64_t D) {
   Generator gen(3);
   const Tensor x = random_on_device({B, T, D}, DType::f32, gen), w = random_on_device({D}, DType::f32, gen);
@@ -268,6 +293,13 @@ void register_all() {
           add(std::string("sdpa_varlen/fused/") + dtype_name(dtype) + "/d" + std::to_string(dim) + "/t" +
                   std::to_string(T) + (packed ? "/packed" : "/padded"),
               [=](benchmark::State& s) { sdpa_varlen(s, dtype, dim, T, packed); });
+  for (const DType dtype : {DType::f16, DType::bf16})
+    for (const std::int64_t steps : {1024, 8192, 32768})
+      for (const std::int64_t kv_heads : {32, 8})
+        for (const std::int64_t splits : {0, 1})
+          add(std::string("sdpa_decode/fused/") + dtype_name(dtype) + "/d128/c" + std::to_string(steps) + "/kv" +
+                  std::to_string(kv_heads) + "/splits" + std::to_string(splits),
+              [=](benchmark::State& s) { sdpa_decode(s, dtype, 128, steps, kv_heads, splits); });
 }
 
 }  // namespace

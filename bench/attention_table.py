@@ -82,6 +82,23 @@ def main():
             cells = [f"{entry['TFLOP']:.1f}", f"{b['TFLOP'] / entry['TFLOP']:.2f}"] if entry else ["-", "-"]
             print(f"| {dtype} | {dim[1:]} | {length[1:]} | {variant} | {b['TFLOP']:.1f} | " + " | ".join(cells) + " |")
 
+    decode_rows = [n for n in runs if n.startswith("sdpa_decode/")]
+    if decode_rows:
+        print()
+        print("Decoding steps (batch 8, 32 query heads, one query, the last step appended in place), GB/s of"
+              " the caches read once:")
+        print()
+        print("| dtype | cache steps | key heads | splits | attnkit | of bandwidth | PyTorch | attnkit / PyTorch |")
+        print("|---|---|---|---|---|---|---|---|")
+        for name in decode_rows:
+            _, _, dtype, _, steps, kv, splits = name.split("/")
+            b = runs[name]
+            entry = peer.get("/".join(name.replace("/fused/", "/torch/").split("/")[:-1]))
+            cells = [f"{entry['GB']:.0f}", f"{b['GB'] / entry['GB']:.2f}"] if entry else ["-", "-"]
+            fraction = f"{b['of_bandwidth']:.2f}" if "of_bandwidth" in b else "-"
+            chosen = "the op's" if splits == "splits0" else "1"
+            print(f"| {dtype} | {steps[1:]} | {kv[2:]} | {chosen} | {b['GB']:.0f} | {fraction} | " + " | ".join(cells) + " |")
+
     print()
     print("Additive pooling and gating (forward plus backward), GB/s of the bytes that must move once:")
     print()

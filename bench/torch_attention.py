@@ -112,6 +112,32 @@ def sdpa_varlen_padded(device, dtype, dim, T):
     return {"seconds": s, "TFLOP": sum(3.5 * 4.0 * H * n * n * dim for n in lengths) / s / 1e12}
 
 
+def sdpa_decode(device, dtype, dim, steps, kv_heads):
+    """bench/attention.cpp's sdpa_decode as a PyTorch user runs it: the new step written into
+    [B, K, C, d] caches by slice assignment, then SDPA over them (one query, 32 heads, batch 8);
+    GB counts the caches read once. None where this PyTorch has no enable_gqa."""
+    B, H = 8, 32
+    q = torch.rand(B, H, 1, dim, device=device, dtype=dtype)
+    k_cache, v_cache = (torch.rand(B, kv_heads, steps, dim, device=device, dtype=dtype) for _ in range(2))
+    k_new, v_new = (torch.rand(B, kv_heads, 1, dim, device=device, dtype=dtype) for _ in range(2))
+    extra = {"enable_gqa": True} if kv_heads != H else {}
+    try:
+        F.scaled_dot_product_attention(q, k_cache[:, :, :1], v_cache[:, :, :1], **extra)
+    except TypeError:
+        return None
+
+    def call():
+        k_cache[:, :, steps - 1:] = k_new
+        v_cache[:, :, steps - 1:] = v_new
+        # One query as the last step sees every step: causal adds no mask here.
+        return F.scaled_dot_product_attention(q, k_cache, v_cache, **extra)
+
+    with torch.no_grad():
+        s = seconds_per_call(call, device, 20)
+    element = torch.finfo(dtype).bits / 8
+    return {"seconds": s, "GB": element * (2.0 * B * steps * kv_heads * dim + 2.0 * B * H * dim) / s / 1e9}
+
+
 def additive(device, B, T, D):
     x = torch.rand(B, T, D, device=device, requires_grad=True)
     w = torch.rand(D, device=device, requires_grad=True)
@@ -185,6 +211,11 @@ def main():
                         if entry is not None:
                             results[f"sdpa_variant/torch/{name}/d{dim}/t{T}/{variant}"] = entry
                     results[f"sdpa_varlen/torch/{name}/d{dim}/t{T}/padded"] = sdpa_varlen_padded(device, dtype, dim, T)
+            for steps in (1024, 8192, 32768):
+                for kv_heads in (32, 8):
+                    entry = sdpa_decode(device, dtype, 128, steps, kv_heads)
+                    if entry is not None:
+                        results[f"sdpa_decode/torch/{name}/d128/c{steps}/kv{kv_heads}"] = entry
     with open(args.json, "w") as out:
         json.dump({"device": device, "torch": torch.__version__,
                    "gpu": torch.cuda.get_device_name() if device == "cuda" else None, "results": results}, out, indent=1)

@@ -213,7 +213,7 @@ sanitizer=$(find_tool compute-sanitizer /usr/local/cuda/bin/compute-sanitizer "$
 bench_attention() {  # in parts, so that a part cut short leaves the others' JSON
   local part index=0
   rm -f "$results"-attention-part*.json
-  for part in 'sdpa_train|additive|gating' 'sdpa_fwd' 'sdpa_bwd' 'sdpa_variant|sdpa_varlen'; do
+  for part in 'sdpa_train|additive|gating' 'sdpa_fwd' 'sdpa_bwd' 'sdpa_variant|sdpa_varlen|sdpa_decode'; do
     index=$((index + 1))
     "$build_dir"/bench/attnkit_bench_attention --device=cuda --benchmark_filter="^($part)/" \
       --benchmark_min_time=0.2 --benchmark_format=json >"$results-attention-part$index.json" || return
