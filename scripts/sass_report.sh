@@ -45,8 +45,8 @@ else
 fi
 
 # The attention kernels: the fused scaled dot-product attention (float32 and tensor cores), the
-# masked softmax of the unfused path, additive pooling and both gatings.
-sources=(flash_attention_mma flash_attention masked_softmax additive_attention gating_attention)
+# masked softmax of the unfused path, decoding against a cache, additive pooling and both gatings.
+sources=(flash_attention_mma flash_attention masked_softmax decode_attention additive_attention gating_attention)
 pairs=()
 for name in "${sources[@]}"; do
   "$nvcc" -O3 -DNDEBUG -std=c++17 -arch=sm_90 -cubin -I. -Iinclude -Isrc "kernels/$name.cu" -o "$out/$name.cubin"
