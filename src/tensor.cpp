@@ -85,8 +85,13 @@ Storage::Storage(std::size_t bytes, Device device) : bytes_(bytes), device_(devi
   }
 }
 
+Storage::Storage(void* data, std::size_t bytes, Device device, std::function<void()> release)
+    : data_(data), bytes_(bytes), device_(device), release_(std::move(release)) {}
+
 Storage::~Storage() {
-  if (device_.is_cpu() && from_host_cache(bytes_))
+  if (release_)
+    release_();
+  else if (device_.is_cpu() && from_host_cache(bytes_))
     host_cache().release(data_);
   else if (device_.is_cpu())
     std::free(data_);
@@ -170,6 +175,13 @@ Tensor Tensor::from_vector(const std::vector<T>& values, const Shape& shape, Dev
   Tensor host = empty(shape, dtype_of<T>());
   if (!values.empty()) std::memcpy(host.raw_data(), values.data(), host.nbytes());
   return host.to(device);
+}
+
+Tensor Tensor::from_external(void* data, const Shape& shape, DType dtype, Device device, std::function<void()> release) {
+  check_shape(shape);
+  const std::size_t bytes = static_cast<std::size_t>(shape_numel(shape)) * dtype_size(dtype);
+  ATTNKIT_CHECK(data != nullptr || bytes == 0, "Tensor::from_external: null data for ", bytes, " bytes");
+  return Tensor(std::make_shared<Storage>(data, bytes, device, std::move(release)), 0, shape, dtype);
 }
 
 Tensor Tensor::empty_like(const Tensor& other) {

@@ -289,5 +289,27 @@ TEST(Device, CudaWithoutAGpuIsAClearError) {
   EXPECT_ATTNKIT_ERROR(cuda_device_info(0), "cuda:0");
 }
 
+// Memory handed over by another library: read and written in place, kept while any view of it
+// lives, and released once, by the given function, after the last.
+TEST(Tensor, ExternalMemoryIsUsedInPlaceAndReleasedOnceAfterTheLastView) {
+  std::vector<float> memory{1.5f, -2.0f, 3.25f, 4.0f, 0.5f, 6.0f};
+  int releases = 0;
+  Tensor view;
+  {
+    Tensor t = Tensor::from_external(memory.data(), {2, 3}, DType::f32, Device::cpu(), [&] { ++releases; });
+    EXPECT_EQ(t.data<float>(), memory.data());
+    EXPECT_EQ(t.to_vector<float>(), memory);
+    t.data<float>()[4] = 9.0f;
+    EXPECT_EQ(memory[4], 9.0f);
+    view = t.reshape({3, 2}).slice(1, 3);
+  }
+  EXPECT_EQ(releases, 0);
+  EXPECT_EQ(view.to_vector<float>(), (std::vector<float>{3.25f, 4.0f, 9.0f, 6.0f}));
+  view = Tensor();
+  EXPECT_EQ(releases, 1);
+  EXPECT_ATTNKIT_ERROR(Tensor::from_external(nullptr, {2}, DType::f32, Device::cpu(), [] {}),
+                       "Tensor::from_external: null data for 8 bytes");
+}
+
 }  // namespace
 }  // namespace attnkit

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -35,6 +36,9 @@ std::int64_t shape_numel(const Shape& shape);
 class Storage {
  public:
   Storage(std::size_t bytes, Device device);
+  // Memory that another library owns (handed over through DLPack): nothing is allocated, and
+  // `release` runs instead of the free when the last tensor naming it goes away.
+  Storage(void* data, std::size_t bytes, Device device, std::function<void()> release);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -47,6 +51,7 @@ class Storage {
   void* data_ = nullptr;
   std::size_t bytes_ = 0;
   Device device_;
+  std::function<void()> release_;  // set for memory another library owns
 };
 
 class Tensor {
@@ -68,6 +73,10 @@ class Tensor {
   template <typename T>
   static Tensor from_vector(const std::vector<T>& values, const Shape& shape,
                             Device device = Device::cpu());
+  // A tensor over contiguous row-major memory that another library owns, without a copy: the
+  // memory stays valid until `release` runs, once, when the last tensor naming it goes away.
+  static Tensor from_external(void* data, const Shape& shape, DType dtype, Device device,
+                              std::function<void()> release);
   // A tensor of the same shape, dtype and device.
   static Tensor empty_like(const Tensor& other);
   static Tensor zeros_like(const Tensor& other);
