@@ -8,4 +8,7 @@ generator=()
 if [ ! -f "$build_dir/CMakeCache.txt" ] && command -v ninja >/dev/null; then
   generator=(-G Ninja)
 fi
-cmake -S . -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release "$@"
+# The Python module builds against .venv-python's Python (scripts/python_env.sh) where it exists.
+python=()
+[ -x .venv-python/bin/python ] && python=(-DPython_EXECUTABLE="$PWD/.venv-python/bin/python")
+cmake -S . -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release "${python[@]}" "$@"

@@ -10,7 +10,9 @@ packages=(
   libgtest-dev libbenchmark-dev      # tests and benchmarks
   nlohmann-json3-dev libcli11-dev    # JSON (model configs, safetensors headers); the command line
   libcpp-httplib-dev                 # attnkit serve
-  python3-numpy                      # a test reads saved weights with numpy
+  python3-numpy                      # a test reads saved weights with numpy; the Python tests
+  python3-dev python3-venv python3-pytest  # the Python module's build (nanobind from PyPI) and tests
+  python3-torch                      # attnkit.torch's tests (autograd.gradcheck)
   python3-sklearn                    # the split test compares with train_test_split
   python3-jieba                      # jieba's dictionary and HMM tables; the segmentation test
   python3-matplotlib fonts-wqy-zenhei  # report plots, with a font for Chinese tokens

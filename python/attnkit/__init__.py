@@ -1,0 +1,65 @@
+"""attnkit from Python: the attention ops of the C++ library, on NumPy arrays and PyTorch tensors.
+
+    import numpy as np
+    import attnkit
+
+    x = np.random.default_rng(0).standard_normal((2, 7, 32), dtype=np.float32)
+    r = attnkit.scaled_dot_product_attention(x, x, x, num_heads=4, causal=True)
+    out = np.from_dlpack(r.out)          # [2, 7, 32], attnkit's memory, no copy
+
+Arrays go in and out without copies through DLPack: any op takes an attnkit.Tensor, a NumPy
+array or a PyTorch tensor (contiguous, of a dtype attnkit takes), and a Tensor goes to NumPy with
+numpy() or numpy.from_dlpack and to PyTorch with torch.from_dlpack. attnkit.torch wraps the
+attention ops as autograd functions.
+"""
+from ._attnkit import (
+    AdditiveAttentionGrads,
+    AdditiveAttentionResult,
+    AttentionGrads,
+    AttentionResult,
+    AttentionSupport,
+    Error,
+    GatingGrads,
+    GatingResult,
+    Tensor,
+    additive_attention,
+    additive_attention_backward,
+    cuda_device_count,
+    decode_attention,
+    empty,
+    from_dlpack,
+    gating_attention,
+    gating_attention_backward,
+    scaled_dot_product_attention,
+    scaled_dot_product_attention_backward,
+    scaled_dot_product_attention_supports,
+    temporal_gating_attention,
+    temporal_gating_attention_backward,
+    varlen_attention,
+    varlen_attention_backward,
+    zeros,
+)
+
+
+def _tensor_dlpack(self, *, stream=None, max_version=None, dl_device=None, copy=None):
+    """The DLPack capsule of the tensor's memory (the array API's __dlpack__); the capsule keeps
+    the tensor alive. attnkit's work is finished when an op returns, so any stream may read it."""
+    if copy:
+        raise BufferError("attnkit exports its memory as it is; copy after the exchange")
+    if dl_device is not None and tuple(dl_device) != self.__dlpack_device__():
+        raise BufferError(f"the tensor is on {self.device}; move it with .to(...) first")
+    exported = self._ndarray()
+    # nanobind gives the capsule itself, or (some versions) an array object that makes it.
+    return exported.__dlpack__() if hasattr(exported, "__dlpack__") else exported
+
+
+Tensor.__dlpack__ = _tensor_dlpack
+
+
+def asarray(array):
+    """array as an attnkit.Tensor: the same Tensor, or any DLPack-capable array wrapped without a
+    copy (from_dlpack)."""
+    return array if isinstance(array, Tensor) else from_dlpack(array)
+
+
+__all__ = [name for name in dir() if not name.startswith("_")]
