@@ -11,5 +11,5 @@ if [ ! -x "$venv/bin/python" ]; then
   "$python" -m venv --system-site-packages "$venv"
 fi
 if ! "$venv/bin/python" -c "import nanobind" 2>/dev/null; then
-  "$venv/bin/pip" install -q --disable-pip-version-check "nanobind>=2.4,<4"
+  "$venv/bin/pip" install -q --disable-pip-version-check "nanobind>=3,<4"
 fi

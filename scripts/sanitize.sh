@@ -12,7 +12,7 @@ scripts/deps.sh clang-14 libclang-rt-14-dev
 build_dir=${ATTNKIT_BUILD_DIR:-build-sanitize}
 seconds=${ATTNKIT_FUZZ_SECONDS:-30}
 CC=clang-14 CXX=clang++-14 ATTNKIT_BUILD_DIR=$build_dir scripts/configure.sh -DATTNKIT_CUDA=OFF -DATTNKIT_SANITIZE=ON \
-  -DATTNKIT_FUZZ=ON -DATTNKIT_BUILD_BENCHMARKS=OFF -DATTNKIT_NATIVE_ARCH=OFF >/dev/null
+  -DATTNKIT_FUZZ=ON -DATTNKIT_BUILD_BENCHMARKS=OFF -DATTNKIT_NATIVE_ARCH=OFF -DATTNKIT_PYTHON=OFF >/dev/null
 cmake --build "$build_dir"
 
 # The sim's guard pages end a run that reads past a buffer with a message of its own: the

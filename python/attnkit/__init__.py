@@ -41,21 +41,6 @@ from ._attnkit import (
 )
 
 
-def _tensor_dlpack(self, *, stream=None, max_version=None, dl_device=None, copy=None):
-    """The DLPack capsule of the tensor's memory (the array API's __dlpack__); the capsule keeps
-    the tensor alive. attnkit's work is finished when an op returns, so any stream may read it."""
-    if copy:
-        raise BufferError("attnkit exports its memory as it is; copy after the exchange")
-    if dl_device is not None and tuple(dl_device) != self.__dlpack_device__():
-        raise BufferError(f"the tensor is on {self.device}; move it with .to(...) first")
-    exported = self._ndarray()
-    # nanobind gives the capsule itself, or (some versions) an array object that makes it.
-    return exported.__dlpack__() if hasattr(exported, "__dlpack__") else exported
-
-
-Tensor.__dlpack__ = _tensor_dlpack
-
-
 def asarray(array):
     """array as an attnkit.Tensor: the same Tensor, or any DLPack-capable array wrapped without a
     copy (from_dlpack)."""

@@ -2,8 +2,8 @@
 // (python/attnkit/) re-exports them with the conversions of any array to a Tensor.
 //
 // Tensors cross in both directions without copies through DLPack: an attnkit Tensor exports its
-// memory as a DLPack-capable array that keeps the Tensor alive (`_ndarray`), and `from_dlpack`
-// wraps another library's contiguous array in a Tensor that keeps that array alive.
+// memory as a DLPack capsule that keeps the Tensor alive (`__dlpack__`), and `from_dlpack` wraps
+// another library's contiguous array in a Tensor that keeps that array alive.
 #include <nanobind/nanobind.h>
 #include <nanobind/ndarray.h>
 #include <nanobind/stl/function.h>
@@ -87,7 +87,8 @@ std::pair<int, int> dlpack_device(const Tensor& t) {
   ATTNKIT_FAIL("a tensor on ", device.str(), " has no DLPack device: move it to the cpu first");
 }
 
-// The tensor's memory as an array that keeps the tensor alive and speaks DLPack.
+// The tensor's memory as a DLPack capsule (nanobind's export of an ndarray without a framework)
+// that keeps the tensor alive.
 nb::ndarray<> as_ndarray(const Tensor& t) {
   const auto [type, id] = dlpack_device(t);
   auto* keep = new Tensor(t);
@@ -206,7 +207,20 @@ NB_MODULE(_attnkit, m) {
              return t.size(0);
            })
       .def("numpy", &as_numpy, "The elements as a NumPy array sharing this tensor's memory (cpu tensors).")
-      .def("_ndarray", &as_ndarray, "The memory as a DLPack-capable array that keeps the tensor alive.")
+      .def("__dlpack__",
+           [](const Tensor& t, nb::object /*stream*/, nb::object /*max_version*/, nb::object dl_device,
+              nb::object copy) {
+             ATTNKIT_CHECK(copy.is_none() || !nb::cast<bool>(copy),
+                           "__dlpack__: attnkit exports its memory as it is; copy after the exchange");
+             using DeviceKey = std::pair<int, int>;
+             ATTNKIT_CHECK(dl_device.is_none() || nb::cast<DeviceKey>(dl_device) == dlpack_device(t),
+                           "__dlpack__: the tensor is on ", t.device().str(), "; move it with .to(...) first");
+             return as_ndarray(t);
+           },
+           nb::kw_only(), "stream"_a = nb::none(), "max_version"_a = nb::none(), "dl_device"_a = nb::none(),
+           "copy"_a = nb::none(),
+           "The DLPack capsule of the tensor's memory (the array API's __dlpack__), keeping the tensor alive. "
+           "attnkit's work is finished when an op returns, so any stream may read it.")
       .def("__dlpack_device__", &dlpack_device, "(DLPack device type, index): (1, 0) on the cpu, (2, N) on cuda:N.")
       .def("to", [](const Tensor& t, const std::string& where) {
              const bool is_dtype = where == "f32" || where == "f64" || where == "f16" || where == "bf16" ||

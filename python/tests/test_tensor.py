@@ -88,3 +88,12 @@ def test_what_attnkit_does_not_take_is_refused_with_the_reason():
     # An op's argument that is not an array at all.
     with pytest.raises(TypeError):
         attnkit.scaled_dot_product_attention([1.0], array, array)
+
+
+def test_dlpack_export_refuses_a_copy_or_another_device():
+    tensor = attnkit.from_dlpack(np.ones(3, np.float32))
+    with pytest.raises(attnkit.Error, match="exports its memory as it is"):
+        tensor.__dlpack__(copy=True)
+    with pytest.raises(attnkit.Error, match="the tensor is on cpu"):
+        tensor.__dlpack__(dl_device=(2, 0))
+    assert type(tensor.__dlpack__(dl_device=(1, 0))).__name__ == "PyCapsule"
