@@ -4,6 +4,7 @@
 // the gpu tests (`cuda`, skipped where there is no GPU).
 #include <gtest/gtest.h>
 
+#include "attnkit/config.h"
 #include "attnkit/device.h"
 #include "attnkit/layer.h"
 #include "attnkit/layers.h"
@@ -806,7 +807,7 @@ TEST_F(DeviceOps, RecurrentCellsForwardAndBackward) {
       for (const bool return_sequences : {false, true})
         for (const bool go_backwards : {false, true})
           for (const bool given_states : {false, true}) {
-            if (use_cudnn && !device.is_cuda()) continue;
+            if (use_cudnn && !(device.is_cuda() && ATTNKIT_WITH_CUDNN)) continue;
             const bool lstm = cell == ops::RecurrentCell::lstm, gru = cell == ops::RecurrentCell::gru;
             const std::int64_t GU = ops::recurrent_gate_count(cell) * U;
             ops::RecurrentOptions options;
@@ -863,6 +864,7 @@ TEST_F(DeviceOps, RecurrentCellsForwardAndBackward) {
 // training and then differentiated runs its forward again and gives training's gradients.
 TEST_F(DeviceOps, CudnnInferenceModeKeepsNoReserveSpace) {
   if (!device.is_cuda()) GTEST_SKIP() << "cuDNN runs on cuda only";
+  if (!ATTNKIT_WITH_CUDNN) GTEST_SKIP() << "this build has no cuDNN";
   Generator gen(315);
   const std::int64_t B = 3, T = 6, I = 5, U = 8, GU = 4 * U;
   const Tensor x = f32({B, T, I}, gen), kernel = f32({I, GU}, gen, -0.5, 0.5);

@@ -15,7 +15,7 @@
 #include "cpu/fast_math.h"
 #include "cpu/reduce.h"
 #include "device_ops/dispatch.h"
-#if ATTNKIT_WITH_CUDA
+#if ATTNKIT_WITH_CUDNN
 #include "cuda/cudnn_recurrent.h"
 #endif
 #include "ops/op_common.h"
@@ -368,7 +368,7 @@ RecurrentResult recurrent(RecurrentCell cell, const Tensor& x, const Tensor& ker
   const Dims d = check_recurrent(recurrent_cell_name(cell), cell, x, kernel, recurrent_kernel, bias,
                                  h0, c0, options);
   if (!d.device.is_cpu()) {
-#if ATTNKIT_WITH_CUDA
+#if ATTNKIT_WITH_CUDNN
     if (d.device.is_cuda() && options.use_cudnn && d.B > 0)
       return cuda::cudnn_recurrent(cell, x, kernel, recurrent_kernel, bias, h0, c0, options);
 #endif
@@ -420,11 +420,11 @@ RecurrentGrads recurrent_backward(RecurrentCell cell, const Tensor& x, const Ten
                                         by_cudnn ? &forward.cache.cudnn_y : &forward.cache.h_seq},
                              {"dy", &dy}, {"dh_last", &dh_last}, {"dc_last", &dc_last}});
   if (by_cudnn) {
-#if ATTNKIT_WITH_CUDA
+#if ATTNKIT_WITH_CUDNN
     return cuda::cudnn_recurrent_backward(cell, x, kernel, recurrent_kernel, bias, h0, c0, forward, dy, dh_last,
                                           dc_last, options, needs_dx);
 #else
-    ATTNKIT_FAIL(op, ": the forward ran through cuDNN, but this build has no CUDA");
+    ATTNKIT_FAIL(op, ": the forward ran through cuDNN, but this build has no cuDNN");
 #endif
   }
   if (!d.device.is_cpu())

@@ -40,6 +40,7 @@ struct RecurrentOptions {
   bool go_backwards = false;
   bool reset_after = true;  // GRU only: Keras's default since TensorFlow 2
   // On cuda: cuDNN's RNN (true), or attnkit's step kernels around cuBLAS, as on the sim (false).
+  // A build without cuDNN (attnkit/config.h: ATTNKIT_WITH_CUDNN 0) always runs the step kernels.
   bool use_cudnn = true;
   // Through cuDNN: false runs its inference mode, which keeps no reserve space for a backward
   // (recurrent_backward then refuses the result). Layers set it from CallContext::training.
