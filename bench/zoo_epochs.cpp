@@ -9,7 +9,7 @@
 #include <random>
 #include <vector>
 
-#include <attnkit/attnkit.h>
+#include <attnkit/text.h>
 #include <attnkit/threads.h>
 
 #include "bench/device_flag.h"

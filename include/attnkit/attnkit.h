@@ -1,4 +1,6 @@
-// attnkit/attnkit.h: everything of the public API in one include.
+// attnkit/attnkit.h: the core's public API in one include (libattnkit, attnkit::attnkit): tensors,
+// ops, layers, models and training. The text and sentiment part (libattnkit_text,
+// attnkit::text) has attnkit/text.h.
 #pragma once
 
 #include "attnkit/config.h"
@@ -26,4 +28,3 @@
 #include "attnkit/model.h"
 #include "attnkit/optimizers.h"
 #include "attnkit/safetensors.h"
-#include "attnkit/zoo.h"

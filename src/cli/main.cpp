@@ -27,8 +27,7 @@
 #include <iostream>
 #include <sstream>
 
-#include "attnkit/attnkit.h"
-#include "attnkit/sentiment.h"
+#include "attnkit/text.h"
 #if ATTNKIT_WITH_SERVE
 #include "cli/serve.h"
 #endif
