@@ -68,6 +68,9 @@ def versus_pytorch(device):
     except ImportError as error:
         print(f"\nattnkit beside PyTorch: not run ({error})")
         return
+    if not hasattr(F, "scaled_dot_product_attention"):
+        print(f"\nattnkit beside PyTorch: not run (PyTorch {torch.__version__} has no scaled_dot_product_attention)")
+        return
     print(f"\nScaled dot-product attention, forward plus backward, float32 on {device} (PyTorch {torch.__version__}),"
           " milliseconds a call:")
     print()
