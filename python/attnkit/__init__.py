@@ -10,8 +10,11 @@
 Arrays go in and out without copies through DLPack: any op takes an attnkit.Tensor, a NumPy
 array or a PyTorch tensor (contiguous, of a dtype attnkit takes), and a Tensor goes to NumPy with
 numpy() or numpy.from_dlpack and to PyTorch with torch.from_dlpack. attnkit.torch wraps the
-attention ops as autograd functions.
+attention ops as autograd functions; attnkit.zoo builds the sentiment models, which train with
+Keras's compile, fit, evaluate and predict.
 """
+import sys as _sys
+
 from ._attnkit import (
     AdditiveAttentionGrads,
     AdditiveAttentionResult,
@@ -21,6 +24,7 @@ from ._attnkit import (
     Error,
     GatingGrads,
     GatingResult,
+    Model,
     Tensor,
     additive_attention,
     additive_attention_backward,
@@ -38,7 +42,12 @@ from ._attnkit import (
     varlen_attention,
     varlen_attention_backward,
     zeros,
+    zoo,
 )
+
+
+# `import attnkit.zoo` finds the module's submodule.
+_sys.modules[__name__ + ".zoo"] = zoo
 
 
 def asarray(array):

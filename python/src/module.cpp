@@ -14,6 +14,8 @@
 
 #include <attnkit/attnkit.h>
 
+#include "models.h"
+
 namespace nb = nanobind;
 using namespace nb::literals;
 
@@ -372,4 +374,6 @@ NB_MODULE(_attnkit, m) {
           return ops::temporal_gating_attention_backward(x, weight, opt(bias), dy, single_vector, parse_kernel(kernel));
         },
         "x"_a, "weight"_a, "bias"_a.none(), "dy"_a, nb::kw_only(), "single_vector"_a = false, "kernel"_a = "fused");
+
+  python::bind_models(m);
 }

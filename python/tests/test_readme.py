@@ -13,10 +13,10 @@ def python_examples():
 
 
 def test_the_readme_has_its_examples():
-    assert len(python_examples()) == 2
+    assert len(python_examples()) == 3
 
 
-@pytest.mark.parametrize("index", [0, 1])
+@pytest.mark.parametrize("index", [0, 1, 2])
 def test_a_readme_example_runs(index):
     example = python_examples()[index]
     if "import torch" in example:

@@ -1,0 +1,11 @@
+// The parts of attnkit._attnkit bound outside module.cpp.
+#pragma once
+
+#include <nanobind/nanobind.h>
+
+namespace attnkit::python {
+
+// Model (compile, fit, evaluate, predict, save, load) and the submodule zoo.
+void bind_models(nanobind::module_& m);
+
+}  // namespace attnkit::python
