@@ -3,9 +3,9 @@
 // A block of 4 warps holds its rows' queries in shared memory and walks its range of steps in
 // tiles of 32: it reads a tile of k and v (in the order of memory, converted to float32), a
 // warp per row takes the tile's 32 scores, a lane per step, with the running max and sum of the
-// online softmax kept in shared memory by the row's warp, and then every thread weights v by the probabilities
-// into its own elements of the rows' accumulators. The cache is read once per key head, which
-// is the floor of a memory-bound step.
+// online softmax kept in shared memory by the row's warp, and then every thread weights v by
+// the probabilities into its own elements of the rows' accumulators. The cache is read once per
+// key head, which is the floor of a memory-bound step.
 #include <cmath>
 
 #include "attnkit/error.h"
@@ -133,11 +133,12 @@ __global__ void split_kernel(DecodeAttentionParams p) {
   // Row r's place in lse [batch, heads, queries] (and in the partial results, after split's).
   const auto lse_index = [&](int r) { return (b * p.heads + head_of(r)) * p.queries + query_of(r); };
   const std::int64_t split_rows = p.batch * p.heads * p.queries;
+  T* out = static_cast<T*>(p.out);
   for (int e = static_cast<int>(threadIdx.x); e < rows * dv; e += kThreads) {
     const int r = e / dv, c = e % dv;
     const float value = row_sum[r] != 0.0f ? acc[e] / row_sum[r] : 0.0f;
     if (p.splits == 1)
-      static_cast<T*>(p.out)[(b * p.queries + query_of(r)) * p.out_row + head_of(r) * dv + c] = ak::from_float<T>(value);
+      out[(b * p.queries + query_of(r)) * p.out_row + head_of(r) * dv + c] = ak::from_float<T>(value);
     else
       p.partial_out[(split * split_rows + lse_index(r)) * dv + c] = value;
   }

@@ -15,12 +15,12 @@
 // k_cache[(b * capacity + j) * k_row + g * qk_dim + c], and in v_cache (v_row, v_dim). lse is
 // [batch, heads, queries].
 //
-// The new steps first go into the caches (one launch), then batch element b attends to its L_b = cache_lengths[b] + appended steps, the queries being the
-// last: query t at position L_b - queries + t. Step j is hidden from it when causal and j past
-// that position, or outside the window around it (j < position - window_left, j > position +
-// window_right; a negative bound is none). Scores: scale q . k; with softcap > 0, softcap
-// tanh(s / softcap); minus alibi_slopes[h] |position - j|. A query that sees no step gets out 0
-// and lse -inf.
+// The new steps first go into the caches (one launch); then batch element b attends to its
+// L_b = cache_lengths[b] + appended steps, the queries being the last: query t at position
+// L_b - queries + t. Step j is hidden from it when causal and j past that position, or outside
+// the window around it (j < position - window_left, j > position + window_right; a negative
+// bound is none). Scores: scale q . k; with softcap > 0, softcap tanh(s / softcap); minus
+// alibi_slopes[h] |position - j|. A query that sees no step gets out 0 and lse -inf.
 #pragma once
 
 #include <cstdint>

@@ -26,7 +26,8 @@ std::shared_ptr<Optimizer> optimizer_named(const std::string& name, double learn
 
 void bind_models(nb::module_& m) {
   nb::class_<Model>(m, "Model",
-                    "A graph of layers with Keras's training methods. Build one with zoo.build(...) or Model.load(...).")
+                    "A graph of layers with Keras's training methods. Build one with zoo.build(...) or "
+                    "Model.load(...).")
       .def_static("load", &Model::load, "prefix"_a,
                   "The model saved by save(prefix): its config (prefix.json) and weights (prefix.safetensors).")
       .def("save", &Model::save, "prefix"_a, "The config as prefix.json and the weights as prefix.safetensors.")
@@ -69,7 +70,8 @@ void bind_models(nb::module_& m) {
              nb::gil_scoped_release unlocked;
              return model.evaluate(x, y, batch_size);
            },
-           "x"_a, "y"_a, nb::kw_only(), "batch_size"_a = 32, "The loss and metrics over the data: {\"loss\": ..., ...}.")
+           "x"_a, "y"_a, nb::kw_only(), "batch_size"_a = 32,
+           "The loss and metrics over the data: {\"loss\": ..., ...}.")
       .def("predict",
            [](Model& model, const Tensor& x, std::int64_t batch_size) {
              nb::gil_scoped_release unlocked;

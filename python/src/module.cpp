@@ -39,7 +39,9 @@ nb::dlpack::dtype dlpack_dtype(DType dtype) {
 // The attnkit dtype of a DLPack dtype; an error naming the ones attnkit takes otherwise.
 DType dtype_of_dlpack(nb::dlpack::dtype d) {
   using code = nb::dlpack::dtype_code;
-  const auto is = [&](code c, int bits) { return d.code == static_cast<std::uint8_t>(c) && d.bits == bits && d.lanes == 1; };
+  const auto is = [&](code c, int bits) {
+    return d.code == static_cast<std::uint8_t>(c) && d.bits == bits && d.lanes == 1;
+  };
   if (is(code::Float, 32)) return DType::f32;
   if (is(code::Float, 64)) return DType::f64;
   if (is(code::Float, 16)) return DType::f16;
@@ -266,7 +268,8 @@ NB_MODULE(_attnkit, m) {
 
   // ------------------------------------------------------------ scaled dot-product attention
   m.def("scaled_dot_product_attention",
-        [](const Tensor& q, const Tensor& k, const Tensor& v, std::optional<Tensor> key_mask, ATTNKIT_ATTENTION_PARAMS) {
+        [](const Tensor& q, const Tensor& k, const Tensor& v, std::optional<Tensor> key_mask,
+           ATTNKIT_ATTENTION_PARAMS) {
           return ops::scaled_dot_product_attention(q, k, v, opt(key_mask), ATTNKIT_ATTENTION_OPTIONS);
         },
         "q"_a, "k"_a, "v"_a, "key_mask"_a = nb::none(), ATTNKIT_ATTENTION_KWARGS,
@@ -282,7 +285,8 @@ NB_MODULE(_attnkit, m) {
         "dq, dk, dv (and dbias with bias_grad) of scaled_dot_product_attention, from its out and lse; the options "
         "must be the forward's.");
   m.def("scaled_dot_product_attention_supports",
-        [](const Tensor& q, const Tensor& k, const Tensor& v, std::optional<Tensor> key_mask, ATTNKIT_ATTENTION_PARAMS) {
+        [](const Tensor& q, const Tensor& k, const Tensor& v, std::optional<Tensor> key_mask,
+           ATTNKIT_ATTENTION_PARAMS) {
           return ops::scaled_dot_product_attention_supports(q, k, v, opt(key_mask), ATTNKIT_ATTENTION_OPTIONS);
         },
         "q"_a, "k"_a, "v"_a, "key_mask"_a = nb::none(), ATTNKIT_ATTENTION_KWARGS,
