@@ -8,7 +8,7 @@
 
 #include <attnkit/text.h>
 
-#include "models.h"
+#include "bindings.h"
 
 namespace nb = nanobind;
 using namespace nb::literals;

@@ -14,7 +14,7 @@
 
 #include <attnkit/attnkit.h>
 
-#include "models.h"
+#include "bindings.h"
 
 namespace nb = nanobind;
 using namespace nb::literals;
@@ -379,5 +379,6 @@ NB_MODULE(_attnkit, m) {
         },
         "x"_a, "weight"_a, "bias"_a.none(), "dy"_a, nb::kw_only(), "single_vector"_a = false, "kernel"_a = "fused");
 
+  python::bind_ops(m);
   python::bind_models(m);
 }

@@ -7,5 +7,7 @@ namespace attnkit::python {
 
 // Model (compile, fit, evaluate, predict, save, load) and the submodule zoo.
 void bind_models(nanobind::module_& m);
+// The general ops: matmul, linear, activations, softmax, multiply, add, embedding.
+void bind_ops(nanobind::module_& m);
 
 }  // namespace attnkit::python
