@@ -15,53 +15,10 @@ Keras's compile, fit, evaluate and predict.
 """
 import sys as _sys
 
-from ._attnkit import (
-    AdditiveAttentionGrads,
-    AdditiveAttentionResult,
-    AttentionGrads,
-    AttentionResult,
-    AttentionSupport,
-    Error,
-    GatingGrads,
-    GatingResult,
-    LinearGrads,
-    MatmulGrads,
-    Model,
-    MultiplyGrads,
-    Tensor,
-    activation,
-    activation_backward,
-    add,
-    additive_attention,
-    additive_attention_backward,
-    cuda_device_count,
-    decode_attention,
-    embedding,
-    embedding_backward,
-    empty,
-    from_dlpack,
-    gating_attention,
-    gating_attention_backward,
-    linear,
-    linear_backward,
-    log_softmax,
-    log_softmax_backward,
-    matmul,
-    matmul_backward,
-    multiply,
-    multiply_backward,
-    scaled_dot_product_attention,
-    scaled_dot_product_attention_backward,
-    scaled_dot_product_attention_supports,
-    softmax,
-    softmax_backward,
-    temporal_gating_attention,
-    temporal_gating_attention_backward,
-    varlen_attention,
-    varlen_attention_backward,
-    zeros,
-    zoo,
-)
+# Everything the module binds (the names of attnkit/ops, Tensor, Model, zoo, Error): see
+# _attnkit.pyi for the list with signatures and documentation.
+from ._attnkit import *  # noqa: F401,F403
+from ._attnkit import Tensor, from_dlpack, zoo
 
 
 # `import attnkit.zoo` finds the module's submodule.
