@@ -1,9 +1,19 @@
 // The parts of attnkit._attnkit bound outside module.cpp.
 #pragma once
 
+#include <optional>
+
 #include <nanobind/nanobind.h>
 
+#include <attnkit/tensor.h>
+
 namespace attnkit::python {
+
+// An optional tensor argument: None is an undefined Tensor; and back, an undefined result is None.
+inline Tensor opt(const std::optional<Tensor>& t) { return t ? *t : Tensor(); }
+inline std::optional<Tensor> defined_or_none(const Tensor& t) {
+  return t.defined() ? std::optional<Tensor>(t) : std::nullopt;
+}
 
 // Model (compile, fit, evaluate, predict, save, load) and the submodule zoo.
 void bind_models(nanobind::module_& m);

@@ -20,6 +20,8 @@ namespace nb = nanobind;
 using namespace nb::literals;
 
 namespace attnkit {
+using python::defined_or_none;
+using python::opt;
 namespace {
 
 // ---------------------------------------------------------------- DLPack
@@ -49,16 +51,14 @@ DType dtype_of_dlpack(nb::dlpack::dtype d) {
   if (is(code::Int, 32)) return DType::i32;
   if (is(code::UInt, 8)) return DType::u8;
   if (is(code::Bool, 8)) return DType::u8;
-  ATTNKIT_FAIL("from_dlpack: attnkit takes float32, float64, float16, bfloat16, int32, uint8 and bool "
-                             "arrays; got DLPack type code ", int(d.code), " of ", int(d.bits), " bits and ",
-                             int(d.lanes), " lanes");
+  ATTNKIT_FAIL("from_dlpack: attnkit takes float32, float64, float16, bfloat16, int32, uint8 and bool arrays; got "
+               "DLPack type code ", int(d.code), " of ", int(d.bits), " bits and ", int(d.lanes), " lanes");
 }
 
 Device device_of_dlpack(int type, int id) {
   if (type == nb::device::cpu::value) return Device::cpu();
   if (type == nb::device::cuda::value) return Device::cuda(id);
-  ATTNKIT_FAIL("from_dlpack: attnkit takes arrays on the cpu and on CUDA devices; got DLPack device "
-                             "type ", type);
+  ATTNKIT_FAIL("from_dlpack: attnkit takes arrays on the cpu and on CUDA devices; got DLPack device type ", type);
 }
 
 // A Tensor over the array's memory, without a copy; the array stays alive as long as the Tensor.
@@ -71,10 +71,9 @@ Tensor from_dlpack(nb::ndarray<> array) {
   for (std::size_t i = array.ndim(); i-- > 0;) {
     // Extents of 1 have no meaningful stride (NumPy and PyTorch give them any).
     if (array.shape(i) != 1 && array.stride(i) != expected_stride)
-      ATTNKIT_FAIL("from_dlpack: attnkit takes contiguous row-major arrays; this one of shape ",
-                                 shape_str(shape), " has stride ", array.stride(i), " on axis ", i, " where ",
-                                 expected_stride, " would be contiguous (copy it first, e.g. numpy.ascontiguousarray "
-                                 "or .contiguous())");
+      ATTNKIT_FAIL("from_dlpack: attnkit takes contiguous row-major arrays; this one of shape ", shape_str(shape),
+                   " has stride ", array.stride(i), " on axis ", i, " where ", expected_stride,
+                   " would be contiguous (copy it first, e.g. numpy.ascontiguousarray or .contiguous())");
     expected_stride *= static_cast<std::int64_t>(array.shape(i));
   }
   auto* keep = new nb::ndarray<>(array);
@@ -91,25 +90,28 @@ std::pair<int, int> dlpack_device(const Tensor& t) {
   ATTNKIT_FAIL("a tensor on ", device.str(), " has no DLPack device: move it to the cpu first");
 }
 
+// A capsule that keeps a copy of the tensor (and so its memory) alive, the owner of an exported array.
+nb::capsule owner_of(const Tensor& t) {
+  return nb::capsule(new Tensor(t), [](void* p) noexcept { delete static_cast<Tensor*>(p); });
+}
+std::vector<std::size_t> extents_of(const Tensor& t) { return {t.shape().begin(), t.shape().end()}; }
+
 // The tensor's memory as a DLPack capsule (nanobind's export of an ndarray without a framework)
 // that keeps the tensor alive.
 nb::ndarray<> as_ndarray(const Tensor& t) {
   const auto [type, id] = dlpack_device(t);
-  auto* keep = new Tensor(t);
-  nb::capsule owner(keep, [](void* p) noexcept { delete static_cast<Tensor*>(p); });
-  std::vector<std::size_t> shape(t.shape().begin(), t.shape().end());
-  return nb::ndarray<>(t.raw_data(), shape.size(), shape.data(), owner, nullptr, dlpack_dtype(t.dtype()), type, id);
+  const std::vector<std::size_t> shape = extents_of(t);
+  return nb::ndarray<>(t.raw_data(), shape.size(), shape.data(), owner_of(t), nullptr, dlpack_dtype(t.dtype()), type,
+                       id);
 }
 
 // A cpu tensor's memory as a NumPy array (no copy).
 nb::ndarray<nb::numpy> as_numpy(const Tensor& t) {
-  if (!t.is_cpu())
-    ATTNKIT_FAIL("numpy(): the tensor is on ", t.device().str(), "; move it with .to(\"cpu\") first");
+  ATTNKIT_CHECK(t.is_cpu(), "numpy(): the tensor is on ", t.device().str(), "; move it with .to(\"cpu\") first");
   ATTNKIT_CHECK(t.dtype() != DType::bf16, "numpy(): NumPy has no bfloat16; convert with .to(\"f32\") first");
-  auto* keep = new Tensor(t);
-  nb::capsule owner(keep, [](void* p) noexcept { delete static_cast<Tensor*>(p); });
-  std::vector<std::size_t> shape(t.shape().begin(), t.shape().end());
-  return nb::ndarray<nb::numpy>(t.raw_data(), shape.size(), shape.data(), owner, nullptr, dlpack_dtype(t.dtype()));
+  const std::vector<std::size_t> shape = extents_of(t);
+  return nb::ndarray<nb::numpy>(t.raw_data(), shape.size(), shape.data(), owner_of(t), nullptr,
+                                dlpack_dtype(t.dtype()));
 }
 
 DType parse_dtype(const std::string& name) {
@@ -122,12 +124,6 @@ ops::AttentionKernel parse_kernel(const std::string& name) {
   if (name == "fused") return ops::AttentionKernel::fused;
   if (name == "unfused") return ops::AttentionKernel::unfused;
   ATTNKIT_FAIL("unknown kernel \"", name, "\": fused or unfused");
-}
-
-// An optional tensor argument: None is an undefined Tensor.
-Tensor opt(const std::optional<Tensor>& t) { return t ? *t : Tensor(); }
-std::optional<Tensor> defined_or_none(const Tensor& t) {
-  return t.defined() ? std::optional<Tensor>(t) : std::nullopt;
 }
 
 // ---------------------------------------------------------------- attention options

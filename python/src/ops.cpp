@@ -15,7 +15,6 @@ using namespace nb::literals;
 namespace attnkit::python {
 
 void bind_ops(nb::module_& m) {
-  const auto opt = [](const std::optional<Tensor>& t) { return t ? *t : Tensor(); };
   nb::class_<ops::MatmulGrads>(m, "MatmulGrads")
       .def_prop_ro("da", [](const ops::MatmulGrads& g) { return g.da; })
       .def_prop_ro("db", [](const ops::MatmulGrads& g) { return g.db; });
@@ -25,15 +24,16 @@ void bind_ops(nb::module_& m) {
         "transpose_b"_a = false);
 
   nb::class_<ops::LinearGrads>(m, "LinearGrads")
-      .def_prop_ro("dx", [](const ops::LinearGrads& g) { return g.dx.defined() ? nb::cast(g.dx) : nb::none(); })
+      .def_prop_ro("dx", [](const ops::LinearGrads& g) { return defined_or_none(g.dx); })
       .def_prop_ro("dweight", [](const ops::LinearGrads& g) { return g.dweight; })
-      .def_prop_ro("dbias", [](const ops::LinearGrads& g) { return g.dbias.defined() ? nb::cast(g.dbias) : nb::none(); });
-  m.def("linear", [opt](const Tensor& x, const Tensor& weight, std::optional<Tensor> bias) {
+      .def_prop_ro("dbias", [](const ops::LinearGrads& g) { return defined_or_none(g.dbias); });
+  m.def("linear", [](const Tensor& x, const Tensor& weight, std::optional<Tensor> bias) {
           return ops::linear(x, weight, opt(bias));
         }, "x"_a, "weight"_a, "bias"_a = nb::none(), "x weight + bias: x [..., in], weight [in, out], bias [out].");
   m.def("linear_backward", &ops::linear_backward, "x"_a, "weight"_a, "dy"_a, "has_bias"_a = true, "needs_dx"_a = true);
 
-  m.def("activation", [](const Tensor& x, const std::string& name) { return ops::activation(x, ops::parse_activation(name)); },
+  m.def("activation",
+        [](const Tensor& x, const std::string& name) { return ops::activation(x, ops::parse_activation(name)); },
         "x"_a, "name"_a, "Keras's activation of that name: linear, relu, tanh, sigmoid or softmax (last axis).");
   m.def("activation_backward",
         [](const Tensor& y, const Tensor& dy, const std::string& name) {
@@ -58,23 +58,23 @@ void bind_ops(nb::module_& m) {
 
   // ------------------------------------------------------------ losses (the mean over samples)
   m.def("categorical_crossentropy",
-        [opt](const Tensor& pred, const Tensor& target, bool from_logits, std::optional<Tensor> sample_weight) {
+        [](const Tensor& pred, const Tensor& target, bool from_logits, std::optional<Tensor> sample_weight) {
           return ops::categorical_crossentropy(pred, target, from_logits, opt(sample_weight));
         },
         "pred"_a, "target"_a, "from_logits"_a = false, "sample_weight"_a = nb::none(), "Keras's, a scalar tensor.");
   m.def("categorical_crossentropy_backward",
-        [opt](const Tensor& pred, const Tensor& target, bool from_logits, double dloss,
+        [](const Tensor& pred, const Tensor& target, bool from_logits, double dloss,
               std::optional<Tensor> sample_weight) {
           return ops::categorical_crossentropy_backward(pred, target, from_logits, dloss, opt(sample_weight));
         },
         "pred"_a, "target"_a, "from_logits"_a = false, "dloss"_a = 1.0, "sample_weight"_a = nb::none());
   m.def("binary_crossentropy",
-        [opt](const Tensor& pred, const Tensor& target, bool from_logits, std::optional<Tensor> sample_weight) {
+        [](const Tensor& pred, const Tensor& target, bool from_logits, std::optional<Tensor> sample_weight) {
           return ops::binary_crossentropy(pred, target, from_logits, opt(sample_weight));
         },
         "pred"_a, "target"_a, "from_logits"_a = false, "sample_weight"_a = nb::none(), "Keras's, a scalar tensor.");
   m.def("binary_crossentropy_backward",
-        [opt](const Tensor& pred, const Tensor& target, bool from_logits, double dloss,
+        [](const Tensor& pred, const Tensor& target, bool from_logits, double dloss,
               std::optional<Tensor> sample_weight) {
           return ops::binary_crossentropy_backward(pred, target, from_logits, dloss, opt(sample_weight));
         },
@@ -116,11 +116,11 @@ void bind_ops(nb::module_& m) {
   // ------------------------------------------------------------ convolution, pooling, reductions, shapes
   const auto padding = [](const std::string& name) { return ops::parse_padding(name); };
   nb::class_<ops::Conv1dGrads>(m, "Conv1dGrads")
-      .def_prop_ro("dx", [](const ops::Conv1dGrads& g) { return g.dx.defined() ? nb::cast(g.dx) : nb::none(); })
+      .def_prop_ro("dx", [](const ops::Conv1dGrads& g) { return defined_or_none(g.dx); })
       .def_prop_ro("dweight", [](const ops::Conv1dGrads& g) { return g.dweight; })
-      .def_prop_ro("dbias", [](const ops::Conv1dGrads& g) { return g.dbias.defined() ? nb::cast(g.dbias) : nb::none(); });
+      .def_prop_ro("dbias", [](const ops::Conv1dGrads& g) { return defined_or_none(g.dbias); });
   m.def("conv1d",
-        [opt, padding](const Tensor& x, const Tensor& weight, std::optional<Tensor> bias, const std::string& pad) {
+        [padding](const Tensor& x, const Tensor& weight, std::optional<Tensor> bias, const std::string& pad) {
           return ops::conv1d(x, weight, opt(bias), padding(pad));
         },
         "x"_a, "weight"_a, "bias"_a = nb::none(), "padding"_a = "same",
@@ -136,7 +136,8 @@ void bind_ops(nb::module_& m) {
         [padding](const Tensor& x, std::int64_t pool, std::int64_t stride, const std::string& pad) {
           return ops::max_pool1d(x, pool, stride, padding(pad));
         },
-        "x"_a, "pool"_a, "stride"_a = 0, "padding"_a = "valid", "Keras's MaxPooling1D over the steps (stride 0: pool).");
+        "x"_a, "pool"_a, "stride"_a = 0, "padding"_a = "valid",
+        "Keras's MaxPooling1D over the steps (stride 0: pool).");
   m.def("max_pool1d_backward", &ops::max_pool1d_backward, "dy"_a, "argmax"_a, "input_steps"_a);
   m.def("mean", &ops::mean, "x"_a, "axis"_a);
   m.def("mean_backward", &ops::mean_backward, "dy"_a, "input_shape"_a, "axis"_a);
@@ -163,14 +164,14 @@ void bind_ops(nb::module_& m) {
       .def_prop_ro("y", [](const ops::RecurrentResult& r) { return r.y; })
       .def_prop_ro("h_last", [](const ops::RecurrentResult& r) { return r.h_last; })
       .def_prop_ro("c_last",
-                   [](const ops::RecurrentResult& r) { return r.c_last.defined() ? nb::cast(r.c_last) : nb::none(); });
+                   [](const ops::RecurrentResult& r) { return defined_or_none(r.c_last); });
   nb::class_<ops::RecurrentGrads>(m, "RecurrentGrads")
       .def_prop_ro("dx", [](const ops::RecurrentGrads& g) { return g.dx; })
       .def_prop_ro("dkernel", [](const ops::RecurrentGrads& g) { return g.dkernel; })
       .def_prop_ro("drecurrent_kernel", [](const ops::RecurrentGrads& g) { return g.drecurrent_kernel; })
-      .def_prop_ro("dbias", [](const ops::RecurrentGrads& g) { return g.dbias.defined() ? nb::cast(g.dbias) : nb::none(); })
+      .def_prop_ro("dbias", [](const ops::RecurrentGrads& g) { return defined_or_none(g.dbias); })
       .def_prop_ro("dh0", [](const ops::RecurrentGrads& g) { return g.dh0; })
-      .def_prop_ro("dc0", [](const ops::RecurrentGrads& g) { return g.dc0.defined() ? nb::cast(g.dc0) : nb::none(); });
+      .def_prop_ro("dc0", [](const ops::RecurrentGrads& g) { return defined_or_none(g.dc0); });
   m.def("recurrent",
         [=](const std::string& cell, const Tensor& x, const Tensor& kernel, const Tensor& recurrent_kernel,
             std::optional<Tensor> bias, std::optional<Tensor> h0, std::optional<Tensor> c0, bool return_sequences,
@@ -187,8 +188,8 @@ void bind_ops(nb::module_& m) {
             std::optional<Tensor> bias, std::optional<Tensor> h0, std::optional<Tensor> c0,
             const ops::RecurrentResult& forward, std::optional<Tensor> dy, std::optional<Tensor> dh_last,
             std::optional<Tensor> dc_last, bool return_sequences, bool go_backwards, bool reset_after) {
-          return ops::recurrent_backward(cell_of(cell), x, kernel, recurrent_kernel, opt(bias), opt(h0), opt(c0), forward,
-                                         opt(dy), opt(dh_last), opt(dc_last),
+          return ops::recurrent_backward(cell_of(cell), x, kernel, recurrent_kernel, opt(bias), opt(h0), opt(c0),
+                                         forward, opt(dy), opt(dh_last), opt(dc_last),
                                          recurrent_options(return_sequences, go_backwards, reset_after));
         },
         "cell"_a, "x"_a, "kernel"_a, "recurrent_kernel"_a, "bias"_a.none(), "h0"_a.none(), "c0"_a.none(), "forward"_a,
