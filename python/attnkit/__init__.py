@@ -18,11 +18,11 @@ import sys as _sys
 # Everything the module binds (the names of attnkit/ops, Tensor, Model, zoo, Error): see
 # _attnkit.pyi for the list with signatures and documentation.
 from ._attnkit import *  # noqa: F401,F403
-from ._attnkit import Tensor, from_dlpack, zoo
+from ._attnkit import Tensor, from_dlpack, layers, zoo
 
-
-# `import attnkit.zoo` finds the module's submodule.
+# `import attnkit.zoo` and `import attnkit.layers` find the module's submodules.
 _sys.modules[__name__ + ".zoo"] = zoo
+_sys.modules[__name__ + ".layers"] = layers
 
 
 def asarray(array):

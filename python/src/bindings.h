@@ -2,6 +2,7 @@
 #pragma once
 
 #include <optional>
+#include <string>
 
 #include <nanobind/nanobind.h>
 
@@ -15,7 +16,12 @@ inline std::optional<Tensor> defined_or_none(const Tensor& t) {
   return t.defined() ? std::optional<Tensor>(t) : std::nullopt;
 }
 
-// Model (compile, fit, evaluate, predict, save, load) and the submodule zoo.
+// The dtype of a name ("f32", ...); an error listing them otherwise.
+DType dtype_named(const std::string& name);
+
+// SymbolicTensor, Input, Layer and the submodule layers.
+void bind_layers(nanobind::module_& m);
+// Model (functional, compile, fit, evaluate, predict, save, load), Sequential and the submodule zoo.
 void bind_models(nanobind::module_& m);
 // The general ops: matmul, linear, activations, softmax, multiply, add, embedding.
 void bind_ops(nanobind::module_& m);

@@ -1,7 +1,9 @@
-// attnkit._attnkit's models: Model with Keras's compile, fit, evaluate, predict, save and load
-// (keyword arguments under Keras's names), and the zoo of sentiment models.
+// attnkit._attnkit's models: Model (functional, from Input and layers) and Sequential with Keras's
+// compile, fit, evaluate, predict, save and load (keyword arguments under Keras's names), and the
+// zoo of sentiment models.
 #include <nanobind/nanobind.h>
 #include <nanobind/stl/map.h>
+#include <nanobind/stl/optional.h>
 #include <nanobind/stl/string.h>
 #include <nanobind/stl/unique_ptr.h>
 #include <nanobind/stl/vector.h>
@@ -28,6 +30,12 @@ void bind_models(nb::module_& m) {
   nb::class_<Model>(m, "Model",
                     "A graph of layers with Keras's training methods. Build one with zoo.build(...) or "
                     "Model.load(...).")
+      .def(nb::init<const std::vector<SymbolicTensor>&, const std::vector<SymbolicTensor>&, const std::string&,
+                    std::uint64_t>(),
+           "inputs"_a, "outputs"_a, "name"_a = "model", "seed"_a = 0,
+           "Keras's functional Model from its inputs to its outputs; new parameters drawn from the seed.")
+      .def(nb::init<const SymbolicTensor&, const SymbolicTensor&, const std::string&, std::uint64_t>(), "inputs"_a,
+           "outputs"_a, "name"_a = "model", "seed"_a = 0)
       .def_static("load", &Model::load, "prefix"_a,
                   "The model saved by save(prefix): its config (prefix.json) and weights (prefix.safetensors).")
       .def("save", &Model::save, "prefix"_a, "The config as prefix.json and the weights as prefix.safetensors.")
@@ -78,6 +86,14 @@ void bind_models(nb::module_& m) {
              return model.predict(x, batch_size);
            },
            "x"_a, nb::kw_only(), "batch_size"_a = 32, "The outputs for x, on the cpu.");
+
+  nb::class_<Sequential, Model>(m, "Sequential", "Keras's Sequential: a stack of layers from one input.")
+      .def("__init__",
+           [](Sequential* s, const Shape& input_shape, const std::string& input_dtype, const std::string& name,
+              std::uint64_t seed) { new (s) Sequential(input_shape, dtype_named(input_dtype), name, seed); },
+           "input_shape"_a, "input_dtype"_a = "f32", "name"_a = "sequential", "seed"_a = 0)
+      .def("add", [](Sequential& s, const LayerRef& layer) -> Sequential& { return s.add(layer); }, "layer"_a,
+           nb::rv_policy::reference, "Adds a layer on top; returns the model.");
 
   nb::module_ zoo = m.def_submodule("zoo", "The sentiment models of the Keras blog post, and the Transformer encoder.");
   zoo.def("model_names", &zoo::model_names, "The names build() takes, in the order the zoo trains them.");

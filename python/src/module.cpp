@@ -20,6 +20,13 @@ namespace nb = nanobind;
 using namespace nb::literals;
 
 namespace attnkit {
+
+DType python::dtype_named(const std::string& name) {
+  for (const DType d : {DType::f32, DType::f64, DType::f16, DType::bf16, DType::i32, DType::u8})
+    if (name == dtype_name(d)) return d;
+  ATTNKIT_FAIL("unknown dtype \"", name, "\": f32, f64, f16, bf16, i32 or u8");
+}
+
 using python::defined_or_none;
 using python::opt;
 namespace {
@@ -112,12 +119,6 @@ nb::ndarray<nb::numpy> as_numpy(const Tensor& t) {
   const std::vector<std::size_t> shape = extents_of(t);
   return nb::ndarray<nb::numpy>(t.raw_data(), shape.size(), shape.data(), owner_of(t), nullptr,
                                 dlpack_dtype(t.dtype()));
-}
-
-DType parse_dtype(const std::string& name) {
-  for (const DType d : {DType::f32, DType::f64, DType::f16, DType::bf16, DType::i32, DType::u8})
-    if (name == dtype_name(d)) return d;
-  ATTNKIT_FAIL("unknown dtype \"", name, "\": f32, f64, f16, bf16, i32 or u8");
 }
 
 ops::AttentionKernel parse_kernel(const std::string& name) {
@@ -225,7 +226,7 @@ NB_MODULE(_attnkit, m) {
       .def("to", [](const Tensor& t, const std::string& where) {
              const bool is_dtype = where == "f32" || where == "f64" || where == "f16" || where == "bf16" ||
                                    where == "i32" || where == "u8";
-             return is_dtype ? t.to(parse_dtype(where)) : t.to(Device::parse(where));
+             return is_dtype ? t.to(python::dtype_named(where)) : t.to(Device::parse(where));
            }, "target"_a, "A copy converted to a dtype (\"f32\", ...) or moved to a device (\"cpu\", \"cuda:0\", "
                           "\"sim\"); the same tensor when it already is.")
       .def("clone", &Tensor::clone, "A deep copy.")
@@ -240,10 +241,10 @@ NB_MODULE(_attnkit, m) {
         "A Tensor over any DLPack-capable array (NumPy, PyTorch, ...) without a copy: same memory, dtype and device. "
         "The array must be contiguous and row-major, of a dtype attnkit takes.");
   m.def("empty", [](const Shape& shape, const std::string& dtype, const std::string& device) {
-          return Tensor::empty(shape, parse_dtype(dtype), Device::parse(device));
+          return Tensor::empty(shape, python::dtype_named(dtype), Device::parse(device));
         }, "shape"_a, "dtype"_a = "f32", "device"_a = "cpu");
   m.def("zeros", [](const Shape& shape, const std::string& dtype, const std::string& device) {
-          return Tensor::zeros(shape, parse_dtype(dtype), Device::parse(device));
+          return Tensor::zeros(shape, python::dtype_named(dtype), Device::parse(device));
         }, "shape"_a, "dtype"_a = "f32", "device"_a = "cpu");
   m.def("cuda_device_count", &cuda_device_count, "CUDA devices present (0 in a build without CUDA).");
 
@@ -376,5 +377,6 @@ NB_MODULE(_attnkit, m) {
         "x"_a, "weight"_a, "bias"_a.none(), "dy"_a, nb::kw_only(), "single_vector"_a = false, "kernel"_a = "fused");
 
   python::bind_ops(m);
+  python::bind_layers(m);
   python::bind_models(m);
 }

@@ -65,3 +65,28 @@ def test_bad_arguments_are_errors_that_name_them():
     x, y = task(10)
     with pytest.raises(attnkit.Error):
         model.fit(x, y[:5], verbose=0)
+
+
+def test_sequential_and_functional_models_built_from_python_learn_the_task():
+    from attnkit import layers
+
+    x, y = task(1200)
+    sequential = attnkit.Sequential([10], "i32", seed=2)
+    sequential.add(layers.Embedding(30, 16)).add(layers.Conv1D(16, 3, padding="same", activation="relu"))
+    sequential.add(layers.GlobalMaxPooling1D()).add(layers.Dense(2, "softmax"))
+    sequential.compile(learning_rate=0.01)
+    history = sequential.fit(x, y, epochs=4, validation_split=0.2, verbose=0)
+    assert history["val_accuracy"][-1] > 0.9, history
+
+    tokens = attnkit.Input([10], "i32", "tokens")
+    assert tokens.shape == [10]
+    h = layers.Embedding(30, 16)(tokens)
+    h = layers.Bidirectional(layers.LSTM(16, return_sequences=True))(h)
+    probs = layers.Dense(2, "softmax")(layers.AttentionPooling()(h))
+    functional = attnkit.Model(tokens, probs, name="pooling", seed=2)
+    functional.compile(learning_rate=0.01)
+    history = functional.fit(x, y, epochs=4, validation_split=0.2, verbose=0)
+    assert history["val_accuracy"][-1] > 0.9, history
+    assert "attention_pooling" in functional.summary().lower()
+    with pytest.raises(attnkit.Error):
+        functional.fit(np.ones((4, 7), np.int32), y[:4], verbose=0)  # 7 steps where the model takes 10
