@@ -18,11 +18,11 @@ import sys as _sys
 # Everything the module binds (the names of attnkit/ops, Tensor, Model, zoo, Error): see
 # _attnkit.pyi for the list with signatures and documentation.
 from ._attnkit import *  # noqa: F401,F403
-from ._attnkit import Tensor, from_dlpack, layers, zoo
+from ._attnkit import Tensor, from_dlpack, layers, sentiment, text, zoo
 
-# `import attnkit.zoo` and `import attnkit.layers` find the module's submodules.
-_sys.modules[__name__ + ".zoo"] = zoo
-_sys.modules[__name__ + ".layers"] = layers
+# `import attnkit.zoo` (and layers, text, sentiment) finds the module's submodules.
+for _submodule in (layers, sentiment, text, zoo):
+    _sys.modules[__name__ + "." + _submodule.__name__.rsplit(".", 1)[-1]] = _submodule
 
 
 def asarray(array):

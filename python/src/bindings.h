@@ -23,6 +23,8 @@ DType dtype_named(const std::string& name);
 void bind_layers(nanobind::module_& m);
 // Model (functional, compile, fit, evaluate, predict, save, load), Sequential and the submodule zoo.
 void bind_models(nanobind::module_& m);
+// The submodules text (Segmenter, Tokenizer, pad_sequences) and sentiment (prepare, train, save_run).
+void bind_text(nanobind::module_& m);
 // The general ops: matmul, linear, activations, softmax, multiply, add, embedding.
 void bind_ops(nanobind::module_& m);
 

@@ -379,4 +379,5 @@ NB_MODULE(_attnkit, m) {
   python::bind_ops(m);
   python::bind_layers(m);
   python::bind_models(m);
+  python::bind_text(m);
 }
