@@ -11,8 +11,10 @@
 # and the report is rewritten after every step. With $OUT set, the report and one archive of
 # the results and logs (gpu_check.tar.gz) are copied there after every step, so a run stopped
 # from outside still leaves what it had measured. ATTNKIT_GPU_CHECK_STEPS picks the steps and
-# their order (default "tests attention memcheck racecheck zoo torch"). The sim tests are not
-# among them: they need no GPU, and CI runs them on every change.
+# their order (default "tests attention memcheck racecheck zoo torch python"). The sim tests are
+# not among them: they need no GPU, and CI runs them on every change. The python step builds the
+# Python module (nanobind from the machine's Python or from .deps/) and runs
+# bench/python_ops.py on cuda: a call's cost beside C++'s, attnkit.torch beside PyTorch.
 #
 # It installs nothing from the network. nvcc, CMake and ninja are looked for on PATH, in
 # /usr/local/cuda and in Python's packages. The libraries the build needs (GoogleTest,
@@ -26,6 +28,8 @@ deps_packages=(libgtest-dev libgmock-dev libbenchmark-dev libbenchmark1debian nl
 if [ "${1:-}" = "--fetch" ]; then
   mkdir -p .deps
   (cd .deps && apt-get download "${deps_packages[@]}")
+  # nanobind, for the python step's module, installed from here where PyPI cannot be reached.
+  python3 -m pip download -q --no-deps -d .deps "nanobind>=3,<4"
   echo "downloaded into .deps/: $(ls .deps | wc -l) packages"
   exit 0
 fi
@@ -102,7 +106,7 @@ mkdir -p bench/results
 
 # What each step did, for the report: "not run" until it runs.
 declare -A outcome
-read -ra steps <<<"${ATTNKIT_GPU_CHECK_STEPS:-tests attention memcheck racecheck zoo torch}"
+read -ra steps <<<"${ATTNKIT_GPU_CHECK_STEPS:-tests attention memcheck racecheck zoo torch python}"
 for step in build "${steps[@]}"; do outcome[$step]="not run"; done
 torch_note="PyTorch with CUDA not found: no PyTorch figures"
 
@@ -160,6 +164,7 @@ write_report() {
         attention) echo "- attention benchmarks: ${outcome[attention]}" ;;
         zoo) echo "- zoo epochs: ${outcome[zoo]}" ;;
         torch) echo "- PyTorch: ${outcome[torch]}; $torch_note" ;;
+        python) echo "- Python bindings: ${outcome[python]}" ;;
       esac
     done
     echo "- time so far: $(($(date +%s) - started)) s of ${ATTNKIT_GPU_CHECK_SECONDS:-540}"
@@ -177,6 +182,12 @@ write_report() {
       echo '## Zoo epochs'
       echo
       python3 bench/zoo_table.py "$results-zoo" "Zoo epochs on $gpu_name" 2>/dev/null || echo "(no table)"
+    fi
+    if [ -s "$results-python.md" ]; then
+      echo
+      echo '## Python bindings'
+      echo
+      cat "$results-python.md"
     fi
     if [ -s "$build_dir.tests.log" ] && grep -q '\[  FAILED  \]' "$build_dir.tests.log"; then
       echo
@@ -233,6 +244,17 @@ torch_benchmarks() {
   python3 bench/torch_attention.py --device cuda --json "$results-attention-torch.json" &&
     { mkdir -p "$results-zoo"; python3 bench/torch_zoo.py --device cuda --json "$results-zoo/torch-all.json"; }
 }
+python_bindings() {  # the module in a venv that sees the machine's PyTorch; nanobind offline
+  local venv="$build_dir.venv"
+  [ -x "$venv/bin/python" ] || python3 -m venv --system-site-packages "$venv"
+  "$venv/bin/python" -c "import nanobind" 2>/dev/null ||
+    "$venv/bin/pip" install -q --no-index --find-links .deps "nanobind>=3,<4" || return
+  "$cmake" -S . -B "$build_dir" -DATTNKIT_PYTHON=ON -DPython_EXECUTABLE="$venv/bin/python" &&
+    "$cmake" --build "$build_dir" -j "$(nproc)" --target _attnkit attnkit_bench_call_overhead || return
+  "$build_dir"/bench/attnkit_bench_call_overhead --benchmark_format=json >"$results-call-overhead.json" &&
+    PYTHONPATH="$PWD/$build_dir/python" "$venv/bin/python" bench/python_ops.py --cpp "$results-call-overhead.json" \
+      --device cuda >"$results-python.md"
+}
 tests_status=0
 for step in "${steps[@]}"; do
   case $step in
@@ -256,7 +278,8 @@ for step in "${steps[@]}"; do
       else
         outcome[torch]="skipped"
       fi ;;
-    *) say "unknown step '$step' (steps: tests attention memcheck racecheck zoo torch)"; exit 2 ;;
+    python) run_step python 90 python_bindings || true ;;
+    *) say "unknown step '$step' (steps: tests attention memcheck racecheck zoo torch python)"; exit 2 ;;
   esac
   write_report
 done
