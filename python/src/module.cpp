@@ -288,6 +288,28 @@ NB_MODULE(_attnkit, m) {
         },
         "q"_a, "k"_a, "v"_a, "key_mask"_a = nb::none(), ATTNKIT_ATTENTION_KWARGS,
         "The path a call with these operands takes (cpu, fused, unfused or none) and why.");
+  m.def("packed_self_attention",
+        [](const Tensor& qkv, std::optional<Tensor> key_mask, ATTNKIT_ATTENTION_PARAMS) {
+          return ops::packed_self_attention(qkv, opt(key_mask), ATTNKIT_ATTENTION_OPTIONS);
+        },
+        "qkv"_a, "key_mask"_a = nb::none(), ATTNKIT_ATTENTION_KWARGS,
+        "Self-attention over q, k and v side by side in one [B, T, (H + 2 Hkv) d] tensor (one projection).");
+  m.def("packed_self_attention_backward",
+        [](const Tensor& qkv, std::optional<Tensor> key_mask, const Tensor& out, const Tensor& lse, const Tensor& dout,
+           ATTNKIT_ATTENTION_PARAMS) {
+          return ops::packed_self_attention_backward(qkv, opt(key_mask), forward_of(out, lse), dout,
+                                                     ATTNKIT_ATTENTION_OPTIONS);
+        },
+        "qkv"_a, "key_mask"_a.none(), "out"_a, "lse"_a, "dout"_a, ATTNKIT_ATTENTION_KWARGS, "dqkv, qkv's layout.");
+  m.def("attention_dropout_mask",
+        [](std::int64_t batch, std::int64_t heads, std::int64_t queries, std::int64_t keys, double dropout,
+           std::uint64_t dropout_seed, std::uint64_t dropout_offset) {
+          ops::AttentionOptions o;
+          o.dropout = dropout, o.dropout_seed = dropout_seed, o.dropout_offset = dropout_offset;
+          return ops::attention_dropout_mask(batch, heads, queries, keys, o);
+        },
+        "batch"_a, "heads"_a, "queries"_a, "keys"_a, nb::kw_only(), "dropout"_a, "dropout_seed"_a = 0,
+        "dropout_offset"_a = 0, "u8 [B, H, Tq, Tk], 1 where the attention's dropout keeps the probability.");
   m.def("varlen_attention",
         [](const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& cu_seqlens_q, const Tensor& cu_seqlens_k,
            ATTNKIT_ATTENTION_PARAMS) {
@@ -296,6 +318,12 @@ NB_MODULE(_attnkit, m) {
         "q"_a, "k"_a, "v"_a, "cu_seqlens_q"_a, "cu_seqlens_k"_a, ATTNKIT_ATTENTION_KWARGS,
         "Attention over sequences packed without padding: q [total_q, H, dk], k and v [total_k, Hkv, d], "
         "cu_seqlens i32 [B + 1].");
+  m.def("varlen_attention_supports",
+        [](const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& cu_seqlens_q, const Tensor& cu_seqlens_k,
+           ATTNKIT_ATTENTION_PARAMS) {
+          return ops::varlen_attention_supports(q, k, v, cu_seqlens_q, cu_seqlens_k, ATTNKIT_ATTENTION_OPTIONS);
+        },
+        "q"_a, "k"_a, "v"_a, "cu_seqlens_q"_a, "cu_seqlens_k"_a, ATTNKIT_ATTENTION_KWARGS);
   m.def("varlen_attention_backward",
         [](const Tensor& q, const Tensor& k, const Tensor& v, const Tensor& cu_seqlens_q, const Tensor& cu_seqlens_k,
            const Tensor& out, const Tensor& lse, const Tensor& dout, ATTNKIT_ATTENTION_PARAMS) {
@@ -303,6 +331,15 @@ NB_MODULE(_attnkit, m) {
                                                 ATTNKIT_ATTENTION_OPTIONS);
         },
         "q"_a, "k"_a, "v"_a, "cu_seqlens_q"_a, "cu_seqlens_k"_a, "out"_a, "lse"_a, "dout"_a, ATTNKIT_ATTENTION_KWARGS);
+  m.def("decode_attention_supports",
+        [](const Tensor& q, const Tensor& k_cache, const Tensor& v_cache, const Tensor& cache_lengths,
+           std::optional<Tensor> k_new, std::optional<Tensor> v_new, std::int64_t num_splits,
+           ATTNKIT_ATTENTION_PARAMS) {
+          return ops::decode_attention_supports(q, k_cache, v_cache, cache_lengths, opt(k_new), opt(v_new),
+                                                ATTNKIT_ATTENTION_OPTIONS, num_splits);
+        },
+        "q"_a, "k_cache"_a, "v_cache"_a, "cache_lengths"_a, "k_new"_a = nb::none(), "v_new"_a = nb::none(),
+        "num_splits"_a = 0, ATTNKIT_ATTENTION_KWARGS);
   m.def("decode_attention",
         [](const Tensor& q, Tensor k_cache, Tensor v_cache, const Tensor& cache_lengths, std::optional<Tensor> k_new,
            std::optional<Tensor> v_new, std::int64_t num_splits, ATTNKIT_ATTENTION_PARAMS) {
@@ -335,6 +372,14 @@ NB_MODULE(_attnkit, m) {
         "x"_a, "w"_a, "b"_a = nb::none(), "mask"_a = nb::none(), nb::kw_only(), "return_sequences"_a = false,
         "epsilon"_a = 1e-7, "kernel"_a = "fused",
         "Additive tanh-softmax pooling (attention.h, 1.): x [B, T, D], w [D], b [T], mask u8 [B, T].");
+  m.def("additive_attention_supports",
+        [additive_options](const Tensor& x, const Tensor& w, std::optional<Tensor> b, std::optional<Tensor> mask,
+                           bool return_sequences, double epsilon, const std::string& kernel) {
+          return ops::additive_attention_supports(x, w, opt(b), opt(mask),
+                                                  additive_options(return_sequences, epsilon, kernel));
+        },
+        "x"_a, "w"_a, "b"_a = nb::none(), "mask"_a = nb::none(), nb::kw_only(), "return_sequences"_a = false,
+        "epsilon"_a = 1e-7, "kernel"_a = "fused");
   m.def("additive_attention_backward",
         [additive_options](const Tensor& x, const Tensor& w, std::optional<Tensor> b, const Tensor& weights,
                            const Tensor& dy, bool return_sequences, double epsilon, const std::string& kernel) {
@@ -362,6 +407,17 @@ NB_MODULE(_attnkit, m) {
           return ops::gating_attention_backward(x, weight, probs, dy, has_bias, parse_kernel(kernel));
         },
         "x"_a, "weight"_a, "probs"_a, "dy"_a, nb::kw_only(), "has_bias"_a = true, "kernel"_a = "fused");
+  m.def("gating_attention_supports",
+        [](const Tensor& x, const Tensor& weight, std::optional<Tensor> bias, const std::string& kernel) {
+          return ops::gating_attention_supports(x, weight, opt(bias), parse_kernel(kernel));
+        },
+        "x"_a, "weight"_a, "bias"_a = nb::none(), nb::kw_only(), "kernel"_a = "fused");
+  m.def("temporal_gating_attention_supports",
+        [](const Tensor& x, const Tensor& weight, std::optional<Tensor> bias, bool single_vector,
+           const std::string& kernel) {
+          return ops::temporal_gating_attention_supports(x, weight, opt(bias), single_vector, parse_kernel(kernel));
+        },
+        "x"_a, "weight"_a, "bias"_a = nb::none(), nb::kw_only(), "single_vector"_a = false, "kernel"_a = "fused");
   m.def("temporal_gating_attention",
         [](const Tensor& x, const Tensor& weight, std::optional<Tensor> bias, bool single_vector,
            const std::string& kernel) {

@@ -32,6 +32,9 @@ void bind_ops(nb::module_& m) {
         }, "x"_a, "weight"_a, "bias"_a = nb::none(), "x weight + bias: x [..., in], weight [in, out], bias [out].");
   m.def("linear_backward", &ops::linear_backward, "x"_a, "weight"_a, "dy"_a, "has_bias"_a = true, "needs_dx"_a = true);
 
+  m.def("bias_add", &ops::bias_add, "x"_a, "bias"_a, "x [..., C] plus bias [C].");
+  m.def("bias_add_backward", &ops::bias_add_backward, "dy"_a, "The bias's gradient: dy summed over leading axes.");
+
   m.def("activation",
         [](const Tensor& x, const std::string& name) { return ops::activation(x, ops::parse_activation(name)); },
         "x"_a, "name"_a, "Keras's activation of that name: linear, relu, tanh, sigmoid or softmax (last axis).");
@@ -143,6 +146,7 @@ void bind_ops(nb::module_& m) {
   m.def("mean_backward", &ops::mean_backward, "dy"_a, "input_shape"_a, "axis"_a);
   m.def("flip", &ops::flip, "x"_a, "axis"_a);
   m.def("flatten", &ops::flatten, "x"_a, "[B, ...] to [B, rest].");
+  m.def("flatten_backward", &ops::flatten_backward, "dy"_a, "input_shape"_a);
   m.def("concat", &ops::concat, "xs"_a, "axis"_a = -1);
   m.def("concat_backward", &ops::concat_backward, "dy"_a, "extents"_a, "axis"_a = -1);
   m.def("transpose", &ops::transpose, "x"_a, "axis_a"_a, "axis_b"_a, "A copy with the two axes swapped.");

@@ -169,3 +169,11 @@ def test_a_simple_rnn_against_its_equations_and_finite_differences(go_backwards)
                    (g.dx, g.dkernel, g.drecurrent_kernel, g.dbias), (x, kernel, recurrent_kernel, bias), dy)
     with pytest.raises(attnkit.Error, match="unknown recurrent cell"):
         attnkit.recurrent("rnn", x, kernel, recurrent_kernel)
+
+
+def test_bias_add_and_flatten_backward():
+    x, bias = uniform(2, 3, 4), uniform(4)
+    np.testing.assert_allclose(values(attnkit.bias_add(x, bias)), x + bias, rtol=1e-15)
+    dy = uniform(2, 3, 4)
+    np.testing.assert_allclose(values(attnkit.bias_add_backward(dy)), dy.sum(axis=(0, 1)), rtol=1e-12)
+    np.testing.assert_array_equal(values(attnkit.flatten_backward(dy.reshape(2, 12), [2, 3, 4])), dy)

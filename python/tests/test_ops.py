@@ -278,3 +278,46 @@ def test_bad_arguments_are_errors_that_name_them():
         attnkit.scaled_dot_product_attention(x, x, x, kernel="flash")
     with pytest.raises(TypeError):
         attnkit.scaled_dot_product_attention(x, x, x, heads=2)  # not an option's name
+
+
+def test_packed_self_attention_is_attention_over_its_columns():
+    B, T, H, d = 2, 5, 2, 3
+    qkv = uniform(B, T, 3 * H * d)
+    q, k, v = qkv[..., :H * d], qkv[..., H * d:2 * H * d], qkv[..., 2 * H * d:]
+    result = attnkit.packed_self_attention(qkv, num_heads=H, causal=True)
+    expected, expected_lse = sdpa_reference(q, k, v, H, H, causal=True)
+    np.testing.assert_allclose(np.from_dlpack(result.out), expected, rtol=1e-12, atol=1e-12)
+    dout = uniform(B, T, H * d)
+    dqkv = np.from_dlpack(attnkit.packed_self_attention_backward(qkv, None, result.out, result.lse, dout, num_heads=H,
+                                                                 causal=True))
+    grads = attnkit.scaled_dot_product_attention_backward(np.ascontiguousarray(q), np.ascontiguousarray(k),
+                                                          np.ascontiguousarray(v), None, result.out, result.lse, dout,
+                                                          num_heads=H, causal=True)
+    np.testing.assert_allclose(dqkv, np.concatenate([np.from_dlpack(g) for g in (grads.dq, grads.dk, grads.dv)], -1),
+                               rtol=1e-12, atol=1e-14)
+
+
+def test_the_dropout_mask_is_the_one_the_attention_draws():
+    B, H, Tq, Tk, rate = 1, 2, 4, 70, 0.3
+    mask = np.from_dlpack(attnkit.attention_dropout_mask(B, H, Tq, Tk, dropout=rate, dropout_seed=5))
+    assert mask.shape == (B, H, Tq, Tk) and 0.2 < 1 - mask.mean() < 0.4
+    # With v the identity over the keys, each output row is the kept probabilities, scaled.
+    q, k = uniform(B, Tq, H * 4), uniform(B, Tk, H * 4)
+    v = np.tile(np.eye(Tk), (1, H))[None]
+    out = np.from_dlpack(attnkit.scaled_dot_product_attention(q, k, v, num_heads=H, dropout=rate,
+                                                              dropout_seed=5).out).reshape(B, Tq, H, Tk)
+    np.testing.assert_array_equal(out.transpose(0, 2, 1, 3) != 0, mask == 1)
+
+
+def test_every_attention_op_says_which_path_it_takes():
+    x = uniform(1, 4, 8)
+    for support in (attnkit.additive_attention_supports(x, uniform(8)),
+                    attnkit.gating_attention_supports(uniform(4, 8), uniform(8, 8)),
+                    attnkit.temporal_gating_attention_supports(x, uniform(4, 4)),
+                    attnkit.varlen_attention_supports(uniform(4, 1, 8), uniform(4, 1, 8), uniform(4, 1, 8),
+                                                      np.array([0, 4], np.int32), np.array([0, 4], np.int32)),
+                    attnkit.decode_attention_supports(x[:, :1], x, x, np.array([3], np.int32))):
+        assert (support.path, support.why) == ("cpu", "")
+    sim = attnkit.from_dlpack(x.astype(np.float32)).to("sim")
+    weights = attnkit.from_dlpack(uniform(8).astype(np.float32)).to("sim")
+    assert attnkit.additive_attention_supports(sim, weights).path == "fused"
