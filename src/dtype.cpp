@@ -47,6 +47,12 @@ const char* dtype_name(DType dtype) {
   return "unknown";
 }
 
+std::optional<DType> dtype_from_name(const std::string& name) {
+  for (const DType d : {DType::f32, DType::f64, DType::f16, DType::bf16, DType::i32, DType::u8})
+    if (name == dtype_name(d)) return d;
+  return std::nullopt;
+}
+
 bool is_floating(DType dtype) {
   return dtype == DType::f32 || dtype == DType::f64 || dtype == DType::f16 || dtype == DType::bf16;
 }

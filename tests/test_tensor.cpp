@@ -19,6 +19,13 @@ using testing::values;
 // ------------------------------------------------------------------ 16-bit floats
 
 #if defined(__FLT16_MAX__)
+TEST(DType, NamesReadBack) {
+  for (const DType d : {DType::f32, DType::f64, DType::f16, DType::bf16, DType::i32, DType::u8})
+    EXPECT_EQ(dtype_from_name(dtype_name(d)), d) << dtype_name(d);
+  EXPECT_EQ(dtype_from_name("float32"), std::nullopt);
+  EXPECT_EQ(dtype_from_name(""), std::nullopt);
+}
+
 TEST(DType, HalfMatchesCompilerFloat16OnEveryPattern) {
   // Every binary16 pattern converts to the float the compiler's _Float16 gives.
   for (std::uint32_t bits = 0; bits < 0x10000u; ++bits) {

@@ -10,7 +10,9 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <ostream>
+#include <string>
 
 namespace attnkit {
 
@@ -18,6 +20,8 @@ enum class DType : std::uint8_t { f32, f64, f16, bf16, i32, u8 };
 
 std::size_t dtype_size(DType dtype);
 const char* dtype_name(DType dtype);
+// The dtype that dtype_name() calls `name` ("f32", ...), or none.
+std::optional<DType> dtype_from_name(const std::string& name);
 bool is_floating(DType dtype);
 std::ostream& operator<<(std::ostream& out, DType dtype);
 

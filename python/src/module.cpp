@@ -22,9 +22,9 @@ using namespace nb::literals;
 namespace attnkit {
 
 DType python::dtype_named(const std::string& name) {
-  for (const DType d : {DType::f32, DType::f64, DType::f16, DType::bf16, DType::i32, DType::u8})
-    if (name == dtype_name(d)) return d;
-  ATTNKIT_FAIL("unknown dtype \"", name, "\": f32, f64, f16, bf16, i32 or u8");
+  const std::optional<DType> dtype = dtype_from_name(name);
+  ATTNKIT_CHECK(dtype.has_value(), "unknown dtype \"", name, "\": f32, f64, f16, bf16, i32 or u8");
+  return *dtype;
 }
 
 using python::defined_or_none;
@@ -224,9 +224,8 @@ NB_MODULE(_attnkit, m) {
            "attnkit's work is finished when an op returns, so any stream may read it.")
       .def("__dlpack_device__", &dlpack_device, "(DLPack device type, index): (1, 0) on the cpu, (2, N) on cuda:N.")
       .def("to", [](const Tensor& t, const std::string& where) {
-             const bool is_dtype = where == "f32" || where == "f64" || where == "f16" || where == "bf16" ||
-                                   where == "i32" || where == "u8";
-             return is_dtype ? t.to(python::dtype_named(where)) : t.to(Device::parse(where));
+             const std::optional<DType> dtype = dtype_from_name(where);
+             return dtype ? t.to(*dtype) : t.to(Device::parse(where));
            }, "target"_a, "A copy converted to a dtype (\"f32\", ...) or moved to a device (\"cpu\", \"cuda:0\", "
                           "\"sim\"); the same tensor when it already is.")
       .def("clone", &Tensor::clone, "A deep copy.")

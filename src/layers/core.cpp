@@ -38,9 +38,9 @@ Json InputLayer::options_config() const { return {{"shape", shape_}, {"dtype", d
 LayerPtr InputLayer::from_config(const Json& config) {
   const Shape shape = detail::json_shape(config.at("shape"), "an Input's shape");
   const std::string dtype = config.at("dtype").get<std::string>();
-  for (const DType d : {DType::f32, DType::f64, DType::f16, DType::bf16, DType::i32, DType::u8})
-    if (dtype == dtype_name(d)) return std::make_shared<InputLayer>(shape, d, "");
-  ATTNKIT_FAIL("an Input has the unknown dtype '", dtype, "'");
+  const std::optional<DType> d = dtype_from_name(dtype);
+  ATTNKIT_CHECK(d.has_value(), "an Input has the unknown dtype '", dtype, "'");
+  return std::make_shared<InputLayer>(shape, *d, "");
 }
 
 // ------------------------------------------------------------------ Embedding
