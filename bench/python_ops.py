@@ -7,27 +7,17 @@ attnkit's attention beside PyTorch's in one process.
 --cpp names build/bench/attnkit_bench_call_overhead's JSON (--benchmark_format=json): its per-call
 times are the C++ side of the overhead table. The comparison with PyTorch runs the training
 regime of bench/attention.cpp (batch 32, length 20, width 128) and a longer one, forward plus
-backward, through attnkit.torch and torch.nn.functional.scaled_dot_product_attention; it is
-skipped, saying so, where PyTorch is absent. Times are the best of 5 rounds.
+backward, through attnkit.torch and torch.nn.functional.scaled_dot_product_attention (PyTorch
+is needed: bench/torch_python.sh gives the Python that has it). Times are the best of 3 rounds
+(torch_attention.py's seconds_per_call).
 """
 import argparse
 import json
-import time
 
 import numpy as np
 
 import attnkit
-
-
-def best_seconds(call, repeats, rounds=5):
-    call()
-    best = float("inf")
-    for _ in range(rounds):
-        start = time.perf_counter()
-        for _ in range(repeats):
-            call()
-        best = min(best, (time.perf_counter() - start) / repeats)
-    return best
+from torch_attention import seconds_per_call
 
 
 def overhead(cpp_json):
@@ -52,7 +42,7 @@ def overhead(cpp_json):
           " Python - C++ (NumPy) |")
     print("|---|---|---|---|---|---|")
     for name, (with_tensors, with_numpy) in calls.items():
-        tensors, arrays = best_seconds(with_tensors, 20000), best_seconds(with_numpy, 20000)
+        tensors, arrays = seconds_per_call(with_tensors, "cpu", 20000), seconds_per_call(with_numpy, "cpu", 20000)
         base = cpp.get(name)
         cells = [f"{base * 1e6:.2f}" if base else "-", f"{tensors * 1e6:.2f}", f"{arrays * 1e6:.2f}"]
         cells += [f"{(tensors - base) * 1e6:.2f}", f"{(arrays - base) * 1e6:.2f}"] if base else ["-", "-"]
@@ -60,14 +50,11 @@ def overhead(cpp_json):
 
 
 def versus_pytorch(device):
-    try:
-        import torch
-        import torch.nn.functional as F
+    import torch
+    import torch.nn.functional as F
 
-        import attnkit.torch as ak
-    except ImportError as error:
-        print(f"\nattnkit beside PyTorch: not run ({error})")
-        return
+    import attnkit.torch as ak
+
     if not hasattr(F, "scaled_dot_product_attention"):
         print(f"\nattnkit beside PyTorch: not run (PyTorch {torch.__version__} has no scaled_dot_product_attention)")
         return
@@ -88,10 +75,7 @@ def versus_pytorch(device):
             F.scaled_dot_product_attention(q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2),
                                            is_causal=True).transpose(1, 2).backward(dout)
 
-        synchronize = torch.cuda.synchronize if device == "cuda" else (lambda: None)
-        times = []
-        for call in (ours, theirs):
-            times.append(best_seconds(lambda: (call(), synchronize()), 20))
+        times = [seconds_per_call(call, device, 20) for call in (ours, theirs)]
         print(f"| {B} | {T} | {H} | {d} | {times[0] * 1e3:.3f} | {times[1] * 1e3:.3f} | {times[1] / times[0]:.2f} |")
 
 

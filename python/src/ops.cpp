@@ -60,28 +60,23 @@ void bind_ops(nb::module_& m) {
         "The table's gradient: dy's rows summed into the rows of their ids.");
 
   // ------------------------------------------------------------ losses (the mean over samples)
-  m.def("categorical_crossentropy",
-        [](const Tensor& pred, const Tensor& target, bool from_logits, std::optional<Tensor> sample_weight) {
-          return ops::categorical_crossentropy(pred, target, from_logits, opt(sample_weight));
-        },
-        "pred"_a, "target"_a, "from_logits"_a = false, "sample_weight"_a = nb::none(), "Keras's, a scalar tensor.");
-  m.def("categorical_crossentropy_backward",
-        [](const Tensor& pred, const Tensor& target, bool from_logits, double dloss,
-              std::optional<Tensor> sample_weight) {
-          return ops::categorical_crossentropy_backward(pred, target, from_logits, dloss, opt(sample_weight));
-        },
-        "pred"_a, "target"_a, "from_logits"_a = false, "dloss"_a = 1.0, "sample_weight"_a = nb::none());
-  m.def("binary_crossentropy",
-        [](const Tensor& pred, const Tensor& target, bool from_logits, std::optional<Tensor> sample_weight) {
-          return ops::binary_crossentropy(pred, target, from_logits, opt(sample_weight));
-        },
-        "pred"_a, "target"_a, "from_logits"_a = false, "sample_weight"_a = nb::none(), "Keras's, a scalar tensor.");
-  m.def("binary_crossentropy_backward",
-        [](const Tensor& pred, const Tensor& target, bool from_logits, double dloss,
-              std::optional<Tensor> sample_weight) {
-          return ops::binary_crossentropy_backward(pred, target, from_logits, dloss, opt(sample_weight));
-        },
-        "pred"_a, "target"_a, "from_logits"_a = false, "dloss"_a = 1.0, "sample_weight"_a = nb::none());
+  using Loss = Tensor (*)(const Tensor&, const Tensor&, bool, const Tensor&);
+  using LossBackward = Tensor (*)(const Tensor&, const Tensor&, bool, double, const Tensor&);
+  const auto bind_loss = [&m](const std::string& name, Loss loss, LossBackward backward) {
+    m.def(name.c_str(),
+          [loss](const Tensor& pred, const Tensor& target, bool from_logits, std::optional<Tensor> sample_weight) {
+            return loss(pred, target, from_logits, opt(sample_weight));
+          },
+          "pred"_a, "target"_a, "from_logits"_a = false, "sample_weight"_a = nb::none(), "Keras's, a scalar tensor.");
+    m.def((name + "_backward").c_str(),
+          [backward](const Tensor& pred, const Tensor& target, bool from_logits, double dloss,
+                     std::optional<Tensor> sample_weight) {
+            return backward(pred, target, from_logits, dloss, opt(sample_weight));
+          },
+          "pred"_a, "target"_a, "from_logits"_a = false, "dloss"_a = 1.0, "sample_weight"_a = nb::none());
+  };
+  bind_loss("categorical_crossentropy", &ops::categorical_crossentropy, &ops::categorical_crossentropy_backward);
+  bind_loss("binary_crossentropy", &ops::binary_crossentropy, &ops::binary_crossentropy_backward);
 
   // ------------------------------------------------------------ normalisation and dropout
   nb::class_<ops::NormResult>(m, "NormResult")
